@@ -1,0 +1,286 @@
+/**
+ * The one configuration schema. Every source (file, environment, SSM Parameter Store) produces a plain
+ * object that is validated here exactly once; errors name the offending key and the value found.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+
+/** host:port with a DNS name, IPv4 or [IPv6] host; no shell metacharacters can pass. */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const PATH = /^\/[A-Za-z0-9_./-]{0,4095}$/;
+
+const host = z.string().regex(HOST, 'must be a host name or IP address (letters, digits, dots, dashes)');
+const port = z.coerce.number().int().min(1).max(65535);
+
+/** Accepts `"host:port"` or `{ host, port }`. */
+const endpoint = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const match = /^(.*):(\d+)$/.exec(value.trim());
+  return match ? { host: match[1], port: match[2] } : { host: value.trim(), port: 3306 };
+}, z.object({ host, port }));
+
+function addressProblem(error: z.ZodError): string {
+  const inner = error.issues.map((i) => `${i.path.map(String).join('.')} ${i.message}`).join(', ');
+  return `invalid address, expected host:port (${inner})`;
+}
+
+const server = z.preprocess(
+  (value) => (typeof value === 'string' ? { address: value } : value),
+  z
+    .object({
+      /** Where the watchdog connects: `host:port`. */
+      address: z.string().optional(),
+      host: host.optional(),
+      port: port.optional(),
+      /** Optional name (db1, ...) used in reports. */
+      name: z.string().regex(NAME).optional(),
+      /** The address replicas use for this server (`CHANGE MASTER TO MASTER_HOST=…`), if different. */
+      replicationHost: host.optional(),
+      replicationPort: port.optional(),
+    })
+    .transform((s, ctx) => {
+      let hostValue = s.host;
+      let portValue = s.port ?? 3306;
+      if (s.address !== undefined) {
+        const parsed = endpoint.safeParse(s.address);
+        if (!parsed.success) {
+          ctx.addIssue({ code: 'custom', message: addressProblem(parsed.error) });
+          return z.NEVER;
+        }
+        hostValue = parsed.data.host;
+        portValue = parsed.data.port;
+      }
+      if (hostValue === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'needs "host" (or "address": "host:port")' });
+        return z.NEVER;
+      }
+      const id = `${hostValue}:${portValue}`;
+      return {
+        id,
+        name: s.name ?? id,
+        host: hostValue,
+        port: portValue,
+        replicationHost: s.replicationHost ?? hostValue,
+        replicationPort: s.replicationPort ?? portValue,
+      };
+    }),
+);
+
+const router = z.preprocess(
+  (value) => (typeof value === 'string' ? { address: value } : value),
+  z
+    .object({
+      address: z.string().optional(),
+      host: host.optional(),
+      port: port.optional(),
+      /** EC2 instance id of the backend that runs this router (SSM Run Command target). */
+      instanceId: z
+        .string()
+        .regex(/^(i|mi)-[0-9a-f]{8,17}$/)
+        .optional(),
+      configPath: z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -').optional(),
+      adminSocket: z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -').optional(),
+    })
+    .transform((r, ctx) => {
+      let hostValue = r.host;
+      let portValue = r.port;
+      if (r.address !== undefined) {
+        const parsed = endpoint.safeParse(r.address);
+        if (!parsed.success) {
+          ctx.addIssue({ code: 'custom', message: addressProblem(parsed.error) });
+          return z.NEVER;
+        }
+        hostValue = parsed.data.host;
+        portValue = parsed.data.port;
+      }
+      if (hostValue === undefined || portValue === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'needs "host" and "port" (or "address": "host:port")' });
+        return z.NEVER;
+      }
+      return {
+        id: `${hostValue}:${portValue}`,
+        host: hostValue,
+        port: portValue,
+        instanceId: r.instanceId,
+        configPath: r.configPath,
+        adminSocket: r.adminSocket,
+      };
+    }),
+);
+
+const group = z.object({
+  name: z.string().regex(NAME, 'must be letters, digits, _ . - (at most 63)'),
+  routerKind: z.enum(['mysqlrouter', 'haproxy', 'proxysql']),
+  /** Router endpoints the watchdog queries through; empty when found by EC2 tag. */
+  routers: z.array(router).default([]),
+  /** Find the backends by EC2 tag instead of listing them (SSM Run Command targets). */
+  ec2Tag: z
+    .object({
+      key: z.string().regex(/^[A-Za-z0-9_.:/=+@-]{1,128}$/),
+      value: z.string().regex(/^[A-Za-z0-9_.:/=+@-]{1,256}$/),
+    })
+    .optional(),
+  /** The router's listening port on each backend (used with ec2Tag discovery). */
+  routerPort: port.optional(),
+  /** Router config file on each backend (mysqlrouter.conf, haproxy.cfg). */
+  configPath: z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -').optional(),
+  /** The routing section (`[routing:NAME]`) or HAProxy backend/listen name. */
+  section: z.string().regex(NAME).default('mysql_failover'),
+});
+
+const credentials = z.object({
+  user: z.string().min(1).max(80),
+  password: z.string(),
+});
+
+export const configSchema = z
+  .object({
+    clusterName: z.string().regex(NAME, 'must be letters, digits, _ . - (at most 63)'),
+    servers: z.array(server).min(2, 'needs at least two servers (a primary and a replica)'),
+    /** The configured primary (`host:port`); default: the first server. */
+    primary: z.string().optional(),
+    groups: z.array(group).min(1, 'needs at least one backend group'),
+    credentials: z
+      .object({
+        watchdog: credentials.optional(),
+        replication: credentials.optional(),
+      })
+      .default({}),
+    /** Where dumps, salvage and audit records go: `s3://bucket/prefix` or an absolute local folder. */
+    objectStore: z
+      .string()
+      .regex(
+        /^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9_./=-]*)?|\/[A-Za-z0-9_./-]*)$/,
+        'must be s3://bucket/prefix or an absolute folder path',
+      )
+      .optional(),
+    /** Server-side encryption for S3 objects. */
+    objectStoreEncryption: z
+      .object({
+        mode: z.enum(['AES256', 'aws:kms']).default('AES256'),
+        kmsKeyId: z.string().optional(),
+      })
+      .default({ mode: 'AES256' }),
+    timeouts: z
+      .object({
+        connectMs: z.coerce.number().int().min(50).max(60_000).default(2_000),
+        queryMs: z.coerce.number().int().min(50).max(600_000).default(5_000),
+        /** Time kept back before the Lambda deadline to stop cleanly. */
+        deadlineMarginMs: z.coerce.number().int().min(0).max(600_000).default(20_000),
+      })
+      .default({ connectMs: 2_000, queryMs: 5_000, deadlineMarginMs: 20_000 }),
+    election: z
+      .object({
+        leaseMs: z.coerce.number().int().min(500).max(3_600_000).default(60_000),
+        followerTimeoutMs: z.coerce.number().int().min(500).max(3_600_000).default(120_000),
+        pollMs: z.coerce.number().int().min(20).max(60_000).default(250),
+      })
+      .default({ leaseMs: 60_000, followerTimeoutMs: 120_000, pollMs: 250 }),
+    /** After an operation, only alerts for this long unless an operator forces. */
+    antiFlapSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(3600),
+    /** What to do on SplitBrain: resolve by the documented rule, or only alert. */
+    splitBrainPolicy: z.enum(['resolve', 'alert-only']).default('alert-only'),
+    /** TLS to the database servers. */
+    tls: z
+      .object({
+        mode: z.enum(['off', 'preferred', 'required', 'verify-ca']).default('off'),
+        caPath: z.string().optional(),
+      })
+      .default({ mode: 'off' }),
+  })
+  .superRefine((config, ctx) => {
+    const ids = new Set<string>();
+    config.servers.forEach((s, i) => {
+      if (ids.has(s.id)) ctx.addIssue({ code: 'custom', path: ['servers', i], message: `duplicate ${s.id}` });
+      ids.add(s.id);
+    });
+    if (config.primary !== undefined && !ids.has(config.primary)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['primary'],
+        message: `"${config.primary}" is not one of the servers (${[...ids].join(', ')})`,
+      });
+    }
+    const names = new Set<string>();
+    config.groups.forEach((g, i) => {
+      if (names.has(g.name))
+        ctx.addIssue({ code: 'custom', path: ['groups', i, 'name'], message: `duplicate ${g.name}` });
+      names.add(g.name);
+      if (g.routers.length === 0 && g.ec2Tag === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i, 'routers'],
+          message: 'needs "routers" or "ec2Tag" to find its routers',
+        });
+      }
+    });
+    if (config.objectStoreEncryption.mode === 'aws:kms' && !config.objectStoreEncryption.kmsKeyId) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['objectStoreEncryption', 'kmsKeyId'],
+        message: 'is required when mode is aws:kms',
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ServerConfig = Config['servers'][number];
+export type GroupConfig = Config['groups'][number];
+export type RouterConfig = GroupConfig['routers'][number];
+export type Credentials = z.output<typeof credentials>;
+
+/** Never print a secret: values under these keys are masked in error messages. */
+const SECRET_KEYS = /pass(word)?|secret|token/i;
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let current: unknown = input;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'missing';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Validates a raw configuration object once. `source` says where it came from (file, env, SSM). */
+export function parseConfig(raw: unknown, source: string): Config {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(root)';
+    const shown = issue.path.some((p) => SECRET_KEYS.test(String(p)))
+      ? '***'
+      : describe(valueAt(raw, issue.path));
+    return `${key}: ${issue.message} (got ${shown})`;
+  });
+  throw new ConfigError(`invalid configuration from ${source}: ${problems.join('; ')}`, {
+    details: { source, problems },
+  });
+}
+
+/** The configured primary's id: the `primary` key, or the first server. */
+export function configuredPrimary(config: Config): string {
+  return config.primary ?? config.servers[0]!.id;
+}
+
+export function findGroup(config: Config, name: string): GroupConfig {
+  const found = config.groups.find((g) => g.name === name);
+  if (!found) {
+    throw new ConfigError(
+      `unknown group "${name}" (configured groups: ${config.groups.map((g) => g.name).join(', ')})`,
+      { details: { group: name } },
+    );
+  }
+  return found;
+}

@@ -1,0 +1,232 @@
+/**
+ * Configuration sources. Each returns a plain object; `loadConfig` merges them (document < environment
+ * overrides < secrets) and validates the result once with `parseConfig`.
+ *
+ *   file            CONFIG_FILE or --config: JSON or YAML
+ *   environment     MF_CONFIG (a whole JSON/YAML document) and MF_* scalar overrides
+ *   SSM             CONFIG_SSM_PATH: `<path>/config` holds a document; `<path>/a/b` sets key a.b
+ *   Secrets Manager DB_SECRET_ARN / REPLICATION_SECRET_ARN: JSON {"username","password"}
+ */
+import { readFile } from 'node:fs/promises';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetParametersByPathCommand,
+  type GetParametersByPathCommandOutput,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, errorMessage } from '../errors.js';
+import { type Config, parseConfig } from './schema.js';
+
+type Raw = Record<string, unknown>;
+
+function parseDocument(text: string, source: string): Raw {
+  let value: unknown;
+  try {
+    value = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`cannot parse ${source}: ${errorMessage(error)}`, { cause: error });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`${source} must hold an object (a mapping of keys), got ${typeof value}`);
+  }
+  return value as Raw;
+}
+
+export async function readConfigFile(path: string): Promise<Raw> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+  return parseDocument(text, `config file ${path}`);
+}
+
+function setPath(target: Raw, path: readonly string[], value: unknown): void {
+  let node = target;
+  path.forEach((key, index) => {
+    if (index === path.length - 1) {
+      node[key] = value;
+      return;
+    }
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Raw;
+  });
+}
+
+function deepMerge(base: Raw, over: Raw): Raw {
+  const out: Raw = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    if (
+      value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      prev !== null &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
+    ) {
+      out[key] = deepMerge(prev as Raw, value as Raw);
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+/** Scalar overrides from the environment: variable -> config key path. */
+const ENV_KEYS: Record<string, string[]> = {
+  MF_CLUSTER_NAME: ['clusterName'],
+  MF_PRIMARY: ['primary'],
+  MF_OBJECT_STORE: ['objectStore'],
+  MF_ANTI_FLAP_SECONDS: ['antiFlapSeconds'],
+  MF_SPLIT_BRAIN_POLICY: ['splitBrainPolicy'],
+  MF_CONNECT_TIMEOUT_MS: ['timeouts', 'connectMs'],
+  MF_QUERY_TIMEOUT_MS: ['timeouts', 'queryMs'],
+  MF_LEASE_MS: ['election', 'leaseMs'],
+  MF_DB_USER: ['credentials', 'watchdog', 'user'],
+  MF_DB_PASSWORD: ['credentials', 'watchdog', 'password'],
+  MF_REPL_USER: ['credentials', 'replication', 'user'],
+  MF_REPL_PASSWORD: ['credentials', 'replication', 'password'],
+  DUMPS_URL: ['objectStore'],
+};
+
+export function configFromEnv(env: NodeJS.ProcessEnv): Raw {
+  let out: Raw = {};
+  if (env.MF_CONFIG) out = parseDocument(env.MF_CONFIG, 'environment variable MF_CONFIG');
+  if (env.MF_SERVERS) {
+    out.servers = env.MF_SERVERS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+  for (const [variable, path] of Object.entries(ENV_KEYS)) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') setPath(out, path, value);
+  }
+  return out;
+}
+
+/** Reads every parameter under `path` (paginated, decrypted). */
+export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> {
+  const prefix = path.endsWith('/') ? path : `${path}/`;
+  let out: Raw = {};
+  const overrides: Raw = {};
+  let nextToken: string | undefined;
+  do {
+    let page: GetParametersByPathCommandOutput;
+    try {
+      page = await ssm.send(
+        new GetParametersByPathCommand({
+          Path: path,
+          Recursive: true,
+          WithDecryption: true,
+          NextToken: nextToken,
+        }),
+      );
+    } catch (error) {
+      throw new ConfigError(`cannot read SSM parameters under ${path}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    for (const parameter of page.Parameters ?? []) {
+      if (!parameter.Name || parameter.Value === undefined) continue;
+      const key = parameter.Name.startsWith(prefix) ? parameter.Name.slice(prefix.length) : parameter.Name;
+      if (key === 'config') {
+        out = deepMerge(out, parseDocument(parameter.Value, `SSM parameter ${parameter.Name}`));
+      } else {
+        const value = parameter.Value.trim();
+        const structured = value.startsWith('{') || value.startsWith('[');
+        const parsed = structured
+          ? parseDocument(`{"v":${value}}`, `SSM parameter ${parameter.Name}`).v
+          : value;
+        setPath(overrides, key.split('/').filter(Boolean), parsed);
+      }
+    }
+    nextToken = page.NextToken;
+  } while (nextToken);
+  if (Object.keys(out).length === 0 && Object.keys(overrides).length === 0) {
+    throw new ConfigError(`no SSM parameters found under ${path}`, { details: { path } });
+  }
+  return deepMerge(out, overrides);
+}
+
+/** Reads a Secrets Manager secret holding `{"username","password"}`. */
+export async function credentialsFromSecret(
+  secrets: SecretsManagerClient,
+  secretId: string,
+): Promise<{ user: string; password: string }> {
+  let text: string | undefined;
+  try {
+    const result = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+    text = result.SecretString;
+  } catch (error) {
+    throw new ConfigError(`cannot read secret ${secretId}: ${errorMessage(error)}`, { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? '');
+  } catch {
+    throw new ConfigError(`secret ${secretId} is not JSON {"username","password"}`);
+  }
+  const record = value as { username?: unknown; password?: unknown };
+  if (typeof record?.username !== 'string' || typeof record.password !== 'string') {
+    throw new ConfigError(`secret ${secretId} must hold JSON {"username": string, "password": string}`);
+  }
+  return { user: record.username, password: record.password };
+}
+
+export interface ConfigSources {
+  env: NodeJS.ProcessEnv;
+  /** Explicit file (CLI --config); otherwise env CONFIG_FILE. */
+  file?: string;
+  ssm?: () => SSMClient;
+  secrets?: () => SecretsManagerClient;
+}
+
+/** Loads and validates the configuration once from every source that is set. */
+export async function loadConfig(sources: ConfigSources): Promise<Config> {
+  const { env } = sources;
+  const origins: string[] = [];
+  let raw: Raw = {};
+  const file = sources.file ?? env.CONFIG_FILE;
+  if (file) {
+    raw = deepMerge(raw, await readConfigFile(file));
+    origins.push(`file ${file}`);
+  }
+  if (env.CONFIG_SSM_PATH) {
+    if (!sources.ssm) throw new ConfigError('CONFIG_SSM_PATH is set but no SSM client is available');
+    raw = deepMerge(raw, await configFromSsm(sources.ssm(), env.CONFIG_SSM_PATH));
+    origins.push(`SSM ${env.CONFIG_SSM_PATH}`);
+  }
+  const fromEnv = configFromEnv(env);
+  if (Object.keys(fromEnv).length > 0) {
+    raw = deepMerge(raw, fromEnv);
+    origins.push('environment');
+  }
+  for (const [variable, key] of [
+    ['DB_SECRET_ARN', 'watchdog'],
+    ['REPLICATION_SECRET_ARN', 'replication'],
+  ] as const) {
+    const secretId = env[variable];
+    if (!secretId) continue;
+    if (!sources.secrets)
+      throw new ConfigError(`${variable} is set but no Secrets Manager client is available`);
+    const creds = await credentialsFromSecret(sources.secrets(), secretId);
+    raw = deepMerge(raw, { credentials: { [key]: creds } });
+    origins.push(`secret ${variable}`);
+  }
+  if (origins.length === 0) {
+    throw new ConfigError(
+      'no configuration: pass --config FILE, or set CONFIG_FILE, CONFIG_SSM_PATH or MF_CONFIG',
+    );
+  }
+  const config = parseConfig(raw, origins.join(' + '));
+  if (!config.credentials.watchdog) {
+    throw new ConfigError(
+      'credentials.watchdog: missing (set it in the config, MF_DB_USER/MF_DB_PASSWORD, or DB_SECRET_ARN)',
+    );
+  }
+  return config;
+}

@@ -1,0 +1,187 @@
+/**
+ * The three ways the watchdog is started, turned into one `Invocation`:
+ *   - the EventBridge schedule (every 10 minutes; our rule's constant input, or a raw Scheduled Event),
+ *   - a manual invoke from the console: {"action", "group", "dryRun", "force"},
+ *   - a CloudWatch alarm: the EventBridge "CloudWatch Alarm State Change" event, or the alarm wrapped in SNS.
+ * Anything else is refused with a message that says what was wrong and what is accepted.
+ */
+import { z } from 'zod';
+import { EventValidationError } from '../errors.js';
+
+export const ACTIONS = ['check', 'status', 'failover', 'recover', 'switchover'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export interface Invocation {
+  trigger: 'schedule' | 'console' | 'alarm' | 'cli' | 'continuation';
+  action: Action;
+  /** The backend group this invocation serves; undefined = the function's own (env GROUP). */
+  group: string | undefined;
+  dryRun: boolean;
+  force: boolean;
+  /** For alarms: which alarm and its new state. */
+  alarm?: { name: string; state: string; reason?: string };
+  /** For continuations: the operation to resume. */
+  resume?: Record<string, unknown>;
+  /** switchover: the server to promote (host:port); default: the healthiest replica. */
+  target?: string;
+}
+
+const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a group name');
+
+const consoleEvent = z
+  .object({
+    action: z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(', ')}` }),
+    group: groupName.optional(),
+    dryRun: z.boolean({ message: 'must be true or false' }).default(false),
+    force: z.boolean({ message: 'must be true or false' }).default(false),
+    target: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')
+      .optional(),
+  })
+  .strict();
+
+const scheduleInput = z
+  .object({
+    source: z.literal('schedule'),
+    group: groupName.optional(),
+  })
+  .strict();
+
+const awsScheduled = z.object({
+  source: z.literal('aws.events'),
+  'detail-type': z.literal('Scheduled Event'),
+});
+
+const alarmChange = z.object({
+  source: z.literal('aws.cloudwatch'),
+  'detail-type': z.literal('CloudWatch Alarm State Change'),
+  detail: z.object({
+    alarmName: z.string(),
+    state: z.object({ value: z.string(), reason: z.string().optional() }),
+  }),
+});
+
+const snsAlarm = z.object({
+  Records: z
+    .array(
+      z.object({
+        EventSource: z.literal('aws:sns'),
+        Sns: z.object({ Message: z.string() }),
+      }),
+    )
+    .min(1),
+});
+
+const snsAlarmMessage = z.object({
+  AlarmName: z.string(),
+  NewStateValue: z.string(),
+  NewStateReason: z.string().optional(),
+});
+
+const continuation = z.object({
+  source: z.literal('mysql-failover.continuation'),
+  group: groupName.optional(),
+  resume: z.record(z.string(), z.unknown()),
+});
+
+const ACCEPTED =
+  'accepted events: a console event {"action": "check"|"status"|"failover"|"recover"|"switchover", ' +
+  '"group": "<name>", "dryRun": true|false, "force": true|false}; the schedule input {"source": "schedule", ' +
+  '"group": "<name>"}; an EventBridge Scheduled Event; a "CloudWatch Alarm State Change" event; ' +
+  'an SNS notification carrying a CloudWatch alarm';
+
+function explain(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.map(String).join('.') || '(event)';
+      if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.join(', ')}`;
+      return `${key}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Turns a raw Lambda event into an Invocation, or throws EventValidationError. */
+export function parseEvent(event: unknown): Invocation {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+    throw new EventValidationError(`the event must be a JSON object; ${ACCEPTED}`);
+  }
+  const record = event as Record<string, unknown>;
+
+  if (record.source === 'schedule') {
+    const parsed = scheduleInput.safeParse(event);
+    if (!parsed.success) throw new EventValidationError(`invalid schedule input: ${explain(parsed.error)}`);
+    return { trigger: 'schedule', action: 'check', group: parsed.data.group, dryRun: false, force: false };
+  }
+  if (awsScheduled.safeParse(event).success) {
+    return { trigger: 'schedule', action: 'check', group: undefined, dryRun: false, force: false };
+  }
+  const alarm = alarmChange.safeParse(event);
+  if (alarm.success) {
+    return {
+      trigger: 'alarm',
+      action: 'check',
+      group: undefined,
+      dryRun: false,
+      force: false,
+      alarm: {
+        name: alarm.data.detail.alarmName,
+        state: alarm.data.detail.state.value,
+        reason: alarm.data.detail.state.reason,
+      },
+    };
+  }
+  const sns = snsAlarm.safeParse(event);
+  if (sns.success) {
+    let message: unknown;
+    try {
+      message = JSON.parse(sns.data.Records[0]!.Sns.Message);
+    } catch {
+      throw new EventValidationError('SNS message is not JSON (expected a CloudWatch alarm notification)');
+    }
+    const parsed = snsAlarmMessage.safeParse(message);
+    if (!parsed.success) {
+      throw new EventValidationError(`SNS message is not a CloudWatch alarm: ${explain(parsed.error)}`);
+    }
+    return {
+      trigger: 'alarm',
+      action: 'check',
+      group: undefined,
+      dryRun: false,
+      force: false,
+      alarm: {
+        name: parsed.data.AlarmName,
+        state: parsed.data.NewStateValue,
+        reason: parsed.data.NewStateReason,
+      },
+    };
+  }
+  if (record.source === 'mysql-failover.continuation') {
+    const parsed = continuation.safeParse(event);
+    if (!parsed.success) throw new EventValidationError(`invalid continuation: ${explain(parsed.error)}`);
+    return {
+      trigger: 'continuation',
+      action: 'check',
+      group: parsed.data.group,
+      dryRun: false,
+      force: false,
+      resume: parsed.data.resume,
+    };
+  }
+  if ('action' in record) {
+    const parsed = consoleEvent.safeParse(event);
+    if (!parsed.success)
+      throw new EventValidationError(`invalid console event: ${explain(parsed.error)}; ${ACCEPTED}`);
+    return {
+      trigger: 'console',
+      action: parsed.data.action,
+      group: parsed.data.group,
+      dryRun: parsed.data.dryRun,
+      force: parsed.data.force,
+      target: parsed.data.target,
+    };
+  }
+  throw new EventValidationError(
+    `unrecognised event (keys: ${Object.keys(record).join(', ') || 'none'}); ${ACCEPTED}`,
+  );
+}

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { EventValidationError } from '../../../functions/errors.js';
+import { parseEvent } from '../../../functions/triggers/events.js';
+
+const sample = (name: string): unknown => JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
+
+describe('parseEvent', () => {
+  it('reads our schedule rule input as a check of its group', () => {
+    expect(parseEvent(sample('schedule'))).toMatchObject({
+      trigger: 'schedule',
+      action: 'check',
+      group: 'g1',
+    });
+  });
+
+  it('reads a raw EventBridge Scheduled Event as a check of the function group', () => {
+    expect(parseEvent(sample('eventbridge-scheduled'))).toMatchObject({
+      trigger: 'schedule',
+      action: 'check',
+      group: undefined,
+    });
+  });
+
+  it('reads a console event with every field', () => {
+    expect(parseEvent(sample('console-failover'))).toEqual({
+      trigger: 'console',
+      action: 'failover',
+      group: 'g1',
+      dryRun: false,
+      force: true,
+      target: undefined,
+    });
+  });
+
+  it('defaults dryRun and force to false on a console event', () => {
+    expect(parseEvent(sample('console-status'))).toMatchObject({
+      action: 'status',
+      dryRun: false,
+      force: false,
+    });
+  });
+
+  it('reads a CloudWatch Alarm State Change event with the alarm name and state', () => {
+    expect(parseEvent(sample('alarm-state-change'))).toMatchObject({
+      trigger: 'alarm',
+      alarm: { name: 'db-primary-down', state: 'ALARM' },
+    });
+  });
+
+  it('reads the same alarm wrapped in SNS', () => {
+    expect(parseEvent(sample('alarm-sns'))).toMatchObject({
+      trigger: 'alarm',
+      alarm: { name: 'db-primary-down', state: 'ALARM' },
+    });
+  });
+
+  it('refuses a malformed console event naming each wrong field and the allowed values', () => {
+    let error: unknown;
+    try {
+      parseEvent(sample('console-malformed'));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EventValidationError);
+    const message = (error as Error).message;
+    expect(message).toContain('action: must be one of check, status, failover, recover, switchover');
+    expect(message).toContain('dryRun: must be true or false');
+  });
+
+  it('refuses unknown keys on a console event', () => {
+    expect(() => parseEvent({ action: 'check', grop: 'g1' })).toThrow(/unknown key\(s\) grop/);
+  });
+
+  it('refuses a hostile group name', () => {
+    expect(() => parseEvent({ action: 'check', group: 'g1; rm -rf /' })).toThrow(
+      /group: must be a group name/,
+    );
+  });
+
+  it('refuses non-object events and unrecognised shapes with the list of accepted events', () => {
+    expect(() => parseEvent('check')).toThrow(/must be a JSON object/);
+    expect(() => parseEvent(null)).toThrow(EventValidationError);
+    expect(() => parseEvent({ hello: 'world' })).toThrow(
+      /unrecognised event \(keys: hello\); accepted events/,
+    );
+  });
+
+  it('refuses an SNS message that is not an alarm', () => {
+    expect(() =>
+      parseEvent({ Records: [{ EventSource: 'aws:sns', Sns: { Message: '{"foo":1}' } }] }),
+    ).toThrow(/not a CloudWatch alarm/);
+  });
+});
