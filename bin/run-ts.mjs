@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs a TypeScript script (benchmarks, tools) through tsx's loader: node bin/run-ts.mjs FILE [ARGS...]
-import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { register } from 'tsx/esm/api';
 
 register();
