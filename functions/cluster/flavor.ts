@@ -1,0 +1,371 @@
+/**
+ * Every version-specific SQL statement of the watchdog, in one place, for MariaDB 10.x/11.x and
+ * MySQL 5.7 / 8.0 / 8.4+ (and 9.x, which keeps 8.4's names).
+ *
+ * The version boundaries (MySQL reference manual and release notes):
+ * - 8.0.22: SHOW REPLICA STATUS / START|STOP|RESET REPLICA / SHOW REPLICAS, and the replica status
+ *   columns renamed (Replica_IO_Running, Source_Host, Seconds_Behind_Source, ...).
+ * - 8.0.23: CHANGE REPLICATION SOURCE TO with SOURCE_* options (SOURCE_AUTO_POSITION,
+ *   GET_SOURCE_PUBLIC_KEY).
+ * - 8.2.0: SHOW BINARY LOG STATUS and RESET BINARY LOGS AND GTIDS.
+ * - 8.4.0: the old statements are removed (START/STOP/RESET SLAVE, SHOW SLAVE STATUS, CHANGE MASTER TO,
+ *   RESET MASTER, SHOW MASTER STATUS, MASTER_* options) and WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS() is gone
+ *   (WAIT_FOR_EXECUTED_GTID_SET, available since 5.7.5, replaces it).
+ * - MySQL has super_read_only since 5.7.8. MariaDB (checked on 10.11) has no super_read_only variable:
+ *   `SELECT @@super_read_only` fails with ER_UNKNOWN_SYSTEM_VARIABLE (1193); read_only is all it has,
+ *   and users with READ_ONLY ADMIN (10.11) still write through it.
+ * - MariaDB keeps the SLAVE / MASTER statements (10.5 added REPLICA aliases) and its SHOW REPLICA
+ *   STATUS prints the old Slave_* / Master_* column names; GTIDs are `domain-server-seq` positions
+ *   and auto-positioning is `MASTER_USE_GTID = slave_pos | current_pos`.
+ *
+ * MySQL 8 servers cannot be installed on the test machines, so the MySQL statements here are covered
+ * by statement-level unit tests; the MariaDB ones also run against real servers.
+ */
+import { format } from 'mysql2';
+import type { GtidFlavor } from '../core/gtid.js';
+import { type GtidValue, gtidValue, type ReplicationStatus } from '../core/snapshot.js';
+import { WatchdogError } from '../errors.js';
+
+export interface ServerVersion {
+  major: number;
+  minor: number;
+  patch: number;
+}
+
+/** A statement with `?` placeholders, expanded client-side by mysql2 (`query`, not `execute`). */
+export interface Statement {
+  sql: string;
+  values?: unknown[];
+}
+
+export interface ChangeSourceOptions {
+  /** The address replication uses for the source (may differ from the watchdog's address). */
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  connectRetrySeconds?: number;
+  /** MariaDB: `slave_pos` (default; after a restore) or `current_pos` (a former primary rejoining). */
+  mariadbGtidMode?: 'slave_pos' | 'current_pos';
+  /**
+   * MySQL 8.0+: ask the source for its RSA key so caching_sha2_password works without TLS.
+   * Defaults to true on MySQL 8.0+.
+   */
+  getSourcePublicKey?: boolean;
+  /** Replication over TLS (MASTER_SSL / SOURCE_SSL = 1). */
+  ssl?: boolean;
+}
+
+/** Global variables the observation reads. Names a server does not know are simply absent. */
+export const OBSERVED_VARIABLES = [
+  'version',
+  'version_comment',
+  'hostname',
+  'port',
+  'server_id',
+  'server_uuid',
+  'read_only',
+  'super_read_only',
+  'log_bin',
+  'log_slave_updates',
+  'log_replica_updates',
+  // MySQL
+  'gtid_mode',
+  'gtid_executed',
+  'gtid_purged',
+  'enforce_gtid_consistency',
+  // MariaDB
+  'gtid_binlog_pos',
+  'gtid_current_pos',
+  'gtid_slave_pos',
+  'gtid_strict_mode',
+  'gtid_domain_id',
+] as const;
+
+/**
+ * One statement that works on every flavor and version: unknown names are just missing rows, where
+ * `SELECT @@super_read_only` would fail on MariaDB. This is what lets a first probe of an unknown
+ * server read everything in one round trip.
+ */
+export const OBSERVE_VARIABLES_SQL = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${OBSERVED_VARIABLES.map(
+  (v) => `'${v}'`,
+).join(',')})`;
+
+export function parseVersion(version: string): ServerVersion {
+  // MariaDB behind some proxies reports "5.5.5-10.11.6-MariaDB" for old clients; skip that prefix.
+  const v = version.replace(/^5\.5\.5-/, '');
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v);
+  if (!m) throw new WatchdogError(`Cannot read a server version from "${version}"`);
+  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3] ?? 0) };
+}
+
+export function detectFlavorName(version: string, versionComment = ''): GtidFlavor {
+  return /mariadb/i.test(version) || /mariadb/i.test(versionComment) ? 'mariadb' : 'mysql';
+}
+
+function atLeast(v: ServerVersion, major: number, minor: number, patch: number): boolean {
+  if (v.major !== major) return v.major > major;
+  if (v.minor !== minor) return v.minor > minor;
+  return v.patch >= patch;
+}
+
+export class Flavor {
+  readonly name: GtidFlavor;
+  readonly version: ServerVersion;
+  readonly versionString: string;
+
+  constructor(name: GtidFlavor, versionString: string) {
+    this.name = name;
+    this.versionString = versionString;
+    this.version = parseVersion(versionString);
+  }
+
+  static detect(version: string, versionComment = ''): Flavor {
+    return new Flavor(detectFlavorName(version, versionComment), version);
+  }
+
+  get isMariadb(): boolean {
+    return this.name === 'mariadb';
+  }
+
+  /** MySQL 8.0.22+: REPLICA statements and the renamed replica status columns. */
+  get usesReplicaTerms(): boolean {
+    return !this.isMariadb && atLeast(this.version, 8, 0, 22);
+  }
+
+  /** MySQL 8.0.23+: CHANGE REPLICATION SOURCE TO. */
+  get usesChangeReplicationSource(): boolean {
+    return !this.isMariadb && atLeast(this.version, 8, 0, 23);
+  }
+
+  /** MySQL 8.2+: RESET BINARY LOGS AND GTIDS / SHOW BINARY LOG STATUS (the old names go in 8.4). */
+  get usesBinaryLogTerms(): boolean {
+    return !this.isMariadb && atLeast(this.version, 8, 2, 0);
+  }
+
+  get hasSuperReadOnly(): boolean {
+    return !this.isMariadb && atLeast(this.version, 5, 7, 8);
+  }
+
+  // ------------------------------------------------------------ replica status and threads
+
+  showReplicaStatus(): string {
+    return this.usesReplicaTerms ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS';
+  }
+
+  startReplica(): string {
+    return this.usesReplicaTerms ? 'START REPLICA' : 'START SLAVE';
+  }
+
+  stopReplica(): string {
+    return this.usesReplicaTerms ? 'STOP REPLICA' : 'STOP SLAVE';
+  }
+
+  /** Stops only the IO thread: no more events from the source, the applier finishes what it has. */
+  stopReplicaIoThread(): string {
+    return this.usesReplicaTerms ? 'STOP REPLICA IO_THREAD' : 'STOP SLAVE IO_THREAD';
+  }
+
+  /** Forgets the source entirely (a promoted server must not reconnect to its old source). */
+  resetReplicaAll(): string {
+    return this.usesReplicaTerms ? 'RESET REPLICA ALL' : 'RESET SLAVE ALL';
+  }
+
+  showReplicas(): string {
+    if (this.isMariadb) return 'SHOW SLAVE HOSTS';
+    return this.usesReplicaTerms ? 'SHOW REPLICAS' : 'SHOW SLAVE HOSTS';
+  }
+
+  showBinaryLogStatus(): string {
+    return this.usesBinaryLogTerms ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS';
+  }
+
+  /** Points this server at a source with GTID auto-positioning. */
+  changeSource(o: ChangeSourceOptions): Statement {
+    const retry = o.connectRetrySeconds;
+    if (this.isMariadb) {
+      const parts = ['MASTER_HOST = ?', 'MASTER_PORT = ?', 'MASTER_USER = ?', 'MASTER_PASSWORD = ?'];
+      const values: unknown[] = [o.host, o.port, o.user, o.password];
+      if (retry !== undefined) {
+        parts.push('MASTER_CONNECT_RETRY = ?');
+        values.push(retry);
+      }
+      if (o.ssl) parts.push('MASTER_SSL = 1');
+      // The GTID mode is a keyword, not a string: validated, never interpolated from outside.
+      const mode = o.mariadbGtidMode ?? 'slave_pos';
+      if (mode !== 'slave_pos' && mode !== 'current_pos')
+        throw new WatchdogError(`Bad MASTER_USE_GTID ${mode}`);
+      parts.push(`MASTER_USE_GTID = ${mode}`);
+      return { sql: `CHANGE MASTER TO ${parts.join(', ')}`, values };
+    }
+    const modern = this.usesChangeReplicationSource;
+    const p = modern ? 'SOURCE' : 'MASTER';
+    const parts = [`${p}_HOST = ?`, `${p}_PORT = ?`, `${p}_USER = ?`, `${p}_PASSWORD = ?`];
+    const values: unknown[] = [o.host, o.port, o.user, o.password];
+    if (retry !== undefined) {
+      parts.push(`${p}_CONNECT_RETRY = ?`);
+      values.push(retry);
+    }
+    if (o.ssl) parts.push(`${p}_SSL = 1`);
+    parts.push(`${p}_AUTO_POSITION = 1`);
+    // caching_sha2_password (default since 8.0) needs TLS or the source's public key.
+    if (atLeast(this.version, 8, 0, 4) && (o.getSourcePublicKey ?? true)) {
+      parts.push(modern ? 'GET_SOURCE_PUBLIC_KEY = 1' : 'GET_MASTER_PUBLIC_KEY = 1');
+    }
+    return {
+      sql: `${modern ? 'CHANGE REPLICATION SOURCE TO' : 'CHANGE MASTER TO'} ${parts.join(', ')}`,
+      values,
+    };
+  }
+
+  // ------------------------------------------------------------ read-only / fencing
+
+  /**
+   * Fences (on=true) or opens (on=false) the server for writes. MySQL: super_read_only also blocks
+   * SUPER / CONNECTION_ADMIN users; setting it ON implies read_only ON, and read_only OFF implies
+   * super_read_only OFF. MariaDB has only read_only.
+   */
+  setReadOnly(on: boolean): string[] {
+    if (on)
+      return this.hasSuperReadOnly ? ['SET GLOBAL super_read_only = ON'] : ['SET GLOBAL read_only = ON'];
+    return this.hasSuperReadOnly
+      ? ['SET GLOBAL super_read_only = OFF', 'SET GLOBAL read_only = OFF']
+      : ['SET GLOBAL read_only = OFF'];
+  }
+
+  /** Reads back what setReadOnly changed (every state change is checked). */
+  readOnlyQuery(): string {
+    return this.hasSuperReadOnly
+      ? 'SELECT @@global.read_only AS read_only, @@global.super_read_only AS super_read_only'
+      : 'SELECT @@global.read_only AS read_only, NULL AS super_read_only';
+  }
+
+  // ------------------------------------------------------------ GTIDs
+
+  /** The variable holding what this server has executed (for set comparisons between servers). */
+  executedGtidVariable(): string {
+    return this.isMariadb ? 'gtid_binlog_pos' : 'gtid_executed';
+  }
+
+  gtidQuery(): string {
+    return this.isMariadb
+      ? 'SELECT @@global.gtid_binlog_pos AS binlog_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_slave_pos AS slave_pos'
+      : 'SELECT @@global.gtid_executed AS executed, @@global.gtid_purged AS purged';
+  }
+
+  /**
+   * After restoring a dump taken at `gtid`, make the server's GTID state say it has exactly that,
+   * so auto-positioning asks the source for what follows. The server's own binary log is discarded
+   * first (its transactions were saved before the reseed, safety rule 3). Replication must be stopped.
+   * - MariaDB: RESET MASTER, then gtid_slave_pos (with gtid_strict_mode a binlog holding a later seq
+   *   would make the SET fail).
+   * - MySQL: gtid_purged can only be set while gtid_executed is empty: RESET MASTER, or 8.2+'s
+   *   RESET BINARY LOGS AND GTIDS (the only name on 8.4).
+   */
+  setGtidPositionAfterRestore(gtid: string): Statement[] {
+    if (this.isMariadb) {
+      return [{ sql: 'RESET MASTER' }, { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] }];
+    }
+    return [
+      { sql: this.usesBinaryLogTerms ? 'RESET BINARY LOGS AND GTIDS' : 'RESET MASTER' },
+      { sql: 'SET GLOBAL gtid_purged = ?', values: [gtid] },
+    ];
+  }
+
+  /** Coordination writes that must not replicate (the same on every flavor; needs a privileged user). */
+  disableBinlogForSession(): string {
+    return 'SET SESSION sql_log_bin = 0';
+  }
+
+  enableBinlogForSession(): string {
+    return 'SET SESSION sql_log_bin = 1';
+  }
+
+  /**
+   * Waits until this server has applied `gtid` or `timeoutSeconds` passed. The result column is
+   * `result`; read it with `gtidWaitSucceeded`.
+   * - MariaDB: MASTER_GTID_WAIT(pos, timeout) -> 0 reached, -1 timeout.
+   * - MySQL 5.7.5+: WAIT_FOR_EXECUTED_GTID_SET(set, timeout) -> 0 reached, 1 timeout (works whether or
+   *   not the applier runs; WAIT_UNTIL_SQL_THREAD_AFTER_GTIDS is removed in 8.4).
+   */
+  waitForGtid(gtid: string, timeoutSeconds: number): Statement {
+    return this.isMariadb
+      ? { sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS result', values: [gtid, timeoutSeconds] }
+      : { sql: 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS result', values: [gtid, timeoutSeconds] };
+  }
+
+  gtidWaitSucceeded(result: unknown): boolean {
+    return result !== null && result !== undefined && Number(result) === 0;
+  }
+
+  // ------------------------------------------------------------ replica status normalisation
+
+  /** The replica status rows of the default channel / connection, normalised; null when not a replica. */
+  normalizeReplicaStatus(
+    rows: ReadonlyArray<Record<string, unknown>>,
+    slavePos: string | null = null,
+  ): ReplicationStatus | null {
+    const row = rows.find((r) => str(r.Channel_Name ?? r.Connection_name ?? '') === '') ?? rows[0];
+    if (!row) return null;
+    const f = this.name;
+    // Column names follow the statement, not only the server: 8.0.22+ renamed them in SHOW REPLICA
+    // STATUS, MariaDB's SHOW REPLICA STATUS keeps the old ones. Read whichever is present.
+    const pick = (modern: string, old: string): unknown => (modern in row ? row[modern] : row[old]);
+    const sourceHost = str(pick('Source_Host', 'Master_Host'));
+    if (sourceHost === '' && str(pick('Replica_IO_Running', 'Slave_IO_Running')) === '') return null;
+    const autoPosition = row.Auto_Position;
+    let retrieved: GtidValue;
+    let executed: GtidValue;
+    let usingGtid: string;
+    if (f === 'mariadb') {
+      retrieved = gtidValue(nullableStr(row.Gtid_IO_Pos), f);
+      executed = gtidValue(slavePos, f);
+      usingGtid = str(row.Using_Gtid) || 'No';
+    } else {
+      retrieved = gtidValue(nullableStr(row.Retrieved_Gtid_Set), f);
+      executed = gtidValue(nullableStr(row.Executed_Gtid_Set), f);
+      usingGtid = Number(autoPosition) === 1 ? 'auto-position' : 'No';
+    }
+    return {
+      sourceHost,
+      sourcePort: num(pick('Source_Port', 'Master_Port')) ?? 0,
+      sourceServerId: num(pick('Source_Server_Id', 'Master_Server_Id')),
+      sourceUuid: nullableStr(pick('Source_UUID', 'Master_UUID')) || null,
+      ioRunning: str(pick('Replica_IO_Running', 'Slave_IO_Running')),
+      sqlRunning: str(pick('Replica_SQL_Running', 'Slave_SQL_Running')),
+      ioState: str(pick('Replica_IO_State', 'Slave_IO_State')),
+      sqlState: str(pick('Replica_SQL_Running_State', 'Slave_SQL_Running_State')),
+      lastIoErrno: num(row.Last_IO_Errno) ?? 0,
+      lastIoError: str(row.Last_IO_Error),
+      lastSqlErrno: num(row.Last_SQL_Errno) ?? 0,
+      lastSqlError: str(row.Last_SQL_Error),
+      secondsBehind: num(pick('Seconds_Behind_Source', 'Seconds_Behind_Master')),
+      retrievedGtid: retrieved,
+      executedGtid: executed,
+      usingGtid,
+      channel: str(row.Channel_Name ?? row.Connection_name ?? ''),
+    };
+  }
+}
+
+function str(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return String(v);
+}
+
+function nullableStr(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return str(v);
+}
+
+function num(v: unknown): number | null {
+  if (v === null || v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Expands a statement's placeholders (for logs and for tests; mysql2 escapes the values). */
+export function inlineStatement(s: Statement): string {
+  return s.values && s.values.length > 0 ? format(s.sql, s.values as Parameters<typeof format>[1]) : s.sql;
+}

@@ -1,0 +1,185 @@
+/**
+ * The types of ONE observation of a cluster: every database server and every router of the watched
+ * groups, probed at (nearly) the same moment. Observation fills these; analysis reads only these.
+ * Pure data (JSON-serialisable except the parsed GTID sets, which `snapshotToJson` drops and
+ * `hydrateSnapshot` rebuilds), so golden tests can store snapshots as files.
+ */
+import { type GtidFlavor, type GtidSet, tryParseGtidSet } from './gtid.js';
+
+/** `host:port` as the watchdog connects to it (the configured address). */
+export type ServerId = string;
+
+export type YesNoConnecting = 'Yes' | 'No' | 'Connecting' | 'Preparing' | string;
+
+/** A GTID variable as the server printed it, plus its parsed value (null when absent or malformed). */
+export interface GtidValue {
+  raw: string | null;
+  /** Parsed once; not part of the JSON form. */
+  parsed?: GtidSet | null;
+  parseError?: string | null;
+}
+
+export interface ServerGtid {
+  /** MySQL `gtid_executed`. For MariaDB null. */
+  executed: GtidValue;
+  /** MariaDB `gtid_binlog_pos`: what this server wrote to its binary log (own and replicated). */
+  binlogPos: GtidValue;
+  /** MariaDB `gtid_slave_pos`: what the replication applier has applied. */
+  slavePos: GtidValue;
+  /** MariaDB `gtid_current_pos`: per domain the later of binlog and slave positions. */
+  currentPos: GtidValue;
+  /** MySQL `gtid_purged`. */
+  purged?: GtidValue;
+}
+
+/** Normalised replica status; the same fields for every flavor (see cluster/flavor.ts). */
+export interface ReplicationStatus {
+  sourceHost: string;
+  sourcePort: number;
+  /** server_id of the source as the IO thread last saw it (0 when it never connected). */
+  sourceServerId: number | null;
+  /** MySQL `Source_UUID`; MariaDB has none. */
+  sourceUuid: string | null;
+  /** `Yes`, `No`, `Connecting` (IO thread trying to reach the source), `Preparing` (MySQL). */
+  ioRunning: YesNoConnecting;
+  sqlRunning: YesNoConnecting;
+  ioState: string;
+  sqlState: string;
+  lastIoErrno: number;
+  lastIoError: string;
+  lastSqlErrno: number;
+  lastSqlError: string;
+  /** null while the IO or SQL thread is not running (the server says NULL). */
+  secondsBehind: number | null;
+  /** MySQL `Retrieved_Gtid_Set`; MariaDB `Gtid_IO_Pos` (received by the IO thread). */
+  retrievedGtid: GtidValue;
+  /** MySQL `Executed_Gtid_Set`; MariaDB: `gtid_slave_pos` (applied). */
+  executedGtid: GtidValue;
+  /** MySQL: `auto-position` or `No`; MariaDB `Using_Gtid`: `No`, `Slave_Pos`, `Current_Pos`. */
+  usingGtid: string;
+  /** MySQL multi-source channel name ('' for the default); MariaDB connection name (''). */
+  channel: string;
+}
+
+/** An operation recorded in `ongoing_failover.status` (filled by the election module's reader). */
+export interface OperationInfo {
+  epoch: number;
+  /** From the OPER signal: `fail`, `repl`, or the newer operation names. */
+  op: string | null;
+  /** From the MAST signal: who runs it. */
+  master: string | null;
+  /** Milliseconds until the lease expires by the database clock; null when unknown. */
+  leaseExpiresInMs: number | null;
+  signals: Array<{ signal: string; value: string; participant?: string | null; at?: string | null }>;
+}
+
+export interface ServerObservation {
+  id: ServerId;
+  host: string;
+  port: number;
+  reachable: boolean;
+  /** The exact failure when unreachable (or when a query failed): message and code/errno. */
+  error: { message: string; code: string | null; errno: number | null } | null;
+  flavor: GtidFlavor | null;
+  version: string | null;
+  versionComment: string | null;
+  hostname: string | null;
+  serverId: number | null;
+  serverUuid: string | null;
+  readOnly: boolean | null;
+  /** MySQL only; null on MariaDB (which has no such variable) or when unknown. */
+  superReadOnly: boolean | null;
+  binlogEnabled: boolean | null;
+  logReplicaUpdates: boolean | null;
+  gtid: ServerGtid;
+  /** MariaDB `gtid_strict_mode`. */
+  gtidStrictMode: boolean | null;
+  /** MySQL `gtid_mode` (ON, OFF, ON_PERMISSIVE, OFF_PERMISSIVE); MariaDB always has GTIDs: 'ON'. */
+  gtidMode: string | null;
+  /** null when the server is not a replica (no replica status row). */
+  replication: ReplicationStatus | null;
+  /** A coordination operation recorded on this server; undefined when not read. */
+  operation?: OperationInfo | null;
+  probeMs: number;
+}
+
+export interface RouterObservation {
+  group: string;
+  /** `host:port` of the router endpoint. */
+  id: string;
+  reachable: boolean;
+  /** The configured server a new connection through the router lands on; null when unknown. */
+  routesTo: ServerId | null;
+  /** What the server behind the router said about itself. */
+  landed: { hostname: string; port: number; serverId: number } | null;
+  /** How `routesTo` was matched to a configured server. */
+  matchedBy: 'server_id' | 'hostname' | 'port' | 'elimination' | null;
+  error: { message: string; code: string | null; errno: number | null } | null;
+  probeMs: number;
+}
+
+export interface Snapshot {
+  /** ISO time the observation started. */
+  takenAt: string;
+  cluster: string;
+  /** The server the configuration names as primary (the routers' first destination); may be null. */
+  configuredPrimary: ServerId | null;
+  /** Configured servers in configuration order. */
+  servers: ServerObservation[];
+  groups: string[];
+  routers: RouterObservation[];
+  /** Queries issued to take this snapshot (benchmarks report it). */
+  queries: number;
+  durationMs: number;
+}
+
+/** Rebuilds the parsed GTID values (after JSON.parse of a stored snapshot). */
+export function hydrateSnapshot(snapshot: Snapshot): Snapshot {
+  for (const s of snapshot.servers) {
+    const flavor = s.flavor ?? 'mariadb';
+    for (const key of ['executed', 'binlogPos', 'slavePos', 'currentPos', 'purged'] as const) {
+      const v = s.gtid[key];
+      if (v) hydrateGtid(v, flavor);
+    }
+    if (s.replication) {
+      hydrateGtid(s.replication.retrievedGtid, flavor);
+      hydrateGtid(s.replication.executedGtid, flavor);
+    }
+  }
+  return snapshot;
+}
+
+export function hydrateGtid(v: GtidValue, flavor: GtidFlavor): GtidValue {
+  if (v.raw === null) {
+    v.parsed = null;
+    v.parseError = null;
+  } else {
+    const { set, error } = tryParseGtidSet(v.raw, flavor);
+    v.parsed = set;
+    v.parseError = error;
+  }
+  return v;
+}
+
+export function gtidValue(raw: string | null, flavor: GtidFlavor): GtidValue {
+  return hydrateGtid({ raw }, flavor);
+}
+
+/** A JSON-safe copy (parsed sets dropped; they are rebuilt from `raw`). */
+export function snapshotToJson(snapshot: Snapshot): unknown {
+  return JSON.parse(
+    JSON.stringify(snapshot, (key, value) => (key === 'parsed' ? undefined : value)),
+  ) as unknown;
+}
+
+/**
+ * The set of transactions a server has, for comparisons between servers: MySQL `gtid_executed`;
+ * MariaDB `gtid_binlog_pos` (with log_slave_updates it holds replicated and local writes alike),
+ * falling back to `gtid_current_pos` when the binary log is off.
+ */
+export function serverTransactions(s: ServerObservation): GtidSet | null {
+  if (s.flavor === 'mysql') return s.gtid.executed.parsed ?? null;
+  const binlog = s.gtid.binlogPos.parsed ?? null;
+  if (s.binlogEnabled === false) return s.gtid.currentPos.parsed ?? binlog;
+  return binlog;
+}
