@@ -1,0 +1,470 @@
+/**
+ * A real local cluster: N MariaDB servers with GTID replication (db1 the primary, the others its
+ * replicas) and M backend groups, each with its own HAProxy router(s) configured like the seed's
+ * MySQL Router (primary first, replica second). Used by the integration tests, the benchmarks and the
+ * `npm start` sandbox.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  haproxyCheckUserStatements,
+  replicationGrantStatements,
+  sqlString,
+  watchdogGrantStatements,
+} from '../../cluster/grants.js';
+import { ProcessError, WatchdogError } from '../../errors.js';
+import { HaproxyRouter } from './haproxy.js';
+import { DEFAULT_SECTION, type RouterMode } from './haproxy-config.js';
+import { ensureTemplate, MariadbServer } from './mariadb.js';
+import { freePort } from './ports.js';
+import { createClusterDir, killAllUnder, registerLive, spawnWatcher, unregisterLive } from './reaper.js';
+import type { Row } from './sql.js';
+
+export interface ClusterOptions {
+  servers: 2 | 3;
+  /** Backend groups (default 3). */
+  groups?: number;
+  /** HAProxy routers per group (default 1). */
+  routersPerGroup?: number;
+  /** 'sticky' (default) keeps to the replica after a primary failure; 'failback' is plain HAProxy. */
+  routerMode?: RouterMode;
+  /** Parent folder for the cluster folder (default: the common harness root under TMPDIR). */
+  baseDir?: string;
+  /** Cluster name (default 'sandbox'); also the config's clusterName. */
+  name?: string;
+  /** Replicas' slave_net_timeout in seconds (default 4: a frozen primary is noticed within seconds). */
+  slaveNetTimeout?: number;
+  /** Keep the cluster folder after stop() (logs for debugging). */
+  keepDir?: boolean;
+}
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+export interface ClusterCredentials {
+  /** root over the unix socket of each server (empty password; only for the harness itself). */
+  root: Credentials;
+  watchdog: Credentials;
+  replication: Credentials;
+  /** HAProxy's health-check account: no password, no privileges. */
+  haproxyCheck: { user: string; host: string };
+}
+
+export interface RouterGroup {
+  name: string;
+  routers: HaproxyRouter[];
+}
+
+/** The watchdog's config for this cluster (the shape functions/config/schema.ts accepts). */
+export interface HarnessWatchdogConfig {
+  clusterName: string;
+  servers: { name: string; host: string; port: number }[];
+  groups: {
+    name: string;
+    routerKind: 'haproxy';
+    routers: { host: string; port: number; configPath: string; adminSocket: string }[];
+    section: string;
+  }[];
+  credentials: { watchdog: Credentials; replication: Credentials };
+  objectStore: string;
+}
+
+export interface GtidState {
+  binlogPos: string;
+  currentPos: string;
+  slavePos: string;
+}
+
+export type ServerHandle = MariadbServer;
+export type RouterHandle = HaproxyRouter;
+
+const HARNESS_DB = 'harness';
+let writeCounter = 0;
+
+/** A unique row id for harness writes: never collides across servers, so only deliberate conflicts occur. */
+function uniqueId(): string {
+  writeCounter += 1;
+  return `${Date.now()}${String(process.pid % 1000).padStart(3, '0')}${String(writeCounter % 1000).padStart(3, '0')}`;
+}
+
+async function withPortRetry<T extends { setPort(port: number): void; start(): Promise<void> }>(
+  handle: T,
+  attempts = 5,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await handle.start();
+      return;
+    } catch (error) {
+      const inUse = error instanceof ProcessError && error.details.addressInUse === true;
+      if (!inUse || attempt >= attempts) throw error;
+      handle.setPort(await freePort());
+    }
+  }
+}
+
+export class Cluster {
+  readonly name: string;
+  readonly dir: string;
+  readonly servers: ServerHandle[] = [];
+  readonly groups: RouterGroup[] = [];
+  readonly credentials: ClusterCredentials;
+  readonly objectStoreDir: string;
+  private readonly watcherPid: number;
+  private readonly keepDir: boolean;
+  private stopping: Promise<void> | null = null;
+
+  constructor(name: string, dir: string, watcherPid: number, keepDir: boolean) {
+    this.name = name;
+    this.dir = dir;
+    this.watcherPid = watcherPid;
+    this.keepDir = keepDir;
+    this.objectStoreDir = join(dir, 'objects');
+    this.credentials = {
+      root: { user: 'root', password: '' },
+      watchdog: { user: 'watchdog', password: `wd-${randomBytes(9).toString('base64url')}` },
+      replication: { user: 'repl', password: `repl-${randomBytes(9).toString('base64url')}` },
+      haproxyCheck: { user: 'haproxy_check', host: '127.0.0.1' },
+    };
+  }
+
+  /** The initial primary. */
+  get primary(): ServerHandle {
+    return this.servers[0]!;
+  }
+
+  get replicas(): ServerHandle[] {
+    return this.servers.slice(1);
+  }
+
+  /** Every router of every group. */
+  get routers(): RouterHandle[] {
+    return this.groups.flatMap((group) => group.routers);
+  }
+
+  server(nameOrAddress: string): ServerHandle {
+    const found = this.servers.find((s) => s.name === nameOrAddress || s.address === nameOrAddress);
+    if (!found) throw new WatchdogError(`no server ${nameOrAddress} in cluster ${this.name}`);
+    return found;
+  }
+
+  /** The server a "host:port" string (as routesTo() returns) names, or null. */
+  serverAt(address: string | null): ServerHandle | null {
+    return address === null ? null : (this.servers.find((s) => s.address === address) ?? null);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Setup steps (used by startCluster)
+
+  /** Users are created on the primary with binary logging on, so replicas get them through replication. */
+  async createUsers(primary: ServerHandle): Promise<void> {
+    const { watchdog, replication, haproxyCheck } = this.credentials;
+    const statements = [
+      ...replicationGrantStatements('mariadb', { ...replication, host: '%' }),
+      ...watchdogGrantStatements('mariadb', { ...watchdog, host: '%' }),
+      ...haproxyCheckUserStatements(haproxyCheck.host, haproxyCheck.user),
+    ];
+    for (const sql of statements) await primary.query(sql);
+  }
+
+  /** Points a server at a source with GTID auto-positioning and starts both replication threads. */
+  async startReplication(replica: ServerHandle, source: ServerHandle): Promise<void> {
+    const { replication } = this.credentials;
+    await replica.query('STOP SLAVE');
+    await replica.query(
+      `CHANGE MASTER TO MASTER_HOST=${sqlString(source.host)}, MASTER_PORT=${source.port}, ` +
+        `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password)}, ` +
+        'MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1',
+    );
+    await replica.query('START SLAVE');
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Observation helpers
+
+  async replicationStatus(server: ServerHandle): Promise<Row | null> {
+    const rows = await server.query('SHOW SLAVE STATUS');
+    return rows[0] ?? null;
+  }
+
+  async gtidState(server: ServerHandle): Promise<GtidState> {
+    const rows = await server.query<{ b: string; c: string; s: string }[]>(
+      'SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c, @@gtid_slave_pos AS s',
+    );
+    const row = rows[0]!;
+    return { binlogPos: row.b, currentPos: row.c, slavePos: row.s };
+  }
+
+  /**
+   * Waits until the replica's IO and SQL threads run and it has applied everything its source had
+   * logged when we asked (the source's gtid_binlog_pos, via MASTER_GTID_WAIT).
+   */
+  async waitForReplication(replica: ServerHandle, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: Row | null = null;
+    for (;;) {
+      last = await this.replicationStatus(replica);
+      if (!last) throw new WatchdogError(`${replica.name} is not a replica`);
+      if (last.Slave_SQL_Running === 'No' && Number(last.Last_SQL_Errno) !== 0) {
+        throw new WatchdogError(
+          `${replica.name}: replication SQL thread stopped: ${String(last.Last_SQL_Error)}`,
+        );
+      }
+      if (last.Slave_IO_Running === 'Yes' && last.Slave_SQL_Running === 'Yes') break;
+      if (Date.now() > deadline) {
+        throw new WatchdogError(`${replica.name}: replication threads not running within ${timeoutMs} ms`, {
+          details: {
+            io: last.Slave_IO_Running,
+            sql: last.Slave_SQL_Running,
+            ioError: last.Last_IO_Error,
+            sqlError: last.Last_SQL_Error,
+          },
+        });
+      }
+      await sleep(50);
+    }
+    const source = this.serverAt(`${String(last.Master_Host)}:${String(last.Master_Port)}`);
+    if (!source) return;
+    const { binlogPos } = await this.gtidState(source);
+    if (binlogPos === '') return;
+    const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+    const rows = await replica.query<{ r: number | string }[]>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [
+      binlogPos,
+      seconds,
+    ]);
+    if (Number(rows[0]?.r) !== 0) {
+      throw new WatchdogError(`${replica.name} did not reach ${source.name}'s position ${binlogPos} in time`);
+    }
+  }
+
+  /** Waits until a new connection through the router lands on `server` (null: on nothing). */
+  async waitForRouterTarget(
+    router: RouterHandle,
+    server: ServerHandle | null,
+    timeoutMs = 15_000,
+  ): Promise<void> {
+    const want = server?.address ?? null;
+    const deadline = Date.now() + timeoutMs;
+    let seen: string | null = null;
+    for (;;) {
+      seen = await router.routesTo(want === null ? 500 : 2_000);
+      if (seen === want) return;
+      if (Date.now() > deadline) {
+        throw new WatchdogError(
+          `${router.name} routes to ${seen ?? 'nothing'}, expected ${want ?? 'nothing'}`,
+          {
+            details: {
+              router: router.address,
+              seen,
+              want,
+              states: await router.serverStates().catch(() => null),
+            },
+          },
+        );
+      }
+      await sleep(100);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Writes and faults
+
+  /** The harness's own table, created on the primary (and replicated) on first use. */
+  async ensureHarnessTable(server: ServerHandle = this.primary): Promise<void> {
+    await server.query(`CREATE DATABASE IF NOT EXISTS ${HARNESS_DB}`);
+    await server.query(
+      `CREATE TABLE IF NOT EXISTS ${HARNESS_DB}.writes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, ` +
+        'server VARCHAR(16) NOT NULL, note VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL DEFAULT NOW(6)) ENGINE=InnoDB',
+    );
+  }
+
+  /** One committed row on `server` (default: the primary); returns its id and GTID. */
+  async writeSomething(
+    server: ServerHandle = this.primary,
+    note = 'write',
+  ): Promise<{ id: string; gtid: string }> {
+    await this.ensureHarnessTable(server);
+    const id = uniqueId();
+    const connection = await server.connect();
+    try {
+      await connection.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, ?)`, [
+        id,
+        server.name,
+        note,
+      ]);
+      const [rows] = await connection.query('SELECT @@last_gtid AS gtid');
+      return { id, gtid: String((rows as Row[])[0]?.gtid ?? '') };
+    } finally {
+      await connection.end().catch(() => connection.destroy());
+    }
+  }
+
+  /**
+   * Breaks replication on `replica`: a row is inserted there without binary logging (so it is not an
+   * errant GTID), then the same key is inserted on its source; the replica's SQL thread stops with a
+   * duplicate-key error. Resolves once the SQL thread has stopped; returns the error.
+   */
+  async breakReplication(
+    replica: ServerHandle,
+    timeoutMs = 20_000,
+  ): Promise<{ errno: number; error: string }> {
+    const status = await this.replicationStatus(replica);
+    if (!status) throw new WatchdogError(`${replica.name} is not a replica`);
+    const source =
+      this.serverAt(`${String(status.Master_Host)}:${String(status.Master_Port)}`) ?? this.primary;
+    await this.ensureHarnessTable(source);
+    await this.waitForReplication(replica);
+    const id = uniqueId();
+    const connection = await replica.connect();
+    try {
+      await connection.query('SET SESSION sql_log_bin = 0');
+      await connection.query(
+        `INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`,
+        [id, replica.name],
+      );
+    } finally {
+      await connection.end().catch(() => connection.destroy());
+    }
+    await source.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`, [
+      id,
+      source.name,
+    ]);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await this.replicationStatus(replica);
+      if (now && now.Slave_SQL_Running === 'No' && Number(now.Last_SQL_Errno) !== 0) {
+        return { errno: Number(now.Last_SQL_Errno), error: String(now.Last_SQL_Error) };
+      }
+      if (Date.now() > deadline)
+        throw new WatchdogError(`${replica.name}: SQL thread did not stop on the conflict`);
+      await sleep(50);
+    }
+  }
+
+  /** A transaction written directly on `server` (normally a replica) that its source lacks; returns its GTID. */
+  async createErrantTransaction(server: ServerHandle): Promise<{ id: string; gtid: string }> {
+    return this.writeSomething(server, 'errant');
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Config for the watchdog
+
+  /** The watchdog config object describing this cluster. */
+  config(): HarnessWatchdogConfig {
+    return {
+      clusterName: this.name,
+      servers: this.servers.map((s) => ({ name: s.name, host: s.host, port: s.port })),
+      groups: this.groups.map((group) => ({
+        name: group.name,
+        routerKind: 'haproxy',
+        routers: group.routers.map((r) => ({
+          host: r.host,
+          port: r.port,
+          configPath: r.configPath,
+          adminSocket: r.adminSocketPath,
+        })),
+        section: DEFAULT_SECTION,
+      })),
+      credentials: {
+        watchdog: { ...this.credentials.watchdog },
+        replication: { ...this.credentials.replication },
+      },
+      objectStore: this.objectStoreDir,
+    };
+  }
+
+  /** Writes config() as JSON to <cluster dir>/watchdog.json and returns the path. */
+  configFile(): string {
+    const path = join(this.dir, 'watchdog.json');
+    mkdirSync(this.objectStoreDir, { recursive: true });
+    writeFileSync(path, `${JSON.stringify(this.config(), null, 2)}\n`, { mode: 0o600 });
+    return path;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  /** Stops every router and server, kills anything left in the folder, removes it. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    await Promise.allSettled(this.routers.map((router) => router.stop(3_000)));
+    await Promise.allSettled(this.servers.map((server) => server.stop(10_000)));
+    // Anything we lost track of (a process started by a test through our folder) goes too.
+    for (let round = 0; round < 3; round++) {
+      if (killAllUnder(this.dir, [this.watcherPid]).length === 0) break;
+      await sleep(100);
+    }
+    unregisterLive(this.dir);
+    if (!this.keepDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Starts a cluster; on any failure everything already started is stopped before the error is thrown. */
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const serverCount = options.servers;
+  if (serverCount !== 2 && serverCount !== 3) throw new WatchdogError('servers must be 2 or 3');
+  const groupCount = options.groups ?? 3;
+  const routersPerGroup = options.routersPerGroup ?? 1;
+  const mode = options.routerMode ?? 'sticky';
+  const name = options.name ?? 'sandbox';
+  const dir = createClusterDir(name, options.baseDir);
+  const watcherPid = spawnWatcher(dir);
+  registerLive(dir, watcherPid);
+  const cluster = new Cluster(name, dir, watcherPid, options.keepDir ?? false);
+  try {
+    await ensureTemplate();
+    for (let i = 1; i <= serverCount; i++) {
+      cluster.servers.push(
+        new MariadbServer({
+          name: `db${i}`,
+          serverId: i,
+          clusterDir: dir,
+          port: await freePort(),
+          slaveNetTimeout: options.slaveNetTimeout,
+        }),
+      );
+    }
+    await Promise.all(
+      cluster.servers.map(async (server) => {
+        await server.initialise();
+        await withPortRetry(server);
+      }),
+    );
+    const primary = cluster.primary;
+    await cluster.createUsers(primary);
+    await Promise.all(cluster.replicas.map((replica) => cluster.startReplication(replica, primary)));
+    await Promise.all(cluster.replicas.map((replica) => cluster.waitForReplication(replica)));
+
+    const destinations = cluster.servers.map((s) => ({ name: s.name, host: s.host, port: s.port }));
+    for (let g = 1; g <= groupCount; g++) {
+      const group: RouterGroup = { name: `g${g}`, routers: [] };
+      for (let r = 1; r <= routersPerGroup; r++) {
+        const router = new HaproxyRouter({
+          group: group.name,
+          name: `${group.name}r${r}`,
+          clusterDir: dir,
+          port: await freePort(),
+          mode,
+          destinations,
+          probeAccount: cluster.credentials.watchdog,
+        });
+        router.writeConfig();
+        group.routers.push(router);
+      }
+      cluster.groups.push(group);
+    }
+    await Promise.all(cluster.routers.map((router) => withPortRetry(router)));
+    await Promise.all(cluster.routers.map((router) => cluster.waitForRouterTarget(router, primary)));
+    return cluster;
+  } catch (error) {
+    await cluster.stop().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,34 @@
+/** The local cluster harness: real MariaDB servers and HAProxy routers for tests, benchmarks and the sandbox. */
+export {
+  Cluster,
+  type ClusterCredentials,
+  type ClusterOptions,
+  type Credentials,
+  type GtidState,
+  type HarnessWatchdogConfig,
+  type RouterGroup,
+  type RouterHandle,
+  type ServerHandle,
+  startCluster,
+} from './cluster.js';
+export { HaproxyRouter, runtimeCommand, type ServerState } from './haproxy.js';
+export {
+  DEFAULT_SECTION,
+  type HaproxyConfigInput,
+  type HaproxyDestination,
+  MANAGED_MARKER,
+  type RouterMode,
+  renderHaproxyConfig,
+  renderServerLine,
+  STICKY_LUA,
+} from './haproxy-config.js';
+export { ensureTemplate, findBinary, MariadbServer, requireBinary } from './mariadb.js';
+export { freePort } from './ports.js';
+export {
+  findLeaks,
+  harnessRoot,
+  type LeakReport,
+  processesUnder,
+  type ReapReport,
+  reapDeadRuns,
+} from './reaper.js';
