@@ -1,0 +1,92 @@
+/**
+ * Produces `.serverless/` with `npm run package` when it is missing or older than its inputs, and reads
+ * the generated template. Several test files may need it at once: a lock directory (mkdir is atomic)
+ * makes the second one wait for the first instead of packaging into the same folder concurrently.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+export const TEMPLATE = join(ROOT, '.serverless', 'cloudformation-template-update-stack.json');
+export const ARTIFACT = join(ROOT, '.serverless', 'mysql-failover.zip');
+const LOCK = join(ROOT, '.serverless.lock');
+
+/** Files whose change changes the template or the artifact. */
+function inputs(): string[] {
+  const files = ['serverless.yml', 'deploy/sample.yml', 'package.json'];
+  const walk = (dir: string): void => {
+    const abs = join(ROOT, dir);
+    if (!existsSync(abs)) return;
+    for (const entry of readdirSync(abs, { withFileTypes: true })) {
+      const rel = join(dir, entry.name);
+      if (entry.isDirectory()) walk(rel);
+      else files.push(rel);
+    }
+  };
+  walk('infra');
+  walk('functions');
+  return files.map((f) => join(ROOT, f)).filter((f) => existsSync(f));
+}
+
+function isFresh(): boolean {
+  if (!existsSync(TEMPLATE) || !existsSync(ARTIFACT)) return false;
+  const built = Math.min(statSync(TEMPLATE).mtimeMs, statSync(ARTIFACT).mtimeMs);
+  return inputs().every((file) => statSync(file).mtimeMs <= built);
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function acquireLock(): void {
+  const deadline = Date.now() + 170_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock left by a killed run would block forever: treat one older than 3 minutes as stale.
+      if (Date.now() - statSync(LOCK).mtimeMs > 180_000) rmSync(LOCK, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`);
+      sleep(250);
+    }
+  }
+}
+
+/** Runs `npm run package` unless the packaged output is newer than every input. */
+export function ensurePackaged(): void {
+  if (isFresh()) return;
+  acquireLock();
+  try {
+    if (isFresh()) return; // another test file packaged while we waited
+    const result = spawnSync('npm', ['run', '--silent', 'package'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+      timeout: 150_000,
+    });
+    if (result.status !== 0) {
+      throw new Error(`npm run package failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+    }
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+export interface CfnResource {
+  Type: string;
+  Properties: Record<string, unknown>;
+  DependsOn?: string[] | string;
+  DeletionPolicy?: string;
+}
+
+export interface Template {
+  Resources: Record<string, CfnResource>;
+  Outputs?: Record<string, unknown>;
+}
+
+export function readTemplate(): Template {
+  return JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Template;
+}
