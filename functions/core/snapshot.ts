@@ -36,6 +36,8 @@ export interface ServerGtid {
 export interface ReplicationStatus {
   sourceHost: string;
   sourcePort: number;
+  /** The configured server `sourceHost:sourcePort` names (by address or replication address), if any. */
+  sourceId?: ServerId | null;
   /** server_id of the source as the IO thread last saw it (0 when it never connected). */
   sourceServerId: number | null;
   /** MySQL `Source_UUID`; MariaDB has none. */
@@ -100,6 +102,8 @@ export interface ServerObservation {
   replication: ReplicationStatus | null;
   /** A coordination operation recorded on this server; undefined when not read. */
   operation?: OperationInfo | null;
+  /** The coordination tables exist but could not be read (grants?): the exact message. */
+  operationError?: string | null;
   probeMs: number;
 }
 
@@ -130,6 +134,8 @@ export interface Snapshot {
   routers: RouterObservation[];
   /** Queries issued to take this snapshot (benchmarks report it). */
   queries: number;
+  /** Network round trips to servers and routers (statements may be batched into one). */
+  roundTrips?: number;
   durationMs: number;
 }
 

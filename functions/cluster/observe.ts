@@ -1,0 +1,480 @@
+/**
+ * Observation: one snapshot of every database server and every router, probed in parallel, each
+ * with a connect timeout and a query timeout. Never throws for an unreachable server or router: the
+ * exact error goes into the snapshot and the analysis decides what it means.
+ *
+ * Cost per check (counted in `snapshot.queries` / `roundTrips`):
+ * - a server: one round trip carrying three statements (global variables, replica status, whether the
+ *   coordination table exists), plus one more only while the coordination schema exists. The first
+ *   probe of an unknown server needs one extra round trip, because replica status is version-specific
+ *   and the version is not known yet; a `ConnectionCache` remembers both the connection and the flavor
+ *   across warm Lambda invocations.
+ * - a router: always a NEW connection and one SELECT, because a router picks the destination per new
+ *   connection — a cached connection would keep reporting where the router sent it yesterday.
+ */
+import { performance } from 'node:perf_hooks';
+import mysql from 'mysql2/promise';
+import type { GtidFlavor } from '../core/gtid.js';
+import {
+  type GtidValue,
+  gtidValue,
+  type OperationInfo,
+  type RouterObservation,
+  type ServerObservation,
+  type Snapshot,
+} from '../core/snapshot.js';
+import { COORDINATION_SCHEMA, TABLES } from '../election/schema.js';
+import { errorMessage } from '../errors.js';
+import { Flavor, OBSERVE_VARIABLES_SQL } from './flavor.js';
+
+export interface ObservedServer {
+  /** `host:port`, the id used everywhere. */
+  id: string;
+  host: string;
+  port: number;
+  /** The address replicas use for this server (CHANGE MASTER TO MASTER_HOST), when different. */
+  replicationHost?: string;
+  replicationPort?: number;
+}
+
+export interface ObservedRouter {
+  id: string;
+  host: string;
+  port: number;
+}
+
+export interface ObserveTarget {
+  cluster: string;
+  servers: ObservedServer[];
+  configuredPrimary: string | null;
+  groups: Array<{ name: string; routers: ObservedRouter[] }>;
+}
+
+export interface ObserveOptions {
+  user: string;
+  password: string;
+  connectTimeoutMs?: number;
+  queryTimeoutMs?: number;
+  /** Reuse connections and detected flavors between checks (warm Lambda containers, benchmarks). */
+  cache?: ConnectionCache;
+  /** Read the ongoing operation (default: the election's tables). `false` skips it. */
+  readOperation?: false | ((q: QueryFn) => Promise<OperationInfo | null>);
+  /** Clock for takenAt (tests). */
+  now?: () => Date;
+}
+
+/** The one effect the operation reader needs: run a statement, get rows. */
+export type QueryFn = (sql: string, values?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+interface CachedServer {
+  conn: mysql.Connection | null;
+  flavor: Flavor | null;
+}
+
+/** Connections and flavors kept between checks. Call `close()` when done (tests, CLI exit). */
+export class ConnectionCache {
+  private readonly entries = new Map<string, CachedServer>();
+
+  entry(key: string): CachedServer {
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { conn: null, flavor: null };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  drop(key: string): void {
+    const e = this.entries.get(key);
+    if (e?.conn) e.conn.destroy();
+    if (e) e.conn = null;
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.entries.values()) {
+      if (e.conn) e.conn.destroy();
+      e.conn = null;
+    }
+    this.entries.clear();
+  }
+}
+
+type ErrorInfo = { message: string; code: string | null; errno: number | null };
+
+function errorInfo(error: unknown): ErrorInfo {
+  const e = error as { code?: unknown; errno?: unknown } | null;
+  return {
+    message: errorMessage(error),
+    code: typeof e?.code === 'string' ? e.code : null,
+    errno: typeof e?.errno === 'number' ? e.errno : null,
+  };
+}
+
+/** Rejects after `ms` unless `p` settles first; `onTimeout` tears down what `p` waits on. */
+function withDeadline<T>(p: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      const err = new Error(`${what} timed out after ${ms} ms`) as Error & { code: string };
+      err.code = 'ETIMEDOUT';
+      reject(err);
+    }, ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function connect(
+  host: string,
+  port: number,
+  opts: ObserveOptions,
+  multipleStatements: boolean,
+): Promise<mysql.Connection> {
+  const connectTimeout = opts.connectTimeoutMs ?? 2000;
+  let pending: mysql.Connection | null = null;
+  const p = mysql
+    .createConnection({
+      host,
+      port,
+      user: opts.user,
+      password: opts.password,
+      connectTimeout,
+      multipleStatements,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+    })
+    .then((c) => {
+      pending = c;
+      // A dropped idle connection emits 'error'; without a listener that would crash the process.
+      c.on('error', () => {});
+      return c;
+    });
+  // A SIGSTOPped server accepts TCP (the kernel does) but never sends its handshake: bound it too.
+  return withDeadline(p, connectTimeout + 100, `connect to ${host}:${port}`, () => {
+    const c = pending as mysql.Connection | null;
+    c?.destroy();
+  });
+}
+
+/** Runs one (possibly multi-statement) query with the query timeout; returns its result sets. */
+async function run(
+  conn: mysql.Connection,
+  sql: string,
+  opts: ObserveOptions,
+  values?: unknown[],
+): Promise<unknown> {
+  const timeout = opts.queryTimeoutMs ?? 5000;
+  const p = conn.query({ sql, timeout, values }).then(([rows]) => rows as unknown);
+  return withDeadline(p, timeout + 100, 'query', () => conn.destroy());
+}
+
+function asRows(result: unknown): Record<string, unknown>[] {
+  return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
+}
+
+function variablesFrom(rows: Record<string, unknown>[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const r of rows) m.set(String(r.Variable_name).toLowerCase(), String(r.Value ?? ''));
+  return m;
+}
+
+function onOff(v: string | undefined): boolean | null {
+  if (v === undefined) return null;
+  return v === '1' || v.toUpperCase() === 'ON';
+}
+
+const OPERATION_EXISTS_SQL = `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${COORDINATION_SCHEMA}' AND TABLE_NAME = 'operation'`;
+
+/** Reads the election's ongoing operation (null when none). Uses the server's clock for the lease. */
+export async function readElectionOperation(q: QueryFn): Promise<OperationInfo | null> {
+  const [op] = await q(
+    `SELECT epoch, op, master, TIMESTAMPDIFF(MICROSECOND, NOW(6), lease_until) AS remaining_us FROM ${TABLES.operation} WHERE id = 1`,
+  );
+  if (!op) return null;
+  const signals = await q(
+    `SELECT sig, value, participant, created_at FROM ${TABLES.status} WHERE epoch = ? ORDER BY id`,
+    [op.epoch],
+  );
+  return {
+    epoch: Number(op.epoch),
+    op: op.op === null || op.op === undefined ? null : String(op.op),
+    master: op.master === null || op.master === undefined ? null : String(op.master),
+    leaseExpiresInMs: op.remaining_us === null ? null : Math.round(Number(op.remaining_us) / 1000),
+    signals: signals.map((s) => ({
+      signal: String(s.sig),
+      value: String(s.value),
+      participant: s.participant === null ? null : String(s.participant),
+      at: s.created_at === null ? null : String(s.created_at),
+    })),
+  };
+}
+
+function emptyServer(s: ObservedServer): ServerObservation {
+  const none = (): GtidValue => ({ raw: null, parsed: null, parseError: null });
+  return {
+    id: s.id,
+    host: s.host,
+    port: s.port,
+    reachable: false,
+    error: null,
+    flavor: null,
+    version: null,
+    versionComment: null,
+    hostname: null,
+    serverId: null,
+    serverUuid: null,
+    readOnly: null,
+    superReadOnly: null,
+    binlogEnabled: null,
+    logReplicaUpdates: null,
+    gtid: { executed: none(), binlogPos: none(), slavePos: none(), currentPos: none() },
+    gtidStrictMode: null,
+    gtidMode: null,
+    replication: null,
+    probeMs: 0,
+  };
+}
+
+interface Counter {
+  queries: number;
+  roundTrips: number;
+}
+
+async function probeServer(
+  s: ObservedServer,
+  target: ObserveTarget,
+  opts: ObserveOptions,
+  counter: Counter,
+): Promise<ServerObservation> {
+  const t0 = performance.now();
+  const obs = emptyServer(s);
+  const cache = opts.cache;
+  const key = `${opts.user}@${s.id}`;
+  const entry = cache?.entry(key) ?? { conn: null, flavor: null };
+  let conn = entry.conn;
+  try {
+    if (!conn) {
+      conn = await connect(s.host, s.port, opts, true);
+      if (cache) entry.conn = conn;
+    }
+    const c = conn;
+    let flavor = entry.flavor;
+    let varRows: Record<string, unknown>[];
+    let statusRows: Record<string, unknown>[] | null = null;
+    let opTableExists: boolean;
+    if (flavor) {
+      const res = (await run(
+        c,
+        `${OBSERVE_VARIABLES_SQL}; ${flavor.showReplicaStatus()}; ${OPERATION_EXISTS_SQL}`,
+        opts,
+      )) as unknown[];
+      counter.queries += 3;
+      counter.roundTrips += 1;
+      varRows = asRows(res[0]);
+      statusRows = asRows(res[1]);
+      opTableExists = Number(asRows(res[2])[0]?.n) > 0;
+    } else {
+      const res = (await run(c, `${OBSERVE_VARIABLES_SQL}; ${OPERATION_EXISTS_SQL}`, opts)) as unknown[];
+      counter.queries += 2;
+      counter.roundTrips += 1;
+      varRows = asRows(res[0]);
+      opTableExists = Number(asRows(res[1])[0]?.n) > 0;
+    }
+    const vars = variablesFrom(varRows);
+    const detected = Flavor.detect(vars.get('version') ?? '', vars.get('version_comment') ?? '');
+    if (!flavor || flavor.versionString !== detected.versionString) {
+      // First sight of this server, or it was upgraded/replaced behind the same address.
+      flavor = detected;
+      entry.flavor = flavor;
+      statusRows = asRows(await run(c, flavor.showReplicaStatus(), opts));
+      counter.queries += 1;
+      counter.roundTrips += 1;
+    }
+    const f: GtidFlavor = flavor.name;
+    obs.reachable = true;
+    obs.flavor = f;
+    obs.version = vars.get('version') ?? null;
+    obs.versionComment = vars.get('version_comment') ?? null;
+    obs.hostname = vars.get('hostname') ?? null;
+    obs.serverId = vars.has('server_id') ? Number(vars.get('server_id')) : null;
+    obs.serverUuid = vars.get('server_uuid') ?? null;
+    obs.readOnly = onOff(vars.get('read_only'));
+    obs.superReadOnly = flavor.hasSuperReadOnly ? onOff(vars.get('super_read_only')) : null;
+    obs.binlogEnabled = onOff(vars.get('log_bin'));
+    obs.logReplicaUpdates = onOff(vars.get('log_replica_updates') ?? vars.get('log_slave_updates'));
+    const raw = (name: string): string | null => (vars.has(name) ? (vars.get(name) ?? null) : null);
+    obs.gtid = {
+      executed: gtidValue(f === 'mysql' ? raw('gtid_executed') : null, f),
+      binlogPos: gtidValue(raw('gtid_binlog_pos'), f),
+      slavePos: gtidValue(raw('gtid_slave_pos'), f),
+      currentPos: gtidValue(raw('gtid_current_pos'), f),
+      purged: gtidValue(raw('gtid_purged'), f),
+    };
+    obs.gtidStrictMode = f === 'mariadb' ? onOff(vars.get('gtid_strict_mode')) : null;
+    // MariaDB always writes GTIDs; MySQL must have gtid_mode=ON for auto-positioning.
+    obs.gtidMode = f === 'mariadb' ? 'ON' : (vars.get('gtid_mode') ?? null);
+    obs.replication = flavor.normalizeReplicaStatus(statusRows ?? [], raw('gtid_slave_pos'));
+    if (obs.replication) {
+      const r = obs.replication;
+      const src = target.servers.find(
+        (o) =>
+          ((o.replicationHost ?? o.host) === r.sourceHost &&
+            (o.replicationPort ?? o.port) === r.sourcePort) ||
+          (o.host === r.sourceHost && o.port === r.sourcePort),
+      );
+      obs.replication.sourceId = src?.id ?? null;
+    }
+    if (opTableExists && opts.readOperation !== false) {
+      const reader = opts.readOperation ?? readElectionOperation;
+      const q: QueryFn = async (sql, values) => {
+        counter.queries += 1;
+        counter.roundTrips += 1;
+        return asRows(await run(c, sql, opts, values));
+      };
+      try {
+        obs.operation = await reader(q);
+      } catch (error) {
+        // The server answered; only the coordination read failed (grants, a table being dropped).
+        obs.operation = undefined;
+        obs.operationError = errorMessage(error);
+      }
+    } else {
+      obs.operation = null;
+    }
+    if (!cache) c.destroy();
+  } catch (error) {
+    obs.reachable = false;
+    obs.error = errorInfo(error);
+    if (cache) cache.drop(key);
+    else conn?.destroy();
+  }
+  obs.probeMs = Math.round((performance.now() - t0) * 10) / 10;
+  return obs;
+}
+
+async function probeRouter(
+  group: string,
+  r: ObservedRouter,
+  opts: ObserveOptions,
+  counter: Counter,
+): Promise<RouterObservation> {
+  const t0 = performance.now();
+  const obs: RouterObservation = {
+    group,
+    id: r.id,
+    reachable: false,
+    routesTo: null,
+    landed: null,
+    matchedBy: null,
+    error: null,
+    probeMs: 0,
+  };
+  let conn: mysql.Connection | null = null;
+  try {
+    conn = await connect(r.host, r.port, opts, false);
+    const rows = asRows(
+      await run(conn, 'SELECT @@hostname AS hostname, @@port AS port, @@server_id AS server_id', opts),
+    );
+    counter.queries += 1;
+    counter.roundTrips += 1;
+    const row = rows[0] ?? {};
+    obs.reachable = true;
+    obs.landed = {
+      hostname: String(row.hostname ?? ''),
+      port: Number(row.port),
+      serverId: Number(row.server_id),
+    };
+  } catch (error) {
+    obs.error = errorInfo(error);
+  } finally {
+    conn?.destroy();
+  }
+  obs.probeMs = Math.round((performance.now() - t0) * 10) / 10;
+  return obs;
+}
+
+/**
+ * Maps what a router's connection landed on to a configured server:
+ * 1. server_id equal to a server we reached ourselves (unique per server in a replication topology);
+ * 2. else @@hostname equal to a configured host or replication host, with the same port;
+ * 3. else a port that only one configured server uses (local setups: all on 127.0.0.1);
+ * 4. else elimination: exactly one configured server whose server_id we could not read, and the
+ *    landed server_id is none of the ones we know (a server we cannot reach but the router can).
+ */
+export function matchRouterTarget(
+  landed: { hostname: string; port: number; serverId: number },
+  servers: readonly ServerObservation[],
+  configured: readonly ObservedServer[],
+): { id: string; by: RouterObservation['matchedBy'] } | null {
+  const byId = servers.filter((s) => s.serverId !== null && s.serverId === landed.serverId);
+  if (byId.length === 1) return { id: byId[0]!.id, by: 'server_id' };
+  const byHost = configured.filter(
+    (c) => (c.host === landed.hostname || c.replicationHost === landed.hostname) && c.port === landed.port,
+  );
+  if (byHost.length === 1) return { id: byHost[0]!.id, by: 'hostname' };
+  const byPort = configured.filter((c) => c.port === landed.port);
+  if (byPort.length === 1) return { id: byPort[0]!.id, by: 'port' };
+  const known = new Set(servers.filter((s) => s.serverId !== null).map((s) => s.serverId));
+  const unknown = servers.filter((s) => s.serverId === null);
+  if (!known.has(landed.serverId) && unknown.length === 1) return { id: unknown[0]!.id, by: 'elimination' };
+  return null;
+}
+
+/** Takes one snapshot. Never throws for a server or router that cannot be reached. */
+export async function observe(target: ObserveTarget, opts: ObserveOptions): Promise<Snapshot> {
+  const takenAt = (opts.now?.() ?? new Date()).toISOString();
+  const t0 = performance.now();
+  const counter: Counter = { queries: 0, roundTrips: 0 };
+  const routerList = target.groups.flatMap((g) => g.routers.map((r) => ({ group: g.name, r })));
+  const [servers, routers] = await Promise.all([
+    Promise.all(target.servers.map((s) => probeServer(s, target, opts, counter))),
+    Promise.all(routerList.map(({ group, r }) => probeRouter(group, r, opts, counter))),
+  ]);
+  for (const r of routers) {
+    if (!r.landed) continue;
+    const m = matchRouterTarget(r.landed, servers, target.servers);
+    r.routesTo = m?.id ?? null;
+    r.matchedBy = m?.by ?? null;
+  }
+  return {
+    takenAt,
+    cluster: target.cluster,
+    configuredPrimary: target.configuredPrimary,
+    servers,
+    groups: target.groups.map((g) => g.name),
+    routers,
+    queries: counter.queries,
+    roundTrips: counter.roundTrips,
+    durationMs: Math.round((performance.now() - t0) * 10) / 10,
+  };
+}
+
+/** The observation target of a validated configuration (all groups, or only `groups`). */
+export function targetFromConfig(
+  config: {
+    clusterName: string;
+    primary?: string | undefined;
+    servers: ReadonlyArray<ObservedServer>;
+    groups: ReadonlyArray<{ name: string; routers: ReadonlyArray<ObservedRouter> }>;
+  },
+  groups?: readonly string[],
+): ObserveTarget {
+  return {
+    cluster: config.clusterName,
+    configuredPrimary: config.primary ?? config.servers[0]?.id ?? null,
+    servers: config.servers.map((s) => ({
+      id: s.id,
+      host: s.host,
+      port: s.port,
+      replicationHost: s.replicationHost,
+      replicationPort: s.replicationPort,
+    })),
+    groups: config.groups
+      .filter((g) => !groups || groups.includes(g.name))
+      .map((g) => ({
+        name: g.name,
+        routers: g.routers.map((r) => ({ id: r.id, host: r.host, port: r.port })),
+      })),
+  };
+}
