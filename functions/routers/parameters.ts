@@ -182,7 +182,9 @@ function check(name: DocumentParameterName, value: string, problems: string[]): 
     problems.push(`${name} must be one of ${spec.allowedValues.join(', ')} (got ${JSON.stringify(value)})`);
   }
   if (spec.allowedPattern && !new RegExp(spec.allowedPattern).test(value)) {
-    problems.push(`${name} does not match ${spec.allowedPattern} (got ${JSON.stringify(value.slice(0, 80))})`);
+    problems.push(
+      `${name} does not match ${spec.allowedPattern} (got ${JSON.stringify(value.slice(0, 80))})`,
+    );
   }
 }
 
@@ -224,7 +226,8 @@ export function validateSwitchParameters(input: SwitchParametersInput): Document
     ['Fenced', input.fenced ?? []],
   ] as const) {
     for (const item of list) {
-      if (!element.test(item)) problems.push(`${name} element ${JSON.stringify(item.slice(0, 80))} is not host:port`);
+      if (!element.test(item))
+        problems.push(`${name} element ${JSON.stringify(item.slice(0, 80))} is not host:port`);
       else if (!portOk(item)) problems.push(`${name} element ${item} has a port outside 1-65535`);
     }
   }
@@ -242,10 +245,14 @@ export function validateSwitchParameters(input: SwitchParametersInput): Document
     problems.push('Destinations lists a server twice');
   }
   if (input.routerKind === 'proxysql' && !/^[0-9]{1,9}(:[0-9]{1,9})?$/.test(values.Section)) {
-    problems.push(`Section for proxysql must be WRITER or WRITER:READER hostgroup ids (got ${values.Section})`);
+    problems.push(
+      `Section for proxysql must be WRITER or WRITER:READER hostgroup ids (got ${values.Section})`,
+    );
   }
   if (problems.length > 0) {
-    throw new UsageError(`invalid router switch parameters: ${problems.join('; ')}`, { details: { problems } });
+    throw new UsageError(`invalid router switch parameters: ${problems.join('; ')}`, {
+      details: { problems },
+    });
   }
   return values;
 }

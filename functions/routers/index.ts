@@ -1,0 +1,43 @@
+/** RouterSwitch: point every router of a backend group at the new primary (SSM Run Command or local bash). */
+export {
+  formatGroupResult,
+  type LocalRoutersOptions,
+  localRouterSwitchFromConfig,
+  type PrintableResult,
+  planDestinations,
+  type RoutersSwitchArgs,
+  routersStatusCommand,
+  routersSwitchCommand,
+  type SsmRoutersOptions,
+  ssmRouterSwitchFromConfig,
+  ssmTargetsFromConfig,
+} from './cli.js';
+export {
+  type LocalRouter,
+  LocalRouterSwitch,
+  type LocalRouterSwitchOptions,
+  ROUTER_SCRIPT_PATH,
+  runRouterScript,
+  type ScriptRun,
+} from './local.js';
+export {
+  type ApplyMode,
+  DOCUMENT_PARAMETERS,
+  PATTERNS,
+  type RouterKind,
+  type SwitchParametersInput,
+  scriptEnvironment,
+  validateSwitchParameters,
+} from './parameters.js';
+export { describeGroup, groupOutcome, parseScriptOutput, type ScriptResult } from './result.js';
+export { isThrottle, type SsmGroupTarget, SsmRouterSwitch, type SsmRouterSwitchOptions } from './ssm.js';
+export { buildRouterSwitchDocument, embeddedScript, validateCommandDocument } from './ssm-document.js';
+export type {
+  GroupOutcome,
+  GroupSwitchResult,
+  RouterAlerter,
+  RouterOutcome,
+  RouterResult,
+  RouterSwitch,
+  RouterSwitchRequest,
+} from './types.js';

@@ -1,0 +1,278 @@
+/**
+ * The RouterSwitch SSM Command document, built from the router script (infra/ssm/router-switch.sh) and
+ * the parameter definitions (parameters.ts), and an offline validator for Command documents.
+ *
+ * The SSM Agent runs `aws:runShellScript` with `sh`, not bash (on Debian and Ubuntu that is dash), so the
+ * document is three runCommand entries:
+ *  1. a POSIX sh prelude that maps each parameter to the script's RS_* variable. Values arrive as
+ *     environment variables (`interpolationType: ENV_VAR`, SSM Agent 3.3.2746.0+); older agents fall back
+ *     to a single-quoted literal, which the allowedPattern keeps free of quotes;
+ *  2. the router script, verbatim (a unit test compares it with the file);
+ *  3. a sh epilogue that runs the script with bash and returns its exit code.
+ * The script travels in a quoted here-document, so the shell expands nothing inside it.
+ */
+import { DOCUMENT_PARAMETER_NAMES, DOCUMENT_PARAMETERS } from './parameters.js';
+
+export const SCRIPT_END_MARKER = 'ROUTER_SWITCH_SCRIPT_END';
+export const STEP_NAME = 'routerSwitch';
+
+export interface DocumentParameterSpec {
+  type: 'String';
+  description: string;
+  default?: string;
+  allowedPattern?: string;
+  allowedValues?: string[];
+  interpolationType?: 'ENV_VAR';
+}
+
+export interface CommandDocument {
+  schemaVersion: '2.2';
+  description: string;
+  parameters: Record<string, DocumentParameterSpec>;
+  mainSteps: {
+    action: 'aws:runShellScript';
+    name: string;
+    precondition: { StringEquals: [string, string] };
+    inputs: { timeoutSeconds: string; runCommand: string[] };
+  }[];
+}
+
+/** Parameters the script reads (everything but ExecutionTimeout, which only the agent uses). */
+const SCRIPT_PARAMETERS = DOCUMENT_PARAMETER_NAMES.filter((name) => name !== 'ExecutionTimeout');
+
+function prelude(): string {
+  const lines = [
+    '#!/bin/sh',
+    '# RouterSwitch prelude (POSIX sh: the SSM Agent runs runShellScript with sh).',
+    '# Parameter values are data: they arrive as SSM_<Name> environment variables (interpolationType',
+    '# ENV_VAR); an agent too old for that gets the single-quoted literal, which allowedPattern keeps',
+    '# free of quotes. Nothing below evaluates a value.',
+  ];
+  for (const name of SCRIPT_PARAMETERS) {
+    lines.push(`[ -n "\${SSM_${name}+x}" ] || SSM_${name}='{{ ${name} }}'`);
+  }
+  for (const name of SCRIPT_PARAMETERS) {
+    const env = DOCUMENT_PARAMETERS[name].env;
+    lines.push(`${env}=$SSM_${name}; export ${env}`);
+  }
+  lines.push(
+    'rs_script=$(mktemp /tmp/router-switch.XXXXXX) || exit 1',
+    `cat >"$rs_script" <<'${SCRIPT_END_MARKER}'`,
+  );
+  return lines.join('\n');
+}
+
+function epilogue(): string {
+  return [
+    SCRIPT_END_MARKER,
+    'bash "$rs_script" </dev/null',
+    'rs_rc=$?',
+    'rm -f "$rs_script"',
+    'exit "$rs_rc"',
+  ].join('\n');
+}
+
+/** Builds the document around the script text (the file's content). */
+export function buildRouterSwitchDocument(script: string): CommandDocument {
+  const body = script.endsWith('\n') ? script.slice(0, -1) : script;
+  if (body.split('\n').includes(SCRIPT_END_MARKER)) {
+    throw new Error(`the router script must not contain a line "${SCRIPT_END_MARKER}"`);
+  }
+  if (body.includes('{{'))
+    throw new Error('the router script must not contain "{{" (SSM would interpolate it)');
+  const parameters: Record<string, DocumentParameterSpec> = {};
+  for (const name of DOCUMENT_PARAMETER_NAMES) {
+    const spec = DOCUMENT_PARAMETERS[name];
+    const out: DocumentParameterSpec = { type: 'String', description: spec.description };
+    if (spec.default !== undefined) out.default = spec.default;
+    if (spec.allowedValues) out.allowedValues = [...spec.allowedValues];
+    if (spec.allowedPattern) out.allowedPattern = spec.allowedPattern;
+    if (name !== 'ExecutionTimeout') out.interpolationType = 'ENV_VAR';
+    parameters[name] = out;
+  }
+  return {
+    schemaVersion: '2.2',
+    description:
+      'mysql-failover RouterSwitch: points the local database router (HAProxy, MySQL Router or ProxySQL) at a new primary, keeps fenced servers out, verifies, and rolls back on failure. Prints one JSON result line.',
+    parameters,
+    mainSteps: [
+      {
+        action: 'aws:runShellScript',
+        name: STEP_NAME,
+        precondition: { StringEquals: ['platformType', 'Linux'] },
+        inputs: { timeoutSeconds: '{{ ExecutionTimeout }}', runCommand: [prelude(), body, epilogue()] },
+      },
+    ],
+  };
+}
+
+/** The script carried by a document (runCommand entry 2), with its final newline back. */
+export function embeddedScript(document: CommandDocument): string {
+  const body = document.mainSteps[0]?.inputs.runCommand[1];
+  if (body === undefined) throw new Error('the document carries no script');
+  return `${body}\n`;
+}
+
+const PARAMETER_TYPES = ['String', 'StringList', 'Boolean', 'Integer', 'MapList', 'StringMap'];
+const COMMAND_ACTIONS = [
+  'aws:runShellScript',
+  'aws:runPowerShellScript',
+  'aws:runDocument',
+  'aws:downloadContent',
+  'aws:configurePackage',
+  'aws:softwareInventory',
+  'aws:updateSsmAgent',
+  'aws:applications',
+  'aws:cloudWatch',
+  'aws:configureDocker',
+  'aws:domainJoin',
+  'aws:psModule',
+  'aws:refreshAssociation',
+  'aws:runDockerAction',
+  'aws:updateAgent',
+];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Offline checks of a Command document against the SSM document syntax (schema 2.2): required keys,
+ * parameter types, defaults that satisfy their own constraints, step names and actions, runShellScript
+ * inputs, and every `{{ name }}` naming a declared parameter. Our own rule on top: every parameter has
+ * an allowedPattern or allowedValues. Returns the problems found (empty: valid).
+ */
+export function validateCommandDocument(document: unknown): string[] {
+  const problems: string[] = [];
+  if (!isRecord(document)) return ['the document is not an object'];
+  for (const key of Object.keys(document)) {
+    if (!['schemaVersion', 'description', 'parameters', 'mainSteps', 'files'].includes(key)) {
+      problems.push(`unknown top-level key ${key}`);
+    }
+  }
+  if (document.schemaVersion !== '2.2') problems.push('schemaVersion must be the string "2.2"');
+  if (document.description !== undefined && typeof document.description !== 'string') {
+    problems.push('description must be a string');
+  }
+  const parameters = document.parameters ?? {};
+  if (!isRecord(parameters)) problems.push('parameters must be an object');
+  const declared = new Set<string>();
+  if (isRecord(parameters)) {
+    for (const [name, spec] of Object.entries(parameters)) {
+      declared.add(name);
+      const where = `parameter ${name}`;
+      if (!/^[A-Za-z0-9_]{1,128}$/.test(name)) problems.push(`${where}: name must be letters, digits, _`);
+      if (!isRecord(spec)) {
+        problems.push(`${where}: must be an object`);
+        continue;
+      }
+      for (const key of Object.keys(spec)) {
+        const known = [
+          'type',
+          'description',
+          'default',
+          'allowedValues',
+          'allowedPattern',
+          'displayType',
+          'minItems',
+          'maxItems',
+          'minChars',
+          'maxChars',
+          'interpolationType',
+        ];
+        if (!known.includes(key)) problems.push(`${where}: unknown key ${key}`);
+      }
+      if (typeof spec.type !== 'string' || !PARAMETER_TYPES.includes(spec.type)) {
+        problems.push(`${where}: type must be one of ${PARAMETER_TYPES.join(', ')}`);
+      }
+      if (spec.description !== undefined && typeof spec.description !== 'string') {
+        problems.push(`${where}: description must be a string`);
+      }
+      if (spec.interpolationType !== undefined) {
+        if (spec.interpolationType !== 'ENV_VAR')
+          problems.push(`${where}: interpolationType must be ENV_VAR`);
+        if (spec.type !== 'String') problems.push(`${where}: interpolationType applies to String parameters`);
+      }
+      const values = spec.allowedValues;
+      const pattern = spec.allowedPattern;
+      if (values === undefined && pattern === undefined) {
+        problems.push(`${where}: needs allowedPattern or allowedValues`);
+      }
+      if (values !== undefined && (!Array.isArray(values) || values.some((v) => typeof v !== 'string'))) {
+        problems.push(`${where}: allowedValues must be a list of strings`);
+      }
+      let regex: RegExp | null = null;
+      if (pattern !== undefined) {
+        if (typeof pattern !== 'string') problems.push(`${where}: allowedPattern must be a string`);
+        else {
+          try {
+            regex = new RegExp(pattern);
+          } catch {
+            problems.push(`${where}: allowedPattern does not compile`);
+          }
+          if (!pattern.startsWith('^') || !pattern.endsWith('$')) {
+            problems.push(`${where}: allowedPattern must be anchored (^...$)`);
+          }
+        }
+      }
+      if (spec.default !== undefined) {
+        if (spec.type === 'String' && typeof spec.default !== 'string') {
+          problems.push(`${where}: default must be a string`);
+        } else if (typeof spec.default === 'string') {
+          if (Array.isArray(values) && !values.includes(spec.default)) {
+            problems.push(`${where}: default is not one of allowedValues`);
+          }
+          if (regex && !regex.test(spec.default))
+            problems.push(`${where}: default does not match allowedPattern`);
+        }
+      }
+    }
+  }
+  const steps = document.mainSteps;
+  if (!Array.isArray(steps) || steps.length === 0) {
+    problems.push('mainSteps must be a non-empty list');
+  } else {
+    const names = new Set<string>();
+    steps.forEach((step: unknown, index) => {
+      const where = `mainSteps[${index}]`;
+      if (!isRecord(step)) {
+        problems.push(`${where}: must be an object`);
+        return;
+      }
+      if (typeof step.action !== 'string' || !COMMAND_ACTIONS.includes(step.action)) {
+        problems.push(`${where}: unknown action ${String(step.action)}`);
+      }
+      if (typeof step.name !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(step.name)) {
+        problems.push(`${where}: name must be letters, digits, _ . -`);
+      } else if (names.has(step.name)) problems.push(`${where}: duplicate step name ${step.name}`);
+      else names.add(step.name);
+      if (!isRecord(step.inputs)) problems.push(`${where}: inputs must be an object`);
+      else if (step.action === 'aws:runShellScript') {
+        const run = step.inputs.runCommand;
+        if (!Array.isArray(run) || run.length === 0 || run.some((line) => typeof line !== 'string')) {
+          problems.push(`${where}: inputs.runCommand must be a non-empty list of strings`);
+        }
+        const timeout = step.inputs.timeoutSeconds;
+        if (timeout !== undefined && typeof timeout !== 'string' && typeof timeout !== 'number') {
+          problems.push(`${where}: inputs.timeoutSeconds must be a string or number`);
+        }
+      }
+      if (step.precondition !== undefined) {
+        const pre = step.precondition;
+        const equals = isRecord(pre) ? pre.StringEquals : undefined;
+        if (!Array.isArray(equals) || equals.length !== 2 || equals[0] !== 'platformType') {
+          problems.push(
+            `${where}: precondition must be { StringEquals: [platformType, Linux|Windows|MacOS] }`,
+          );
+        }
+      }
+    });
+  }
+  const text = JSON.stringify(document.mainSteps ?? []);
+  for (const match of text.matchAll(/\{\{\s*([^}\s]+)\s*\}\}/g)) {
+    const name = match[1]!;
+    if (!name.startsWith('ssm:') && !declared.has(name))
+      problems.push(`{{ ${name} }} names no declared parameter`);
+  }
+  return problems;
+}
