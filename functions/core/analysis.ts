@@ -1,0 +1,518 @@
+/**
+ * Analysis: a pure function from ONE snapshot to ONE cluster-wide code, with a description, the
+ * evidence it rests on, and the servers an action would concern. No I/O, no clock: the same snapshot
+ * always gives the same analysis (golden tests in test/fixtures/snapshots).
+ *
+ * Words used below:
+ * - "router target": the configured server a NEW connection through a router lands on.
+ * - "head": a server that does not replicate from another configured server.
+ * - "the primary": where the routers (all that answer, unanimously) send writes; with no router
+ *   answering, the configured primary. The configuration may lag behind a finished failover, so a
+ *   head the routers agree on is the primary even when the configuration names another server.
+ *
+ * Decision order (first match wins; documented here because it is the contract):
+ *  1. AllDown — no server answers us and no router lands anywhere.
+ *  2. OperationInProgress — a coordination operation is recorded: during an operation routers are
+ *     switched group by group and replication is being rebuilt, so everything below would misread
+ *     the transition; the election decides who acts.
+ *  3. SplitBrain — answering routers disagree on the target (writes go to two servers), or two
+ *     writable heads each hold transactions the other lacks (checked once the primary is known, and
+ *     ranked above every finding of step 6). `candidate` is the side a `resolve` policy keeps.
+ *     Note: an old primary that comes back writable after a promotion, holding transactions that never
+ *     reached the new primary, is such a split brain (both sides hold acknowledged writes). A fenced
+ *     (read-only) old primary is not: it is RecoverNeeded.
+ *  4. With the routers unanimous on a server R:
+ *     a. R is a replica of S and S answers us           -> FailoverNeeded (writes went to R).
+ *     b. R is a replica of S, S does not answer us, and R's own IO thread confirms S is gone
+ *        (not running, or retrying with an error)        -> PrimaryDead.
+ *     c. as b, but R's IO thread still receives from S   -> UnconfirmedPrimaryFailure (safety rule 1:
+ *        the replica contradicts our view; alert and look again).
+ *     d. R does not answer us                            -> PrimaryUnreachableRoutersOnPrimary (our
+ *        view is the partitioned one; never act on it).
+ *  5. No router lands anywhere although routers are configured:
+ *     a. the configured primary does not answer us and a replica's IO thread confirms it is gone
+ *                                                        -> PrimaryDead (routers reach nothing).
+ *     b. otherwise                                       -> RoutersUnreachable.
+ *  6. The primary is known and answers. Every other server is checked, and the most urgent finding
+ *     wins, in this order: NotGtidEnabled, RecoverNeeded (replica not replicating from the primary:
+ *     stopped, broken, wrong source, not configured, or diverged with a replication error),
+ *     ReplicaErrantTransactions (replicating, but holds transactions the primary lacks),
+ *     PrimaryReadOnly, ReplicaDown, ReplicationLagging; none -> Ok. Lower findings are kept in `also`.
+ */
+import type { GtidSet } from './gtid.js';
+import {
+  type RouterObservation,
+  type ServerId,
+  type ServerObservation,
+  type Snapshot,
+  serverTransactions,
+} from './snapshot.js';
+
+export const ANALYSIS_CODES = [
+  'AllDown',
+  'OperationInProgress',
+  'SplitBrain',
+  'PrimaryUnreachableRoutersOnPrimary',
+  'UnconfirmedPrimaryFailure',
+  'PrimaryDead',
+  'FailoverNeeded',
+  'RoutersUnreachable',
+  'NotGtidEnabled',
+  'RecoverNeeded',
+  'ReplicaErrantTransactions',
+  'PrimaryReadOnly',
+  'ReplicaDown',
+  'ReplicationLagging',
+  'Ok',
+] as const;
+
+/** In precedence order: a lower index wins when several conditions hold. */
+export type AnalysisCode = (typeof ANALYSIS_CODES)[number];
+
+export const DESCRIPTIONS: Record<AnalysisCode, string> = {
+  AllDown: 'No database server answers and no router reaches one.',
+  OperationInProgress:
+    'A failover/recover operation is recorded in ongoing_failover; the election decides who acts.',
+  SplitBrain:
+    'Writes can reach two servers: routers disagree, or two heads hold transactions the other lacks.',
+  PrimaryUnreachableRoutersOnPrimary:
+    'We cannot reach the primary but the routers still do: our own view is partitioned; nothing to do.',
+  UnconfirmedPrimaryFailure:
+    'Routers moved to a replica and we cannot reach the primary, but the replica still receives from it: not confirmed.',
+  PrimaryDead:
+    'The primary is unreachable, the routers reach only a replica (or nothing), and that replica confirms the primary is gone.',
+  FailoverNeeded:
+    'The routers send writes to a replica while the old primary is still up: promote it and fence the old one.',
+  RoutersUnreachable: 'No router answers or reaches a server, while the primary is up.',
+  NotGtidEnabled: 'GTID replication is not enabled on a server or a replica does not auto-position.',
+  RecoverNeeded: 'The routers use the primary, but replication on a replica is broken, stopped or diverged.',
+  ReplicaErrantTransactions:
+    'A replica is replicating but holds transactions the primary lacks (errant GTIDs).',
+  PrimaryReadOnly: 'The routers send writes to a server that is read-only.',
+  ReplicaDown: 'A replica is unreachable.',
+  ReplicationLagging: 'A replica is replicating but lags behind the primary.',
+  Ok: 'The primary is writable, every replica replicates from it without error, every router goes to the primary.',
+};
+
+export interface ErrantSet {
+  server: ServerId;
+  /** The server lacking them (the primary, or the other head). */
+  missingOn: ServerId;
+  gtids: string;
+  count: string;
+}
+
+export interface Analysis {
+  code: AnalysisCode;
+  description: string;
+  evidence: string[];
+  /** Where writes go now (router target, or configured primary); null when unknown. */
+  primary: ServerId | null;
+  /** The server an operation would make the primary (PrimaryDead, FailoverNeeded). */
+  candidate: ServerId | null;
+  /** The server to fence and keep out of routers (PrimaryDead, FailoverNeeded). */
+  oldPrimary: ServerId | null;
+  /** Servers the code is about (replicas to recover, down, lagging, errant; the two split heads). */
+  affected: ServerId[];
+  errant: ErrantSet[];
+  routers: { total: number; answering: number; targets: Record<ServerId, number> };
+  /** Lower-precedence conditions that also hold. */
+  also: AnalysisCode[];
+  takenAt: string;
+}
+
+export interface AnalyzeOptions {
+  /** A replica further behind than this is ReplicationLagging (default 60 s). */
+  maxLagSeconds?: number;
+}
+
+interface Finding {
+  code: AnalysisCode;
+  servers: ServerId[];
+  evidence: string[];
+}
+
+const rank = (c: AnalysisCode): number => ANALYSIS_CODES.indexOf(c);
+
+function describeRouter(r: RouterObservation): string {
+  if (r.landed) {
+    return `router ${r.group}/${r.id} -> ${r.routesTo ?? 'an unknown server'} (server_id ${r.landed.serverId}, port ${r.landed.port}${r.matchedBy ? `, matched by ${r.matchedBy}` : ''})`;
+  }
+  return `router ${r.group}/${r.id} reaches no server: ${r.error?.message ?? 'no answer'}`;
+}
+
+function describeReplication(s: ServerObservation): string {
+  const r = s.replication;
+  if (!r) return `${s.id} is not a replica`;
+  const errs = [
+    r.lastIoErrno ? `IO error ${r.lastIoErrno}: ${r.lastIoError}` : '',
+    r.lastSqlErrno ? `SQL error ${r.lastSqlErrno}: ${r.lastSqlError}` : '',
+  ].filter(Boolean);
+  return `${s.id} replicates from ${r.sourceId ?? `${r.sourceHost}:${r.sourcePort} (not a configured server)`}: IO ${r.ioRunning}, SQL ${r.sqlRunning}, ${r.secondsBehind === null ? 'lag unknown' : `${r.secondsBehind}s behind`}${errs.length ? `; ${errs.join('; ')}` : ''}`;
+}
+
+/** The replica's own IO thread says its source is gone (not merely slow). */
+export function ioThreadConfirmsSourceGone(s: ServerObservation): boolean {
+  const r = s.replication;
+  if (!r) return false;
+  if (r.ioRunning === 'No') return true;
+  // 'Connecting' with an error: the IO thread lost its source and its reconnects fail.
+  return r.ioRunning !== 'Yes' && r.lastIoErrno !== 0;
+}
+
+function replicaHealthy(s: ServerObservation, primary: ServerId): boolean {
+  const r = s.replication;
+  return (
+    !!r &&
+    r.sourceId === primary &&
+    r.sqlRunning === 'Yes' &&
+    r.lastSqlErrno === 0 &&
+    (r.ioRunning === 'Yes' || (r.ioRunning === 'Connecting' && r.lastIoErrno === 0))
+  );
+}
+
+function diff(a: GtidSet | null, b: GtidSet | null): GtidSet | null {
+  if (!a || !b || a.flavor !== b.flavor) return null;
+  return a.difference(b);
+}
+
+function errantOf(s: ServerObservation, other: ServerObservation): ErrantSet | null {
+  const d = diff(serverTransactions(s), serverTransactions(other));
+  if (!d || d.isEmpty()) return null;
+  return { server: s.id, missingOn: other.id, gtids: d.describe(), count: d.count().toString() };
+}
+
+/** A reachable server that replicates from another configured server. */
+function sourceOf(s: ServerObservation): ServerId | null {
+  const src = s.replication?.sourceId ?? null;
+  return src && src !== s.id ? src : null;
+}
+
+function result(
+  snapshot: Snapshot,
+  code: AnalysisCode,
+  fields: Partial<Omit<Analysis, 'code' | 'description' | 'takenAt' | 'routers'>>,
+  routers: Analysis['routers'],
+): Analysis {
+  return {
+    code,
+    description: DESCRIPTIONS[code],
+    evidence: fields.evidence ?? [],
+    primary: fields.primary ?? null,
+    candidate: fields.candidate ?? null,
+    oldPrimary: fields.oldPrimary ?? null,
+    affected: fields.affected ?? [],
+    errant: fields.errant ?? [],
+    routers,
+    also: fields.also ?? [],
+    takenAt: snapshot.takenAt,
+  };
+}
+
+/** The most advanced reachable replica of `source` (superset of the others' transactions), config order on ties. */
+function bestReplicaOf(source: ServerId, servers: ServerObservation[]): ServerObservation | null {
+  const replicas = servers.filter((s) => s.reachable && sourceOf(s) === source);
+  let best: ServerObservation | null = null;
+  for (const s of replicas) {
+    if (!best) {
+      best = s;
+      continue;
+    }
+    const a = serverTransactions(s);
+    const b = serverTransactions(best);
+    if (a && b && a.flavor === b.flavor && b.isSubsetOf(a) && !a.isSubsetOf(b)) best = s;
+  }
+  return best;
+}
+
+export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis {
+  const maxLag = opts.maxLagSeconds ?? 60;
+  const servers = snapshot.servers;
+  const byId = new Map(servers.map((s) => [s.id, s]));
+  const reachable = servers.filter((s) => s.reachable);
+  const answering = snapshot.routers.filter((r) => r.reachable && r.routesTo !== null);
+  const targets: Record<ServerId, number> = {};
+  for (const r of answering) targets[r.routesTo!] = (targets[r.routesTo!] ?? 0) + 1;
+  const routerSummary = { total: snapshot.routers.length, answering: answering.length, targets };
+  const routerEvidence = snapshot.routers.map(describeRouter);
+  const unreachableEvidence = servers
+    .filter((s) => !s.reachable)
+    .map(
+      (s) =>
+        `${s.id} unreachable: ${s.error?.message ?? 'no answer'}${s.error?.code ? ` (${s.error.code})` : ''}`,
+    );
+  const out = (code: AnalysisCode, f: Parameters<typeof result>[2]): Analysis =>
+    result(snapshot, code, f, routerSummary);
+
+  // 1. AllDown
+  if (reachable.length === 0 && answering.length === 0) {
+    return out('AllDown', { evidence: [...unreachableEvidence, ...routerEvidence] });
+  }
+
+  // 2. OperationInProgress
+  const withOp = reachable.filter((s) => s.operation);
+  if (withOp.length > 0) {
+    const ev = withOp.map((s) => {
+      const o = s.operation!;
+      const lease =
+        o.leaseExpiresInMs === null
+          ? 'lease unknown'
+          : o.leaseExpiresInMs < 0
+            ? `lease expired ${-o.leaseExpiresInMs} ms ago (a participant may take over)`
+            : `lease valid for ${o.leaseExpiresInMs} ms`;
+      return `${s.id}: operation ${o.op ?? '?'} epoch ${o.epoch}, master ${o.master ?? '(none yet)'}, ${lease}, signals ${o.signals.map((x) => `${x.signal} ${x.value}`).join(', ') || '(none)'}`;
+    });
+    return out('OperationInProgress', {
+      evidence: [...ev, ...routerEvidence],
+      affected: withOp.map((s) => s.id),
+      primary: Object.keys(targets).length === 1 ? Object.keys(targets)[0]! : snapshot.configuredPrimary,
+    });
+  }
+
+  // 3a. SplitBrain: routers disagree
+  const targetIds = Object.keys(targets);
+  if (targetIds.length > 1) {
+    const heads = targetIds.map((id) => byId.get(id)).filter((s): s is ServerObservation => !!s);
+    const errant: ErrantSet[] = [];
+    for (const a of heads)
+      for (const b of heads)
+        if (a !== b && a.reachable && b.reachable) {
+          const e = errantOf(a, b);
+          if (e) errant.push(e);
+        }
+    // The side to keep if the policy says resolve: most routers; ties go to the configured primary,
+    // then to the lowest id (every watchdog computes the same answer from the same snapshot).
+    const keep = [...targetIds].sort(
+      (a, b) =>
+        targets[b]! - targets[a]! ||
+        Number(b === snapshot.configuredPrimary) - Number(a === snapshot.configuredPrimary) ||
+        (a < b ? -1 : 1),
+    )[0]!;
+    return out('SplitBrain', {
+      candidate: keep,
+      evidence: [
+        `routers disagree: ${targetIds.map((id) => `${targets[id]} -> ${id}`).join(', ')}`,
+        ...routerEvidence,
+        ...errant.map((e) => `${e.server} has ${e.count} transaction(s) ${e.missingOn} lacks: ${e.gtids}`),
+      ],
+      affected: targetIds,
+      errant,
+    });
+  }
+
+  // 4. Routers unanimous on R
+  let primary: ServerObservation | null = null;
+  if (targetIds.length === 1) {
+    const rId = targetIds[0]!;
+    const r = byId.get(rId)!;
+    if (!r.reachable) {
+      return out('PrimaryUnreachableRoutersOnPrimary', {
+        primary: rId,
+        evidence: [
+          `all ${answering.length} answering routers reach ${rId}, which does not answer us`,
+          ...unreachableEvidence,
+          ...routerEvidence,
+        ],
+      });
+    }
+    const src = sourceOf(r);
+    if (src) {
+      const old = byId.get(src);
+      const ev = [
+        `all ${answering.length} answering routers send writes to ${rId}, a replica of ${src}`,
+        describeReplication(r),
+        ...routerEvidence,
+      ];
+      if (old?.reachable) {
+        const errant = [errantOf(old, r)].filter((e): e is ErrantSet => !!e);
+        return out('FailoverNeeded', {
+          primary: rId,
+          candidate: rId,
+          oldPrimary: src,
+          evidence: [
+            ...ev,
+            `${src} is up (old primary; must be fenced)`,
+            ...errant.map(
+              (e) =>
+                `${e.server} has ${e.count} transaction(s) ${e.missingOn} lacks (to salvage): ${e.gtids}`,
+            ),
+          ],
+          errant,
+        });
+      }
+      if (ioThreadConfirmsSourceGone(r)) {
+        return out('PrimaryDead', {
+          primary: rId,
+          candidate: rId,
+          oldPrimary: src,
+          evidence: [...ev, ...unreachableEvidence],
+        });
+      }
+      return out('UnconfirmedPrimaryFailure', {
+        primary: rId,
+        candidate: rId,
+        oldPrimary: src,
+        evidence: [
+          ...ev,
+          ...unreachableEvidence,
+          `${rId}'s IO thread still runs against ${src}: the primary is alive`,
+        ],
+      });
+    }
+    primary = r;
+  } else if (snapshot.routers.length > 0) {
+    // 5. Routers configured, none lands anywhere.
+    const p = snapshot.configuredPrimary ? byId.get(snapshot.configuredPrimary) : undefined;
+    if (p && !p.reachable) {
+      const best = bestReplicaOf(p.id, servers);
+      if (best && ioThreadConfirmsSourceGone(best)) {
+        return out('PrimaryDead', {
+          primary: null,
+          candidate: best.id,
+          oldPrimary: p.id,
+          evidence: [
+            'no router reaches a server',
+            describeReplication(best),
+            ...unreachableEvidence,
+            ...routerEvidence,
+          ],
+        });
+      }
+    }
+    return out('RoutersUnreachable', {
+      primary: p?.id ?? null,
+      evidence: [
+        `none of ${snapshot.routers.length} routers reaches a server`,
+        ...routerEvidence,
+        ...unreachableEvidence,
+      ],
+    });
+  } else {
+    // No routers observed (a CLI run without router endpoints): the configured primary.
+    const p = snapshot.configuredPrimary ? byId.get(snapshot.configuredPrimary) : undefined;
+    if (!p) return out('RoutersUnreachable', { evidence: ['no router observed and no configured primary'] });
+    if (!p.reachable) {
+      const best = bestReplicaOf(p.id, servers);
+      if (best && ioThreadConfirmsSourceGone(best)) {
+        return out('PrimaryDead', {
+          candidate: best.id,
+          oldPrimary: p.id,
+          evidence: ['no router observed', describeReplication(best), ...unreachableEvidence],
+        });
+      }
+      return out('UnconfirmedPrimaryFailure', {
+        primary: p.id,
+        evidence: ['no router observed', ...unreachableEvidence],
+      });
+    }
+    primary = p;
+  }
+
+  // 3b and 6: the primary is known and answers.
+  const pid = primary.id;
+  const findings: Finding[] = [];
+  const errant: ErrantSet[] = [];
+  const add = (code: AnalysisCode, server: ServerId, evidence: string): void => {
+    const f = findings.find((x) => x.code === code);
+    if (f) {
+      f.servers.push(server);
+      f.evidence.push(evidence);
+    } else findings.push({ code, servers: [server], evidence: [evidence] });
+  };
+
+  for (const s of reachable) {
+    if (s.flavor === 'mysql' && s.gtidMode !== 'ON')
+      add('NotGtidEnabled', s.id, `${s.id} gtid_mode=${s.gtidMode ?? 'unknown'}`);
+  }
+  if (primary.readOnly || primary.superReadOnly) {
+    add(
+      'PrimaryReadOnly',
+      pid,
+      `${pid} read_only=${primary.readOnly ? 'ON' : 'OFF'}${primary.superReadOnly ? ', super_read_only=ON' : ''} while routers send writes to it`,
+    );
+  }
+  for (const s of servers) {
+    if (s.id === pid) continue;
+    if (!s.reachable) {
+      add('ReplicaDown', s.id, `${s.id} unreachable: ${s.error?.message ?? 'no answer'}`);
+      continue;
+    }
+    const toPrimary = errantOf(s, primary);
+    const fromPrimary = errantOf(primary, s);
+    const src = sourceOf(s);
+    // 3b. Two heads, each with writes the other lacks: both took writes independently.
+    // A fenced (read-only) server is not a competing writer: its extra transactions are a recover
+    // matter (salvaged before the reseed), not a split brain.
+    const writable = s.readOnly === false && s.superReadOnly !== true;
+    if (src === null && sourceOf(primary) !== s.id && writable && toPrimary && fromPrimary) {
+      errant.push(toPrimary, fromPrimary);
+      findings.push({
+        code: 'SplitBrain',
+        servers: [s.id],
+        evidence: [
+          `${s.id} and ${pid} are both heads (neither replicates from the other)`,
+          `${s.id} has ${toPrimary.count} transaction(s) ${pid} lacks: ${toPrimary.gtids}`,
+          `${pid} has ${fromPrimary.count} transaction(s) ${s.id} lacks: ${fromPrimary.gtids}`,
+        ],
+      });
+      continue;
+    }
+    if (toPrimary) errant.push(toPrimary);
+    const r = s.replication;
+    if (r && r.usingGtid === 'No')
+      add('NotGtidEnabled', s.id, `${s.id} replicates without GTID auto-positioning`);
+    if (!replicaHealthy(s, pid)) {
+      const why = !r
+        ? `${s.id} does not replicate at all`
+        : r.sourceId !== pid
+          ? `${s.id} replicates from ${r.sourceId ?? `${r.sourceHost}:${r.sourcePort}`}, not from the primary ${pid}`
+          : describeReplication(s);
+      add(
+        'RecoverNeeded',
+        s.id,
+        toPrimary
+          ? `${why}; it also has ${toPrimary.count} transaction(s) the primary lacks: ${toPrimary.gtids}`
+          : why,
+      );
+      continue;
+    }
+    if (toPrimary) {
+      add(
+        'ReplicaErrantTransactions',
+        s.id,
+        `${s.id} has ${toPrimary.count} transaction(s) ${pid} lacks: ${toPrimary.gtids}`,
+      );
+    }
+    if (r && r.secondsBehind !== null && r.secondsBehind > maxLag) {
+      add('ReplicationLagging', s.id, `${s.id} is ${r.secondsBehind}s behind (limit ${maxLag}s)`);
+    }
+  }
+
+  findings.sort((a, b) => rank(a.code) - rank(b.code));
+  const top = findings[0];
+  const context = [
+    `primary ${pid}${targetIds.length === 1 ? ` (all ${answering.length} answering routers)` : ' (configured; no router observed)'}`,
+    ...(snapshot.configuredPrimary && snapshot.configuredPrimary !== pid
+      ? [`the configuration names ${snapshot.configuredPrimary} as primary; the routers use ${pid}`]
+      : []),
+  ];
+  if (!top) {
+    return out('Ok', {
+      primary: pid,
+      evidence: [
+        ...context,
+        ...servers.filter((s) => s.id !== pid).map(describeReplication),
+        ...routerEvidence,
+      ],
+    });
+  }
+  return out(top.code, {
+    primary: pid,
+    // SplitBrain between heads: keep the routers' primary (the policy may resolve towards it).
+    candidate: top.code === 'SplitBrain' ? pid : null,
+    affected: top.servers,
+    errant,
+    evidence: [...top.evidence, ...context, ...routerEvidence],
+    also: [...new Set(findings.slice(1).map((f) => f.code))].filter((c) => c !== top.code),
+  });
+}

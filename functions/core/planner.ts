@@ -1,0 +1,317 @@
+/**
+ * The planner: a pure function from an analysis (and the run's context) to the plan the watchdog
+ * would execute, or to "alert only". ONE exhaustive table (`RULES: Record<AnalysisCode, Rule>`) maps
+ * every analysis code; adding a code without a row does not compile. Executing steps is the
+ * operations module's job; this file only says which, in which order, and why.
+ *
+ * Order inside the operations follows the safety rules: fence the old primary before promoting
+ * (rule 2), salvage a server's unique transactions before it is overwritten (rule 3), rewrite every
+ * router so the fenced server is excluded and verify it (rule 4), and write TARG before routers move
+ * (the election protocol). Anti-flap (rule 5): inside the anti-flap period, an operation becomes an
+ * alert unless `force` is set.
+ */
+
+import { WatchdogError } from '../errors.js';
+import type { Analysis, AnalysisCode, ErrantSet } from './analysis.js';
+import type { ServerId } from './snapshot.js';
+
+export type OperationName = 'failover' | 'promote-dead' | 'recover' | 'split-brain' | 'switchover';
+export type Severity = 'info' | 'warning' | 'critical';
+
+export type Step =
+  /** Make `server` read-only (super_read_only on MySQL) and check it took effect. `ifReachable`: skip if down. */
+  | { kind: 'Fence'; server: ServerId; ifReachable: boolean }
+  /** Let `server` apply what its IO thread already received (relay log) before it stops replicating. */
+  | { kind: 'CatchUp'; server: ServerId }
+  | { kind: 'StopReplication'; server: ServerId }
+  /** RESET SLAVE ALL / RESET REPLICA ALL: the server forgets its source for good. */
+  | { kind: 'ResetReplication'; server: ServerId }
+  /** Make `server` writable (read_only OFF) and check it took effect. */
+  | { kind: 'Promote'; server: ServerId }
+  /** Election: the operation master writes TARG host:port before routers move. */
+  | { kind: 'WriteTarg'; server: ServerId }
+  /** Rewrite every router's destinations: `to` only (or first), `exclude` kept out until rebuilt. */
+  | { kind: 'SwitchRouters'; to: ServerId; exclude: ServerId[] }
+  /** Query through every router and check it lands on `to`. */
+  | { kind: 'VerifyRouters'; to: ServerId }
+  /** Save `server`'s transactions that `missingOn` lacks (GTID difference) to object storage. */
+  | { kind: 'Salvage'; server: ServerId; missingOn: ServerId; gtids: string | null }
+  /** Stream a dump of `from` into `server` (overwriting it) and set its GTID position. */
+  | { kind: 'Reseed'; server: ServerId; from: ServerId }
+  /** CHANGE MASTER/REPLICATION SOURCE to `from` with GTID auto-position, then START. */
+  | { kind: 'StartReplication'; server: ServerId; from: ServerId }
+  /** Join the recorded operation through the election (follow TARG, switch own group's routers). */
+  | { kind: 'JoinElection' }
+  /** Observe again and require the analysis to say Ok (or `expect`). */
+  | { kind: 'Verify'; expect: AnalysisCode }
+  | { kind: 'Alert'; severity: Severity; message: string };
+
+export type StepKind = Step['kind'];
+
+export interface PlanContext {
+  dryRun?: boolean;
+  /** Operator override: act inside the anti-flap period. */
+  force?: boolean;
+  /** End of the anti-flap period, ms since 1970 (from the last operation's audit); null when none. */
+  antiFlapUntil?: number | null;
+  /** The run's clock, ms since 1970 (passed in: the planner is pure). */
+  now: number;
+  splitBrainPolicy?: 'alert-only' | 'resolve';
+  /** A console request: only honoured when the analysis calls for that operation (or it is a switchover). */
+  requested?: 'check' | 'status' | 'failover' | 'recover' | 'switchover';
+  /** Switchover target; default: the single healthy replica. */
+  switchoverTo?: ServerId;
+  /** Servers in configuration order (switchover candidates). */
+  servers?: ServerId[];
+}
+
+export interface Plan {
+  kind: 'none' | 'alert-only' | 'operation' | 'follow';
+  operation?: OperationName;
+  severity: Severity;
+  steps: Step[];
+  reason: string;
+  code: AnalysisCode;
+  dryRun: boolean;
+  /** The operation the table asked for but anti-flap or a policy turned into an alert. */
+  suppressed?: { operation: OperationName; because: string };
+}
+
+interface Rule {
+  action: 'none' | 'alert' | 'operation' | 'follow';
+  severity: Severity;
+  operation?: OperationName;
+  /** Why this code maps to this plan (goes to the report). */
+  why: string;
+  steps?: (a: Analysis) => Step[];
+}
+
+function salvageSteps(errant: ErrantSet[], server: ServerId, missingOn: ServerId): Step[] {
+  const e = errant.find((x) => x.server === server && x.missingOn === missingOn);
+  // Salvage always runs before an overwrite: when the difference is unknown (a server we could not
+  // compare), the salvage step computes it itself (gtids null).
+  return [{ kind: 'Salvage', server, missingOn, gtids: e?.gtids ?? null }];
+}
+
+function need(value: ServerId | null, what: string): ServerId {
+  if (!value) throw new WatchdogError(`planner: the analysis names no ${what}`);
+  return value;
+}
+
+/** Promotion of `candidate` away from `old` (shared by failover and promote-dead). */
+function promoteSteps(candidate: ServerId, old: ServerId, fenceFirst: boolean): Step[] {
+  return [
+    { kind: 'Fence', server: old, ifReachable: !fenceFirst },
+    { kind: 'CatchUp', server: candidate },
+    { kind: 'StopReplication', server: candidate },
+    { kind: 'ResetReplication', server: candidate },
+    { kind: 'Promote', server: candidate },
+    { kind: 'WriteTarg', server: candidate },
+    { kind: 'SwitchRouters', to: candidate, exclude: [old] },
+    { kind: 'VerifyRouters', to: candidate },
+  ];
+}
+
+function rebuildSteps(a: Analysis, server: ServerId, from: ServerId): Step[] {
+  return [
+    ...salvageSteps(a.errant, server, from),
+    { kind: 'StopReplication', server },
+    { kind: 'Reseed', server, from },
+    { kind: 'StartReplication', server, from },
+  ];
+}
+
+/** THE table: every analysis code, its action and its steps. */
+export const RULES: Record<AnalysisCode, Rule> = {
+  Ok: { action: 'none', severity: 'info', why: 'nothing to do' },
+  AllDown: {
+    action: 'alert',
+    severity: 'critical',
+    why: 'no server and no router answers: there is nothing to promote and nothing to fence',
+  },
+  OperationInProgress: {
+    action: 'follow',
+    severity: 'info',
+    why: 'an operation is recorded; only the election decides who acts (master, follower, takeover)',
+    steps: () => [{ kind: 'JoinElection' }],
+  },
+  SplitBrain: {
+    action: 'operation',
+    operation: 'split-brain',
+    severity: 'critical',
+    why: 'writes reached two servers; resolving keeps the routers-majority side and rebuilds the other after salvaging its transactions',
+    steps: (a) => {
+      const keep = need(a.candidate, 'side to keep');
+      const losers = a.affected.filter((s) => s !== keep);
+      return [
+        ...losers.map((s): Step => ({ kind: 'Fence', server: s, ifReachable: true })),
+        { kind: 'WriteTarg', server: keep },
+        { kind: 'SwitchRouters', to: keep, exclude: losers },
+        { kind: 'VerifyRouters', to: keep },
+        ...losers.flatMap((s) => rebuildSteps(a, s, keep)),
+        { kind: 'Verify', expect: 'Ok' },
+      ];
+    },
+  },
+  PrimaryUnreachableRoutersOnPrimary: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'the routers still reach the primary; our view is the partitioned one (safety rule 1)',
+  },
+  UnconfirmedPrimaryFailure: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'a replica still receives from the primary, contradicting our view (safety rule 1); the next check decides',
+  },
+  PrimaryDead: {
+    action: 'operation',
+    operation: 'promote-dead',
+    severity: 'critical',
+    why: 'the routers moved to the replica and it confirms the primary is gone: stop its replication so stale events never arrive, make it the only router destination',
+    steps: (a) => {
+      const c = need(a.candidate, 'candidate');
+      const old = need(a.oldPrimary, 'old primary');
+      return [...promoteSteps(c, old, false), { kind: 'Verify', expect: 'ReplicaDown' }];
+    },
+  },
+  FailoverNeeded: {
+    action: 'operation',
+    operation: 'failover',
+    severity: 'critical',
+    why: 'writes go to a replica while the old primary is up: fence the old primary, promote the replica, rebuild the old primary from it',
+    steps: (a) => {
+      const c = need(a.candidate, 'candidate');
+      const old = need(a.oldPrimary, 'old primary');
+      return [...promoteSteps(c, old, true), ...rebuildSteps(a, old, c), { kind: 'Verify', expect: 'Ok' }];
+    },
+  },
+  RoutersUnreachable: {
+    action: 'alert',
+    severity: 'critical',
+    why: 'no router answers: we cannot know where writes go, so nothing may be changed',
+  },
+  NotGtidEnabled: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'failover and recovery need GTID auto-positioning on every server',
+  },
+  RecoverNeeded: {
+    action: 'operation',
+    operation: 'recover',
+    severity: 'warning',
+    why: 'the primary is healthy and used by the routers; rebuild the broken replica from it (after salvaging its own transactions)',
+    steps: (a) => {
+      const p = need(a.primary, 'primary');
+      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), { kind: 'Verify', expect: 'Ok' }];
+    },
+  },
+  ReplicaErrantTransactions: {
+    action: 'operation',
+    operation: 'recover',
+    severity: 'warning',
+    why: 'a replica holds transactions the primary lacks (it diverged); salvage them and rebuild it before the divergence breaks replication or a failover promotes it',
+    steps: (a) => {
+      const p = need(a.primary, 'primary');
+      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), { kind: 'Verify', expect: 'Ok' }];
+    },
+  },
+  PrimaryReadOnly: {
+    action: 'alert',
+    severity: 'critical',
+    why: 'the routers send writes to a read-only server; opening it is an operator decision (it may be a fenced old primary)',
+  },
+  ReplicaDown: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'a replica is down: nothing to do but alert (the seed "down" state)',
+  },
+  ReplicationLagging: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'a replica lags behind; a failover now would lose or wait for its backlog',
+  },
+};
+
+function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
+  const base = { code: a.code, dryRun: ctx.dryRun ?? false, severity: 'info' as const };
+  if (a.code !== 'Ok' || !a.primary) {
+    return {
+      ...base,
+      kind: 'alert-only',
+      steps: [],
+      reason: `switchover refused: the cluster is ${a.code}, a switchover needs Ok`,
+    };
+  }
+  const old = a.primary;
+  const candidates = (ctx.servers ?? []).filter((s) => s !== old);
+  const to = ctx.switchoverTo ?? (candidates.length === 1 ? candidates[0] : undefined);
+  if (!to || to === old) {
+    return {
+      ...base,
+      kind: 'alert-only',
+      steps: [],
+      reason: `switchover refused: name the target (replicas: ${candidates.join(', ') || 'none'})`,
+    };
+  }
+  return {
+    ...base,
+    kind: 'operation',
+    operation: 'switchover',
+    reason: `planned switchover from ${old} to ${to}`,
+    steps: [
+      { kind: 'Fence', server: old, ifReachable: false },
+      ...promoteSteps(to, old, true).slice(1),
+      { kind: 'StartReplication', server: old, from: to },
+      { kind: 'Verify', expect: 'Ok' },
+    ],
+  };
+}
+
+export function plan(a: Analysis, ctx: PlanContext): Plan {
+  if (ctx.requested === 'switchover') return switchoverPlan(a, ctx);
+  const rule = RULES[a.code];
+  const dryRun = ctx.dryRun ?? false;
+  const base = { code: a.code, dryRun, severity: rule.severity };
+  const alert = (reason: string, extra: Partial<Plan> = {}): Plan => ({
+    ...base,
+    kind: 'alert-only',
+    steps: [{ kind: 'Alert', severity: rule.severity, message: `${a.code}: ${reason}` }],
+    reason,
+    ...extra,
+  });
+
+  if (rule.action === 'none') {
+    if (ctx.requested === 'failover' || ctx.requested === 'recover') {
+      return {
+        ...base,
+        kind: 'none',
+        steps: [],
+        reason: `${ctx.requested} requested, but the cluster is Ok`,
+      };
+    }
+    return { ...base, kind: 'none', steps: [], reason: rule.why };
+  }
+  if (rule.action === 'alert') return alert(rule.why);
+  if (rule.action === 'follow') {
+    return { ...base, kind: 'follow', steps: rule.steps?.(a) ?? [], reason: rule.why };
+  }
+
+  const operation = rule.operation!;
+  if (operation === 'split-brain' && (ctx.splitBrainPolicy ?? 'alert-only') === 'alert-only' && !ctx.force) {
+    return alert(`${rule.why}; the split-brain policy is alert-only`, {
+      suppressed: { operation, because: 'splitBrainPolicy is alert-only' },
+    });
+  }
+  if (ctx.requested === 'failover' && operation !== 'failover' && operation !== 'promote-dead') {
+    return alert(`failover requested, but the analysis calls for ${operation}`);
+  }
+  if (ctx.requested === 'recover' && operation !== 'recover') {
+    return alert(`recover requested, but the analysis calls for ${operation}`);
+  }
+  const until = ctx.antiFlapUntil ?? null;
+  if (until !== null && ctx.now < until && !ctx.force) {
+    const because = `anti-flap period until ${new Date(until).toISOString()} (use force to act)`;
+    return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
+  }
+  return { ...base, kind: 'operation', operation, steps: rule.steps?.(a) ?? [], reason: rule.why };
+}
