@@ -12,106 +12,209 @@
 
 export type GrantFlavor = 'mariadb' | 'mysql';
 
+/**
+ * Where a privilege is granted. Administrative and read privileges are global. Privileges that write
+ * data or DDL are granted per schema (ongoing_failover and the application schemas the watchdog may
+ * restore), never on *.*: a global INSERT/UPDATE/DELETE/DROP/ALTER also covers the `mysql` schema, and
+ * with it CREATE USER (MariaDB allows it to holders of INSERT on `mysql`) or editing the grant tables —
+ * an account that can do that holds every privilege.
+ */
+export type GrantScope = 'global' | 'schema';
+
 export interface PrivilegeNeed {
   /** The privilege as written in GRANT. */
   readonly privilege: string;
+  readonly scope: GrantScope;
   /** Which statements the watchdog runs that need it (the reason it is granted). */
   readonly neededFor: string;
 }
 
-/** MariaDB 10.5+ (tested against real 10.11 servers). */
+/**
+ * MariaDB 10.5+ (verified against real 10.11 servers: the harness tests run each statement as this
+ * account, and check that the statement is refused when its privilege is missing).
+ *
+ * Deliberately NOT granted: SUPER and ALL; SET USER (it lets an account create a routine or view with
+ * DEFINER=root that then runs as root, so restored objects get the watchdog as definer instead);
+ * EXECUTE (routines are dumped from mysql.proc with the global SELECT); CREATE USER; REFERENCES
+ * (MariaDB does not check it: FOREIGN KEY clauses are accepted without it — verified).
+ */
 export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
-  { privilege: 'SELECT', neededFor: 'dumps (SELECT of every table); reading ongoing_failover.status' },
-  { privilege: 'INSERT', neededFor: 'restores; election signals in ongoing_failover.status' },
-  { privilege: 'UPDATE', neededFor: 'election lease renewal and takeover (conditional UPDATE)' },
-  { privilege: 'DELETE', neededFor: 'removing finished election rows' },
-  { privilege: 'CREATE', neededFor: 'CREATE DATABASE/TABLE for restores and the ongoing_failover schema' },
-  { privilege: 'DROP', neededFor: 'DROP DATABASE/TABLE before a restore; dropping ongoing_failover' },
-  { privilege: 'ALTER', neededFor: 'ALTER TABLE in restored schemas (keys disabled/enabled around loads)' },
-  { privilege: 'INDEX', neededFor: 'CREATE INDEX in restored schemas' },
-  { privilege: 'REFERENCES', neededFor: 'restoring tables with FOREIGN KEY constraints' },
-  { privilege: 'CREATE VIEW', neededFor: 'restoring views' },
-  { privilege: 'SHOW VIEW', neededFor: 'SHOW CREATE VIEW when dumping views' },
-  { privilege: 'CREATE ROUTINE', neededFor: 'restoring stored procedures and functions' },
-  { privilege: 'ALTER ROUTINE', neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines' },
-  { privilege: 'EXECUTE', neededFor: 'SHOW CREATE PROCEDURE/FUNCTION of routines owned by others' },
-  { privilege: 'EVENT', neededFor: 'SHOW CREATE EVENT when dumping; CREATE EVENT when restoring' },
-  { privilege: 'TRIGGER', neededFor: 'SHOW CREATE TRIGGER when dumping; CREATE TRIGGER when restoring' },
-  { privilege: 'LOCK TABLES', neededFor: 'LOCK TABLES ... READ for a consistent dump of non-InnoDB tables' },
+  {
+    privilege: 'SELECT',
+    scope: 'global',
+    neededFor: 'dumps (SELECT of every table); reading replication state tables',
+  },
+  { privilege: 'SHOW VIEW', scope: 'global', neededFor: 'SHOW CREATE VIEW when dumping views' },
+  {
+    privilege: 'TRIGGER',
+    scope: 'global',
+    neededFor: 'SHOW CREATE TRIGGER when dumping; CREATE TRIGGER when restoring',
+  },
+  {
+    privilege: 'EVENT',
+    scope: 'global',
+    neededFor: 'SHOW CREATE EVENT when dumping; CREATE EVENT when restoring',
+  },
+  {
+    privilege: 'LOCK TABLES',
+    scope: 'global',
+    neededFor: 'LOCK TABLES ... READ for a consistent dump of non-InnoDB tables',
+  },
   {
     privilege: 'RELOAD',
+    scope: 'global',
     neededFor: 'FLUSH TABLES WITH READ LOCK (consistent dump position); FLUSH LOGS; RESET MASTER on reseed',
   },
-  { privilege: 'PROCESS', neededFor: 'SHOW PROCESSLIST of all users (replication threads, stuck sessions)' },
-  { privilege: 'CONNECTION ADMIN', neededFor: "KILL of other users' sessions when fencing the old primary" },
-  { privilege: 'READ_ONLY ADMIN', neededFor: 'SET GLOBAL read_only=ON|OFF (fencing and promotion)' },
+  {
+    privilege: 'PROCESS',
+    scope: 'global',
+    neededFor: 'SHOW PROCESSLIST of all users; SHOW ENGINE INNODB STATUS',
+  },
+  {
+    privilege: 'CONNECTION ADMIN',
+    scope: 'global',
+    neededFor: "KILL of other users' sessions when fencing the old primary",
+  },
+  {
+    privilege: 'READ_ONLY ADMIN',
+    scope: 'global',
+    neededFor: 'SET GLOBAL read_only=ON|OFF (fencing and promotion)',
+  },
   {
     privilege: 'REPLICATION SLAVE ADMIN',
+    scope: 'global',
     neededFor: 'STOP/START SLAVE, CHANGE MASTER TO, RESET SLAVE, SET GLOBAL gtid_slave_pos',
   },
-  { privilege: 'SLAVE MONITOR', neededFor: 'SHOW SLAVE STATUS / SHOW ALL SLAVES STATUS' },
-  { privilege: 'BINLOG MONITOR', neededFor: 'SHOW MASTER STATUS, SHOW BINARY LOGS, SHOW BINLOG EVENTS' },
-  { privilege: 'REPLICATION MASTER ADMIN', neededFor: 'SHOW SLAVE HOSTS (which replicas are attached)' },
+  { privilege: 'SLAVE MONITOR', scope: 'global', neededFor: 'SHOW SLAVE STATUS / SHOW ALL SLAVES STATUS' },
+  {
+    privilege: 'BINLOG MONITOR',
+    scope: 'global',
+    neededFor: 'SHOW MASTER STATUS, SHOW BINARY LOGS, SHOW BINLOG EVENTS',
+  },
+  {
+    privilege: 'REPLICATION MASTER ADMIN',
+    scope: 'global',
+    neededFor: 'SHOW SLAVE HOSTS (which replicas are attached)',
+  },
   {
     privilege: 'BINLOG ADMIN',
+    scope: 'global',
     neededFor: 'SET SESSION sql_log_bin=0 (election writes stay out of replication); PURGE BINARY LOGS',
   },
   {
-    privilege: 'SET USER',
-    neededFor: 'restoring views, routines, triggers and events whose DEFINER is another account',
+    privilege: 'CREATE',
+    scope: 'schema',
+    neededFor: 'CREATE DATABASE/TABLE for restores and the ongoing_failover schema',
+  },
+  {
+    privilege: 'DROP',
+    scope: 'schema',
+    neededFor: 'DROP DATABASE/TABLE before a restore; dropping ongoing_failover',
+  },
+  {
+    privilege: 'INSERT',
+    scope: 'schema',
+    neededFor: 'restores; election signals in ongoing_failover.status',
+  },
+  {
+    privilege: 'UPDATE',
+    scope: 'schema',
+    neededFor: 'election lease renewal and takeover (conditional UPDATE)',
+  },
+  { privilege: 'DELETE', scope: 'schema', neededFor: 'removing finished election rows' },
+  {
+    privilege: 'ALTER',
+    scope: 'schema',
+    neededFor: 'ALTER TABLE in restored schemas (keys disabled/enabled around loads)',
+  },
+  { privilege: 'INDEX', scope: 'schema', neededFor: 'CREATE INDEX in restored schemas' },
+  { privilege: 'CREATE VIEW', scope: 'schema', neededFor: 'restoring views' },
+  { privilege: 'CREATE ROUTINE', scope: 'schema', neededFor: 'restoring stored procedures and functions' },
+  {
+    privilege: 'ALTER ROUTINE',
+    scope: 'schema',
+    neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines',
   },
 ];
 
 /** MySQL 8.0 / 8.4 (statement-level only: MySQL server binaries cannot run on our test machines). */
 export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
-  { privilege: 'SELECT', neededFor: 'dumps; reading ongoing_failover.status' },
-  { privilege: 'INSERT', neededFor: 'restores; election signals' },
-  { privilege: 'UPDATE', neededFor: 'election lease renewal and takeover' },
-  { privilege: 'DELETE', neededFor: 'removing finished election rows' },
-  { privilege: 'CREATE', neededFor: 'CREATE DATABASE/TABLE for restores and ongoing_failover' },
-  { privilege: 'DROP', neededFor: 'DROP DATABASE/TABLE before a restore' },
-  { privilege: 'ALTER', neededFor: 'ALTER TABLE in restored schemas' },
-  { privilege: 'INDEX', neededFor: 'CREATE INDEX in restored schemas' },
-  { privilege: 'REFERENCES', neededFor: 'restoring tables with FOREIGN KEY constraints' },
-  { privilege: 'CREATE VIEW', neededFor: 'restoring views' },
-  { privilege: 'SHOW VIEW', neededFor: 'SHOW CREATE VIEW when dumping' },
-  { privilege: 'CREATE ROUTINE', neededFor: 'restoring stored procedures and functions' },
-  { privilege: 'ALTER ROUTINE', neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines' },
-  { privilege: 'EXECUTE', neededFor: 'SHOW CREATE PROCEDURE/FUNCTION of routines owned by others' },
-  { privilege: 'EVENT', neededFor: 'dumping and restoring events' },
-  { privilege: 'TRIGGER', neededFor: 'dumping and restoring triggers' },
-  { privilege: 'LOCK TABLES', neededFor: 'LOCK TABLES ... READ for non-InnoDB tables in a dump' },
+  { privilege: 'SELECT', scope: 'global', neededFor: 'dumps; reading replication state tables' },
+  { privilege: 'SHOW VIEW', scope: 'global', neededFor: 'SHOW CREATE VIEW when dumping' },
+  { privilege: 'TRIGGER', scope: 'global', neededFor: 'dumping and restoring triggers' },
+  { privilege: 'EVENT', scope: 'global', neededFor: 'dumping and restoring events' },
+  {
+    privilege: 'LOCK TABLES',
+    scope: 'global',
+    neededFor: 'LOCK TABLES ... READ for non-InnoDB tables in a dump',
+  },
   {
     privilege: 'RELOAD',
-    neededFor: 'FLUSH TABLES WITH READ LOCK; FLUSH BINARY LOGS; RESET MASTER on reseed',
+    scope: 'global',
+    neededFor:
+      'FLUSH TABLES WITH READ LOCK; FLUSH BINARY LOGS; RESET MASTER / RESET BINARY LOGS AND GTIDS on reseed',
   },
-  { privilege: 'PROCESS', neededFor: 'SHOW PROCESSLIST of all users' },
+  { privilege: 'PROCESS', scope: 'global', neededFor: 'SHOW PROCESSLIST of all users' },
   {
     privilege: 'REPLICATION CLIENT',
+    scope: 'global',
     neededFor: 'SHOW REPLICA STATUS, SHOW BINARY LOG STATUS (SHOW MASTER STATUS), SHOW BINARY LOGS',
   },
   {
     privilege: 'REPLICATION_SLAVE_ADMIN',
+    scope: 'global',
     neededFor: 'STOP/START REPLICA, CHANGE REPLICATION SOURCE TO, RESET REPLICA',
   },
   {
     privilege: 'SYSTEM_VARIABLES_ADMIN',
+    scope: 'global',
     neededFor: 'SET GLOBAL read_only / super_read_only; SET GLOBAL gtid_purged on reseed',
   },
-  { privilege: 'SESSION_VARIABLES_ADMIN', neededFor: 'SET SESSION sql_log_bin=0 for election writes' },
-  { privilege: 'BACKUP_ADMIN', neededFor: 'LOCK INSTANCE FOR BACKUP during a consistent dump' },
-  { privilege: 'CONNECTION_ADMIN', neededFor: "KILL of other users' sessions when fencing" },
-  { privilege: 'BINLOG_ADMIN', neededFor: 'PURGE BINARY LOGS' },
   {
-    privilege: 'SET_USER_ID',
-    neededFor: 'restoring objects whose DEFINER is another account (8.0; 8.2+ calls it SET_ANY_DEFINER)',
+    privilege: 'SESSION_VARIABLES_ADMIN',
+    scope: 'global',
+    neededFor: 'SET SESSION sql_log_bin=0 for election writes',
+  },
+  {
+    privilege: 'BACKUP_ADMIN',
+    scope: 'global',
+    neededFor: 'LOCK INSTANCE FOR BACKUP during a consistent dump',
+  },
+  { privilege: 'CONNECTION_ADMIN', scope: 'global', neededFor: "KILL of other users' sessions when fencing" },
+  { privilege: 'BINLOG_ADMIN', scope: 'global', neededFor: 'PURGE BINARY LOGS' },
+  {
+    privilege: 'CREATE',
+    scope: 'schema',
+    neededFor: 'CREATE DATABASE/TABLE for restores and ongoing_failover',
+  },
+  { privilege: 'DROP', scope: 'schema', neededFor: 'DROP DATABASE/TABLE before a restore' },
+  { privilege: 'INSERT', scope: 'schema', neededFor: 'restores; election signals' },
+  { privilege: 'UPDATE', scope: 'schema', neededFor: 'election lease renewal and takeover' },
+  { privilege: 'DELETE', scope: 'schema', neededFor: 'removing finished election rows' },
+  { privilege: 'ALTER', scope: 'schema', neededFor: 'ALTER TABLE in restored schemas' },
+  { privilege: 'INDEX', scope: 'schema', neededFor: 'CREATE INDEX in restored schemas' },
+  {
+    privilege: 'REFERENCES',
+    scope: 'schema',
+    neededFor: 'restoring tables with FOREIGN KEY constraints (8.0.22+)',
+  },
+  { privilege: 'CREATE VIEW', scope: 'schema', neededFor: 'restoring views' },
+  { privilege: 'CREATE ROUTINE', scope: 'schema', neededFor: 'restoring stored procedures and functions' },
+  {
+    privilege: 'ALTER ROUTINE',
+    scope: 'schema',
+    neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines',
   },
 ];
 
 /** The replication user needs only to read the binary log stream. */
 export const REPLICATION_PRIVILEGES: Readonly<Record<GrantFlavor, readonly PrivilegeNeed[]>> = {
-  mariadb: [{ privilege: 'REPLICATION SLAVE', neededFor: 'the replica IO thread (COM_BINLOG_DUMP)' }],
-  mysql: [{ privilege: 'REPLICATION SLAVE', neededFor: 'the replica IO thread (COM_BINLOG_DUMP)' }],
+  mariadb: [
+    { privilege: 'REPLICATION SLAVE', scope: 'global', neededFor: 'the replica IO thread (COM_BINLOG_DUMP)' },
+  ],
+  mysql: [
+    { privilege: 'REPLICATION SLAVE', scope: 'global', neededFor: 'the replica IO thread (COM_BINLOG_DUMP)' },
+  ],
 };
 
 export const WATCHDOG_PRIVILEGES: Readonly<Record<GrantFlavor, readonly PrivilegeNeed[]>> = {
@@ -135,30 +238,78 @@ function accountName(account: Pick<Account, 'user' | 'host'>): string {
   return `${sqlString(account.user)}@${sqlString(account.host)}`;
 }
 
-function grantStatements(
-  flavor: GrantFlavor,
-  account: Account,
-  privileges: readonly PrivilegeNeed[],
-): string[] {
-  const list = privileges.map((p) => p.privilege).join(', ');
+/** True if a GRANT schema pattern (LIKE syntax: % _ and backslash escapes) matches `name`. */
+export function likeMatches(pattern: string, name: string): boolean {
+  let regex = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]!;
+    if (char === '\\' && i + 1 < pattern.length) {
+      regex += pattern[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    } else if (char === '%') regex += '.*';
+    else if (char === '_') regex += '.';
+    else regex += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${regex}$`, 'i').test(name);
+}
+
+/** The schema the election protocol writes to; always among the watchdog's writable schemas. */
+export const ELECTION_SCHEMA = 'ongoing_failover';
+
+/** Quotes a schema name or LIKE pattern (e.g. app\\_%) as an identifier for GRANT ... ON `x`.*. */
+function schemaIdentifier(schema: string): string {
+  return `\`${schema.replace(/`/g, '``')}\``;
+}
+
+function createUserStatement(flavor: GrantFlavor, account: Account): string {
   const identified =
     flavor === 'mysql'
       ? `IDENTIFIED WITH caching_sha2_password BY ${sqlString(account.password)}`
       : `IDENTIFIED BY ${sqlString(account.password)}`;
-  return [
-    `CREATE USER IF NOT EXISTS ${accountName(account)} ${identified}`,
-    `GRANT ${list} ON *.* TO ${accountName(account)}`,
-  ];
+  return `CREATE USER IF NOT EXISTS ${accountName(account)} ${identified}`;
 }
 
-/** CREATE USER + GRANT for the watchdog account. */
-export function watchdogGrantStatements(flavor: GrantFlavor, account: Account): string[] {
-  return grantStatements(flavor, account, WATCHDOG_PRIVILEGES[flavor]);
+/** CREATE USER + GRANTs for an explicit privilege list (tests use it to drop one privilege at a time). */
+export function grantStatementsFor(
+  flavor: GrantFlavor,
+  account: Account,
+  privileges: readonly PrivilegeNeed[],
+  schemas: readonly string[],
+): string[] {
+  const global = privileges.filter((p) => p.scope === 'global').map((p) => p.privilege);
+  const perSchema = privileges.filter((p) => p.scope === 'schema').map((p) => p.privilege);
+  const statements = [createUserStatement(flavor, account)];
+  if (global.length > 0) statements.push(`GRANT ${global.join(', ')} ON *.* TO ${accountName(account)}`);
+  if (perSchema.length > 0) {
+    for (const schema of schemas) {
+      statements.push(
+        `GRANT ${perSchema.join(', ')} ON ${schemaIdentifier(schema)}.* TO ${accountName(account)}`,
+      );
+    }
+  }
+  return statements;
+}
+
+/**
+ * CREATE USER + GRANTs for the watchdog account. `schemas` are the application schemas (names or LIKE
+ * patterns such as `app\\_%`) the watchdog may restore into; the election schema is always added.
+ * Never pass `%`: it matches the `mysql` schema too.
+ */
+export function watchdogGrantStatements(
+  flavor: GrantFlavor,
+  account: Account,
+  schemas: readonly string[] = [],
+): string[] {
+  const dangerous = schemas.filter((schema) => likeMatches(schema, 'mysql'));
+  if (dangerous.length > 0) {
+    throw new Error(`watchdog write grants must not cover the mysql schema: ${dangerous.join(', ')}`);
+  }
+  const all = [ELECTION_SCHEMA, ...schemas.filter((schema) => schema !== ELECTION_SCHEMA)];
+  return grantStatementsFor(flavor, account, WATCHDOG_PRIVILEGES[flavor], all);
 }
 
 /** CREATE USER + GRANT for the replication account. */
 export function replicationGrantStatements(flavor: GrantFlavor, account: Account): string[] {
-  return grantStatements(flavor, account, REPLICATION_PRIVILEGES[flavor]);
+  return grantStatementsFor(flavor, account, REPLICATION_PRIVILEGES[flavor], []);
 }
 
 /**

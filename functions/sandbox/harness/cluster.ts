@@ -36,6 +36,11 @@ export interface ClusterOptions {
   name?: string;
   /** Replicas' slave_net_timeout in seconds (default 4: a frozen primary is noticed within seconds). */
   slaveNetTimeout?: number;
+  /**
+   * Schemas (names or LIKE patterns) the watchdog may write to besides ongoing_failover; default
+   * DEFAULT_WATCHDOG_SCHEMAS. Tests that restore data use a schema matching one of them.
+   */
+  watchdogSchemas?: readonly string[];
   /** Keep the cluster folder after stop() (logs for debugging). */
   keepDir?: boolean;
 }
@@ -83,6 +88,9 @@ export type ServerHandle = MariadbServer;
 export type RouterHandle = HaproxyRouter;
 
 const HARNESS_DB = 'harness';
+
+/** Where the harness's watchdog may write: its own table, and the schema names tests restore into. */
+export const DEFAULT_WATCHDOG_SCHEMAS: readonly string[] = [HARNESS_DB, 'app%', 'sbtest%', 'test%', 'restore%'];
 let writeCounter = 0;
 
 /** A unique row id for harness writes: never collides across servers, so only deliberate conflicts occur. */
@@ -116,9 +124,17 @@ export class Cluster {
   readonly objectStoreDir: string;
   private readonly watcherPid: number;
   private readonly keepDir: boolean;
+  readonly watchdogSchemas: readonly string[];
   private stopping: Promise<void> | null = null;
 
-  constructor(name: string, dir: string, watcherPid: number, keepDir: boolean) {
+  constructor(
+    name: string,
+    dir: string,
+    watcherPid: number,
+    keepDir: boolean,
+    watchdogSchemas: readonly string[] = DEFAULT_WATCHDOG_SCHEMAS,
+  ) {
+    this.watchdogSchemas = watchdogSchemas;
     this.name = name;
     this.dir = dir;
     this.watcherPid = watcherPid;
@@ -165,7 +181,7 @@ export class Cluster {
     const { watchdog, replication, haproxyCheck } = this.credentials;
     const statements = [
       ...replicationGrantStatements('mariadb', { ...replication, host: '%' }),
-      ...watchdogGrantStatements('mariadb', { ...watchdog, host: '%' }),
+      ...watchdogGrantStatements('mariadb', { ...watchdog, host: '%' }, this.watchdogSchemas),
       ...haproxyCheckUserStatements(haproxyCheck.host, haproxyCheck.user),
     ];
     for (const sql of statements) await primary.query(sql);
@@ -417,7 +433,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = createClusterDir(name, options.baseDir);
   const watcherPid = spawnWatcher(dir);
   registerLive(dir, watcherPid);
-  const cluster = new Cluster(name, dir, watcherPid, options.keepDir ?? false);
+  const cluster = new Cluster(name, dir, watcherPid, options.keepDir ?? false, options.watchdogSchemas);
   try {
     await ensureTemplate();
     for (let i = 1; i <= serverCount; i++) {

@@ -4,6 +4,7 @@ export {
   type ClusterCredentials,
   type ClusterOptions,
   type Credentials,
+  DEFAULT_WATCHDOG_SCHEMAS,
   type GtidState,
   type HarnessWatchdogConfig,
   type RouterGroup,
