@@ -1,4 +1,7 @@
 import {
+  type CommandInvocation,
+  type CommandInvocationStatus,
+  type CommandPluginStatus,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
@@ -45,16 +48,23 @@ function resultLine(overrides: Partial<ScriptResult> = {}): string {
 
 function invocation(
   instanceId: string,
-  status: string,
+  status: CommandInvocationStatus,
   output = '',
   responseCode = status === 'Success' ? 0 : 5,
-) {
+): CommandInvocation {
   return {
     CommandId: 'cmd-1',
     InstanceId: instanceId,
     Status: status,
     StatusDetails: status,
-    CommandPlugins: [{ Name: 'routerSwitch', Status: status, ResponseCode: responseCode, Output: output }],
+    CommandPlugins: [
+      {
+        Name: 'routerSwitch',
+        Status: status as CommandPluginStatus,
+        ResponseCode: responseCode,
+        Output: output,
+      },
+    ],
   };
 }
 
