@@ -1,0 +1,191 @@
+/**
+ * `repl-watchdog`: the command line. Thin: parse arguments, load the configuration, call the same core
+ * the Lambda handler calls, print the result (readable, or `--json`). Returns the exit code.
+ */
+import { parseArgs } from 'node:util';
+import type { Config } from './config/schema.js';
+import { loadConfig } from './config/sources.js';
+import { UsageError, WatchdogError } from './errors.js';
+import { type CycleReport, runCycle } from './operations/cycle.js';
+import { formatCycleReport, formatStatus } from './operations/status-view.js';
+import type { Action } from './triggers/events.js';
+
+const HELP = `repl-watchdog — failover watchdog for MySQL/MariaDB primary-replica clusters
+
+Usage:
+  repl-watchdog --now [--group G] [--action A] [--dry-run] [--force]   run one cycle (every group, or G)
+  repl-watchdog status [--group G]                                     servers, replication, routers, operation
+  repl-watchdog sandbox [--keep] [--servers 2|3]                       local cluster and failover drill
+  repl-watchdog routers status [--group G]                             where each router sends new connections
+  repl-watchdog routers switch --group G --to HOST:PORT [--fence HOST:PORT] [--dry-run]
+                                                                       rewrite a group's router destinations
+  repl-watchdog dump --from HOST:PORT --to s3://BUCKET/PREFIX|DIR      streaming gzipped dump
+  repl-watchdog restore --from s3://BUCKET/PREFIX|DIR --into HOST:PORT restore a dump (ours or mysqldump)
+
+Options:
+  --config FILE   configuration file (JSON or YAML); default: $CONFIG_FILE, $CONFIG_SSM_PATH or $MF_CONFIG
+  --json          print JSON instead of the readable view
+  --dry-run       plan and report, change nothing
+  --force         override the anti-flap period
+  --action A      check (default) | failover | recover | switchover
+  -h, --help      this text
+
+Exit codes: 0 ok; 1 the cluster needs attention or a step failed; 2 usage or configuration error.
+`;
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  env: process.env,
+};
+
+const OPTIONS = {
+  now: { type: 'boolean' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  force: { type: 'boolean' },
+  group: { type: 'string' },
+  action: { type: 'string' },
+  keep: { type: 'boolean' },
+  servers: { type: 'string' },
+  to: { type: 'string' },
+  fence: { type: 'string', multiple: true },
+  from: { type: 'string' },
+  into: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+async function configFor(values: Values, io: CliIo): Promise<Config> {
+  return loadConfig({ env: io.env, file: values.config });
+}
+
+const CYCLE_ACTIONS: readonly Action[] = ['check', 'failover', 'recover', 'switchover'];
+
+async function runNow(values: Values, io: CliIo): Promise<number> {
+  const config = await configFor(values, io);
+  const action = (values.action ?? 'check') as Action;
+  if (!CYCLE_ACTIONS.includes(action)) {
+    throw new UsageError(`--action must be one of ${CYCLE_ACTIONS.join(', ')} (got "${values.action}")`);
+  }
+  const groups = values.group ? [values.group] : config.groups.map((g) => g.name);
+  const reports: CycleReport[] = [];
+  for (const group of groups) {
+    reports.push(
+      await runCycle(config, {
+        trigger: 'cli',
+        action,
+        group,
+        dryRun: values['dry-run'] ?? false,
+        force: values.force ?? false,
+      }),
+    );
+  }
+  if (values.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
+  else for (const report of reports) io.out(formatCycleReport(report));
+  return reports.every((r) => r.error === undefined && r.analysis?.code === 'Ok') ? 0 : 1;
+}
+
+async function runStatus(values: Values, io: CliIo): Promise<number> {
+  const config = await configFor(values, io);
+  const report = await runCycle(config, {
+    trigger: 'cli',
+    action: 'status',
+    group: values.group,
+    dryRun: true,
+    force: false,
+  });
+  io.out(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
+  return report.error === undefined ? 0 : 1;
+}
+
+async function runSandbox(values: Values, io: CliIo): Promise<number> {
+  const { runSandbox: sandbox } = await import('./sandbox/drill.js');
+  const servers = values.servers === undefined ? 2 : Number(values.servers);
+  if (servers !== 2 && servers !== 3)
+    throw new UsageError(`--servers must be 2 or 3 (got "${values.servers}")`);
+  return sandbox({ keep: values.keep ?? false, servers, json: values.json ?? false, out: io.out });
+}
+
+async function runRouters(sub: string | undefined, values: Values, io: CliIo): Promise<number> {
+  const config = await configFor(values, io);
+  const routers = await import('./routers/cli.js');
+  const routerSwitch = routers.localRouterSwitchFromConfig(config);
+  let result: Awaited<ReturnType<typeof routers.routersStatusCommand>>;
+  if (sub === 'status') {
+    result = await routers.routersStatusCommand(config, routerSwitch, { group: values.group });
+  } else if (sub === 'switch') {
+    if (!values.group || !values.to)
+      throw new UsageError('routers switch needs --group G and --to HOST:PORT');
+    result = await routers.routersSwitchCommand(config, routerSwitch, {
+      group: values.group,
+      to: values.to,
+      fence: values.fence,
+      dryRun: values['dry-run'] ?? false,
+    });
+  } else {
+    throw new UsageError(`routers needs "status" or "switch" (got "${sub ?? ''}")`);
+  }
+  io.out(values.json ? JSON.stringify(result.results, null, 2) : result.text);
+  return result.exitCode;
+}
+
+async function runDumpCommand(command: 'dump' | 'restore', values: Values, io: CliIo): Promise<number> {
+  const config = await configFor(values, io);
+  const dump = await import('./dump/cli.js');
+  if (command === 'dump') {
+    if (!values.from || !values.to) throw new UsageError('dump needs --from HOST:PORT and --to s3://…|DIR');
+    return dump.dumpCommand(config, { from: values.from, to: values.to, json: values.json }, io);
+  }
+  if (!values.from || !values.into)
+    throw new UsageError('restore needs --from s3://…|DIR and --into HOST:PORT');
+  return dump.restoreCommand(config, { from: values.from, into: values.into, json: values.json }, io);
+}
+
+/** Runs the CLI; returns the process exit code. */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    io.err(`repl-watchdog: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, sub] = positionals;
+  if (values.help || (!values.now && command === undefined)) {
+    io.out(HELP);
+    return values.help ? 0 : 2;
+  }
+  try {
+    if (values.now && command === undefined) return await runNow(values, io);
+    switch (command) {
+      case 'status':
+        return await runStatus(values, io);
+      case 'sandbox':
+        return await runSandbox(values, io);
+      case 'routers':
+        return await runRouters(sub, values, io);
+      case 'dump':
+      case 'restore':
+        return await runDumpCommand(command, values, io);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof WatchdogError) {
+      io.err(`repl-watchdog: ${error.message}`);
+      if (error instanceof UsageError) io.err(`\n${HELP}`);
+      return error.code === 'ConfigError' || error instanceof UsageError ? 2 : 1;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The readable views the CLI and the sandbox print: servers, replication, routers, the ongoing operation,
+ * and the analysis with its plan. Pure: report in, text out.
+ */
+import type { Step } from '../core/planner.js';
+import type { RouterObservation, ServerObservation, Snapshot } from '../core/snapshot.js';
+import type { CycleReport } from './cycle.js';
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => pad(cell, widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+function serverRole(s: ServerObservation, snapshot: Snapshot): string {
+  if (!s.reachable) return 'DOWN';
+  const routedTo = snapshot.routers.some((r) => r.routesTo === s.id);
+  if (s.replication) return routedTo ? 'replica (routers!)' : 'replica';
+  return routedTo ? 'primary' : 'writable, no routers';
+}
+
+function replicationCell(s: ServerObservation): string {
+  const r = s.replication;
+  if (!s.reachable) return s.error ? `error: ${s.error.message}` : 'unreachable';
+  if (!r) return '-';
+  const threads = `io=${r.ioRunning} sql=${r.sqlRunning}`;
+  const lag = r.secondsBehind === null ? 'lag=?' : `lag=${r.secondsBehind}s`;
+  const source = `from ${r.sourceHost}:${r.sourcePort}`;
+  const error = r.lastSqlError || r.lastIoError;
+  return `${source} ${threads} ${lag}${error ? ` error: ${error.slice(0, 80)}` : ''}`;
+}
+
+function gtidCell(s: ServerObservation): string {
+  if (!s.reachable) return '-';
+  return (s.flavor === 'mysql' ? s.gtid.executed.raw : s.gtid.binlogPos.raw) || '(empty)';
+}
+
+function routerCell(r: RouterObservation): string {
+  if (!r.reachable) return r.error ? `unreachable: ${r.error.message}` : 'unreachable';
+  return r.routesTo ?? `unknown server (${r.landed ? `port ${r.landed.port}` : '?'})`;
+}
+
+export function formatSnapshot(snapshot: Snapshot): string {
+  const lines: string[] = [];
+  lines.push(`cluster ${snapshot.cluster}   observed ${snapshot.takenAt} in ${snapshot.durationMs} ms`);
+  lines.push('');
+  lines.push('servers');
+  lines.push(
+    ...table([
+      ['  server', 'role', 'version', 'read_only', 'gtid', 'replication'],
+      ...snapshot.servers.map((s) => [
+        `  ${s.id}`,
+        serverRole(s, snapshot),
+        s.version ?? '-',
+        s.readOnly === null ? '-' : s.readOnly ? 'ON' : 'OFF',
+        gtidCell(s),
+        replicationCell(s),
+      ]),
+    ]),
+  );
+  lines.push('');
+  lines.push('routers');
+  lines.push(
+    ...table([
+      ['  group', 'router', 'routes new connections to'],
+      ...snapshot.routers.map((r) => [`  ${r.group}`, r.id, routerCell(r)]),
+    ]),
+  );
+  const operation = snapshot.servers.find((s) => s.operation)?.operation;
+  lines.push('');
+  if (operation) {
+    const lease =
+      operation.leaseExpiresInMs === null
+        ? ''
+        : `, lease ${Math.round(operation.leaseExpiresInMs / 1000)} s left`;
+    lines.push(
+      `ongoing operation: epoch ${operation.epoch}, ${operation.op ?? '?'} by ${operation.master ?? '?'}${lease}`,
+    );
+    for (const s of operation.signals) {
+      lines.push(`  ${s.at ?? ''} ${s.signal} ${s.value}${s.participant ? ` (${s.participant})` : ''}`);
+    }
+  } else {
+    lines.push('ongoing operation: none');
+  }
+  return lines.join('\n');
+}
+
+/** One line per step, in words an operator reads at 3 a.m. */
+export function describeStep(step: Step): string {
+  switch (step.kind) {
+    case 'Fence':
+      return `fence ${step.server} (read_only${step.ifReachable ? ', as soon as it is reachable' : ''})`;
+    case 'CatchUp':
+      return `let ${step.server} apply what it already received`;
+    case 'StopReplication':
+      return `stop replication on ${step.server}`;
+    case 'ResetReplication':
+      return `clear the replication configuration of ${step.server}`;
+    case 'Promote':
+      return `promote ${step.server} (writable)`;
+    case 'WriteTarg':
+      return `write TARG ${step.server} for the followers`;
+    case 'SwitchRouters':
+      return `switch routers to ${step.to}${step.exclude.length ? `, keeping out ${step.exclude.join(', ')}` : ''}`;
+    case 'VerifyRouters':
+      return `verify every router lands on ${step.to}`;
+    case 'Salvage':
+      return `salvage transactions of ${step.server} missing on ${step.missingOn}${step.gtids ? ` (${step.gtids})` : ''}`;
+    case 'Reseed':
+      return `reseed ${step.server} from ${step.from} (streaming dump)`;
+    case 'StartReplication':
+      return `start replication on ${step.server} from ${step.from} (GTID auto-position)`;
+    case 'JoinElection':
+      return 'join the recorded operation (election follower)';
+    case 'Verify':
+      return `observe again and expect ${step.expect}`;
+    case 'Alert':
+      return `alert (${step.severity}): ${step.message}`;
+  }
+}
+
+function formatAnalysisAndPlan(report: CycleReport): string[] {
+  const lines: string[] = [];
+  if (report.analysis) {
+    lines.push(`analysis: ${report.analysis.code} — ${report.analysis.description}`);
+    for (const e of report.analysis.evidence)
+      lines.push(`  - ${typeof e === 'string' ? e : JSON.stringify(e)}`);
+  }
+  if (report.plan) {
+    if (report.plan.kind === 'none') {
+      lines.push(`plan: nothing to do — ${report.plan.reason}`);
+    } else if (report.plan.kind === 'alert-only') {
+      lines.push(`plan: alert only (${report.plan.severity}) — ${report.plan.reason}`);
+    } else if (report.plan.kind === 'follow') {
+      lines.push(`plan: follow the recorded operation — ${report.plan.reason}`);
+    } else {
+      lines.push(`plan: ${report.plan.operation} — ${report.plan.reason}`);
+      report.plan.steps.forEach((step, i) => {
+        lines.push(`  ${i + 1}. ${describeStep(step)}`);
+      });
+    }
+    if (report.mode === 'detect-and-plan' && report.plan.steps.length > 0) {
+      lines.push('(this build detects and plans; no step was executed)');
+    }
+  }
+  if (report.error) lines.push(`error: ${String(report.error.message)}`);
+  return lines;
+}
+
+export function formatStatus(report: CycleReport): string {
+  const lines: string[] = [];
+  if (report.snapshot) lines.push(formatSnapshot(report.snapshot as Snapshot), '');
+  lines.push(...formatAnalysisAndPlan(report));
+  return lines.join('\n');
+}
+
+export function formatCycleReport(report: CycleReport): string {
+  const head = `[${report.group ?? 'all groups'}] ${report.trigger} ${report.action}${report.dryRun ? ' (dry run)' : ''} — ${report.timings.totalMs} ms, ${report.queries ?? 0} queries`;
+  return [head, ...formatAnalysisAndPlan(report)].join('\n');
+}

@@ -1,0 +1,107 @@
+/**
+ * The Lambda handler against a real local cluster: every trigger produces a report with the analysis
+ * and the plan; a malformed console event gets a validation error, not a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+
+const context = {
+  functionName: 'mysql-failover-g1',
+  awsRequestId: 'test-request',
+  getRemainingTimeInMillis: () => 300_000,
+} as unknown as Context;
+
+const sample = (name: string): unknown => JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
+
+let cluster: Cluster;
+// Reports are read field by field below, as JSON; their full types are checked in the unit tests.
+// biome-ignore lint/suspicious/noExplicitAny: JSON-shaped test access
+type Json = any;
+let handler: (event: unknown, context: Context) => Promise<{ ok: boolean; report?: Json; error?: Json }>;
+
+beforeAll(async () => {
+  cluster = await startCluster({ servers: 2, groups: 1, name: 'handler' });
+  process.env.CONFIG_FILE = cluster.configFile();
+  process.env.GROUP = 'g1';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  ({ handler } = (await import('../../functions/watchdog.js')) as unknown as { handler: typeof handler });
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe('watchdog handler', () => {
+  it('runs a check on the schedule and reports Ok with nothing to do', async () => {
+    const result = await handler(sample('schedule'), context);
+    expect(result.ok).toBe(true);
+    expect(result.report).toMatchObject({
+      trigger: 'schedule',
+      action: 'check',
+      group: 'g1',
+      mode: 'detect-and-plan',
+      analysis: { code: 'Ok' },
+      plan: { kind: 'none', steps: [] },
+    });
+    expect(result.report.timings.totalMs).toBeGreaterThan(0);
+    expect(result.report.snapshot.servers).toHaveLength(2);
+  });
+
+  it('runs a check on a raw EventBridge Scheduled Event for its own group (env GROUP)', async () => {
+    const result = await handler(sample('eventbridge-scheduled'), context);
+    expect(result.report).toMatchObject({ trigger: 'schedule', group: 'g1', analysis: { code: 'Ok' } });
+  });
+
+  it('runs a check on a CloudWatch alarm, from EventBridge and from SNS', async () => {
+    for (const name of ['alarm-state-change', 'alarm-sns']) {
+      const result = await handler(sample(name), context);
+      expect(result.report).toMatchObject({
+        trigger: 'alarm',
+        alarm: { name: 'db-primary-down', state: 'ALARM' },
+        analysis: { code: 'Ok' },
+      });
+    }
+  });
+
+  it('answers a console status with the observation and no plan', async () => {
+    const result = await handler(sample('console-status'), context);
+    expect(result.report.action).toBe('status');
+    expect(result.report.plan).toBeUndefined();
+    expect(result.report.snapshot.routers[0].routesTo).toBe(cluster.servers[0]!.address);
+  });
+
+  it('answers a malformed console event with a validation error naming the fields', async () => {
+    const result = await handler(sample('console-malformed'), context);
+    expect(result.ok).toBe(false);
+    expect(result.error.code).toBe('EventValidationError');
+    expect(result.error.message).toContain(
+      'action: must be one of check, status, failover, recover, switchover',
+    );
+    expect(result.error.message).toContain('dryRun: must be true or false');
+  });
+
+  it('reports an unknown group as a configuration error, not a crash', async () => {
+    const result = await handler({ action: 'check', group: 'nope' }, context);
+    expect(result.ok).toBe(false);
+    expect(result.report?.error?.message ?? result.error?.message).toMatch(/unknown group "nope"/);
+  });
+
+  it('plans an operation after the primary is killed and the routers moved', async () => {
+    const [primary, replica] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    await primary.kill9();
+    await cluster.waitForRouterTarget(cluster.groups[0]!.routers[0]!, replica, 30_000);
+    let code = '';
+    for (let i = 0; i < 60 && code !== 'PrimaryDead'; i++) {
+      const result = await handler(sample('alarm-state-change'), context);
+      code = result.report.analysis.code;
+      if (code !== 'PrimaryDead') await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(code).toBe('PrimaryDead');
+    const result = await handler({ action: 'check', group: 'g1', dryRun: true }, context);
+    expect(result.report.plan.kind).toBe('operation');
+    expect(result.report.dryRun).toBe(true);
+  });
+});
