@@ -248,6 +248,23 @@ async function probeServer(
   counter: Counter,
 ): Promise<ServerObservation> {
   const t0 = performance.now();
+  const cached = opts.cache?.entry(`${opts.user}@${s.id}`)?.conn ?? null;
+  let obs = await probeServerOnce(s, target, opts, counter);
+  if (!obs.reachable && cached) {
+    // The cached connection may have died since the last check (server restart, wait_timeout, a
+    // router-side reset): that says nothing about the server now. Ask again on a fresh connection.
+    obs = await probeServerOnce(s, target, opts, counter);
+  }
+  obs.probeMs = Math.round((performance.now() - t0) * 10) / 10;
+  return obs;
+}
+
+async function probeServerOnce(
+  s: ObservedServer,
+  target: ObserveTarget,
+  opts: ObserveOptions,
+  counter: Counter,
+): Promise<ServerObservation> {
   const obs = emptyServer(s);
   const cache = opts.cache;
   const key = `${opts.user}@${s.id}`;
@@ -349,7 +366,6 @@ async function probeServer(
     if (cache) cache.drop(key);
     else conn?.destroy();
   }
-  obs.probeMs = Math.round((performance.now() - t0) * 10) / 10;
   return obs;
 }
 
