@@ -1,0 +1,95 @@
+/**
+ * One election participant as its own process, for the multi-process tests and the crash tests:
+ *   node bin/run-ts.mjs test/harness/election-participant.ts '<json config>'
+ * (or the esbuild bundle of this file made by election-processes.ts, which starts 50 times faster).
+ *
+ * Prints JSON lines on stdout: {"event":"ready"} once connected, {"event":"signal",...} after every
+ * signal it wrote, {"event":"report",...} at the end. With `waitGo` it reads one line from stdin before
+ * starting, so a test can start many participants at the same moment. With `dieAfter` (or env
+ * ELECTION_DIE_AFTER=SIG) it SIGKILLs itself right after writing that signal: a crash, not a shutdown.
+ */
+import { writeFileSync, writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectCoordinationDb } from '../../functions/election/db.js';
+import { runOperation } from '../../functions/election/protocol.js';
+import type { OperationKind, SignalName } from '../../functions/election/schema.js';
+
+export interface ParticipantConfig {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  participant: string;
+  op: OperationKind;
+  leaseMs: number;
+  followerTimeoutMs: number;
+  pollMs: number;
+  /** The TARG the master announces. */
+  targ: string;
+  /** This participant's local router: a file holding its write destination (the local router port). */
+  routerFile: string;
+  waitGo?: boolean;
+  dieAfter?: SignalName;
+  /** The master's work lasts this long (renewing its lease meanwhile). */
+  masterWorkMs?: number;
+  /** A follower never answers: it hangs after FOLO (until killed). */
+  hangAsFollower?: boolean;
+  /** Shift of this process's wall clock (ms); must change nothing. */
+  clockSkewMs?: number;
+}
+
+function emit(event: Record<string, unknown>): void {
+  // Synchronous: a line must be out before a self-inflicted SIGKILL.
+  writeSync(1, `${JSON.stringify(event)}\n`);
+}
+
+async function waitForGo(): Promise<void> {
+  const rl = createInterface({ input: process.stdin });
+  await new Promise<void>((resolve) => rl.once('line', () => resolve()));
+  rl.close();
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '{}') as ParticipantConfig;
+  const skew = config.clockSkewMs ?? 0;
+  if (skew !== 0) {
+    // The whole process runs on a wrong wall clock, as on a host whose NTP is broken.
+    const realNow = Date.now.bind(Date);
+    Date.now = () => realNow() + skew;
+  }
+  const dieAfter = config.dieAfter ?? (process.env.ELECTION_DIE_AFTER as SignalName | undefined);
+  const db = await connectCoordinationDb(config);
+  emit({ event: 'ready', participant: config.participant, pid: process.pid });
+  if (config.waitGo) await waitForGo();
+  const report = await runOperation({
+    db,
+    participant: config.participant,
+    op: config.op,
+    leaseMs: config.leaseMs,
+    followerTimeoutMs: config.followerTimeoutMs,
+    pollMs: config.pollMs,
+    now: () => Date.now(),
+    onSignal: (entry) => {
+      emit({ event: 'signal', ...entry });
+      if (entry.signal === dieAfter) process.kill(process.pid, 'SIGKILL');
+    },
+    asMaster: async (ctx) => {
+      if (!ctx.resumed?.targ) await ctx.writeTarg(config.targ);
+      writeFileSync(config.routerFile, `${config.targ}\n`);
+      if (config.masterWorkMs)
+        await sleep(config.masterWorkMs, undefined, { signal: ctx.signal }).catch(() => {});
+    },
+    asFollower: async (targ) => {
+      if (config.hangAsFollower) await new Promise(() => {});
+      writeFileSync(config.routerFile, `${targ}\n`);
+    },
+  });
+  emit({ event: 'report', ...report });
+  await db.close();
+}
+
+main().catch((error: unknown) => {
+  emit({ event: 'error', message: error instanceof Error ? error.message : String(error) });
+  process.exitCode = 1;
+});
