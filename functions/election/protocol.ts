@@ -203,6 +203,29 @@ async function readSignals(db: CoordinationDb, fromEpoch: number): Promise<Signa
   }));
 }
 
+/**
+ * Inserts one signal row, conditional on `epoch` being the operation's current epoch (and, for master
+ * signals, on `participant` being its master). A late writer from an old epoch, or of an operation
+ * that was removed, inserts nothing: that is how stale writes are ignored at the source.
+ */
+export async function insertSignal(
+  db: CoordinationDb,
+  row: { epoch: number; sig: SignalName; value: string; participant: string; asMaster: boolean },
+): Promise<{ written: boolean; insertId: number }> {
+  if (row.value.length > MAX_VALUE_LENGTH) {
+    throw new ElectionError(`${row.sig} value too long`, { details: { value: row.value } });
+  }
+  const { affectedRows, insertId } = await db.execute(
+    `INSERT INTO ${TABLES.status} (epoch, sig, value, participant, created_at)
+     SELECT epoch, ?, ?, ?, NOW(6) FROM ${TABLES.operation}
+      WHERE id = 1 AND epoch = ?${row.asMaster ? ' AND master = ?' : ''}`,
+    row.asMaster
+      ? [row.sig, row.value, row.participant, row.epoch, row.participant]
+      : [row.sig, row.value, row.participant, row.epoch],
+  );
+  return { written: affectedRows === 1, insertId };
+}
+
 function isDeadlock(error: unknown): boolean {
   const errno = error instanceof WatchdogError ? error.details.errno : undefined;
   return errno === 1213 || errno === 1205;
@@ -264,15 +287,14 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
     value: string,
     asMasterOf = false,
   ): Promise<boolean> => {
-    if (value.length > MAX_VALUE_LENGTH)
-      throw new ElectionError(`${sig} value too long`, { details: { value } });
-    const { affectedRows, insertId } = await db.execute(
-      `INSERT INTO ${TABLES.status} (epoch, sig, value, participant, created_at)
-       SELECT epoch, ?, ?, ?, NOW(6) FROM ${TABLES.operation}
-        WHERE id = 1 AND epoch = ?${asMasterOf ? ' AND master = ?' : ''}`,
-      asMasterOf ? [sig, value, participant, epoch, participant] : [sig, value, participant, epoch],
-    );
-    if (affectedRows !== 1) return false;
+    const { written, insertId } = await insertSignal(db, {
+      epoch,
+      sig,
+      value,
+      participant,
+      asMaster: asMasterOf,
+    });
+    if (!written) return false;
     const [row] = await db.query<{ at_s: string; first_s: string | null }>(
       `SELECT UNIX_TIMESTAMP(created_at) AS at_s,
               (SELECT UNIX_TIMESTAMP(MIN(created_at)) FROM ${TABLES.status}
