@@ -84,6 +84,8 @@ const schema = z
           .regex(/^[A-Za-z0-9._/#:-]{1,255}$/)
           .default('MysqlFailover'),
         scheduleEnabled: z.boolean().default(true),
+        /** NODE_OPTIONS=--enable-source-maps: readable stack traces, at a measured cold-start cost. */
+        sourceMapStackTraces: z.boolean().default(false),
       })
       .strict()
       .default({}),

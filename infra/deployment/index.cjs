@@ -31,9 +31,10 @@ function environmentFor(d, group) {
     ROUTER_TAG_KEY: d.routers.tagKey,
     METRICS_NAMESPACE: d.function.metricsNamespace,
     POWERTOOLS_SERVICE_NAME: d.powertoolsServiceName,
-    // Stack traces point into the TypeScript sources through the bundled source map.
-    NODE_OPTIONS: '--enable-source-maps',
   };
+  // The source map ships with the bundle either way; mapping stack traces at run time costs cold-start
+  // CPU and memory (docs/deployment.md), so it is the operator's choice.
+  if (d.function.sourceMapStackTraces) env.NODE_OPTIONS = '--enable-source-maps';
   return env;
 }
 

@@ -84,8 +84,9 @@ export function documentedWildcardActions(): Map<string, string> {
   const start = text.search(/^#+ .*Resource: "\*"/m);
   if (start < 0) throw new Error('docs/deployment.md has no section about Resource: "*"');
   const rest = text.slice(start);
-  const next = rest.slice(1).search(/^#+ /m);
-  const section = next < 0 ? rest : rest.slice(0, next + 1);
+  const body = rest.indexOf('\n') + 1;
+  const next = rest.slice(body).search(/^#+ /m);
+  const section = next < 0 ? rest : rest.slice(0, body + next);
   const out = new Map<string, string>();
   for (const line of section.split('\n')) {
     const match = /^\|\s*`([a-z0-9-]+:[A-Za-z0-9]+)`\s*\|\s*(.+?)\s*\|/.exec(line);

@@ -115,6 +115,14 @@ describe('generated resources', () => {
     expect(functions.api?.vpc).toBeUndefined();
   });
 
+  it('turns on source-mapped stack traces only when asked', () => {
+    const env = (fn: Record<string, unknown> | undefined) => fn?.environment as Record<string, unknown>;
+    expect(env(generate(sampleRaw()).functions.web).NODE_OPTIONS).toBeUndefined();
+    const raw = sampleRaw();
+    raw.function = { ...(raw.function as Raw), sourceMapStackTraces: true };
+    expect(env(generate(raw).functions.web).NODE_OPTIONS).toBe('--enable-source-maps');
+  });
+
   it('leaves concurrency unreserved when the config says null', () => {
     const raw = sampleRaw();
     raw.function = { ...(raw.function as Raw), reservedConcurrency: null };
