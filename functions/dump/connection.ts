@@ -1,0 +1,82 @@
+import mysql, { type Connection, type ConnectionOptions } from 'mysql2';
+import type { Connection as PromiseConnection } from 'mysql2/promise';
+import { DbError, UsageError } from '../errors.js';
+
+/** Where and as whom the dump or restore connects. */
+export interface ConnectTarget {
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  user: string;
+  password: string;
+  connectTimeoutMs?: number;
+}
+
+export function describeTarget(t: ConnectTarget): string {
+  return t.socketPath ? t.socketPath : `${t.host ?? '127.0.0.1'}:${t.port ?? 3306}`;
+}
+
+/** Parses HOST:PORT (or [v6]:PORT, or HOST alone with port 3306). */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:]+)(?::(\d+))?$/.exec(value);
+  if (!m) throw new UsageError(`expected HOST:PORT, got '${value}'`);
+  const port = m[2] === undefined ? 3306 : Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`invalid port in '${value}'`);
+  return { host: m[1] as string, port };
+}
+
+/** Both faces of one mysql2 connection: the callback one (streaming, pause/resume) and the promise one. */
+export interface Conn {
+  raw: Connection;
+  p: PromiseConnection;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+export async function connect(target: ConnectTarget, extra: Partial<ConnectionOptions> = {}): Promise<Conn> {
+  const raw = mysql.createConnection({
+    ...(target.socketPath
+      ? { socketPath: target.socketPath }
+      : { host: target.host ?? '127.0.0.1', port: target.port ?? 3306 }),
+    user: target.user,
+    password: target.password,
+    connectTimeout: target.connectTimeoutMs ?? 10_000,
+    // Values stay exact: big integers and DECIMALs as strings, dates as the server prints them.
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    ...extra,
+  });
+  const p = raw.promise();
+  try {
+    await p.connect();
+  } catch (error) {
+    raw.destroy();
+    throw new DbError(`cannot connect to ${describeTarget(target)}: ${(error as Error).message}`, {
+      cause: error,
+      details: { target: describeTarget(target) },
+    });
+  }
+  // A connection error after connect (server gone, killed) must not crash the process: the pending
+  // query rejects with it.
+  raw.on('error', () => undefined);
+  return {
+    raw,
+    p,
+    close: async () => {
+      try {
+        await p.end();
+      } catch {
+        raw.destroy();
+      }
+    },
+    destroy: () => raw.destroy(),
+  };
+}
+
+export type Row = Record<string, unknown>;
+
+export async function rows<T = Row>(c: Conn, sql: string, values?: unknown[]): Promise<T[]> {
+  const [r] = await c.p.query(sql, values);
+  return r as T[];
+}

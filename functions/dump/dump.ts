@@ -1,0 +1,749 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform } from 'node:stream';
+import { createGzip, type Gzip } from 'node:zlib';
+import { Flavor } from '../cluster/flavor.js';
+import { DbError, DeadlineError, errorMessage, WatchdogError } from '../errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { type Conn, type ConnectTarget, connect, describeTarget, type Row, rows } from './connection.js';
+import { DATA_OBJECT_HEADER, excludedSchemas, TOOL_NAME, TOOL_VERSION } from './layout.js';
+import {
+  DUMP_FORMAT,
+  DUMP_FORMAT_VERSION,
+  type DumpObject,
+  MANIFEST_KEY,
+  type Manifest,
+  manifestSchema,
+  type ObjectKind,
+  objectKey,
+} from './manifest.js';
+import { type ProgressListener, type ProgressReport, ProgressTracker } from './progress.js';
+import { type InsertColumn, InsertEncoder, quoteIdent, quoteString, valueKindOf } from './sql-encode.js';
+
+export interface DumpOptions {
+  source: ConnectTarget;
+  store: ObjectStore;
+  /** Parallel connections reading at the same snapshot (default 2). */
+  workers?: number;
+  /** Tables with a single integer primary key are split in chunks of about this many rows (default 100,000). */
+  chunkRows?: number;
+  /** gzip level 1–9 (default 1: the CPU is the bottleneck, not the bytes). */
+  compressionLevel?: number;
+  /** Upper bound of one multi-row INSERT (default 1 MiB; the target's max_allowed_packet must allow it). */
+  maxStatementBytes?: number;
+  /** Also dump accounts and their grants (CREATE USER IF NOT EXISTS + GRANT). */
+  includeUsers?: boolean;
+  /** Only these schemas (default: every user schema). */
+  schemas?: string[];
+  /** Schemas to leave out in addition to the system ones and the coordination schema. */
+  excludeSchemas?: string[];
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  progressIntervalMs?: number;
+}
+
+export interface DumpResult {
+  url: string;
+  manifest: Manifest;
+  summary: ProgressReport;
+}
+
+interface TableInfo {
+  schema: string;
+  name: string;
+  type: 'BASE TABLE' | 'SEQUENCE';
+  engine: string;
+  estimatedRows: number;
+  columns: InsertColumn[];
+  /** All columns, for the SELECT list (generated ones excluded from both). */
+  pk: { name: string; dataType: string }[];
+}
+
+interface DataTask {
+  table: TableInfo;
+  chunk: number;
+  where: string | null;
+  key: string;
+}
+
+const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
+const TRANSACTIONAL_ENGINES = new Set(['innodb', 'xtradb', 'rocksdb', 'tokudb']);
+const SYSTEM_USERS = ['root', 'mariadb.sys', 'mysql.sys', 'mysql.session', 'mysql.infoschema', ''];
+
+function str(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+}
+
+function col(row: Row, name: string): string {
+  // information_schema column names come back in the server's case; look them up case-insensitively.
+  if (name in row) return str(row[name]);
+  const k = Object.keys(row).find((x) => x.toLowerCase() === name.toLowerCase());
+  return k === undefined ? '' : str(row[k]);
+}
+
+function aborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new DeadlineError('dump aborted before completion', { cause: signal.reason });
+  }
+}
+
+/** One gzipped object being written: SQL in, gzip + SHA-256 + byte counts, streamed to the store. */
+class ObjectWriter {
+  readonly gzip: Gzip;
+  private readonly hash = createHash('sha256');
+  compressedBytes = 0;
+  bytes = 0;
+  private readonly done: Promise<unknown>;
+
+  constructor(
+    store: ObjectStore,
+    readonly key: string,
+    level: number,
+    signal?: AbortSignal,
+  ) {
+    this.gzip = createGzip({ level, chunkSize: 256 * 1024 });
+    const tap = new Transform({
+      readableHighWaterMark: 1 << 20,
+      writableHighWaterMark: 1 << 20,
+      transform: (chunk: Buffer, _enc, cb) => {
+        this.hash.update(chunk);
+        this.compressedBytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    this.gzip.on('error', (e) => tap.destroy(e));
+    this.gzip.pipe(tap);
+    this.done = store.put(key, tap, { contentType: 'application/gzip', ...(signal ? { signal } : {}) });
+    // Rejections are awaited in finish(); keep an early failure from being unhandled meanwhile.
+    this.done.catch(() => undefined);
+  }
+
+  write(buf: Buffer): boolean {
+    this.bytes += buf.length;
+    return this.gzip.write(buf);
+  }
+
+  async finish(): Promise<{ sha256: string; compressedBytes: number; bytes: number }> {
+    this.gzip.end();
+    await this.done;
+    return { sha256: this.hash.digest('hex'), compressedBytes: this.compressedBytes, bytes: this.bytes };
+  }
+
+  destroy(error: Error): void {
+    this.gzip.destroy(error);
+  }
+}
+
+async function writeSmallObject(
+  store: ObjectStore,
+  key: string,
+  text: string,
+  level: number,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; compressedBytes: number; sha256: string }> {
+  const w = new ObjectWriter(store, key, level, signal);
+  w.write(Buffer.from(text, 'utf8'));
+  return w.finish();
+}
+
+/**
+ * Dumps every user schema of a server to object storage: a consistent snapshot read by several
+ * connections at once, its exact GTID position, streamed as gzipped SQL objects, then manifest.json.
+ */
+export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
+  const workersWanted = Math.max(1, options.workers ?? 2);
+  const chunkRows = Math.max(1, options.chunkRows ?? 100_000);
+  const level = options.compressionLevel ?? 1;
+  const maxStmt = options.maxStatementBytes ?? 1 << 20;
+  const { store, signal } = options;
+  const created = new Date().toISOString();
+  aborted(signal);
+
+  const control = await connect(options.source, { charset: 'utf8mb4' });
+  const workers: Conn[] = [];
+  const onAbort = () => {
+    for (const w of workers) w.destroy();
+    control.destroy();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const written: string[] = [];
+  let progress: ProgressTracker | undefined;
+  try {
+    const [info] = await rows(
+      control,
+      'SELECT @@version AS version, @@version_comment AS comment, @@server_id AS server_id, @@hostname AS hostname',
+    );
+    const flavor = Flavor.detect(col(info ?? {}, 'version'), col(info ?? {}, 'comment'));
+    await control.p.query("SET SESSION time_zone = '+00:00'");
+
+    // ---- what to dump
+    const exclude = excludedSchemas(options.excludeSchemas);
+    const schemaRows = await rows(
+      control,
+      `SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (?) ORDER BY SCHEMA_NAME`,
+      [exclude],
+    );
+    let schemas = schemaRows.map((r) => col(r, 'name'));
+    if (options.schemas) schemas = schemas.filter((s) => options.schemas?.includes(s));
+    const tables = schemas.length ? await loadTables(control, schemas) : [];
+
+    const tasks: DataTask[] = [];
+    for (const t of tables) {
+      if (t.type !== 'BASE TABLE') continue;
+      for (const c of await planChunks(control, t, chunkRows)) tasks.push(c);
+    }
+    // Largest first: the long tail of a parallel dump is its biggest table.
+    const nonTx = tasks.filter((t) => !TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()));
+    const txTasks = tasks
+      .filter((t) => TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()))
+      .sort((a, b) => b.table.estimatedRows / tasksOf(tasks, b) - a.table.estimatedRows / tasksOf(tasks, a));
+
+    // ---- the snapshot
+    for (let i = 0; i < workersWanted; i++) {
+      const w = await connect(options.source, { charset: 'utf8mb4' });
+      workers.push(w);
+      await w.p.query("SET SESSION time_zone = '+00:00'");
+      await w.p.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      // Bytes exactly as stored: no conversion to a client character set on the way out.
+      await w.p.query('SET NAMES binary');
+    }
+    aborted(signal);
+    let snapshotMethod = 'ftwrl';
+    let gtid: Manifest['gtid'];
+    try {
+      await control.p.query('FLUSH TABLES WITH READ LOCK');
+    } catch (error) {
+      snapshotMethod = 'binlog_snapshot';
+      if (!flavor.isMariadb) {
+        throw new DbError(
+          'FLUSH TABLES WITH READ LOCK refused; a consistent dump needs the RELOAD privilege',
+          {
+            cause: error,
+          },
+        );
+      }
+    }
+    if (snapshotMethod === 'ftwrl') {
+      try {
+        for (const w of workers) await w.p.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+        gtid = await readGtid(control, flavor);
+        // Non-transactional tables are only consistent while nobody can write: dump them under the lock.
+        for (const t of nonTx) await dumpChunk(t, workers[0] as Conn);
+      } finally {
+        await control.p.query('UNLOCK TABLES');
+      }
+    } else {
+      // MariaDB without RELOAD: one connection, with the binlog position InnoDB recorded for its snapshot.
+      for (const w of workers.splice(1)) await w.close();
+      const w0 = workers[0] as Conn;
+      await w0.p.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      const st = await rows(w0, "SHOW STATUS LIKE 'binlog_snapshot_%'");
+      const file = st.find((r) => col(r, 'Variable_name').toLowerCase() === 'binlog_snapshot_file');
+      const pos = st.find((r) => col(r, 'Variable_name').toLowerCase() === 'binlog_snapshot_position');
+      const [g] = await rows(w0, 'SELECT BINLOG_GTID_POS(?, ?) AS pos', [
+        col(file ?? {}, 'Value'),
+        Number(col(pos ?? {}, 'Value')),
+      ]);
+      const position = col(g ?? {}, 'pos');
+      gtid = { position, binlogPos: position };
+      for (const t of nonTx) await dumpChunk(t, w0);
+    }
+    if (!gtid) throw new DbError('could not read the GTID position of the snapshot');
+
+    progress = new ProgressTracker(
+      'dump',
+      tasks.length,
+      tables.reduce((a, t) => a + t.estimatedRows, 0),
+      options.onProgress,
+      options.progressIntervalMs,
+    );
+    const objects: DumpObject[] = [];
+
+    // ---- data, in parallel, each worker in its own snapshot transaction
+    let next = 0;
+    await Promise.all(
+      workers.map(async (w) => {
+        while (next < txTasks.length) {
+          aborted(signal);
+          const task = txTasks[next++] as DataTask;
+          await dumpChunk(task, w);
+        }
+      }),
+    );
+    for (const w of workers) await w.p.query('COMMIT').catch(() => undefined);
+
+    // ---- schema and the objects that depend on data (SHOW CREATE is not transactional: read after)
+    aborted(signal);
+    for (const s of schemas) {
+      const text = await schemaObjectSql(
+        control,
+        s,
+        tables.filter((t) => t.schema === s),
+      );
+      await addSmall('schema', objectKey.schema(s), text, { schema: s });
+    }
+    if (options.includeUsers) {
+      const text = await usersSql(control);
+      await addSmall('users', objectKey.users(), text, {});
+    }
+    for (const s of schemas) {
+      const r = await routinesSql(control, s);
+      if (r) await addSmall('routines', objectKey.routines(s), r, { schema: s });
+    }
+    const views = await viewsSql(control, schemas);
+    if (views) await addSmall('views', objectKey.views(), views, {});
+    for (const s of schemas) {
+      const t = await triggersSql(control, s);
+      if (t) await addSmall('triggers', objectKey.triggers(s), t, { schema: s });
+      const e = await eventsSql(control, s);
+      if (e) await addSmall('events', objectKey.events(s), e, { schema: s });
+    }
+    aborted(signal);
+
+    const dataObjects = objects.filter((o) => o.kind === 'data');
+    const manifest: Manifest = {
+      format: DUMP_FORMAT,
+      formatVersion: DUMP_FORMAT_VERSION,
+      tool: { name: TOOL_NAME, version: TOOL_VERSION },
+      created,
+      finished: new Date().toISOString(),
+      source: {
+        host: describeTarget(options.source).split(':')[0] ?? '',
+        port: options.source.port ?? 3306,
+        serverId: Number(col(info ?? {}, 'server_id')),
+        hostname: col(info ?? {}, 'hostname'),
+        flavor: flavor.isMariadb ? 'mariadb' : 'mysql',
+        version: col(info ?? {}, 'version'),
+      },
+      gtid,
+      snapshot: { method: snapshotMethod, workers: workers.length },
+      schemas,
+      options: { users: options.includeUsers === true, compressionLevel: level, chunkRows },
+      objects: [...objects].sort((a, b) => (a.key < b.key ? -1 : 1)),
+      totals: {
+        rows: dataObjects.reduce((a, o) => a + o.rows, 0),
+        bytes: objects.reduce((a, o) => a + o.bytes, 0),
+        compressedBytes: objects.reduce((a, o) => a + o.compressedBytes, 0),
+      },
+    };
+    manifestSchema.parse(manifest);
+    const body = new PassThrough();
+    body.end(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'));
+    await store.put(MANIFEST_KEY, body, { contentType: 'application/json', ...(signal ? { signal } : {}) });
+    const summary = progress.finish();
+    return { url: store.url, manifest, summary };
+
+    // ---- helpers closing over the run
+    async function dumpChunk(task: DataTask, w: Conn): Promise<void> {
+      const obj = await dumpTableChunk(task, w, store, level, maxStmt, progress, signal);
+      written.push(obj.key);
+      objects.push(obj);
+      if (progress) {
+        progress.objectsDone++;
+        progress.compressedBytes += obj.compressedBytes;
+      }
+    }
+    async function addSmall(
+      kind: ObjectKind,
+      key: string,
+      text: string,
+      where: { schema?: string },
+    ): Promise<void> {
+      written.push(key);
+      const r = await writeSmallObject(store, key, text, level, signal);
+      objects.push({ key, kind, ...where, rows: 0, ...r });
+    }
+  } catch (error) {
+    progress?.stop();
+    // A dump without its manifest is incomplete by definition; remove what we wrote (best effort).
+    await Promise.all(written.map((k) => store.delete(k).catch(() => undefined)));
+    if (signal?.aborted) {
+      throw new DeadlineError(
+        `dump of ${describeTarget(options.source)} stopped: ${errorMessage(signal.reason)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (error instanceof WatchdogError) throw error;
+    throw new DbError(`dump of ${describeTarget(options.source)} failed: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    for (const w of workers) await w.close();
+    await control.close();
+  }
+}
+
+function tasksOf(all: DataTask[], t: DataTask): number {
+  let n = 0;
+  for (const x of all) if (x.table === t.table) n++;
+  return n;
+}
+
+async function readGtid(control: Conn, flavor: Flavor): Promise<Manifest['gtid']> {
+  const [g] = await rows(control, flavor.gtidQuery());
+  if (flavor.isMariadb) {
+    const binlogPos = col(g ?? {}, 'binlog_pos');
+    const currentPos = col(g ?? {}, 'current_pos');
+    const slavePos = col(g ?? {}, 'slave_pos');
+    // What this server's data contains: its binlog (log_slave_updates on) or, on a replica that does
+    // not log replicated events, its current position.
+    return { position: binlogPos !== '' ? binlogPos : currentPos, binlogPos, currentPos, slavePos };
+  }
+  const executed = col(g ?? {}, 'executed').replace(/\s+/g, '');
+  return { position: executed, executed };
+}
+
+async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]> {
+  const t = await rows(
+    control,
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n, TABLE_TYPE AS type, ENGINE AS engine, TABLE_ROWS AS est
+       FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA IN (?) AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE')
+      ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+    [schemas],
+  );
+  const c = await rows(
+    control,
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n, COLUMN_NAME AS c, DATA_TYPE AS dt, COLUMN_TYPE AS ct,
+            GENERATION_EXPRESSION AS gen, EXTRA AS extra
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (?)
+      ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`,
+    [schemas],
+  );
+  const k = await rows(
+    control,
+    `SELECT k.TABLE_SCHEMA AS s, k.TABLE_NAME AS n, k.COLUMN_NAME AS c, col.DATA_TYPE AS dt
+       FROM information_schema.KEY_COLUMN_USAGE k
+       JOIN information_schema.COLUMNS col
+         ON col.TABLE_SCHEMA = k.TABLE_SCHEMA AND col.TABLE_NAME = k.TABLE_NAME AND col.COLUMN_NAME = k.COLUMN_NAME
+      WHERE k.TABLE_SCHEMA IN (?) AND k.CONSTRAINT_NAME = 'PRIMARY'
+      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION`,
+    [schemas],
+  );
+  const byTable = new Map<string, TableInfo>();
+  const id = (s: string, n: string) => `${s}\u0000${n}`;
+  for (const r of t) {
+    byTable.set(id(col(r, 's'), col(r, 'n')), {
+      schema: col(r, 's'),
+      name: col(r, 'n'),
+      type: col(r, 'type') === 'SEQUENCE' ? 'SEQUENCE' : 'BASE TABLE',
+      engine: col(r, 'engine'),
+      estimatedRows: Number(col(r, 'est')) || 0,
+      columns: [],
+      pk: [],
+    });
+  }
+  for (const r of c) {
+    const tbl = byTable.get(id(col(r, 's'), col(r, 'n')));
+    if (!tbl) continue;
+    const extra = col(r, 'extra').toUpperCase();
+    // Generated columns keep their definition in CREATE TABLE; their values are computed, not inserted.
+    // (MySQL marks expression defaults DEFAULT_GENERATED: those are ordinary columns.)
+    const generated = col(r, 'gen') !== '' || /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/.test(extra);
+    // System-versioning columns (ROW START/END) are maintained by the server.
+    if (generated || /ROW (START|END)/.test(extra)) continue;
+    tbl.columns.push({ name: col(r, 'c'), kind: valueKindOf(col(r, 'dt'), col(r, 'ct')) });
+  }
+  for (const r of k)
+    byTable.get(id(col(r, 's'), col(r, 'n')))?.pk.push({ name: col(r, 'c'), dataType: col(r, 'dt') });
+  return [...byTable.values()];
+}
+
+/** Splits a table with a single integer primary key into ranges of about `chunkRows` rows. */
+async function planChunks(control: Conn, t: TableInfo, chunkRows: number): Promise<DataTask[]> {
+  const whole: DataTask[] = [{ table: t, chunk: 0, where: null, key: objectKey.data(t.schema, t.name, 0) }];
+  const pk = t.pk[0];
+  if (t.pk.length !== 1 || !pk || !INTEGER_TYPES.has(pk.dataType.toLowerCase())) return whole;
+  if (t.estimatedRows < chunkRows * 1.5) return whole;
+  const q = quoteIdent(pk.name);
+  const [mm] = await rows(
+    control,
+    `SELECT MIN(${q}) AS lo, MAX(${q}) AS hi FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+  );
+  if (!mm || mm.lo === null || mm.hi === null) return whole;
+  const lo = BigInt(str(mm.lo));
+  const hi = BigInt(str(mm.hi));
+  const n = BigInt(Math.ceil(t.estimatedRows / chunkRows));
+  const step = (hi - lo + 1n + n - 1n) / n;
+  if (n < 2n || step < 1n) return whole;
+  const bounds: bigint[] = [];
+  for (let i = 1n; i < n; i++) bounds.push(lo + step * i);
+  const out: DataTask[] = [];
+  for (let i = 0; i <= bounds.length; i++) {
+    const from = i === 0 ? null : bounds[i - 1];
+    const to = i === bounds.length ? null : bounds[i];
+    // Open ends: rows inserted below the minimum or above the maximum before the snapshot are kept.
+    const where = [
+      from !== null && from !== undefined ? `${q} >= ${from}` : '',
+      to !== null && to !== undefined ? `${q} < ${to}` : '',
+    ]
+      .filter(Boolean)
+      .join(' AND ');
+    out.push({ table: t, chunk: i, where, key: objectKey.data(t.schema, t.name, i) });
+  }
+  return out;
+}
+
+async function dumpTableChunk(
+  task: DataTask,
+  w: Conn,
+  store: ObjectStore,
+  level: number,
+  maxStmt: number,
+  progress: ProgressTracker | undefined,
+  signal: AbortSignal | undefined,
+): Promise<DumpObject> {
+  const t = task.table;
+  const writer = new ObjectWriter(store, task.key, level, signal);
+  // A comment ends at a newline: keep odd identifiers from breaking out of it.
+  const title = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}, chunk ${task.chunk}${task.where ? ` (${task.where})` : ''}`;
+  const head = `-- ${TOOL_NAME} dump: data of ${title.replace(/[\r\n]/g, ' ')}\n${DATA_OBJECT_HEADER}\n`;
+  writer.write(Buffer.from(head, 'utf8'));
+  const raw = w.raw;
+  let paused = false;
+  const resume = () => {
+    paused = false;
+    raw.resume();
+  };
+  const encoder = new InsertEncoder(
+    t.schema,
+    t.name,
+    t.columns,
+    (stmt) => {
+      if (progress) progress.bytes += stmt.length;
+      return writer.write(stmt);
+    },
+    maxStmt,
+  );
+  if (t.columns.length > 0) {
+    const select =
+      `SELECT ${t.columns.map((c) => quoteIdent(c.name)).join(',')} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}` +
+      (task.where ? ` WHERE ${task.where}` : '');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const q = raw.query({ sql: select, rowsAsArray: true, typeCast: false });
+        q.on('result', (row) => {
+          if (progress) progress.rows++;
+          // Backpressure: gzip and the upload are behind, so stop reading from the socket until they drain.
+          if (!encoder.row(row as unknown as (Buffer | null)[]) && !paused) {
+            paused = true;
+            raw.pause();
+            writer.gzip.once('drain', resume);
+          }
+        });
+        q.on('error', reject);
+        q.on('end', () => resolve());
+      });
+    } catch (error) {
+      writer.destroy(error as Error);
+      await writer.finish().catch(() => undefined);
+      throw new DbError(`reading ${t.schema}.${t.name} failed: ${errorMessage(error)}`, { cause: error });
+    }
+    encoder.flush();
+  }
+  writer.write(Buffer.from(`-- rows: ${encoder.rows}\n`, 'utf8'));
+  const r = await writer.finish();
+  return {
+    key: task.key,
+    kind: 'data',
+    schema: t.schema,
+    table: t.name,
+    chunk: task.chunk,
+    ...(task.where ? { where: task.where } : {}),
+    rows: encoder.rows,
+    ...r,
+  };
+}
+
+// ------------------------------------------------------------------ schema objects (SQL text)
+
+function header(what: string): string {
+  return `-- ${TOOL_NAME} dump: ${what}\n/*!40101 SET NAMES utf8mb4*/;\n/*!40014 SET FOREIGN_KEY_CHECKS=0*/;\n`;
+}
+
+async function schemaObjectSql(control: Conn, schema: string, tables: TableInfo[]): Promise<string> {
+  const qs = quoteIdent(schema);
+  const [db] = await rows(control, `SHOW CREATE DATABASE ${qs}`);
+  const createDb = col(db ?? {}, 'Create Database').replace(
+    /^CREATE DATABASE (?!IF NOT EXISTS)/i,
+    'CREATE DATABASE IF NOT EXISTS ',
+  );
+  let out = header(`schema ${qs}`);
+  out += "/*!40101 SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'*/;\n";
+  out += `${createDb};\nUSE ${qs};\n`;
+  for (const t of tables) {
+    const qt = quoteIdent(t.name);
+    const [c] = await rows(control, `SHOW CREATE TABLE ${qs}.${qt}`);
+    const create = col(c ?? {}, 'Create Table');
+    if (t.type === 'SEQUENCE') {
+      const [v] = await rows(control, `SELECT next_not_cached_value AS v FROM ${qs}.${qt}`);
+      out += `DROP SEQUENCE IF EXISTS ${qt};\n${create};\nSELECT SETVAL(${qt}, ${str(v?.v)}, 0);\n`;
+    } else {
+      out += `DROP TABLE IF EXISTS ${qt};\n${create};\n`;
+    }
+  }
+  return out;
+}
+
+/** A client-side DELIMITER block, as mariadb-dump writes it (our restore and the mariadb client both read it). */
+function delimited(stmt: string): string {
+  return `DELIMITER ;;\n${stmt} ;;\nDELIMITER ;\n`;
+}
+
+function sessionFor(r: Row): string {
+  const cs = col(r, 'character_set_client');
+  const coll = col(r, 'collation_connection');
+  const mode = col(r, 'sql_mode');
+  return (
+    (cs ? `SET character_set_client = ${quoteString(cs)};\n` : '') +
+    (coll ? `SET collation_connection = ${quoteString(coll)};\n` : '') +
+    `SET SESSION sql_mode = ${quoteString(mode)};\n`
+  );
+}
+
+async function routinesSql(control: Conn, schema: string): Promise<string | null> {
+  const list = await rows(
+    control,
+    `SELECT ROUTINE_NAME AS n, ROUTINE_TYPE AS t FROM information_schema.ROUTINES
+      WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME`,
+    [schema],
+  );
+  if (list.length === 0) return null;
+  const qs = quoteIdent(schema);
+  let out = header(`routines of ${qs}`) + `USE ${qs};\n`;
+  for (const r of list) {
+    const type = col(r, 't').toUpperCase() === 'FUNCTION' ? 'FUNCTION' : 'PROCEDURE';
+    const qn = quoteIdent(col(r, 'n'));
+    const [c] = await rows(control, `SHOW CREATE ${type} ${qs}.${qn}`);
+    const create = col(c ?? {}, type === 'FUNCTION' ? 'Create Function' : 'Create Procedure');
+    out += `DROP ${type} IF EXISTS ${qn};\n${sessionFor(c ?? {})}${delimited(create)}`;
+  }
+  return out;
+}
+
+/** Views of every schema in dependency order (a view over a view comes after it), so no placeholders. */
+async function viewsSql(control: Conn, schemas: string[]): Promise<string | null> {
+  const list = await rows(
+    control,
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n FROM information_schema.VIEWS
+      WHERE TABLE_SCHEMA IN (?) ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+    [schemas.length ? schemas : ['']],
+  );
+  if (list.length === 0) return null;
+  const views = new Map<string, { schema: string; name: string; create: string; row: Row }>();
+  for (const r of list) {
+    const s = col(r, 's');
+    const n = col(r, 'n');
+    const [c] = await rows(control, `SHOW CREATE VIEW ${quoteIdent(s)}.${quoteIdent(n)}`);
+    views.set(`${quoteIdent(s)}.${quoteIdent(n)}`, {
+      schema: s,
+      name: n,
+      create: col(c ?? {}, 'Create View'),
+      row: c ?? {},
+    });
+  }
+  const ordered = orderViews(
+    [...views.entries()].map(([id, v]) => ({ id, schema: v.schema, create: v.create })),
+  ).map((id) => views.get(id)!);
+  let out = header('views');
+  for (const v of ordered) {
+    out += `USE ${quoteIdent(v.schema)};\nDROP VIEW IF EXISTS ${quoteIdent(v.name)};\n`;
+    out += `${sessionFor({ ...v.row, sql_mode: '' })}${v.create};\n`;
+  }
+  return out;
+}
+
+/**
+ * Orders views so each comes after the views it selects from. SHOW CREATE VIEW qualifies every table
+ * it reads as `schema`.`name`; a reference without a schema is in the view's own schema.
+ */
+export function orderViews(views: { id: string; schema: string; create: string }[]): string[] {
+  const ids = new Set(views.map((v) => v.id));
+  const deps = new Map<string, string[]>();
+  for (const v of views) {
+    const body = v.create.replace(/^[\s\S]*?\bVIEW\s+`(?:[^`]|``)+`(?:\.`(?:[^`]|``)+`)?\s+AS\b/i, '');
+    const refs = new Set<string>();
+    for (const m of body.matchAll(/`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`/g)) refs.add(`\`${m[1]}\`.\`${m[2]}\``);
+    for (const m of body.matchAll(/(?<![`.])`((?:[^`]|``)+)`(?!\.)/g))
+      refs.add(`${quoteIdent(v.schema)}.\`${m[1]}\``);
+    deps.set(
+      v.id,
+      [...refs].filter((r) => r !== v.id && ids.has(r)),
+    );
+  }
+  const out: string[] = [];
+  const state = new Map<string, 1 | 2>();
+  const visit = (id: string) => {
+    if (state.get(id) === 2) return;
+    if (state.get(id) === 1) return; // a cycle cannot exist between valid views; do not loop
+    state.set(id, 1);
+    for (const d of deps.get(id) ?? []) visit(d);
+    state.set(id, 2);
+    out.push(id);
+  };
+  for (const v of views) visit(v.id);
+  return out;
+}
+
+async function triggersSql(control: Conn, schema: string): Promise<string | null> {
+  const list = await rows(
+    control,
+    `SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
+      ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`,
+    [schema],
+  );
+  if (list.length === 0) return null;
+  const qs = quoteIdent(schema);
+  let out = header(`triggers of ${qs}`) + `USE ${qs};\n`;
+  for (const r of list) {
+    const qn = quoteIdent(col(r, 'n'));
+    const [c] = await rows(control, `SHOW CREATE TRIGGER ${qs}.${qn}`);
+    out += `DROP TRIGGER IF EXISTS ${qn};\n${sessionFor(c ?? {})}${delimited(col(c ?? {}, 'SQL Original Statement'))}`;
+  }
+  return out;
+}
+
+async function eventsSql(control: Conn, schema: string): Promise<string | null> {
+  const list = await rows(
+    control,
+    'SELECT EVENT_NAME AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME',
+    [schema],
+  );
+  if (list.length === 0) return null;
+  const qs = quoteIdent(schema);
+  let out = header(`events of ${qs}`) + `USE ${qs};\n`;
+  for (const r of list) {
+    const qn = quoteIdent(col(r, 'n'));
+    const [c] = await rows(control, `SHOW CREATE EVENT ${qs}.${qn}`);
+    const tz = col(c ?? {}, 'time_zone');
+    out += `DROP EVENT IF EXISTS ${qn};\n${sessionFor(c ?? {})}${tz ? `SET time_zone = ${quoteString(tz)};\n` : ''}`;
+    out += delimited(col(c ?? {}, 'Create Event'));
+  }
+  return out;
+}
+
+async function usersSql(control: Conn): Promise<string> {
+  const list = await rows(
+    control,
+    `SELECT User AS u, Host AS h FROM mysql.user WHERE User NOT IN (?) ${''}ORDER BY User, Host`,
+    [SYSTEM_USERS],
+  );
+  let out = header('users and grants');
+  for (const r of list) {
+    const account = `${quoteString(col(r, 'u'))}@${quoteString(col(r, 'h'))}`;
+    let create: string;
+    try {
+      const [c] = await rows(control, `SHOW CREATE USER ${account}`);
+      create = str(Object.values(c ?? {})[0]);
+    } catch {
+      continue; // roles appear in mysql.user on MariaDB and have no CREATE USER
+    }
+    out += `${create.replace(/^CREATE USER (?!IF NOT EXISTS)/i, 'CREATE USER IF NOT EXISTS ')};\n`;
+    for (const g of await rows(control, `SHOW GRANTS FOR ${account}`))
+      out += `${str(Object.values(g)[0])};\n`;
+  }
+  return out;
+}

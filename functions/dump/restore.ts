@@ -1,0 +1,492 @@
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { createGunzip, gunzipSync } from 'node:zlib';
+import { Flavor, inlineStatement } from '../cluster/flavor.js';
+import {
+  DbError,
+  DeadlineError,
+  DumpIntegrityError,
+  errorMessage,
+  SafetyRefusalError,
+  WatchdogError,
+} from '../errors.js';
+import { type ObjectStore, readAll } from '../storage/object-store.js';
+import { type Conn, type ConnectTarget, connect, describeTarget, rows } from './connection.js';
+import { RESTORE_CHECKPOINT_SCHEMA } from './layout.js';
+import {
+  type DumpObject,
+  MANIFEST_KEY,
+  type Manifest,
+  manifestId,
+  objectsInOrder,
+  parseManifest,
+} from './manifest.js';
+import { type ProgressListener, type ProgressReport, ProgressTracker } from './progress.js';
+import { quoteIdent } from './sql-encode.js';
+import { LineStatementSplitter, SqlSplitter } from './sql-splitter.js';
+
+export interface RestoreOptions {
+  target: ConnectTarget;
+  store: ObjectStore;
+  /** Parallel loaders for data objects (default 2). */
+  workers?: number;
+  /**
+   * The target already holds schemas the dump contains (and no checkpoint of this dump): drop them
+   * first. Without it such a restore is refused, so a server is never overwritten by mistake.
+   */
+  replace?: boolean;
+  /** Set the target's GTID state to the dump's position at the end (default true). */
+  setGtid?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  progressIntervalMs?: number;
+}
+
+export interface RestoreResult {
+  url: string;
+  manifest: Manifest;
+  /** The GTID position the target now has (replication starts from it). */
+  gtidPosition: string;
+  objectsLoaded: number;
+  /** Objects a previous, interrupted run had already loaded. */
+  objectsSkipped: number;
+  resumed: boolean;
+  summary: ProgressReport;
+}
+
+const CP = `${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}.\`checkpoint\``;
+/** The checkpoint row that marks a run of a given dump as started. */
+const RUN_KEY = '';
+
+function str(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+}
+
+/**
+ * Restore connections speak `binary`: statements are sent as the exact bytes of the dump (each object
+ * says SET NAMES itself), so nothing is converted on the way.
+ */
+async function restoreConnection(target: ConnectTarget, flavor?: Flavor): Promise<Conn> {
+  const c = await connect(target, { charset: 'BINARY', multipleStatements: false });
+  await c.p.query(flavor ? flavor.disableBinlogForSession() : 'SET SESSION sql_log_bin = 0');
+  await c.p.query("SET SESSION FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0, time_zone = '+00:00'");
+  return c;
+}
+
+async function exec(c: Conn, stmt: Buffer): Promise<number> {
+  const [r] = await c.p.query(stmt.toString('latin1'));
+  // Rows inserted by this statement (0 for SET, DDL and SELECT).
+  return Array.isArray(r) ? 0 : ((r as { affectedRows?: number }).affectedRows ?? 0);
+}
+
+function shortSql(stmt: Buffer): string {
+  return stmt.subarray(0, 160).toString('utf8').replace(/\s+/g, ' ');
+}
+
+/** Reads an object whole and checks its size and SHA-256 before any of it is applied. */
+async function fetchVerified(store: ObjectStore, o: DumpObject, signal?: AbortSignal): Promise<Buffer> {
+  const gz = await readAll(await store.get(o.key, signal ? { signal } : {}));
+  verifyDigest(o, gz.length, createHash('sha256').update(gz).digest('hex'));
+  try {
+    return gunzipSync(gz);
+  } catch (error) {
+    throw new DumpIntegrityError(`${o.key} is not a valid gzip stream: ${errorMessage(error)}`, {
+      cause: error,
+      details: { key: o.key },
+    });
+  }
+}
+
+function verifyDigest(o: DumpObject, size: number, sha256: string): void {
+  if (size !== o.compressedBytes) {
+    throw new DumpIntegrityError(
+      `${o.key} has ${size} bytes, the manifest says ${o.compressedBytes} (truncated?)`,
+      {
+        details: { key: o.key, size, expected: o.compressedBytes },
+      },
+    );
+  }
+  if (sha256 !== o.sha256) {
+    throw new DumpIntegrityError(
+      `${o.key} does not match its SHA-256 in the manifest (corrupt or replaced)`,
+      {
+        details: { key: o.key, sha256, expected: o.sha256 },
+      },
+    );
+  }
+}
+
+/** Loads a manifest and checks that every object it lists is present with its size. */
+export async function loadVerifiedManifest(store: ObjectStore): Promise<{ manifest: Manifest; id: string }> {
+  const head = await store.head(MANIFEST_KEY);
+  if (!head) {
+    throw new DumpIntegrityError(
+      `no ${MANIFEST_KEY} in ${store.url}: the dump is incomplete (manifest.json is written last) or the location is wrong`,
+      { details: { url: store.url } },
+    );
+  }
+  const bytes = await readAll(await store.get(MANIFEST_KEY));
+  const manifest = parseManifest(bytes);
+  const present = new Map((await store.list('')).map((o) => [o.key, o.size]));
+  const missing: string[] = [];
+  const wrongSize: string[] = [];
+  for (const o of manifest.objects) {
+    const size = present.get(o.key);
+    if (size === undefined) missing.push(o.key);
+    else if (size !== o.compressedBytes)
+      wrongSize.push(`${o.key} (${size} bytes, manifest ${o.compressedBytes})`);
+  }
+  if (missing.length || wrongSize.length) {
+    throw new DumpIntegrityError(
+      `dump in ${store.url} does not match its manifest: ${missing.length} object(s) missing, ${wrongSize.length} with the wrong size: ${[...missing, ...wrongSize].slice(0, 5).join(', ')}`,
+      { details: { missing, wrongSize } },
+    );
+  }
+  return { manifest, id: manifestId(bytes) };
+}
+
+/**
+ * Restores a dump into a target server: schema, then data objects in parallel (each in one
+ * transaction together with its checkpoint row, committed only after its SHA-256 and row count
+ * matched the manifest), then routines, views, triggers and events, then the GTID position.
+ * An interrupted restore continues from its checkpoint: finished objects are skipped, and an object
+ * that was half loaded was rolled back, so no row is ever loaded twice.
+ */
+export async function restoreDump(options: RestoreOptions): Promise<RestoreResult> {
+  const { store, signal } = options;
+  const aborted = () => {
+    if (signal?.aborted)
+      throw new DeadlineError('restore aborted; it resumes from its checkpoint', { cause: signal.reason });
+  };
+  aborted();
+  // Everything about the dump is checked before the target is touched.
+  const { manifest, id } = await loadVerifiedManifest(store);
+  const ordered = objectsInOrder(manifest);
+
+  const conns: Conn[] = [];
+  const onAbort = () => {
+    for (const c of conns) c.destroy();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let progress: ProgressTracker | undefined;
+  try {
+    const control = await restoreConnection(options.target);
+    conns.push(control);
+    const [v] = await rows(control, 'SELECT @@version AS v, @@version_comment AS c');
+    const flavor = Flavor.detect(str(v?.v), str(v?.c));
+
+    const { done, loading } = await openCheckpoint(control, manifest, id, options.replace === true);
+    const resumed = done.size > 0;
+    const todo = ordered.filter((o) => !done.has(o.key));
+    progress = new ProgressTracker(
+      'restore',
+      ordered.length,
+      manifest.totals.rows,
+      options.onProgress,
+      options.progressIntervalMs,
+    );
+    for (const o of ordered) {
+      if (done.has(o.key)) {
+        progress.objectsDone++;
+        progress.rows += o.rows;
+      }
+    }
+
+    const runSmall = async (o: DumpObject) => {
+      aborted();
+      const sql = await fetchVerified(store, o, signal);
+      const splitter = new SqlSplitter();
+      for (const stmt of [...splitter.push(sql), ...splitter.end()]) {
+        try {
+          await exec(control, stmt);
+        } catch (error) {
+          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(stmt)}`, {
+            cause: error,
+          });
+        }
+      }
+      // DDL commits by itself; re-running a schema object is harmless (DROP … IF EXISTS, CREATE).
+      await control.p.query(
+        `INSERT INTO ${CP} (dump_id, object_key, rows_loaded, sha256) VALUES (?, ?, 0, ?)`,
+        [id, o.key, o.sha256],
+      );
+      progress!.objectsDone++;
+      progress!.compressedBytes += o.compressedBytes;
+      progress!.bytes += o.bytes;
+    };
+
+    for (const o of todo.filter((x) => x.kind === 'schema')) await runSmall(o);
+
+    // Data: biggest first over N loaders; each object is one transaction.
+    const data = todo.filter((x) => x.kind === 'data').sort((a, b) => b.compressedBytes - a.compressedBytes);
+    const nWorkers = Math.max(1, Math.min(options.workers ?? 2, data.length));
+    let next = 0;
+    let failed: unknown;
+    await Promise.all(
+      Array.from({ length: nWorkers }, async () => {
+        const c = await restoreConnection(options.target, flavor);
+        conns.push(c);
+        try {
+          while (next < data.length && failed === undefined) {
+            aborted();
+            const o = data[next++] as DumpObject;
+            await loadDataObject(c, store, o, id, progress!, signal, loading.has(o.key));
+          }
+        } catch (error) {
+          failed ??= error;
+          throw error;
+        }
+      }),
+    );
+
+    for (const o of todo.filter((x) => x.kind !== 'schema' && x.kind !== 'data')) await runSmall(o);
+    aborted();
+    await verifyTableCounts(control, manifest);
+
+    let gtidPosition = '';
+    if (options.setGtid !== false && manifest.gtid.position !== '') {
+      for (const s of flavor.setGtidPositionAfterRestore(manifest.gtid.position)) {
+        try {
+          await control.p.query(s.sql, s.values);
+        } catch (error) {
+          throw new DbError(
+            `setting the GTID position failed (${inlineStatement(s)}): ${errorMessage(error)}`,
+            {
+              cause: error,
+            },
+          );
+        }
+      }
+      const [g] = await rows(control, flavor.gtidQuery());
+      gtidPosition = flavor.isMariadb ? str(g?.slave_pos) : str(g?.executed).replace(/\s+/g, '');
+      if (gtidPosition !== manifest.gtid.position) {
+        throw new DbError(
+          `the target's GTID position is '${gtidPosition}' after setting '${manifest.gtid.position}'`,
+        );
+      }
+    }
+    // Finished: the checkpoint has served its purpose (never replicated: sql_log_bin is off).
+    await control.p.query(`DROP DATABASE IF EXISTS ${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}`);
+    const summary = progress.finish();
+    return {
+      url: store.url,
+      manifest,
+      gtidPosition,
+      objectsLoaded: todo.length,
+      objectsSkipped: ordered.length - todo.length,
+      resumed,
+      summary,
+    };
+  } catch (error) {
+    progress?.stop();
+    if (signal?.aborted) {
+      throw new DeadlineError(
+        `restore into ${describeTarget(options.target)} stopped (${errorMessage(signal.reason)}); run it again to resume`,
+        { cause: error },
+      );
+    }
+    if (error instanceof WatchdogError) throw error;
+    throw new DbError(`restore into ${describeTarget(options.target)} failed: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    for (const c of conns) await c.close();
+  }
+}
+
+/**
+ * Opens (or creates) the checkpoint and returns the keys of objects already loaded for this dump.
+ * A fresh restore refuses a target that already holds the dump's schemas unless `replace` is set.
+ */
+async function openCheckpoint(
+  control: Conn,
+  manifest: Manifest,
+  id: string,
+  replace: boolean,
+): Promise<{ done: Set<string>; loading: Set<string> }> {
+  await control.p.query(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}`);
+  await control.p.query(
+    `CREATE TABLE IF NOT EXISTS ${CP} (
+       dump_id CHAR(64) NOT NULL,
+       object_key VARCHAR(700) NOT NULL,
+       state ENUM('loading','done') NOT NULL DEFAULT 'done',
+       rows_loaded BIGINT NOT NULL,
+       sha256 CHAR(64) NOT NULL,
+       done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+       PRIMARY KEY (dump_id, object_key)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  );
+  const cp = await rows(control, `SELECT dump_id, object_key, state FROM ${CP}`);
+  const mine = cp.filter((r) => str(r.dump_id) === id);
+  const others = cp.filter((r) => str(r.dump_id) !== id);
+  if (others.length > 0) {
+    if (!replace) {
+      throw new SafetyRefusalError(
+        'the target holds an unfinished restore of a different dump; finish it, or restore with replace to start over',
+        { details: { otherDump: str(others[0]?.dump_id) } },
+      );
+    }
+    await control.p.query(`DELETE FROM ${CP} WHERE dump_id <> ?`, [id]);
+  }
+  if (mine.some((r) => str(r.object_key) === RUN_KEY)) {
+    const keys = (state: string) =>
+      new Set(
+        mine
+          .filter((r) => str(r.state) === state && str(r.object_key) !== RUN_KEY)
+          .map((r) => str(r.object_key)),
+      );
+    return { done: keys('done'), loading: keys('loading') };
+  }
+  // A fresh run: the target must not already hold the dump's schemas (or the caller said replace).
+  const existing = manifest.schemas.length
+    ? await rows(
+        control,
+        'SELECT DISTINCT TABLE_SCHEMA AS s FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?)',
+        [manifest.schemas],
+      )
+    : [];
+  if (existing.length > 0) {
+    const names = existing.map((r) => str(r.s));
+    if (!replace) {
+      throw new SafetyRefusalError(
+        `the target already has tables in ${names.join(', ')}; restore with replace to overwrite them`,
+        { details: { schemas: names } },
+      );
+    }
+  }
+  if (replace) {
+    for (const s of manifest.schemas) await control.p.query(`DROP DATABASE IF EXISTS ${quoteIdent(s)}`);
+  }
+  await control.p.query(`INSERT INTO ${CP} (dump_id, object_key, rows_loaded, sha256) VALUES (?, ?, 0, ?)`, [
+    id,
+    RUN_KEY,
+    id,
+  ]);
+  return { done: new Set(), loading: new Set() };
+}
+
+/**
+ * Removes what an interrupted or refused load of this object committed, so the object can be loaded
+ * again without duplicating a row: its primary-key range for a chunk, the whole table otherwise
+ * (DELETE, not TRUNCATE: TRUNCATE would reset AUTO_INCREMENT).
+ */
+async function clearObjectRows(c: Conn, o: DumpObject): Promise<void> {
+  if (o.schema === undefined || o.table === undefined) return;
+  const t = `${quoteIdent(o.schema)}.${quoteIdent(o.table)}`;
+  await c.p.query(`DELETE FROM ${t}${o.where ? ` WHERE ${o.where}` : ''}`);
+}
+
+/**
+ * Streams one data object into the target. Statements commit one by one (a single transaction per
+ * object is markedly slower on InnoDB for bulk loads); exactly-once comes from the checkpoint: the
+ * object is marked 'loading' before its first row and 'done' only after its SHA-256, size and row
+ * count matched the manifest. A 'loading' object found on resume is cleared before it is loaded again.
+ */
+async function loadDataObject(
+  c: Conn,
+  store: ObjectStore,
+  o: DumpObject,
+  dumpId: string,
+  progress: ProgressTracker,
+  signal: AbortSignal | undefined,
+  wasLoading: boolean,
+): Promise<void> {
+  if (wasLoading) await clearObjectRows(c, o);
+  await c.p.query(
+    `REPLACE INTO ${CP} (dump_id, object_key, state, rows_loaded, sha256) VALUES (?, ?, 'loading', 0, ?)`,
+    [dumpId, o.key, o.sha256],
+  );
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const body = await store.get(o.key, signal ? { signal } : {});
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  body.on('error', (e) => tap.destroy(e));
+  tap.on('error', (e) => gunzip.destroy(e));
+  body.pipe(tap).pipe(gunzip);
+  const splitter = new LineStatementSplitter();
+  let inserted = 0;
+  let bytes = 0;
+  try {
+    const run = async (stmts: Buffer[]) => {
+      for (const s of stmts) {
+        bytes += s.length;
+        try {
+          const n = await exec(c, s);
+          inserted += n;
+          progress.rows += n;
+        } catch (error) {
+          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(s)}`, {
+            cause: error,
+          });
+        }
+      }
+    };
+    try {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) await run(splitter.push(chunk));
+    } catch (error) {
+      if (error instanceof WatchdogError || signal?.aborted) throw error;
+      throw new DumpIntegrityError(`${o.key} could not be read to the end: ${errorMessage(error)}`, {
+        cause: error,
+        details: { key: o.key },
+      });
+    }
+    const rest = splitter.end();
+    if (rest.length > 0) {
+      throw new DumpIntegrityError(`${o.key} ends in the middle of a statement (truncated)`, {
+        details: { key: o.key, tail: shortSql(rest[0] as Buffer) },
+      });
+    }
+    verifyDigest(o, size, hash.digest('hex'));
+    if (inserted !== o.rows) {
+      throw new DumpIntegrityError(`${o.key} inserted ${inserted} rows, the manifest says ${o.rows}`, {
+        details: { key: o.key, inserted, expected: o.rows },
+      });
+    }
+    await c.p.query(`UPDATE ${CP} SET state = 'done', rows_loaded = ? WHERE dump_id = ? AND object_key = ?`, [
+      inserted,
+      dumpId,
+      o.key,
+    ]);
+  } catch (error) {
+    progress.rows -= inserted;
+    body.destroy();
+    // A refused object leaves no rows behind (best effort: the 'loading' mark makes a resume clear it).
+    if (!signal?.aborted && error instanceof DumpIntegrityError)
+      await clearObjectRows(c, o).catch(() => undefined);
+    throw error;
+  }
+  progress.objectsDone++;
+  progress.bytes += bytes;
+  progress.compressedBytes += size;
+}
+
+/** Every table holds exactly the rows the manifest lists for it (catches duplicates and losses). */
+async function verifyTableCounts(control: Conn, manifest: Manifest): Promise<void> {
+  const perTable = new Map<string, { schema: string; table: string; rows: number }>();
+  for (const o of manifest.objects) {
+    if (o.kind !== 'data' || o.schema === undefined || o.table === undefined) continue;
+    const k = `${quoteIdent(o.schema)}.${quoteIdent(o.table)}`;
+    const e = perTable.get(k) ?? { schema: o.schema, table: o.table, rows: 0 };
+    e.rows += o.rows;
+    perTable.set(k, e);
+  }
+  for (const [k, e] of perTable) {
+    const [r] = await rows(control, `SELECT COUNT(*) AS n FROM ${k}`);
+    const n = Number(str(r?.n));
+    if (n !== e.rows) {
+      throw new DumpIntegrityError(`${k} holds ${n} rows after the restore; the dump has ${e.rows}`, {
+        details: { table: k, rows: n, expected: e.rows },
+      });
+    }
+  }
+}
