@@ -42,7 +42,6 @@ PAT_VerifyAddress='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5})?$'
 PAT_VerifyDefaultsFile='^((/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32})?$'
 PAT_VerifyTimeoutSeconds='^[0-9]{1,3}$'
 
-START_NS=$(date +%s%N)
 
 # ---------------------------------------------------------------------------------------------------
 # Result, logging, JSON
@@ -72,47 +71,85 @@ warn() {
   log "warning: $*"
 }
 
-json_escape() {
+# JSON is built in the variable J without subshells: forks are what makes a shell script slow on a
+# loaded instance.
+J=''
+json_string() {
   local s=${1:0:4000}
   s=${s//\\/\\\\}
   s=${s//\"/\\\"}
   s=${s//$'\n'/\\n}
   s=${s//$'\r'/\\r}
   s=${s//$'\t'/\\t}
-  printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037\177'
+  s=${s//[[:cntrl:]]/}
+  J+="\"$s\""
 }
-
-json_string() { printf '"%s"' "$(json_escape "$1")"; }
 
 json_array() {
-  local out='[' first=1 item
+  local first=1 item
+  J+='['
   for item in "$@"; do
-    [[ $first == 1 ]] || out+=','
-    out+=$(json_string "$item")
+    [[ $first == 1 ]] || J+=','
+    json_string "$item"
     first=0
   done
-  printf '%s]' "$out"
+  J+=']'
 }
 
+json_bool() { if [[ $1 == true ]]; then J+=true; else J+=false; fi; }
+
+now_ms() {
+  if [[ -n ${EPOCHREALTIME:-} ]]; then
+    local t=${EPOCHREALTIME/[.,]/}
+    NOW_MS=$((10#$t / 1000))
+  else
+    NOW_MS=$(($(date +%s%N) / 1000000))
+  fi
+}
+now_ms
+START_MS=$NOW_MS
+
 emit() {
-  local end_ns duration_ms
-  end_ns=$(date +%s%N)
-  duration_ms=$(((end_ns - START_NS) / 1000000))
-  printf '{"schema":"router-switch/1","ok":%s,"action":%s,"kind":%s,"host":%s,"config":%s,"section":%s,' \
-    "$R_OK" "$(json_string "${RS_ACTION:-}")" "$(json_string "${RS_ROUTER_KIND:-}")" \
-    "$(json_string "${HOSTNAME:-$(uname -n)}")" "$(json_string "${RS_CONFIG_PATH:-}")" \
-    "$(json_string "${RS_SECTION:-}")"
-  printf '"dryRun":%s,"changed":%s,"alreadyInPlace":%s,"validated":%s,"applied":%s,"backup":%s,' \
-    "$([[ ${RS_DRY_RUN:-false} == true ]] && echo true || echo false)" "$R_CHANGED" "$R_IN_PLACE" \
-    "$R_VALIDATED" "$(json_string "$R_APPLIED")" "$(json_string "$R_BACKUP")"
-  printf '"previous":%s,"destinations":%s,"fenced":%s,"runtime":%s,' \
-    "$(json_array "${R_PREVIOUS[@]}")" "$(json_array "${DEST[@]}")" "$(json_array "${FENCED[@]}")" \
-    "$(json_array "${R_RUNTIME[@]}")"
-  printf '"verify":{"status":%s,"through":%s,"expected":%s,"answered":%s},' \
-    "$(json_string "$R_VERIFY_STATUS")" "$(json_string "$R_VERIFY_THROUGH")" \
-    "$(json_string "$R_VERIFY_EXPECTED")" "$(json_string "$R_VERIFY_ANSWERED")"
-  printf '"rolledBack":%s,"warnings":%s,"message":%s,"durationMs":%s}\n' \
-    "$R_ROLLED_BACK" "$(json_array "${R_WARNINGS[@]}")" "$(json_string "$R_MESSAGE")" "$duration_ms"
+  now_ms
+  local duration_ms=$((NOW_MS - START_MS))
+  J="{\"schema\":\"router-switch/1\",\"ok\":$R_OK,\"action\":"
+  json_string "${RS_ACTION:-}"
+  J+=',"kind":'
+  json_string "${RS_ROUTER_KIND:-}"
+  J+=',"host":'
+  json_string "${HOSTNAME:-unknown}"
+  J+=',"config":'
+  json_string "${RS_CONFIG_PATH:-}"
+  J+=',"section":'
+  json_string "${RS_SECTION:-}"
+  J+=',"dryRun":'
+  json_bool "${RS_DRY_RUN:-false}"
+  J+=",\"changed\":$R_CHANGED,\"alreadyInPlace\":$R_IN_PLACE,\"validated\":$R_VALIDATED,\"applied\":"
+  json_string "$R_APPLIED"
+  J+=',"backup":'
+  json_string "$R_BACKUP"
+  J+=',"previous":'
+  json_array "${R_PREVIOUS[@]}"
+  J+=',"destinations":'
+  json_array "${DEST[@]}"
+  J+=',"fenced":'
+  json_array "${FENCED[@]}"
+  J+=',"runtime":'
+  json_array "${R_RUNTIME[@]}"
+  J+=',"verify":{"status":'
+  json_string "$R_VERIFY_STATUS"
+  J+=',"through":'
+  json_string "$R_VERIFY_THROUGH"
+  J+=',"expected":'
+  json_string "$R_VERIFY_EXPECTED"
+  J+=',"answered":'
+  json_string "$R_VERIFY_ANSWERED"
+  J+="},\"rolledBack\":$R_ROLLED_BACK,\"warnings\":"
+  json_array "${R_WARNINGS[@]}"
+  J+=',"message":'
+  json_string "$R_MESSAGE"
+  J+=",\"durationMs\":$duration_ms}"
+  printf '%s\n' "$J"
 }
 
 # Prints the result and exits; every exit of the script goes through here.
