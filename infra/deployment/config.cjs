@@ -76,7 +76,7 @@ const schema = z
       .default({}),
     function: z
       .object({
-        memorySize: z.number().int().min(128).max(10240).default(1024),
+        memorySize: z.number().int().min(128).max(10240).default(1769),
         reservedConcurrency: z.number().int().min(1).nullable().default(1),
         logRetentionInDays: z.number().int().min(1).default(90),
         metricsNamespace: z
