@@ -4,8 +4,8 @@
  * file: each state is produced, asserted, and undone before the next, in an order where the undo is
  * cheap; the destructive states (kill -9, everything stopped) come last.
  *
- * Set CAPTURE_SNAPSHOTS=1 to write each observed snapshot to test/fixtures/snapshots/real/<Code>.json
- * (the golden tests replay them).
+ * Set CAPTURE_SNAPSHOTS=1 to write the observation behind each assertion to
+ * test/fixtures/snapshots/<Code>[.variant].json; the golden tests replay them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ let target: ObserveTarget;
 let cache: ConnectionCache;
 let db1: string;
 let db2: string;
-const captureDir = join(import.meta.dirname, '../fixtures/snapshots/real');
+const captureDir = join(import.meta.dirname, '../fixtures/snapshots');
 
 function targetOf(c: Cluster, overrides: Record<string, { host: string; port: number }> = {}): ObserveTarget {
   const cfg = c.config();
@@ -51,14 +51,20 @@ async function check(t: ObserveTarget = target): Promise<{ snapshot: Snapshot; a
     queryTimeoutMs: 3_000,
   });
   const analysis = analyze(snapshot);
-  if (process.env.CAPTURE_SNAPSHOTS === '1') {
-    mkdirSync(captureDir, { recursive: true });
-    writeFileSync(
-      join(captureDir, `${analysis.code}.json`),
-      `${JSON.stringify(snapshotToJson(snapshot), null, 2)}\n`,
-    );
-  }
+  lastSnapshot = snapshot;
   return { snapshot, analysis };
+}
+
+let lastSnapshot: Snapshot | null = null;
+
+/** With CAPTURE_SNAPSHOTS=1, stores the last observation as a golden fixture `<name>.json`. */
+function keep(name: string): void {
+  if (process.env.CAPTURE_SNAPSHOTS !== '1' || !lastSnapshot) return;
+  mkdirSync(captureDir, { recursive: true });
+  writeFileSync(
+    join(captureDir, `${name}.json`),
+    `${JSON.stringify(snapshotToJson(lastSnapshot), null, 2)}\n`,
+  );
 }
 
 /**
@@ -107,6 +113,7 @@ describe('analysis of a real cluster', () => {
   it('says Ok for a healthy cluster, with every router on the primary', async () => {
     const { snapshot, analysis } = await check();
     expect(analysis.code).toBe('Ok');
+    keep('Ok');
     expect(analysis.primary).toBe(db1);
     expect(analysis.routers).toMatchObject({ total: 3, answering: 3, targets: { [db1]: 3 } });
     expect(snapshot.servers.map((s) => [s.reachable, s.flavor, s.serverId])).toEqual([
@@ -148,6 +155,7 @@ describe('analysis of a real cluster', () => {
       );
       const { snapshot, analysis } = await check();
       expect(analysis.code).toBe('OperationInProgress');
+      keep('OperationInProgress');
       expect(analysis.affected).toEqual([db1]);
       const op = snapshot.servers[0]!.operation!;
       expect(op).toMatchObject({ epoch: 7, op: 'fail', master: 'backend-a' });
@@ -170,6 +178,7 @@ describe('analysis of a real cluster', () => {
     const broken = await cluster.breakReplication(replica);
     const { snapshot, analysis } = await check();
     expect(analysis.code).toBe('RecoverNeeded');
+    keep('RecoverNeeded');
     expect(analysis.affected).toEqual([db2]);
     expect(snapshot.servers[1]!.replication).toMatchObject({ sqlRunning: 'No', lastSqlErrno: broken.errno });
     expect(analysis.evidence.join('\n')).toContain(`SQL error ${broken.errno}`);
@@ -194,6 +203,7 @@ describe('analysis of a real cluster', () => {
     await cluster.waitForRouterTarget(router, cluster.servers[1]!);
     const { analysis } = await check();
     expect(analysis.code).toBe('SplitBrain');
+    keep('SplitBrain.routers-disagree');
     expect(analysis.routers.targets).toEqual({ [db1]: 2, [db2]: 1 });
     // the majority side is the one a `resolve` policy would keep
     expect(analysis.candidate).toBe(db1);
@@ -207,6 +217,7 @@ describe('analysis of a real cluster', () => {
     const errant = await cluster.createErrantTransaction(replica);
     let { analysis } = await check();
     expect(analysis.code).toBe('ReplicaErrantTransactions');
+    keep('ReplicaErrantTransactions');
     expect(analysis.affected).toEqual([db2]);
     expect(analysis.errant).toHaveLength(1);
     expect(analysis.errant[0]).toMatchObject({ server: db2, missingOn: db1 });
@@ -223,6 +234,7 @@ describe('analysis of a real cluster', () => {
     await cluster.writeSomething(cluster.primary, 'primary-side');
     ({ analysis } = await check());
     expect(analysis.code).toBe('SplitBrain');
+    keep('SplitBrain.two-heads');
     expect(analysis.candidate).toBe(db1);
     expect(analysis.errant.map((e) => [e.server, e.missingOn]).sort()).toEqual([
       [db1, db2],
@@ -258,9 +270,88 @@ describe('analysis of a real cluster', () => {
     await replica.stop();
     const { analysis } = await check();
     expect(analysis.code).toBe('ReplicaDown');
+    keep('ReplicaDown');
     expect(analysis.affected).toEqual([db2]);
     await replica.start();
     await cluster.waitForReplication(replica);
+    expect((await check()).analysis.code).toBe('Ok');
+  });
+
+  it('says PrimaryReadOnly while the routers send writes to a read-only primary', async () => {
+    await cluster.primary.query('SET GLOBAL read_only = ON');
+    try {
+      const { analysis } = await check();
+      expect(analysis.code).toBe('PrimaryReadOnly');
+      keep('PrimaryReadOnly');
+      expect(analysis.affected).toEqual([db1]);
+    } finally {
+      await cluster.primary.query('SET GLOBAL read_only = OFF');
+    }
+    expect((await check()).analysis.code).toBe('Ok');
+  });
+
+  it('says NotGtidEnabled when the replica replicates by binlog file and position', async () => {
+    const replica = cluster.servers[1]!;
+    await replica.query('STOP SLAVE');
+    await replica.query('CHANGE MASTER TO MASTER_USE_GTID = no');
+    await replica.query('START SLAVE');
+    try {
+      await cluster.waitForReplication(replica);
+      const { snapshot, analysis } = await check();
+      expect(analysis.code).toBe('NotGtidEnabled');
+      keep('NotGtidEnabled');
+      expect(snapshot.servers[1]!.replication?.usingGtid).toBe('No');
+    } finally {
+      await replica.query('STOP SLAVE');
+      await replica.query('CHANGE MASTER TO MASTER_USE_GTID = slave_pos');
+      await replica.query('START SLAVE');
+    }
+    await cluster.waitForReplication(replica);
+    expect((await check()).analysis.code).toBe('Ok');
+  });
+
+  it('says ReplicationLagging when the replica applies events later than the limit', async () => {
+    const replica = cluster.servers[1]!;
+    // A delayed replica (MASTER_DELAY) lags by construction; the limit is set below the delay.
+    await replica.query('STOP SLAVE');
+    await replica.query('CHANGE MASTER TO MASTER_DELAY = 60');
+    await replica.query('START SLAVE');
+    try {
+      await cluster.writeSomething(cluster.primary, 'lag');
+      const end = Date.now() + 15_000;
+      let last = await check();
+      let a = analyze(last.snapshot, { maxLagSeconds: 1 });
+      while (a.code !== 'ReplicationLagging' && Date.now() < end) {
+        await sleep(200);
+        last = await check();
+        a = analyze(last.snapshot, { maxLagSeconds: 1 });
+      }
+      expect({ code: a.code, evidence: a.evidence }).toMatchObject({ code: 'ReplicationLagging' });
+      keep('ReplicationLagging');
+      expect(a.affected).toEqual([db2]);
+      expect(last.snapshot.servers[1]!.replication!.secondsBehind).toBeGreaterThan(1);
+      // with the default limit (60 s) the same observation is Ok
+      expect(analyze(last.snapshot).code).toBe('Ok');
+    } finally {
+      await replica.query('STOP SLAVE');
+      await replica.query('CHANGE MASTER TO MASTER_DELAY = 0');
+      await replica.query('START SLAVE');
+    }
+    await cluster.waitForReplication(replica);
+    expect((await check()).analysis.code).toBe('Ok');
+  });
+
+  it('says RoutersUnreachable when no router answers while the servers are fine', async () => {
+    await Promise.all(cluster.routers.map((r) => r.stop()));
+    try {
+      const { snapshot, analysis } = await check();
+      expect(analysis.code).toBe('RoutersUnreachable');
+      keep('RoutersUnreachable');
+      expect(snapshot.routers.every((r) => r.error?.code === 'ECONNREFUSED')).toBe(true);
+    } finally {
+      await Promise.all(cluster.routers.map((r) => r.start()));
+    }
+    await allRoutersTo(db1);
     expect((await check()).analysis.code).toBe('Ok');
   });
 
@@ -271,6 +362,7 @@ describe('analysis of a real cluster', () => {
     const partitioned = targetOf(cluster, { [db1]: { host: '127.0.0.1', port: closed } });
     const { snapshot, analysis } = await check(partitioned);
     expect(analysis.code).toBe('PrimaryUnreachableRoutersOnPrimary');
+    keep('PrimaryUnreachableRoutersOnPrimary');
     expect(analysis.primary).toBe(`127.0.0.1:${closed}`);
     expect(snapshot.servers[0]!.error?.code).toBe('ECONNREFUSED');
     // the routers' server was identified although we could not read its server_id ourselves
@@ -288,12 +380,14 @@ describe('analysis of a real cluster', () => {
     try {
       await allRoutersTo(db2);
       const a = await settleOn('UnconfirmedPrimaryFailure');
+      keep('UnconfirmedPrimaryFailure');
       expect(a).toMatchObject({ primary: db2, candidate: db2, oldPrimary: db1 });
     } finally {
       await cluster.primary.resume();
     }
     // The sticky routers stay on the replica: writes now go there while the old primary is up.
     const a = await settleOn('FailoverNeeded');
+    keep('FailoverNeeded.after-freeze');
     expect(a).toMatchObject({ primary: db2, candidate: db2, oldPrimary: db1 });
     await replica.query('STOP SLAVE');
     await replica.query('SET GLOBAL slave_net_timeout = 4');
@@ -308,11 +402,13 @@ describe('analysis of a real cluster', () => {
     await cluster.primary.kill9();
     await allRoutersTo(db2);
     const dead = await settleOn('PrimaryDead');
+    keep('PrimaryDead');
     expect(dead).toMatchObject({ primary: db2, candidate: db2, oldPrimary: db1 });
     expect(dead.evidence.join('\n')).toMatch(/IO (Connecting|No).*IO error \d+/s);
 
     await cluster.primary.start();
     const back = await settleOn('FailoverNeeded');
+    keep('FailoverNeeded.after-kill');
     expect(back).toMatchObject({ candidate: db2, oldPrimary: db1 });
     await routersBackToDb1();
     await cluster.waitForReplication(replica);
@@ -324,6 +420,7 @@ describe('analysis of a real cluster', () => {
     await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, null)));
     const { snapshot, analysis } = await check();
     expect(analysis.code).toBe('AllDown');
+    keep('AllDown');
     expect(snapshot.servers.every((s) => !s.reachable && s.error?.code === 'ECONNREFUSED')).toBe(true);
     expect(snapshot.routers.every((r) => !r.reachable && r.error !== null)).toBe(true);
   });
