@@ -117,7 +117,9 @@ function statementsFor(d, group) {
     {
       Sid: 'ReadCommandResults',
       Effect: 'Allow',
-      Action: ['ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'],
+      // The router adapter polls ListCommandInvocations, reads the command's own status (ListCommands:
+      // tag targets resolve asynchronously) and fetches long output with GetCommandInvocation.
+      Action: ['ssm:ListCommandInvocations', 'ssm:ListCommands', 'ssm:GetCommandInvocation'],
       Resource: '*',
     },
     {

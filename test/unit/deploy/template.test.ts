@@ -448,6 +448,7 @@ describe('IAM least privilege', () => {
       'sns:Publish',
       'ssm:SendCommand',
       'ssm:ListCommandInvocations',
+      'ssm:ListCommands',
       'ssm:GetCommandInvocation',
       'lambda:InvokeFunction',
       'ec2:DescribeInstances',
