@@ -90,7 +90,13 @@ export type RouterHandle = HaproxyRouter;
 const HARNESS_DB = 'harness';
 
 /** Where the harness's watchdog may write: its own table, and the schema names tests restore into. */
-export const DEFAULT_WATCHDOG_SCHEMAS: readonly string[] = [HARNESS_DB, 'app%', 'sbtest%', 'test%', 'restore%'];
+export const DEFAULT_WATCHDOG_SCHEMAS: readonly string[] = [
+  HARNESS_DB,
+  'app%',
+  'sbtest%',
+  'test%',
+  'restore%',
+];
 let writeCounter = 0;
 
 /** A unique row id for harness writes: never collides across servers, so only deliberate conflicts occur. */
@@ -125,6 +131,8 @@ export class Cluster {
   private readonly watcherPid: number;
   private readonly keepDir: boolean;
   readonly watchdogSchemas: readonly string[];
+  /** How long each startup phase took (ms), for benchmarks and for spotting a slow machine. */
+  readonly startupTimings: Record<string, number> = {};
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -434,8 +442,16 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const watcherPid = spawnWatcher(dir);
   registerLive(dir, watcherPid);
   const cluster = new Cluster(name, dir, watcherPid, options.keepDir ?? false, options.watchdogSchemas);
+  let phaseStart = performance.now();
+  const phase = (label: string) => {
+    const now = performance.now();
+    cluster.startupTimings[label] = Math.round(now - phaseStart);
+    phaseStart = now;
+  };
+  const started = performance.now();
   try {
     await ensureTemplate();
+    phase('template');
     for (let i = 1; i <= serverCount; i++) {
       cluster.servers.push(
         new MariadbServer({
@@ -453,10 +469,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         await withPortRetry(server);
       }),
     );
+    phase('servers');
     const primary = cluster.primary;
     await cluster.createUsers(primary);
-    await Promise.all(cluster.replicas.map((replica) => cluster.startReplication(replica, primary)));
-    await Promise.all(cluster.replicas.map((replica) => cluster.waitForReplication(replica)));
+    phase('users');
 
     const destinations = cluster.servers.map((s) => ({ name: s.name, host: s.host, port: s.port }));
     for (let g = 1; g <= groupCount; g++) {
@@ -476,8 +492,25 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       }
       cluster.groups.push(group);
     }
-    await Promise.all(cluster.routers.map((router) => withPortRetry(router)));
-    await Promise.all(cluster.routers.map((router) => cluster.waitForRouterTarget(router, primary)));
+    // Replication and routers are independent once the users exist: bring them up side by side.
+    const phaseTimes: Record<string, number> = {};
+    const timed = async (label: string, work: () => Promise<unknown>) => {
+      const t0 = performance.now();
+      await work();
+      phaseTimes[label] = Math.round(performance.now() - t0);
+    };
+    await Promise.all([
+      timed('replication', async () => {
+        await Promise.all(cluster.replicas.map((replica) => cluster.startReplication(replica, primary)));
+        await Promise.all(cluster.replicas.map((replica) => cluster.waitForReplication(replica)));
+      }),
+      timed('routers', async () => {
+        await Promise.all(cluster.routers.map((router) => withPortRetry(router)));
+        await Promise.all(cluster.routers.map((router) => cluster.waitForRouterTarget(router, primary)));
+      }),
+    ]);
+    Object.assign(cluster.startupTimings, phaseTimes);
+    cluster.startupTimings.total = Math.round(performance.now() - started);
     return cluster;
   } catch (error) {
     await cluster.stop().catch(() => undefined);

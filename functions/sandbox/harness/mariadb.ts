@@ -219,6 +219,10 @@ export class MariadbServer {
       '--character-set-server=utf8mb4',
       '--collation-server=utf8mb4_general_ci',
       ...INNODB_ARGS,
+      // Start and stop faster: no 12 MiB temp tablespace written at startup, no buffer pool dump/load.
+      '--innodb-temp-data-file-path=ibtmp1:1M:autoextend',
+      '--innodb-buffer-pool-load-at-startup=OFF',
+      '--innodb-buffer-pool-dump-at-shutdown=OFF',
       ...(this.options.extraArgs ?? []),
     ];
   }

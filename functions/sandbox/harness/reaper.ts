@@ -99,24 +99,32 @@ export function killAllUnder(dir: string, exclude: readonly number[] = []): numb
 const WATCHER_SCRIPT = `
 alive() {
   local stat rest
-  stat=$(cat /proc/$OWNER_PID/stat 2>/dev/null) || return 1
+  read -r stat < /proc/$OWNER_PID/stat 2>/dev/null || return 1
   rest=\${stat##*) }
   set -- $rest
   [ "$1" != Z ] || return 1
   [ -z "$OWNER_START" ] || [ "\${20}" = "$OWNER_START" ]
 }
-while alive && [ -d "$CLUSTER_DIR" ]; do sleep 0.3; done
+while alive && [ -d "$CLUSTER_DIR" ]; do sleep 0.25; done
 [ -d "$CLUSTER_DIR" ] || exit 0
-for round in 1 2 3; do
+# Bash builtins only (no tr/grep per process): this runs on busy machines with hundreds of processes.
+sweep() {
+  local p pid args found=1
   for p in /proc/[0-9]*; do
     pid=\${p#/proc/}
     [ "$pid" = "$$" ] && continue
-    if tr '\\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$CLUSTER_DIR/"; then
+    mapfile -d '' args < "$p/cmdline" 2>/dev/null || continue
+    if [[ " \${args[*]} " == *"$CLUSTER_DIR/"* ]]; then
       kill -CONT "$pid" 2>/dev/null
       kill -9 "$pid" 2>/dev/null
+      found=0
     fi
   done
-  sleep 0.2
+  return $found
+}
+for round in 1 2 3 4 5; do
+  sweep || break
+  sleep 0.1
 done
 rm -rf "$CLUSTER_DIR"
 `;
