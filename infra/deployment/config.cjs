@@ -71,7 +71,11 @@ const schema = z
       })
       .strict(),
     notifications: z
-      .object({ email: z.string().email('must be an e-mail address').optional() })
+      .object({
+        email: z.string().email('must be an e-mail address').optional(),
+        /** Customer managed key for the topic (the AWS managed aws/sns key cannot take alarm actions). */
+        kmsKeyArn: z.string().regex(KMS_KEY_ARN, 'must be a KMS key ARN').optional(),
+      })
       .strict()
       .default({}),
     function: z

@@ -101,6 +101,17 @@ function statementsFor(d, group) {
       Action: ['sns:Publish'],
       Resource: [{ Ref: 'NotificationsTopic' }],
     },
+    ...(d.notifications.kmsKeyArn
+      ? [
+          {
+            Sid: 'NotificationsKmsKey',
+            Effect: 'Allow',
+            Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            Resource: [d.notifications.kmsKeyArn],
+            Condition: { StringEquals: { 'kms:ViaService': sub('sns.${AWS::Region}.amazonaws.com') } },
+          },
+        ]
+      : []),
     {
       Sid: 'RunRouterSwitchDocument',
       Effect: 'Allow',

@@ -99,8 +99,9 @@ function notifications(d) {
       Properties: {
         TopicName: `${d.service}-${d.stage}-notifications`,
         DisplayName: `mysql-failover ${d.cluster}`,
-        // SNS-managed key: messages at rest are encrypted; CloudWatch alarms can publish to it.
-        KmsMasterKeyId: 'alias/aws/sns',
+        // Only a customer managed key: CloudWatch alarms cannot publish to a topic encrypted with the
+        // AWS managed aws/sns key (its key policy does not let CloudWatch use it).
+        ...(d.notifications.kmsKeyArn ? { KmsMasterKeyId: d.notifications.kmsKeyArn } : {}),
       },
     },
     NotificationsTopicPolicy: {

@@ -98,6 +98,18 @@ describe('generated resources', () => {
     expect(JSON.parse(parameter).objectStoreEncryption).toEqual({ mode: 'aws:kms', kmsKeyId: key });
   });
 
+  it('encrypts the topic only with a customer managed key, usable by the roles through SNS only', () => {
+    const plain = generate(sampleRaw()).resources.Resources.NotificationsTopic?.Properties;
+    expect(plain?.KmsMasterKeyId).toBeUndefined();
+    const raw = sampleRaw();
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/abcd1234-12ab-34cd-56ef-1234567890ab';
+    raw.notifications = { ...(raw.notifications as Raw), kmsKeyArn: key };
+    const { resources } = generate(raw);
+    expect(resources.Resources.NotificationsTopic?.Properties.KmsMasterKeyId).toBe(key);
+    const grant = statements(resources, 'ApiWatchdogRole').find((s) => s.Sid === 'NotificationsKmsKey');
+    expect(grant).toMatchObject({ Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: [key] });
+  });
+
   it('grants no KMS action with SSE-S3 and no customer managed key for secrets', () => {
     const { resources } = generate(sampleRaw());
     expect(actionsOf(statements(resources, 'WebWatchdogRole')).filter((a) => a.startsWith('kms:'))).toEqual(
