@@ -8,34 +8,23 @@
 // constructed, sign a request and parse a response. The database servers in that configuration are
 // closed local ports: both variants fail the same way, quickly. Prints medians; changes nothing.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { parse as parseYaml } from 'yaml';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.RUNS ?? 15);
 
+/** The options serverless-esbuild packages with (serverless.yml -> infra/deployment/esbuild.config.cjs). */
 function esbuildOptions() {
-  const sls = parseYaml(readFileSync(join(root, 'serverless.yml'), 'utf8'));
-  const o = sls.custom.esbuild;
-  return {
-    entryPoints: [join(root, 'functions', 'watchdog.ts')],
-    bundle: o.bundle,
-    minify: o.minify,
-    sourcemap: o.sourcemap,
-    sourcesContent: o.sourcesContent,
-    target: o.target,
-    platform: o.platform,
-    format: o.format,
-    mainFields: o.mainFields,
-    banner: o.banner,
-    logLevel: 'error',
-  };
+  const require = createRequire(import.meta.url);
+  const { outputFileExtension, exclude, ...options } = require('../infra/deployment/esbuild.config.cjs')();
+  return { ...options, entryPoints: [join(root, 'functions', 'watchdog.ts')], logLevel: 'error' };
 }
 
 async function closedPort() {
