@@ -100,6 +100,12 @@ export interface RunOperationOptions {
    * the order of signals come from the server, so a participant whose clock is hours off behaves the same.
    */
   now?: () => number;
+  /**
+   * After FOOK, stay until the master removes the operation (default true). A follower that stays
+   * takes over when the master dies before removing it, so a crash after TARG or MAOK is finished by
+   * the participants already running instead of waiting for the next scheduled invocation.
+   */
+  waitForRemoval?: boolean;
 }
 
 export interface OperationReport {
@@ -319,6 +325,7 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
 
   let joined: Joined | null = null;
   let switchedTo: string | null = null;
+  let fookedEpoch: number | null = null;
   try {
     await ensureSchema(db);
     for (;;) {
@@ -334,8 +341,8 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
       }
       switch (step.kind) {
         case 'finished':
-          // Our operation was removed before we wrote FOOK (we were timed out, or came too late).
-          return finish('finished-elsewhere');
+          // Removed after our FOOK: a normal end. Removed before it: we were timed out, or came too late.
+          return finish(fookedEpoch !== null ? 'followed' : 'finished-elsewhere');
         case 'open': {
           // Claim with an insert: the primary key (id = 1) lets exactly one participant open it.
           await db.execute(
@@ -406,7 +413,11 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
         case 'follower-done':
           roleKnown('follower');
           report.target ??= switchedTo;
-          return finish('followed');
+          fookedEpoch = step.epoch;
+          if (options.waitForRemoval === false) return finish('followed');
+          // Stay until the master removes the operation; if its lease expires first, decide() says takeover.
+          await sleep(pollMs, undefined, { signal: options.signal }).catch(() => {});
+          continue;
         case 'master': {
           if (!operation) continue;
           joined ??= { openedEpoch: operation.openedEpoch };

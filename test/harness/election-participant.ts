@@ -37,6 +37,8 @@ export interface ParticipantConfig {
   hangAsFollower?: boolean;
   /** Shift of this process's wall clock (ms); must change nothing. */
   clockSkewMs?: number;
+  /** Operations to take part in, one after the other (each after its own "go" line with waitGo). */
+  rounds?: number;
 }
 
 function emit(event: Record<string, unknown>): void {
@@ -44,10 +46,23 @@ function emit(event: Record<string, unknown>): void {
   writeSync(1, `${JSON.stringify(event)}\n`);
 }
 
+const goLines: string[] = [];
+let goWaiter: (() => void) | null = null;
+function listenForGo(): void {
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    goLines.push(line);
+    goWaiter?.();
+  });
+}
+
 async function waitForGo(): Promise<void> {
-  const rl = createInterface({ input: process.stdin });
-  await new Promise<void>((resolve) => rl.once('line', () => resolve()));
-  rl.close();
+  while (goLines.length === 0) {
+    await new Promise<void>((resolve) => {
+      goWaiter = resolve;
+    });
+    goWaiter = null;
+  }
+  goLines.shift();
 }
 
 async function main(): Promise<void> {
@@ -60,8 +75,22 @@ async function main(): Promise<void> {
   }
   const dieAfter = config.dieAfter ?? (process.env.ELECTION_DIE_AFTER as SignalName | undefined);
   const db = await connectCoordinationDb(config);
+  if (config.waitGo) listenForGo();
   emit({ event: 'ready', participant: config.participant, pid: process.pid });
-  if (config.waitGo) await waitForGo();
+  for (let round = 1; round <= (config.rounds ?? 1); round++) {
+    if (config.waitGo) await waitForGo();
+    await runOnce(config, db, dieAfter, round);
+  }
+  await db.close();
+  process.stdin.destroy();
+}
+
+async function runOnce(
+  config: ParticipantConfig,
+  db: Awaited<ReturnType<typeof connectCoordinationDb>>,
+  dieAfter: SignalName | undefined,
+  round: number,
+): Promise<void> {
   const report = await runOperation({
     db,
     participant: config.participant,
@@ -85,8 +114,7 @@ async function main(): Promise<void> {
       writeFileSync(config.routerFile, `${targ}\n`);
     },
   });
-  emit({ event: 'report', ...report });
-  await db.close();
+  emit({ event: 'report', round, ...report });
 }
 
 main().catch((error: unknown) => {
