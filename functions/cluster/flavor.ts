@@ -76,6 +76,7 @@ export const OBSERVED_VARIABLES = [
   'enforce_gtid_consistency',
   // MariaDB
   'gtid_binlog_pos',
+  'gtid_binlog_state',
   'gtid_current_pos',
   'gtid_slave_pos',
   'gtid_strict_mode',

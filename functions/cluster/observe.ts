@@ -327,6 +327,7 @@ async function probeServerOnce(
       slavePos: gtidValue(raw('gtid_slave_pos'), f),
       currentPos: gtidValue(raw('gtid_current_pos'), f),
       purged: gtidValue(raw('gtid_purged'), f),
+      binlogState: { raw: raw('gtid_binlog_state') },
     };
     obs.gtidStrictMode = f === 'mariadb' ? onOff(vars.get('gtid_strict_mode')) : null;
     // MariaDB always writes GTIDs; MySQL must have gtid_mode=ON for auto-positioning.

@@ -17,6 +17,8 @@
  *    and cannot be told apart from divergence by positions alone; it counts as contained. Positions
  *    cannot see an old divergence below the current seq either; the replica's own SQL thread error
  *    (out-of-order GTID under strict mode) is the evidence for that, and the analysis uses it.
+ *  - Where both sides also carry their gtid_binlog_state (last seq per domain AND server), a
+ *    divergence hidden below a later seq is detected too: see `MariadbGtidPos.withBinlogState`.
  *  - A \ B, per domain not contained: the range B.seq+1 .. A.seq (or the whole A.seq entry when
  *    diverged). Such a difference is a *range* position; `toString()` prints its end position (which
  *    is what MariaDB syntax can say) and `describe()` prints the range.
@@ -276,11 +278,52 @@ export interface MariadbDomainPos {
 const MAX_U32 = 4294967295;
 const MAX_U64 = (1n << 64n) - 1n;
 
+/** gtid_binlog_state: domain -> server_id -> last seq that server wrote in that domain. */
+export type MariadbBinlogState = ReadonlyMap<number, ReadonlyMap<number, bigint>>;
+
 export class MariadbGtidPos implements GtidSet {
   readonly flavor = 'mariadb' as const;
   static readonly EMPTY = new MariadbGtidPos(new Map());
 
-  private constructor(private readonly domains: ReadonlyMap<number, MariadbDomainPos>) {}
+  private constructor(
+    private readonly domains: ReadonlyMap<number, MariadbDomainPos>,
+    /** The server's gtid_binlog_state, when known (see `withBinlogState`). */
+    readonly binlogState: MariadbBinlogState | null = null,
+  ) {}
+
+  /** Parses a gtid_binlog_state value: every domain-server-seq triple is kept. */
+  static parseBinlogState(text: string): MariadbBinlogState {
+    const out = new Map<number, Map<number, bigint>>();
+    const compact = text.replace(/\s+/g, '');
+    if (compact === '') return out;
+    for (const part of compact.split(',')) {
+      const fields = part.split('-');
+      if (fields.length !== 3 || !fields.every((f) => NUM_RE.test(f))) {
+        throw new GtidParseError(`Invalid MariaDB GTID "${part}" in binlog state "${text}"`);
+      }
+      const d = Number(fields[0]);
+      const srv = Number(fields[1]);
+      const seq = BigInt(fields[2]!);
+      const servers = out.get(d) ?? new Map<number, bigint>();
+      if ((servers.get(srv) ?? -1n) < seq) servers.set(srv, seq);
+      out.set(d, servers);
+    }
+    return out;
+  }
+
+  /**
+   * The same position, with the server's gtid_binlog_state attached. Differences between two
+   * positions that both carry a state also see what positions alone cannot: when this server has
+   * transactions of server S in domain D up to seq a, and the other server's state shows it saw S's
+   * transactions in D only up to b < a, then S's b+1..a are missing there — even if the other
+   * position is at a higher seq (written by someone else after a failover). A state entry the other
+   * side lacks entirely proves nothing (its binary log may have been reset by a reseed), so it falls
+   * back to the position rule.
+   */
+  withBinlogState(text: string | null | undefined): MariadbGtidPos {
+    if (text === null || text === undefined) return this;
+    return new MariadbGtidPos(this.domains, MariadbGtidPos.parseBinlogState(text));
+  }
 
   static parse(text: string): MariadbGtidPos {
     const compact = text.replace(/\s+/g, '');
@@ -355,6 +398,19 @@ export class MariadbGtidPos implements GtidSet {
         // Both are ranges (differences of differences): what we cover below their start remains.
         const end = bmin(theirs.fromSeqExclusive, mine.seq);
         map.set(id, { ...mine, seq: end });
+      }
+    }
+    if (this.binlogState && o.binlogState) {
+      for (const [id, servers] of this.binlogState) {
+        if (map.has(id) || !this.domains.has(id)) continue;
+        for (const [serverId, seq] of servers) {
+          const seen = o.binlogState.get(id)?.get(serverId);
+          if (seen === undefined || seen >= seq) continue;
+          const prev = map.get(id);
+          if (!prev || seq - seen > prev.seq - prev.fromSeqExclusive) {
+            map.set(id, { domainId: id, serverId, seq, fromSeqExclusive: seen });
+          }
+        }
       }
     }
     return MariadbGtidPos.fromMap(map);

@@ -4,7 +4,7 @@
  * Pure data (JSON-serialisable except the parsed GTID sets, which `snapshotToJson` drops and
  * `hydrateSnapshot` rebuilds), so golden tests can store snapshots as files.
  */
-import { type GtidFlavor, type GtidSet, tryParseGtidSet } from './gtid.js';
+import { type GtidFlavor, type GtidSet, MariadbGtidPos, tryParseGtidSet } from './gtid.js';
 
 /** `host:port` as the watchdog connects to it (the configured address). */
 export type ServerId = string;
@@ -30,6 +30,8 @@ export interface ServerGtid {
   currentPos: GtidValue;
   /** MySQL `gtid_purged`. */
   purged?: GtidValue;
+  /** MariaDB `gtid_binlog_state` (raw; last seq per domain and server_id), for divergence checks. */
+  binlogState?: { raw: string | null };
 }
 
 /** Normalised replica status; the same fields for every flavor (see cluster/flavor.ts). */
@@ -187,5 +189,13 @@ export function serverTransactions(s: ServerObservation): GtidSet | null {
   if (s.flavor === 'mysql') return s.gtid.executed.parsed ?? null;
   const binlog = s.gtid.binlogPos.parsed ?? null;
   if (s.binlogEnabled === false) return s.gtid.currentPos.parsed ?? binlog;
+  const state = s.gtid.binlogState?.raw;
+  if (binlog instanceof MariadbGtidPos && state) {
+    try {
+      return binlog.withBinlogState(state);
+    } catch {
+      return binlog;
+    }
+  }
   return binlog;
 }

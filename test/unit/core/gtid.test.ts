@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   emptyGtidSet,
-  type MariadbGtidPos,
+  MariadbGtidPos,
   MysqlGtidSet,
   parseGtidSet,
   tryParseGtidSet,
@@ -222,6 +222,35 @@ describe('MariaDB GTID positions', () => {
     expect(d2.isSubsetOf(d1)).toBe(true);
     expect(d1.isSubsetOf(d2)).toBe(false);
     expect(a.difference(d1).describe()).toBe('0-1-10');
+  });
+
+  it("finds an old primary's unreplicated writes below the new primary's later seq, with binlog states", () => {
+    // A wrote 0-1-101..105 that never reached B; B was promoted and wrote up to 0-2-150.
+    const a = MariadbGtidPos.parse('0-1-105').withBinlogState('0-1-105');
+    const b = MariadbGtidPos.parse('0-2-150').withBinlogState('0-1-100,0-2-150');
+    // positions alone cannot see it
+    expect(MariadbGtidPos.parse('0-1-105').isSubsetOf(MariadbGtidPos.parse('0-2-150'))).toBe(true);
+    expect(a.isSubsetOf(b)).toBe(false);
+    expect(a.difference(b).describe()).toBe('0-1-[101..105]');
+    // and B's new writes are missing on A (position rule)
+    expect(b.difference(a).describe()).toBe('0-2-[106..150]');
+  });
+
+  it("does not call a reseeded server's reset binlog state a divergence", () => {
+    // R was restored from a dump of P and replicated on: its state no longer lists server 1.
+    const p = MariadbGtidPos.parse('0-2-150').withBinlogState('0-1-100,0-2-150');
+    const r = MariadbGtidPos.parse('0-2-150').withBinlogState('0-2-150');
+    expect(r.isSubsetOf(p)).toBe(true);
+    expect(p.isSubsetOf(r)).toBe(true);
+    // a replica that saw every server's stream is contained as well
+    const r2 = MariadbGtidPos.parse('0-2-140').withBinlogState('0-1-100,0-2-140');
+    expect(r2.isSubsetOf(p)).toBe(true);
+    expect(p.difference(r2).describe()).toBe('0-2-[141..150]');
+  });
+
+  it('rejects a malformed binlog state', () => {
+    expect(() => MariadbGtidPos.parse('0-1-1').withBinlogState('0-1')).toThrow(GtidParseError);
+    expect(MariadbGtidPos.parse('0-1-1').withBinlogState(null).binlogState).toBeNull();
   });
 
   it('satisfies the set laws on random positions (300 cases)', () => {
