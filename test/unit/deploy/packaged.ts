@@ -5,12 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const TEMPLATE = join(ROOT, '.serverless', 'cloudformation-template-update-stack.json');
 export const ARTIFACT = join(ROOT, '.serverless', 'mysql-failover.zip');
-const LOCK = join(ROOT, '.serverless.lock');
+// Under node_modules/.cache: ignored by git and the linter, shared by every test process of this clone.
+const LOCK = join(ROOT, 'node_modules', '.cache', 'mysql-failover-package.lock');
 
 /** Files whose change changes the template or the artifact. */
 function inputs(): string[] {
@@ -43,6 +44,7 @@ function acquireLock(): void {
   const deadline = Date.now() + 170_000;
   for (;;) {
     try {
+      mkdirSync(dirname(LOCK), { recursive: true });
       mkdirSync(LOCK);
       return;
     } catch (error) {
