@@ -20,6 +20,8 @@ export interface CoordinationEndpoint {
   user: string;
   password: string;
   connectTimeoutMs?: number;
+  /** Per statement; a coordination server that vanished from the network must not hang us (default 10 s). */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -62,7 +64,11 @@ export async function connectCoordinationDb(endpoint: CoordinationEndpoint): Pro
   }
   // An idle session dropped by the server must not crash the process from an 'error' event.
   connection.on('error', () => {});
-  const db = wrapConnection(connection, `${endpoint.host}:${endpoint.port}`);
+  const db = wrapConnection(
+    connection,
+    `${endpoint.host}:${endpoint.port}`,
+    endpoint.queryTimeoutMs ?? 10_000,
+  );
   try {
     for (const statement of SESSION_SETUP) await db.execute(statement);
     const [check] = await db.query<{ log_bin: number | string; tz: string }>(
@@ -80,7 +86,7 @@ export async function connectCoordinationDb(endpoint: CoordinationEndpoint): Pro
   return db;
 }
 
-function wrapConnection(connection: mysql.Connection, where: string): CoordinationDb {
+function wrapConnection(connection: mysql.Connection, where: string, timeout: number): CoordinationDb {
   const fail = (sql: string, error: unknown): never => {
     throw new DbError(`coordination server ${where}: ${(error as Error).message ?? String(error)}`, {
       cause: error,
@@ -93,7 +99,7 @@ function wrapConnection(connection: mysql.Connection, where: string): Coordinati
   return {
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       try {
-        const [rows] = await connection.query(sql, params as unknown[]);
+        const [rows] = await connection.query({ sql, values: params as unknown[], timeout });
         return rows as T[];
       } catch (error) {
         return fail(sql, error);
@@ -101,7 +107,7 @@ function wrapConnection(connection: mysql.Connection, where: string): Coordinati
     },
     async execute(sql: string, params: readonly unknown[] = []) {
       try {
-        const [result] = await connection.query(sql, params as unknown[]);
+        const [result] = await connection.query({ sql, values: params as unknown[], timeout });
         const header = result as mysql.ResultSetHeader;
         return { affectedRows: header.affectedRows ?? 0, insertId: Number(header.insertId ?? 0) };
       } catch (error) {
