@@ -1,0 +1,246 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  ANALYSIS_CODES,
+  type Analysis,
+  type AnalysisCode,
+  analyze,
+} from '../../../functions/core/analysis.js';
+import { type Plan, type PlanContext, plan, RULES, type Step } from '../../../functions/core/planner.js';
+import { hydrateSnapshot, type Snapshot } from '../../../functions/core/snapshot.js';
+
+const NOW = Date.parse('2026-11-25T12:00:00Z');
+const A = '10.0.0.1:3306';
+const B = '10.0.0.2:3306';
+
+function analysis(code: AnalysisCode, extra: Partial<Analysis> = {}): Analysis {
+  return {
+    code,
+    description: code,
+    evidence: ['test'],
+    primary: A,
+    candidate: null,
+    oldPrimary: null,
+    affected: [],
+    errant: [],
+    routers: { total: 3, answering: 3, targets: { [A]: 3 } },
+    also: [],
+    takenAt: '2026-11-25T12:00:00Z',
+    ...extra,
+  };
+}
+
+/** A plausible analysis for each code (what the analysis would fill in). */
+const SAMPLE: Record<AnalysisCode, Analysis> = {
+  Ok: analysis('Ok'),
+  AllDown: analysis('AllDown', { primary: null }),
+  OperationInProgress: analysis('OperationInProgress', { affected: [A] }),
+  SplitBrain: analysis('SplitBrain', { primary: null, candidate: A, affected: [B, A] }),
+  PrimaryUnreachableRoutersOnPrimary: analysis('PrimaryUnreachableRoutersOnPrimary'),
+  UnconfirmedPrimaryFailure: analysis('UnconfirmedPrimaryFailure', {
+    primary: B,
+    candidate: B,
+    oldPrimary: A,
+  }),
+  PrimaryDead: analysis('PrimaryDead', { primary: B, candidate: B, oldPrimary: A }),
+  FailoverNeeded: analysis('FailoverNeeded', {
+    primary: B,
+    candidate: B,
+    oldPrimary: A,
+    errant: [{ server: A, missingOn: B, gtids: '0-1-[21..22]', count: '2' }],
+  }),
+  RoutersUnreachable: analysis('RoutersUnreachable'),
+  NotGtidEnabled: analysis('NotGtidEnabled', { affected: [B] }),
+  RecoverNeeded: analysis('RecoverNeeded', { affected: [B] }),
+  ReplicaErrantTransactions: analysis('ReplicaErrantTransactions', {
+    affected: [B],
+    errant: [{ server: B, missingOn: A, gtids: '0-2-[17..18]', count: '2' }],
+  }),
+  PrimaryReadOnly: analysis('PrimaryReadOnly', { affected: [A] }),
+  ReplicaDown: analysis('ReplicaDown', { affected: [B] }),
+  ReplicationLagging: analysis('ReplicationLagging', { affected: [B] }),
+};
+
+const ctx = (extra: Partial<PlanContext> = {}): PlanContext => ({ now: NOW, ...extra });
+const kinds = (p: Plan): string[] => p.steps.map((s) => s.kind);
+const indexOf = (p: Plan, pred: (s: Step) => boolean): number => p.steps.findIndex(pred);
+
+describe('the plan table', () => {
+  it('has exactly one row per analysis code', () => {
+    expect(Object.keys(RULES).sort()).toEqual([...ANALYSIS_CODES].sort());
+  });
+
+  it.each(ANALYSIS_CODES)('maps %s to a plan with a reason', (code) => {
+    const p = plan(SAMPLE[code], ctx({ splitBrainPolicy: 'resolve' }));
+    expect(p.code).toBe(code);
+    expect(p.reason.length).toBeGreaterThan(0);
+    const rule = RULES[code];
+    const expectedKind = { none: 'none', alert: 'alert-only', operation: 'operation', follow: 'follow' }[
+      rule.action
+    ];
+    expect(p.kind).toBe(expectedKind);
+    if (p.kind === 'operation') {
+      expect(p.operation).toBe(rule.operation);
+      expect(p.steps.length).toBeGreaterThan(0);
+      expect(p.steps.at(-1)?.kind).toBe('Verify');
+    }
+    if (p.kind === 'alert-only') expect(kinds(p)).toEqual(['Alert']);
+    if (p.kind === 'none') expect(p.steps).toEqual([]);
+  });
+
+  it('plans every golden snapshot without throwing', () => {
+    const dir = join(import.meta.dirname, '../../fixtures/snapshots');
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json') && !n.endsWith('.expected.json'))) {
+      const snap = hydrateSnapshot(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Snapshot);
+      const a = analyze(snap);
+      const p = plan(a, ctx({ splitBrainPolicy: 'resolve' }));
+      expect(p.code).toBe(a.code);
+    }
+  });
+});
+
+describe('operations follow the safety rules', () => {
+  it('fences the old primary before promoting the replica, and salvages before it is reseeded', () => {
+    const p = plan(SAMPLE.FailoverNeeded, ctx());
+    expect(p.operation).toBe('failover');
+    const fence = indexOf(p, (s) => s.kind === 'Fence' && s.server === A);
+    const promote = indexOf(p, (s) => s.kind === 'Promote' && s.server === B);
+    const targ = indexOf(p, (s) => s.kind === 'WriteTarg');
+    const routers = indexOf(p, (s) => s.kind === 'SwitchRouters');
+    const salvage = indexOf(p, (s) => s.kind === 'Salvage' && s.server === A);
+    const reseed = indexOf(p, (s) => s.kind === 'Reseed' && s.server === A);
+    expect(fence).toBe(0);
+    expect(p.steps[fence]).toMatchObject({ ifReachable: false });
+    expect(fence).toBeLessThan(promote);
+    expect(targ).toBeLessThan(routers);
+    expect(salvage).toBeLessThan(reseed);
+    expect(p.steps[salvage]).toMatchObject({ missingOn: B, gtids: '0-1-[21..22]' });
+    expect(p.steps[routers]).toEqual({ kind: 'SwitchRouters', to: B, exclude: [A] });
+    expect(p.steps).toContainEqual({ kind: 'Reseed', server: A, from: B });
+    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+  });
+
+  it('promotes a confirmed-dead primary’s replica without waiting for the old one, fencing it only if it answers', () => {
+    const p = plan(SAMPLE.PrimaryDead, ctx());
+    expect(p.operation).toBe('promote-dead');
+    expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: true });
+    expect(kinds(p)).toEqual([
+      'Fence',
+      'CatchUp',
+      'StopReplication',
+      'ResetReplication',
+      'Promote',
+      'WriteTarg',
+      'SwitchRouters',
+      'VerifyRouters',
+      'Verify',
+    ]);
+    // nothing overwrites the dead server now: it is rebuilt when it returns (FailoverNeeded/RecoverNeeded)
+    expect(kinds(p)).not.toContain('Reseed');
+  });
+
+  it('rebuilds a broken replica from the primary after salvaging what only it has', () => {
+    const p = plan(SAMPLE.ReplicaErrantTransactions, ctx());
+    expect(p.operation).toBe('recover');
+    expect(p.steps).toEqual([
+      { kind: 'Salvage', server: B, missingOn: A, gtids: '0-2-[17..18]' },
+      { kind: 'StopReplication', server: B },
+      { kind: 'Reseed', server: B, from: A },
+      { kind: 'StartReplication', server: B, from: A },
+      { kind: 'Verify', expect: 'Ok' },
+    ]);
+    // with no known difference, the salvage step is still there and computes it itself
+    expect(plan(SAMPLE.RecoverNeeded, ctx()).steps[0]).toEqual({
+      kind: 'Salvage',
+      server: B,
+      missingOn: A,
+      gtids: null,
+    });
+  });
+
+  it('never acts on a partitioned or unconfirmed view', () => {
+    for (const code of [
+      'PrimaryUnreachableRoutersOnPrimary',
+      'UnconfirmedPrimaryFailure',
+      'RoutersUnreachable',
+    ] as const) {
+      const p = plan(SAMPLE[code], ctx({ force: true }));
+      expect(p.kind).toBe('alert-only');
+      expect(kinds(p)).toEqual(['Alert']);
+    }
+  });
+
+  it('joins an ongoing operation through the election instead of starting another', () => {
+    const p = plan(SAMPLE.OperationInProgress, ctx({ force: true }));
+    expect(p.kind).toBe('follow');
+    expect(p.steps).toEqual([{ kind: 'JoinElection' }]);
+  });
+});
+
+describe('anti-flap, force, dry run and policies', () => {
+  it('turns an operation into an alert inside the anti-flap period', () => {
+    const p = plan(SAMPLE.FailoverNeeded, ctx({ antiFlapUntil: NOW + 60_000 }));
+    expect(p.kind).toBe('alert-only');
+    expect(p.suppressed).toEqual({
+      operation: 'failover',
+      because: `anti-flap period until ${new Date(NOW + 60_000).toISOString()} (use force to act)`,
+    });
+    expect(p.steps[0]).toMatchObject({ kind: 'Alert', severity: 'critical' });
+  });
+
+  it('acts inside the anti-flap period when forced, and after it without force', () => {
+    expect(plan(SAMPLE.FailoverNeeded, ctx({ antiFlapUntil: NOW + 60_000, force: true })).kind).toBe(
+      'operation',
+    );
+    expect(plan(SAMPLE.FailoverNeeded, ctx({ antiFlapUntil: NOW })).kind).toBe('operation');
+    expect(plan(SAMPLE.RecoverNeeded, ctx({ antiFlapUntil: null })).kind).toBe('operation');
+  });
+
+  it('keeps the same steps in a dry run and says so', () => {
+    const real = plan(SAMPLE.PrimaryDead, ctx());
+    const dry = plan(SAMPLE.PrimaryDead, ctx({ dryRun: true }));
+    expect(dry.dryRun).toBe(true);
+    expect(real.dryRun).toBe(false);
+    expect(dry.steps).toEqual(real.steps);
+  });
+
+  it('only alerts on a split brain under the default policy, and resolves towards the majority side when asked', () => {
+    const alertOnly = plan(SAMPLE.SplitBrain, ctx());
+    expect(alertOnly.kind).toBe('alert-only');
+    expect(alertOnly.suppressed?.operation).toBe('split-brain');
+    const resolve = plan(SAMPLE.SplitBrain, ctx({ splitBrainPolicy: 'resolve' }));
+    expect(resolve.operation).toBe('split-brain');
+    expect(resolve.steps[0]).toEqual({ kind: 'Fence', server: B, ifReachable: true });
+    expect(resolve.steps).toContainEqual({ kind: 'SwitchRouters', to: A, exclude: [B] });
+    expect(resolve.steps).toContainEqual({ kind: 'Reseed', server: B, from: A });
+    expect(indexOf(resolve, (s) => s.kind === 'Salvage')).toBeLessThan(
+      indexOf(resolve, (s) => s.kind === 'Reseed'),
+    );
+  });
+
+  it('honours a console request only when the analysis calls for it', () => {
+    expect(plan(SAMPLE.RecoverNeeded, ctx({ requested: 'failover' })).kind).toBe('alert-only');
+    expect(plan(SAMPLE.FailoverNeeded, ctx({ requested: 'recover' })).kind).toBe('alert-only');
+    expect(plan(SAMPLE.FailoverNeeded, ctx({ requested: 'failover' })).operation).toBe('failover');
+    expect(plan(SAMPLE.PrimaryDead, ctx({ requested: 'failover' })).operation).toBe('promote-dead');
+    expect(plan(SAMPLE.Ok, ctx({ requested: 'recover' }))).toMatchObject({
+      kind: 'none',
+      reason: 'recover requested, but the cluster is Ok',
+    });
+  });
+
+  it('plans a switchover only on a healthy cluster, to a named or the single replica', () => {
+    const p = plan(SAMPLE.Ok, ctx({ requested: 'switchover', servers: [A, B] }));
+    expect(p.operation).toBe('switchover');
+    expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: false });
+    expect(indexOf(p, (s) => s.kind === 'Promote' && s.server === B)).toBeGreaterThan(0);
+    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    expect(plan(SAMPLE.RecoverNeeded, ctx({ requested: 'switchover', servers: [A, B] })).kind).toBe(
+      'alert-only',
+    );
+    const three = plan(SAMPLE.Ok, ctx({ requested: 'switchover', servers: [A, B, '10.0.0.3:3306'] }));
+    expect(three.kind).toBe('alert-only');
+    expect(three.reason).toMatch(/name the target/);
+  });
+});
