@@ -1,0 +1,167 @@
+/**
+ * Decision-order cases the golden snapshots do not show, built from the captured Ok snapshot.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { analyze, ioThreadConfirmsSourceGone } from '../../../functions/core/analysis.js';
+import { hydrateSnapshot, type ServerObservation, type Snapshot } from '../../../functions/core/snapshot.js';
+
+const okText = readFileSync(join(import.meta.dirname, '../../fixtures/snapshots/Ok.json'), 'utf8');
+
+function ok(): Snapshot {
+  return hydrateSnapshot(JSON.parse(okText) as Snapshot);
+}
+
+/** A third server (replica of the primary) cloned from the captured replica. */
+function withThirdServer(s: Snapshot, port: number, serverId: number): ServerObservation {
+  const third = JSON.parse(JSON.stringify(s.servers[1])) as ServerObservation;
+  third.id = `127.0.0.1:${port}`;
+  third.port = port;
+  third.serverId = serverId;
+  s.servers.push(third);
+  return third;
+}
+
+function rehydrate(s: Snapshot): Snapshot {
+  return hydrateSnapshot(JSON.parse(JSON.stringify(s)) as Snapshot);
+}
+
+function down(s: ServerObservation): void {
+  s.reachable = false;
+  s.error = { message: 'connect ECONNREFUSED', code: 'ECONNREFUSED', errno: -111 };
+  s.replication = null;
+  s.operation = undefined;
+}
+
+describe('analysis decision order', () => {
+  it('lets a recorded operation win over routers that disagree (they are being switched)', () => {
+    const s = ok();
+    s.routers[0]!.routesTo = s.servers[1]!.id;
+    expect(analyze(s).code).toBe('SplitBrain');
+    s.servers[0]!.operation = { epoch: 3, op: 'fail', master: 'b1', leaseExpiresInMs: -1500, signals: [] };
+    const a = analyze(s);
+    expect(a.code).toBe('OperationInProgress');
+    expect(a.evidence[0]).toContain('lease expired 1500 ms ago');
+  });
+
+  it('keeps the router-majority side in a routers-disagree split brain, and the configured primary on a tie', () => {
+    const s = ok();
+    const [p, r] = s.servers;
+    s.routers[0]!.routesTo = r!.id;
+    expect(analyze(s).candidate).toBe(p!.id);
+    s.routers[1]!.routesTo = null;
+    s.routers[1]!.reachable = false;
+    // one router each: the tie goes to the configured primary
+    expect(analyze(s)).toMatchObject({ code: 'SplitBrain', candidate: p!.id });
+  });
+
+  it('does not count a router that lands on an unknown server as a vote', () => {
+    const s = ok();
+    for (const r of s.routers.slice(1)) {
+      r.routesTo = null;
+      r.matchedBy = null;
+    }
+    const a = analyze(s);
+    expect(a.code).toBe('Ok');
+    expect(a.routers).toMatchObject({ total: 3, answering: 1 });
+    expect(a.evidence.join('\n')).toContain('an unknown server');
+  });
+
+  it('ranks a broken replica above a dead one and reports the other finding in `also`', () => {
+    const s = ok();
+    const third = withThirdServer(s, 1, 3);
+    down(s.servers[1]!);
+    third.replication!.sqlRunning = 'No';
+    third.replication!.lastSqlErrno = 1062;
+    third.replication!.lastSqlError = 'Duplicate entry';
+    const a = analyze(rehydrate(s));
+    expect(a).toMatchObject({ code: 'RecoverNeeded', affected: [third.id], also: ['ReplicaDown'] });
+  });
+
+  it('does not call a replica broken while its IO thread reconnects without an error', () => {
+    const s = ok();
+    s.servers[1]!.replication!.ioRunning = 'Connecting';
+    expect(analyze(s).code).toBe('Ok');
+    s.servers[1]!.replication!.lastIoErrno = 2003;
+    expect(analyze(s).code).toBe('RecoverNeeded');
+  });
+
+  it('treats a replica of another source than the primary as needing recovery', () => {
+    const s = ok();
+    s.servers[1]!.replication!.sourceId = null;
+    s.servers[1]!.replication!.sourceHost = '10.9.9.9';
+    const a = analyze(s);
+    expect(a.code).toBe('RecoverNeeded');
+    expect(a.evidence[0]).toContain('not from the primary');
+  });
+
+  it('picks the most advanced replica when no router reaches anything and the primary is gone', () => {
+    const s = ok();
+    const [p, r2] = s.servers;
+    const r3 = withThirdServer(s, 2, 3);
+    down(p!);
+    for (const r of [r2!, r3]) {
+      r.replication!.ioRunning = 'Connecting';
+      r.replication!.lastIoErrno = 2003;
+      r.replication!.lastIoError = "error connecting to master: Can't connect";
+    }
+    r3.gtid.binlogPos.raw = '0-1-999';
+    for (const r of s.routers) {
+      r.reachable = false;
+      r.routesTo = null;
+      r.landed = null;
+      r.error = { message: 'Connection lost', code: 'PROTOCOL_CONNECTION_LOST', errno: null };
+    }
+    expect(analyze(rehydrate(s))).toMatchObject({ code: 'PrimaryDead', candidate: r3.id, oldPrimary: p!.id });
+    // while the replicas still receive, it is only RoutersUnreachable
+    for (const r of [r2!, r3]) {
+      r.replication!.ioRunning = 'Yes';
+      r.replication!.lastIoErrno = 0;
+    }
+    expect(analyze(rehydrate(s)).code).toBe('RoutersUnreachable');
+  });
+
+  it('uses the configured primary when no router is observed', () => {
+    const s = ok();
+    s.routers = [];
+    expect(analyze(s)).toMatchObject({ code: 'Ok', primary: s.servers[0]!.id });
+    down(s.servers[0]!);
+    s.servers[1]!.replication!.ioRunning = 'No';
+    expect(analyze(rehydrate(s))).toMatchObject({ code: 'PrimaryDead', candidate: s.servers[1]!.id });
+  });
+
+  it('follows the routers, not a stale configuration, after a finished failover', () => {
+    const s = ok();
+    const [oldP, newP] = s.servers;
+    // newP was promoted (no replication) and the routers use it; oldP was rebuilt as its replica.
+    oldP!.replication = JSON.parse(JSON.stringify(newP!.replication)) as ServerObservation['replication'];
+    oldP!.replication!.sourceId = newP!.id;
+    newP!.replication = null;
+    for (const r of s.routers) r.routesTo = newP!.id;
+    const a = analyze(rehydrate(s));
+    expect(a).toMatchObject({ code: 'Ok', primary: newP!.id });
+    expect(a.evidence.join('\n')).toContain(`the configuration names ${oldP!.id} as primary`);
+  });
+
+  it('flags MySQL servers without gtid_mode=ON', () => {
+    const s = ok();
+    s.servers[1]!.flavor = 'mysql';
+    s.servers[1]!.gtidMode = 'OFF';
+    s.servers[1]!.gtid.executed.raw = '';
+    const a = analyze(s);
+    expect(a.code).toBe('NotGtidEnabled');
+  });
+
+  it('reads the IO thread the way rule 1 needs', () => {
+    const s = ok().servers[1]!;
+    expect(ioThreadConfirmsSourceGone(s)).toBe(false);
+    s.replication!.ioRunning = 'Connecting';
+    expect(ioThreadConfirmsSourceGone(s)).toBe(false);
+    s.replication!.lastIoErrno = 2013;
+    expect(ioThreadConfirmsSourceGone(s)).toBe(true);
+    s.replication!.ioRunning = 'No';
+    s.replication!.lastIoErrno = 0;
+    expect(ioThreadConfirmsSourceGone(s)).toBe(true);
+  });
+});
