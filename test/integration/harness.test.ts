@@ -4,13 +4,18 @@
  * the fault helpers produce the states they promise, and nothing outlives its owner.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantStatementsFor, MARIADB_WATCHDOG_PRIVILEGES } from '../../functions/cluster/grants.js';
-import { type Cluster, processesUnder, startCluster } from '../../functions/sandbox/harness/index.js';
+import {
+  type Cluster,
+  processesUnder,
+  renderHaproxyConfig,
+  startCluster,
+} from '../../functions/sandbox/harness/index.js';
 import { isAlive } from '../../functions/sandbox/harness/processes.js';
 import type { Connection, Row } from '../../functions/sandbox/harness/sql.js';
 
@@ -435,6 +440,31 @@ describe('a 3-server cluster with failback routers', () => {
     for (const router of cluster.routers) await cluster.waitForRouterTarget(router, db2!);
     await db1!.start();
     for (const router of cluster.routers) await cluster.waitForRouterTarget(router, db1!);
+  });
+
+  it('picks up rewritten server lines on reload, keeping its master process', async () => {
+    const [db1, db2, db3] = cluster.servers;
+    const router = cluster.routers[0]!;
+    const masterPid = router.pid;
+    const original = readFileSync(router.configPath, 'utf8');
+    const switched = renderHaproxyConfig({
+      bindPort: router.port,
+      adminSocketPath: router.adminSocketPath,
+      pidFile: router.pidFile,
+      mode: 'failback',
+      destinations: [db2!, db3!, db1!].map((s) => ({ name: s.name, host: s.host, port: s.port })),
+    });
+    writeFileSync(router.configPath, switched);
+    await router.reload();
+    expect(router.pid).toBe(masterPid);
+    await cluster.waitForRouterTarget(router, db2!);
+    // A config HAProxy rejects: the reload fails loudly and the running worker keeps routing.
+    writeFileSync(router.configPath, `${switched}    server broken\n`);
+    await expect(router.reload()).rejects.toThrow(/rejected the new config/);
+    expect(await router.routesTo()).toBe(db2!.address);
+    writeFileSync(router.configPath, original);
+    await router.reload();
+    await cluster.waitForRouterTarget(router, db1!);
   });
 
   it('restarts a router on the same port with the same routing', async () => {

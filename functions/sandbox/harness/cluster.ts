@@ -294,6 +294,20 @@ export class Cluster {
     }
   }
 
+  /** Waits until the router's health checks see every server of the cluster UP. */
+  async waitForRouterHealthy(router: RouterHandle, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = await router.serverStates().catch(() => []);
+      const up = new Set(states.filter((s) => s.status === 'UP').map((s) => s.name));
+      if (this.servers.every((server) => up.has(server.name))) return;
+      if (Date.now() > deadline) {
+        throw new WatchdogError(`${router.name}: not every server is UP in HAProxy`, { details: { states } });
+      }
+      await sleep(50);
+    }
+  }
+
   // -------------------------------------------------------------------------------------------------
   // Writes and faults
 
@@ -492,24 +506,19 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       }
       cluster.groups.push(group);
     }
-    // Replication and routers are independent once the users exist: bring them up side by side.
-    const phaseTimes: Record<string, number> = {};
-    const timed = async (label: string, work: () => Promise<unknown>) => {
-      const t0 = performance.now();
-      await work();
-      phaseTimes[label] = Math.round(performance.now() - t0);
-    };
-    await Promise.all([
-      timed('replication', async () => {
-        await Promise.all(cluster.replicas.map((replica) => cluster.startReplication(replica, primary)));
-        await Promise.all(cluster.replicas.map((replica) => cluster.waitForReplication(replica)));
+    // Replicas first: HAProxy's health checks log in as haproxy_check, which reaches the replicas
+    // through replication; a router started earlier marks them DOWN for a couple of seconds.
+    await Promise.all(cluster.replicas.map((replica) => cluster.startReplication(replica, primary)));
+    await Promise.all(cluster.replicas.map((replica) => cluster.waitForReplication(replica)));
+    phase('replication');
+    await Promise.all(cluster.routers.map((router) => withPortRetry(router)));
+    await Promise.all(
+      cluster.routers.map(async (router) => {
+        await cluster.waitForRouterTarget(router, primary);
+        await cluster.waitForRouterHealthy(router);
       }),
-      timed('routers', async () => {
-        await Promise.all(cluster.routers.map((router) => withPortRetry(router)));
-        await Promise.all(cluster.routers.map((router) => cluster.waitForRouterTarget(router, primary)));
-      }),
-    ]);
-    Object.assign(cluster.startupTimings, phaseTimes);
+    );
+    phase('routers');
     cluster.startupTimings.total = Math.round(performance.now() - started);
     return cluster;
   } catch (error) {

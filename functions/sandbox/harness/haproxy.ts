@@ -42,7 +42,7 @@ export function runtimeCommand(socketPath: string, command: string, timeoutMs = 
       reject(new Error(`runtime API ${socketPath}: no answer to "${command}" within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${command}\n`));
+    socket.on('connect', () => socket.end(`${command}\n`));
     socket.on('data', (chunk: string) => {
       answer += chunk;
     });
@@ -55,6 +55,13 @@ export function runtimeCommand(socketPath: string, command: string, timeoutMs = 
       resolve(answer);
     });
   });
+}
+
+export interface MasterStatus {
+  reloads: number;
+  failedReloads: number;
+  /** Pids of the current workers (not the old ones still finishing their sessions). */
+  workers: number[];
 }
 
 export interface ServerState {
@@ -201,23 +208,59 @@ export class HaproxyRouter {
     }
   }
 
+  /** The master's view (master CLI `show proc`): reload count, failed reloads, current workers. */
+  async masterStatus(): Promise<MasterStatus | null> {
+    let text: string;
+    try {
+      text = await runtimeCommand(this.masterSocketPath, 'show proc', 1_000);
+    } catch {
+      return null; // the master is re-executing itself (during a reload) or gone
+    }
+    const master = /^\d+\s+master\s+(\d+)\s+\[failed: (\d+)\]/m.exec(text);
+    if (!master) return null;
+    const workersSection = text.split('# workers')[1]?.split('\n#')[0] ?? '';
+    const workers = [...workersSection.matchAll(/^(\d+)\s+worker/gm)].map((m) => Number(m[1]));
+    return { reloads: Number(master[1]), failedReloads: Number(master[2]), workers };
+  }
+
   /**
-   * Re-reads the config file (SIGUSR2 to the master, as `systemctl reload` does). Resolves when a new
-   * worker answers on the runtime API; throws if the master refused the new config.
+   * Re-reads the config file (SIGUSR2 to the master, as `systemctl reload` does). Resolves when the
+   * master has finished the reload and its new worker answers on the runtime API; throws if the master
+   * rejected the new config (it then keeps the old worker running).
    */
   async reload(timeoutMs = 10_000): Promise<void> {
     const master = this.pid;
     if (master === null) throw new ProcessError(`${this.name} is not running`);
-    const before = await this.workerPid();
-    signal(master, 'SIGUSR2');
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const now = await this.workerPid();
-      if (now !== null && now !== before) return;
-      if (!this.isRunning()) break;
+    // A signal sent while the master re-executes itself for an earlier reload can be lost: wait until
+    // it answers on its CLI first.
+    let before = await this.masterStatus();
+    while (before === null) {
+      if (Date.now() > deadline || !this.isRunning()) {
+        throw new RouterSwitchError(
+          `${this.name}: HAProxy master does not answer on ${this.masterSocketPath}`,
+        );
+      }
       await sleep(25);
+      before = await this.masterStatus();
     }
-    throw new RouterSwitchError(`${this.name}: reload did not bring up a new worker (config rejected?)`, {
+    signal(master, 'SIGUSR2');
+    while (Date.now() < deadline) {
+      await sleep(25);
+      const now = await this.masterStatus();
+      if (now === null || now.reloads <= before.reloads) continue;
+      if (now.failedReloads > before.failedReloads) {
+        throw new RouterSwitchError(
+          `${this.name}: HAProxy rejected the new config; the old worker keeps running`,
+          {
+            details: { configPath: this.configPath, log: this.readLogSince(0).slice(-2000) },
+          },
+        );
+      }
+      const fresh = now.workers.find((pid) => !before.workers.includes(pid));
+      if (fresh !== undefined && (await this.workerPid()) === fresh) return;
+    }
+    throw new RouterSwitchError(`${this.name}: reload did not bring up a new worker within ${timeoutMs} ms`, {
       details: { configPath: this.configPath, log: this.readLogSince(0).slice(-2000) },
     });
   }

@@ -1,0 +1,160 @@
+/**
+ * The harness's generated artefacts, checked by the real consumers: HAProxy's own config checker
+ * (`haproxy -c`), the watchdog's config schema, and the grant statements at statement level (the MySQL 8
+ * variant cannot run on a real server here).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  likeMatches,
+  MARIADB_WATCHDOG_PRIVILEGES,
+  MYSQL8_WATCHDOG_PRIVILEGES,
+  replicationGrantStatements,
+  watchdogGrantStatements,
+} from '../../functions/cluster/grants.js';
+import { parseConfig } from '../../functions/config/schema.js';
+import { Cluster } from '../../functions/sandbox/harness/cluster.js';
+import { HaproxyRouter } from '../../functions/sandbox/harness/haproxy.js';
+import { renderHaproxyConfig, STICKY_LUA } from '../../functions/sandbox/harness/haproxy-config.js';
+import { MariadbServer, requireBinary } from '../../functions/sandbox/harness/mariadb.js';
+
+const execFileAsync = promisify(execFile);
+const scratch = mkdtempSync(join(tmpdir(), 'harness-config-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const destinations = [
+  { name: 'db1', host: '127.0.0.1', port: 33061 },
+  { name: 'db2', host: '127.0.0.1', port: 33062 },
+];
+
+function render(mode: 'sticky' | 'failback'): string {
+  return renderHaproxyConfig({
+    bindPort: 7001,
+    adminSocketPath: join(scratch, 'admin.sock'),
+    pidFile: join(scratch, 'haproxy.pid'),
+    destinations,
+    mode,
+    stickyLuaPath: join(scratch, 'sticky.lua'),
+  });
+}
+
+describe('the HAProxy router config', () => {
+  it.each(['sticky', 'failback'] as const)('passes haproxy -c in %s mode', async (mode) => {
+    writeFileSync(join(scratch, 'sticky.lua'), STICKY_LUA);
+    const path = join(scratch, `${mode}.cfg`);
+    writeFileSync(path, render(mode));
+    const { stdout, stderr } = await execFileAsync(requireBinary('haproxy'), ['-c', '-f', path]);
+    expect(`${stdout}${stderr}`).toMatch(/Configuration file is valid/);
+  });
+
+  it('lists the primary first and the replica as backup, in the seed router shape', () => {
+    const text = render('failback');
+    expect(text.startsWith('# managed by mysql-failover\n')).toBe(true);
+    expect(text).toContain('listen mysql_failover\n    bind 127.0.0.1:7001\n');
+    expect(text).toContain('    option mysql-check user haproxy_check post-41\n');
+    expect(text.split('\n').filter((line) => line.trimStart().startsWith('server '))).toEqual([
+      '    server db1 127.0.0.1:33061 check',
+      '    server db2 127.0.0.1:33062 check backup',
+    ]);
+  });
+
+  it('keeps the sticky mode outside the server lines, so rewriting them keeps the mode', () => {
+    const serverLines = (text: string) =>
+      text.split('\n').filter((line) => line.trimStart().startsWith('server '));
+    expect(serverLines(render('sticky'))).toEqual(serverLines(render('failback')));
+    expect(render('sticky')).toContain(`lua-load ${join(scratch, 'sticky.lua')}`);
+    expect(render('failback')).not.toContain('lua-load');
+  });
+});
+
+describe('the watchdog config the harness writes', () => {
+  it('is accepted by the watchdog config schema with the cluster endpoints and credentials', () => {
+    const dir = join(scratch, 'cluster');
+    const cluster = new Cluster('harness-config', dir, 0, true);
+    cluster.servers.push(
+      new MariadbServer({ name: 'db1', serverId: 1, clusterDir: dir, port: 33061 }),
+      new MariadbServer({ name: 'db2', serverId: 2, clusterDir: dir, port: 33062 }),
+    );
+    cluster.groups.push({
+      name: 'g1',
+      routers: [
+        new HaproxyRouter({
+          group: 'g1',
+          name: 'g1r1',
+          clusterDir: dir,
+          port: 7001,
+          mode: 'sticky',
+          destinations,
+          probeAccount: cluster.credentials.watchdog,
+        }),
+      ],
+    });
+    const config = parseConfig(cluster.config(), 'harness');
+    expect(config.clusterName).toBe('harness-config');
+    expect(config.servers.map((s) => s.id)).toEqual(['127.0.0.1:33061', '127.0.0.1:33062']);
+    expect(config.groups[0]).toMatchObject({
+      name: 'g1',
+      routerKind: 'haproxy',
+      section: 'mysql_failover',
+      routers: [
+        {
+          id: '127.0.0.1:7001',
+          configPath: join(dir, 'g1r1', 'haproxy.cfg'),
+          adminSocket: join(dir, 'g1r1', 'admin.sock'),
+        },
+      ],
+    });
+    expect(config.credentials.watchdog).toEqual(cluster.credentials.watchdog);
+    expect(config.credentials.replication).toEqual(cluster.credentials.replication);
+    expect(config.objectStore).toBe(join(dir, 'objects'));
+  });
+});
+
+describe('the grant statements', () => {
+  const account = { user: 'watchdog', host: '%', password: "pa'ss" };
+
+  it('grants MySQL 8 the dynamic privileges, writes per schema only', () => {
+    expect(watchdogGrantStatements('mysql', account, ['app\\_%'])).toEqual([
+      "CREATE USER IF NOT EXISTS 'watchdog'@'%' IDENTIFIED WITH caching_sha2_password BY 'pa\\'ss'",
+      'GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, PROCESS, REPLICATION CLIENT, ' +
+        'REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN, BACKUP_ADMIN, ' +
+        "CONNECTION_ADMIN, BINLOG_ADMIN ON *.* TO 'watchdog'@'%'",
+      'GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX, REFERENCES, CREATE VIEW, CREATE ROUTINE, ' +
+        "ALTER ROUTINE ON `ongoing_failover`.* TO 'watchdog'@'%'",
+      'GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX, REFERENCES, CREATE VIEW, CREATE ROUTINE, ' +
+        "ALTER ROUTINE ON `app\\_%`.* TO 'watchdog'@'%'",
+    ]);
+  });
+
+  it('never grants SUPER, ALL, SET USER or a global write privilege', () => {
+    for (const flavor of ['mariadb', 'mysql'] as const) {
+      const statements = watchdogGrantStatements(flavor, account).join('\n');
+      expect(statements).not.toMatch(/\bSUPER\b|ALL PRIVILEGES|SET USER|SET_USER_ID|CREATE USER,/);
+      const global = statements.split('\n').find((s) => s.includes('ON *.*')) ?? '';
+      expect(global).not.toMatch(/\b(INSERT|UPDATE|DELETE|DROP|ALTER|CREATE)\b(?! VIEW| ROUTINE)/);
+    }
+    for (const need of [...MARIADB_WATCHDOG_PRIVILEGES, ...MYSQL8_WATCHDOG_PRIVILEGES]) {
+      expect(need.neededFor.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('refuses schema patterns that would cover the mysql schema', () => {
+    for (const pattern of ['%', 'm%', 'my_ql', 'MYSQL', 'mysq%']) {
+      expect(() => watchdogGrantStatements('mariadb', account, [pattern])).toThrow(/mysql schema/);
+    }
+    expect(likeMatches('app\\_%', 'app_x')).toBe(true);
+    expect(likeMatches('app\\_%', 'appXx')).toBe(false);
+    expect(likeMatches('a.b', 'axb')).toBe(false);
+  });
+
+  it('gives the replication account REPLICATION SLAVE only', () => {
+    expect(replicationGrantStatements('mariadb', { user: 'repl', host: '%', password: 'x' })).toEqual([
+      "CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'x'",
+      "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'",
+    ]);
+  });
+});
