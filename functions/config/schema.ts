@@ -25,14 +25,41 @@ function addressProblem(error: z.ZodError): string {
   return `invalid address, expected host:port (${inner})`;
 }
 
+const addressFields = { address: z.string().optional(), host: host.optional(), port: port.optional() };
+const asAddressObject = (value: unknown): unknown => (typeof value === 'string' ? { address: value } : value);
+
+/** Resolves `address` or `host`/`port` of an entry; reports a problem and returns null when it cannot. */
+function resolveEndpoint(
+  entry: { address?: string | undefined; host?: string | undefined; port?: number | undefined },
+  ctx: z.RefinementCtx,
+  defaultPort: number | undefined,
+): { id: string; host: string; port: number } | null {
+  let hostValue = entry.host;
+  let portValue = entry.port ?? defaultPort;
+  if (entry.address !== undefined) {
+    const parsed = endpoint.safeParse(entry.address);
+    if (!parsed.success) {
+      ctx.addIssue({ code: 'custom', message: addressProblem(parsed.error) });
+      return null;
+    }
+    hostValue = parsed.data.host;
+    portValue = parsed.data.port;
+  }
+  if (hostValue === undefined || portValue === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'needs "host" and "port" (or "address": "host:port")' });
+    return null;
+  }
+  return { id: `${hostValue}:${portValue}`, host: hostValue, port: portValue };
+}
+
+const absolutePath = z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -');
+
+/** A database server: `"host:port"` or an object. */
 const server = z.preprocess(
-  (value) => (typeof value === 'string' ? { address: value } : value),
+  asAddressObject,
   z
     .object({
-      /** Where the watchdog connects: `host:port`. */
-      address: z.string().optional(),
-      host: host.optional(),
-      port: port.optional(),
+      ...addressFields,
       /** Optional name (db1, ...) used in reports. */
       name: z.string().regex(NAME).optional(),
       /** The address replicas use for this server (`CHANGE MASTER TO MASTER_HOST=…`), if different. */
@@ -40,72 +67,35 @@ const server = z.preprocess(
       replicationPort: port.optional(),
     })
     .transform((s, ctx) => {
-      let hostValue = s.host;
-      let portValue = s.port ?? 3306;
-      if (s.address !== undefined) {
-        const parsed = endpoint.safeParse(s.address);
-        if (!parsed.success) {
-          ctx.addIssue({ code: 'custom', message: addressProblem(parsed.error) });
-          return z.NEVER;
-        }
-        hostValue = parsed.data.host;
-        portValue = parsed.data.port;
-      }
-      if (hostValue === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'needs "host" (or "address": "host:port")' });
-        return z.NEVER;
-      }
-      const id = `${hostValue}:${portValue}`;
+      const at = resolveEndpoint(s, ctx, 3306);
+      if (!at) return z.NEVER;
       return {
-        id,
-        name: s.name ?? id,
-        host: hostValue,
-        port: portValue,
-        replicationHost: s.replicationHost ?? hostValue,
-        replicationPort: s.replicationPort ?? portValue,
+        ...at,
+        name: s.name ?? at.id,
+        replicationHost: s.replicationHost ?? at.host,
+        replicationPort: s.replicationPort ?? at.port,
       };
     }),
 );
 
+/** A router endpoint the watchdog queries through: `"host:port"` or an object. */
 const router = z.preprocess(
-  (value) => (typeof value === 'string' ? { address: value } : value),
+  asAddressObject,
   z
     .object({
-      address: z.string().optional(),
-      host: host.optional(),
-      port: port.optional(),
+      ...addressFields,
       /** EC2 instance id of the backend that runs this router (SSM Run Command target). */
       instanceId: z
         .string()
         .regex(/^(i|mi)-[0-9a-f]{8,17}$/)
         .optional(),
-      configPath: z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -').optional(),
-      adminSocket: z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -').optional(),
+      configPath: absolutePath.optional(),
+      adminSocket: absolutePath.optional(),
     })
     .transform((r, ctx) => {
-      let hostValue = r.host;
-      let portValue = r.port;
-      if (r.address !== undefined) {
-        const parsed = endpoint.safeParse(r.address);
-        if (!parsed.success) {
-          ctx.addIssue({ code: 'custom', message: addressProblem(parsed.error) });
-          return z.NEVER;
-        }
-        hostValue = parsed.data.host;
-        portValue = parsed.data.port;
-      }
-      if (hostValue === undefined || portValue === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'needs "host" and "port" (or "address": "host:port")' });
-        return z.NEVER;
-      }
-      return {
-        id: `${hostValue}:${portValue}`,
-        host: hostValue,
-        port: portValue,
-        instanceId: r.instanceId,
-        configPath: r.configPath,
-        adminSocket: r.adminSocket,
-      };
+      const at = resolveEndpoint(r, ctx, undefined);
+      if (!at) return z.NEVER;
+      return { ...at, instanceId: r.instanceId, configPath: r.configPath, adminSocket: r.adminSocket };
     }),
 );
 
@@ -124,7 +114,7 @@ const group = z.object({
   /** The router's listening port on each backend (used with ec2Tag discovery). */
   routerPort: port.optional(),
   /** Router config file on each backend (mysqlrouter.conf, haproxy.cfg). */
-  configPath: z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -').optional(),
+  configPath: absolutePath.optional(),
   /** The routing section (`[routing:NAME]`) or HAProxy backend/listen name. */
   section: z.string().regex(NAME).default('mysql_failover'),
 });

@@ -101,6 +101,18 @@ function explain(error: z.ZodError): string {
     .join('; ');
 }
 
+/** An alarm (whatever its transport) runs a check of the function's own group. */
+function alarmInvocation(name: string, state: string, reason: string | undefined): Invocation {
+  return {
+    trigger: 'alarm',
+    action: 'check',
+    group: undefined,
+    dryRun: false,
+    force: false,
+    alarm: { name, state, reason },
+  };
+}
+
 /** Turns a raw Lambda event into an Invocation, or throws EventValidationError. */
 export function parseEvent(event: unknown): Invocation {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
@@ -118,18 +130,8 @@ export function parseEvent(event: unknown): Invocation {
   }
   const alarm = alarmChange.safeParse(event);
   if (alarm.success) {
-    return {
-      trigger: 'alarm',
-      action: 'check',
-      group: undefined,
-      dryRun: false,
-      force: false,
-      alarm: {
-        name: alarm.data.detail.alarmName,
-        state: alarm.data.detail.state.value,
-        reason: alarm.data.detail.state.reason,
-      },
-    };
+    const { alarmName, state } = alarm.data.detail;
+    return alarmInvocation(alarmName, state.value, state.reason);
   }
   const sns = snsAlarm.safeParse(event);
   if (sns.success) {
@@ -143,18 +145,7 @@ export function parseEvent(event: unknown): Invocation {
     if (!parsed.success) {
       throw new EventValidationError(`SNS message is not a CloudWatch alarm: ${explain(parsed.error)}`);
     }
-    return {
-      trigger: 'alarm',
-      action: 'check',
-      group: undefined,
-      dryRun: false,
-      force: false,
-      alarm: {
-        name: parsed.data.AlarmName,
-        state: parsed.data.NewStateValue,
-        reason: parsed.data.NewStateReason,
-      },
-    };
+    return alarmInvocation(parsed.data.AlarmName, parsed.data.NewStateValue, parsed.data.NewStateReason);
   }
   if (record.source === 'mysql-failover.continuation') {
     const parsed = continuation.safeParse(event);
