@@ -621,31 +621,76 @@ while True:
   fi
 }
 
-# Takes the fenced servers out of the running process at once: maintenance (no new connection) and
+# The master CLI socket of a master-worker HAProxy (-S path[,options] on the master's command line).
+hap_master_socket() {
+  local pidfile=${HAP_PIDFILE:-/run/haproxy.pid} pid arg next=false
+  pid=$(head -n 1 -- "$pidfile" 2>/dev/null | tr -dc '0-9')
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  while IFS= read -r -d '' arg; do
+    if [[ $next == true ]]; then
+      arg=${arg%%,*}
+      [[ $arg == /* && -S $arg ]] && printf '%s' "$arg" && return 0
+      next=false
+    fi
+    [[ $arg == -S ]] && next=true
+  done <"/proc/$pid/cmdline"
+  return 1
+}
+
+# Runs one runtime command on every live worker. A reload leaves old workers serving their existing
+# sessions until those end, and the stats socket only reaches the newest worker; the master CLI
+# (`@!<pid> command`) reaches each of them. Without a master CLI, the stats socket is all there is.
+# Success means the current worker took the command; an old worker that already left (its sessions
+# ended) or refuses is only a warning.
+HAP_WORKER_PIDS=()
+HAP_CURRENT_WORKERS=' '
+hap_runtime_all() {
+  local command=$1 reply failed=0 pid
+  if [[ ${#HAP_WORKER_PIDS[@]} -gt 0 ]]; then
+    for pid in "${HAP_WORKER_PIDS[@]}"; do
+      reply=$(HAP_SOCKET=$HAP_MASTER_SOCKET hap_admin "@!$pid $command" 2>&1)
+      if [[ -n ${reply//[[:space:]]/} ]]; then
+        warn "runtime API (worker $pid): $command: $reply"
+        [[ $HAP_CURRENT_WORKERS == *" $pid "* ]] && failed=1
+      fi
+    done
+    return $failed
+  fi
+  reply=$(hap_admin "$command" 2>&1)
+  if [[ -n ${reply//[[:space:]]/} ]]; then
+    warn "runtime API: $command: $reply"
+    return 1
+  fi
+  return 0
+}
+
+# Takes the fenced servers out of the running processes at once: maintenance (no new connection) and
 # their open sessions shut down. The reload that follows makes it permanent.
+HAP_MASTER_SOCKET=''
 hap_fence_runtime() {
-  local f name reply
+  local f name
   [[ ${#FENCED[@]} -gt 0 ]] || return 0
-  if [[ -z $HAP_SOCKET || ! -S $HAP_SOCKET ]]; then
+  HAP_WORKER_PIDS=()
+  if HAP_MASTER_SOCKET=$(hap_master_socket); then
+    local procs
+    procs=$(HAP_SOCKET=$HAP_MASTER_SOCKET hap_admin 'show proc' 2>/dev/null)
+    mapfile -t HAP_WORKER_PIDS < <(awk '$2 == "worker" && $1 ~ /^[0-9]+$/ { print $1 }' <<<"$procs")
+    # `show proc` lists the current workers before the "# old workers" line.
+    HAP_CURRENT_WORKERS=" $(awk '/^# old workers/ { exit } $2 == "worker" { printf "%s ", $1 }' <<<"$procs")"
+  fi
+  if [[ ${#HAP_WORKER_PIDS[@]} -eq 0 && (-z $HAP_SOCKET || ! -S $HAP_SOCKET) ]]; then
     warn "no admin socket (stats socket ... level admin) to disable fenced servers at once; relying on the reload"
     return 0
   fi
   for f in "${FENCED[@]}"; do
     name=${HAP_NAME_BY_ADDR[$f]:-}
     [[ -n $name ]] || continue
-    reply=$(hap_admin "set server $RS_SECTION/$name state maint" 2>&1)
-    if [[ -n ${reply//[[:space:]]/} ]]; then
-      warn "runtime API: set server $RS_SECTION/$name state maint: $reply"
-    else
-      R_RUNTIME+=("maint $RS_SECTION/$name")
-    fi
-    reply=$(hap_admin "shutdown sessions server $RS_SECTION/$name" 2>&1)
-    if [[ -n ${reply//[[:space:]]/} ]]; then
-      warn "runtime API: shutdown sessions server $RS_SECTION/$name: $reply"
-    else
+    hap_runtime_all "set server $RS_SECTION/$name state maint" && R_RUNTIME+=("maint $RS_SECTION/$name")
+    hap_runtime_all "shutdown sessions server $RS_SECTION/$name" &&
       R_RUNTIME+=("shutdown sessions $RS_SECTION/$name")
-    fi
   done
+  [[ ${#HAP_WORKER_PIDS[@]} -gt 0 ]] && R_RUNTIME+=("workers ${HAP_WORKER_PIDS[*]}")
+  return 0
 }
 
 hap_reload() {
