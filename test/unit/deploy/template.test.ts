@@ -2,13 +2,14 @@
  * The CloudFormation template that `npm run package` builds offline from deploy/sample.yml: one function
  * per backend group with its three triggers, the infra resources, and least-privilege roles.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ACCOUNT, documentedWildcardActions, render, roleStatements, type Statement } from './cfn.js';
-import { type CfnResource, ensurePackaged, ROOT, readTemplate, type Template } from './packaged.js';
+import { type CfnResource, ensurePackaged, ROOT, readTemplate, TEMPLATE, type Template } from './packaged.js';
 
 const require = createRequire(import.meta.url);
 const { normalize } = require('../../../infra/deployment/config.cjs') as {
@@ -466,4 +467,20 @@ describe('IAM least privilege', () => {
     // No CloudWatch API permission: metrics travel as embedded metric format in the function's logs.
     expect(statements.flatMap((s) => s.Action).filter((a) => a.startsWith('cloudwatch:'))).toEqual([]);
   });
+});
+
+// An external checker: cfn-lint validates every resource against the CloudFormation schemas and the
+// IAM policy grammar. It is a Python tool, present on the project's machines but not an npm dependency.
+const cfnLint = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
+describe.skipIf(cfnLint.status !== 0)('cfn-lint', () => {
+  it('finds no error or warning in the template', () => {
+    // W3005: osls adds an explicit DependsOn on the role that the Role GetAtt already implies.
+    const run = spawnSync(
+      'cfn-lint',
+      ['-t', TEMPLATE, '--regions', REGION, '--ignore-checks', 'W3005', '--format', 'parseable'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(run.stdout + run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  }, 150_000);
 });
