@@ -3,10 +3,11 @@
  * (`haproxy -c`), the watchdog's config schema, and the grant statements at statement level (the MySQL 8
  * variant cannot run on a real server here).
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +22,8 @@ import { Cluster } from '../../functions/sandbox/harness/cluster.js';
 import { HaproxyRouter } from '../../functions/sandbox/harness/haproxy.js';
 import { renderHaproxyConfig, STICKY_LUA } from '../../functions/sandbox/harness/haproxy-config.js';
 import { MariadbServer, requireBinary } from '../../functions/sandbox/harness/mariadb.js';
+import { procStartTime } from '../../functions/sandbox/harness/processes.js';
+import { findLeaks, processesUnder, reapDeadRuns } from '../../functions/sandbox/harness/reaper.js';
 
 const execFileAsync = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'harness-config-'));
@@ -111,6 +114,54 @@ describe('the watchdog config the harness writes', () => {
     expect(config.credentials.watchdog).toEqual(cluster.credentials.watchdog);
     expect(config.credentials.replication).toEqual(cluster.credentials.replication);
     expect(config.objectStore).toBe(join(dir, 'objects'));
+  });
+});
+
+describe('the sweep of dead runs', () => {
+  it('kills the processes and removes the folder of a dead owner, and leaves live owners alone', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'harness-reap-'));
+    try {
+      const dead = join(root, 'dead-1-aaaaaa');
+      const live = join(root, 'live-2-bbbbbb');
+      mkdirSync(dead);
+      mkdirSync(live);
+      // A pid that is certainly gone: a child that already exited.
+      const gone = spawn('true');
+      await new Promise((resolve) => gone.once('exit', resolve));
+      writeFileSync(join(dead, 'owner.json'), JSON.stringify({ pid: gone.pid, startTime: null, ppid: 1 }));
+      writeFileSync(
+        join(live, 'owner.json'),
+        JSON.stringify({ pid: process.pid, startTime: procStartTime(process.pid), ppid: process.ppid }),
+      );
+      // Stand-ins for a leaked server: their command line names the folder, as mariadbd's does.
+      const orphan = spawn('bash', ['-c', 'sleep 60; exit 0', join(dead, 'db1', 'mysqld')], {
+        stdio: 'ignore',
+      });
+      const running = spawn('bash', ['-c', 'sleep 60; exit 0', join(live, 'db1', 'mysqld')], {
+        stdio: 'ignore',
+      });
+      try {
+        // spawn() returns before the exec: wait until both command lines name their folders.
+        for (let i = 0; i < 200 && processesUnder(root).length < 2; i++) await sleep(10);
+        expect(processesUnder(dead)).toEqual([orphan.pid]);
+        expect(findLeaks(root).map((leak) => leak.dir)).toEqual([dead]);
+        const report = reapDeadRuns(root);
+        expect(report.removedDirs).toEqual([dead]);
+        expect(report.killedPids).toEqual([orphan.pid]);
+        await new Promise((resolve) =>
+          orphan.exitCode !== null || orphan.signalCode ? resolve(null) : orphan.once('exit', resolve),
+        );
+        expect(orphan.signalCode).toBe('SIGKILL');
+        expect(existsSync(dead)).toBe(false);
+        expect(existsSync(live)).toBe(true);
+        expect(processesUnder(live)).toEqual([running.pid]);
+      } finally {
+        orphan.kill('SIGKILL');
+        running.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

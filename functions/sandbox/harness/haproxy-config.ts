@@ -66,7 +66,9 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     '    timeout connect 3s',
     '    timeout client 1h',
     '    timeout server 1h',
-    '    timeout check 1s',
+    // Without it a health check must finish within `inter` (500 ms); on a loaded machine that marks a
+    // healthy primary DOWN, and in sticky mode that would stick. 2 s still catches a frozen server.
+    '    timeout check 2s',
     `listen ${section}`,
     `    bind ${input.bindHost ?? '127.0.0.1'}:${input.bindPort}`,
     `    option mysql-check user ${input.checkUser ?? 'haproxy_check'} post-41`,
