@@ -4,8 +4,9 @@
  * exact error goes into the snapshot and the analysis decides what it means.
  *
  * Cost per check (counted in `snapshot.queries` / `roundTrips`):
- * - a server: one round trip carrying three statements (global variables, replica status, whether the
- *   coordination table exists), plus one more only while the coordination schema exists. The first
+ * - a server: one round trip carrying three statements (global variables, replica status, and whether
+ *   the coordination table exists — or, once it is known to exist, its operation row), plus one more
+ *   only while an operation is recorded (its signals). The first
  *   probe of an unknown server needs one extra round trip, because replica status is version-specific
  *   and the version is not known yet; a `ConnectionCache` remembers both the connection and the flavor
  *   across warm Lambda invocations.
@@ -69,6 +70,8 @@ export type QueryFn = (sql: string, values?: unknown[]) => Promise<Record<string
 interface CachedServer {
   conn: mysql.Connection | null;
   flavor: Flavor | null;
+  /** The election's tables existed at the last check: read the operation row in the same batch. */
+  operationTable?: boolean;
 }
 
 /** Connections and flavors kept between checks. Call `close()` when done (tests, CLI exit). */
@@ -186,11 +189,18 @@ function onOff(v: string | undefined): boolean | null {
 
 const OPERATION_EXISTS_SQL = `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${COORDINATION_SCHEMA}' AND TABLE_NAME = 'operation'`;
 
+const OPERATION_ROW_SQL = `SELECT epoch, op, master, TIMESTAMPDIFF(MICROSECOND, NOW(6), lease_until) AS remaining_us FROM ${TABLES.operation} WHERE id = 1`;
+
 /** Reads the election's ongoing operation (null when none). Uses the server's clock for the lease. */
 export async function readElectionOperation(q: QueryFn): Promise<OperationInfo | null> {
-  const [op] = await q(
-    `SELECT epoch, op, master, TIMESTAMPDIFF(MICROSECOND, NOW(6), lease_until) AS remaining_us FROM ${TABLES.operation} WHERE id = 1`,
-  );
+  const [op] = await q(OPERATION_ROW_SQL);
+  return operationFromRow(op, q);
+}
+
+async function operationFromRow(
+  op: Record<string, unknown> | undefined,
+  q: QueryFn,
+): Promise<OperationInfo | null> {
   if (!op) return null;
   const signals = await q(
     `SELECT sig, value, participant, created_at FROM ${TABLES.status} WHERE epoch = ? ORDER BY id`,
@@ -280,17 +290,40 @@ async function probeServerOnce(
     let varRows: Record<string, unknown>[];
     let statusRows: Record<string, unknown>[] | null = null;
     let opTableExists: boolean;
+    // Once the election's tables are known to exist (they stay after the first operation), the
+    // operation row rides in the same round trip instead of the existence check.
+    let opRow: Record<string, unknown>[] | null = null;
+    const batchOperation =
+      flavor !== null && entry.operationTable === true && opts.readOperation === undefined;
     if (flavor) {
-      const res = (await run(
-        c,
-        `${OBSERVE_VARIABLES_SQL}; ${flavor.showReplicaStatus()}; ${OPERATION_EXISTS_SQL}`,
-        opts,
-      )) as unknown[];
+      let res: unknown[];
+      try {
+        res = (await run(
+          c,
+          `${OBSERVE_VARIABLES_SQL}; ${flavor.showReplicaStatus()}; ${batchOperation ? OPERATION_ROW_SQL : OPERATION_EXISTS_SQL}`,
+          opts,
+        )) as unknown[];
+      } catch (error) {
+        const errno = (error as { errno?: unknown }).errno;
+        if (batchOperation && (errno === 1146 || errno === 1049)) {
+          // The coordination tables were dropped since the last check: ask the plain way again.
+          entry.operationTable = false;
+          counter.queries += 3;
+          counter.roundTrips += 1;
+          return probeServerOnce(s, target, opts, counter);
+        }
+        throw error;
+      }
       counter.queries += 3;
       counter.roundTrips += 1;
       varRows = asRows(res[0]);
       statusRows = asRows(res[1]);
-      opTableExists = Number(asRows(res[2])[0]?.n) > 0;
+      if (batchOperation) {
+        opTableExists = true;
+        opRow = asRows(res[2]);
+      } else {
+        opTableExists = Number(asRows(res[2])[0]?.n) > 0;
+      }
     } else {
       const res = (await run(c, `${OBSERVE_VARIABLES_SQL}; ${OPERATION_EXISTS_SQL}`, opts)) as unknown[];
       counter.queries += 2;
@@ -343,13 +376,17 @@ async function probeServerOnce(
       );
       obs.replication.sourceId = src?.id ?? null;
     }
+    entry.operationTable = opTableExists;
     if (opTableExists && opts.readOperation !== false) {
-      const reader = opts.readOperation ?? readElectionOperation;
       const q: QueryFn = async (sql, values) => {
         counter.queries += 1;
         counter.roundTrips += 1;
         return asRows(await run(c, sql, opts, values));
       };
+      const reader =
+        opRow !== null
+          ? (qq: QueryFn) => operationFromRow(opRow?.[0], qq)
+          : (opts.readOperation ?? readElectionOperation);
       try {
         obs.operation = await reader(q);
       } catch (error) {

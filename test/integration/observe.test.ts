@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionCache, type ObserveTarget, observe } from '../../functions/cluster/observe.js';
+import { COORDINATION_SCHEMA, SCHEMA_STATEMENTS, TABLES } from '../../functions/election/schema.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 
 let cluster: Cluster;
@@ -87,6 +88,41 @@ describe('observe', () => {
     expect(r!.replication!.retrievedGtid.raw).toBe(p!.gtid.binlogPos.raw);
     expect(r!.replication!.executedGtid.raw).toBe(r!.gtid.slavePos.raw);
     expect(s.routers.every((x) => x.landed?.serverId === 1 && x.matchedBy === 'server_id')).toBe(true);
+  });
+
+  it('keeps one round trip per server while the coordination tables exist, and notices when they go', async () => {
+    const cache = new ConnectionCache();
+    const conn = await cluster.primary.connect();
+    try {
+      await conn.query('SET SESSION sql_log_bin = 0');
+      for (const ddl of SCHEMA_STATEMENTS) await conn.query(ddl);
+      const first = await observe(target, { ...opts(), cache });
+      expect(first.servers[0]!.operation).toBeNull();
+      const warm = await observe(target, { ...opts(), cache });
+      expect(warm.roundTrips).toBe(2 + 3);
+      expect(warm.servers[0]!.operation).toBeNull();
+      // an operation is recorded: its row comes with the batch, its signals take one more round trip
+      await conn.query(
+        `INSERT INTO ${TABLES.operation} (id, epoch, opened_epoch, op, master, opened_by, lease_until)
+         VALUES (1, 2, 2, 'repl', 'b1', 'b1', NOW(6) + INTERVAL 60 SECOND)`,
+      );
+      await conn.query(
+        `INSERT INTO ${TABLES.status} (epoch, sig, value, participant) VALUES (2, 'SCAN', 'b1', 'b1')`,
+      );
+      const during = await observe(target, { ...opts(), cache });
+      expect(during.roundTrips).toBe(2 + 3 + 1);
+      expect(during.servers[0]!.operation).toMatchObject({ epoch: 2, op: 'repl', master: 'b1' });
+      expect(during.servers[0]!.operation!.signals).toEqual([
+        expect.objectContaining({ signal: 'SCAN', value: 'b1', participant: 'b1' }),
+      ]);
+      await conn.query(`DROP DATABASE ${COORDINATION_SCHEMA}`);
+      const gone = await observe(target, { ...opts(), cache });
+      expect(gone.servers[0]).toMatchObject({ reachable: true, operation: null, error: null });
+    } finally {
+      await conn.query(`DROP DATABASE IF EXISTS ${COORDINATION_SCHEMA}`);
+      await conn.end();
+      await cache.close();
+    }
   });
 
   it('does not hang on a frozen server: it is unreachable with a timeout error', async () => {
