@@ -74,7 +74,8 @@ async function main(): Promise<void> {
     Date.now = () => realNow() + skew;
   }
   const dieAfter = config.dieAfter ?? (process.env.ELECTION_DIE_AFTER as SignalName | undefined);
-  const db = await connectCoordinationDb(config);
+  // 50 processes start at once on 2 cores: give the handshake time rather than fail the test on load.
+  const db = await connectCoordinationDb({ ...config, connectTimeoutMs: 30_000, queryTimeoutMs: 60_000 });
   if (config.waitGo) listenForGo();
   emit({ event: 'ready', participant: config.participant, pid: process.pid });
   for (let round = 1; round <= (config.rounds ?? 1); round++) {

@@ -115,7 +115,14 @@ export function spawnParticipant(
           setImmediate(() => {
             const late = events.find((e) => e.event === event && (!predicate || predicate(e)));
             if (late) res(late);
-            else rej(new Error(`${config.participant} exited without "${event}": ${stderr.slice(-500)}`));
+            else {
+              const errors = events.filter((e) => e.event === 'error').map((e) => String(e.message));
+              rej(
+                new Error(
+                  `${config.participant} exited without "${event}": ${errors.join('; ')} ${stderr.slice(-500)}`,
+                ),
+              );
+            }
           });
         });
       });

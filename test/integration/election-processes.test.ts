@@ -2,6 +2,10 @@
  * 50 participants as 50 separate processes started at the same moment (each connected first, then
  * released by one line on stdin), two rounds in a row. The participant script is bundled once with
  * esbuild so that 50 starts cost seconds, not the minute tsx would need on 2 cores.
+ *
+ * Its own suite: `npm run test:election-50` (CI runs it as a separate step). On a busy 2-core machine
+ * 50 node processes take one to two minutes, too long for the default suite, which covers 2 and 10
+ * processes and 50 participants on separate connections.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +28,7 @@ let dir: string;
 let procs: ParticipantProcess[] = [];
 
 beforeAll(async () => {
+  if (!enabled) return;
   cluster = await startCluster({ servers: 2, groups: 0 });
   bundle = await buildParticipantBundle();
   dir = mkdtempSync(join(tmpdir(), 'election-50-'));
@@ -36,7 +41,9 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-describe('election among 50 processes', () => {
+const enabled = process.env.ELECTION_50_PROCESSES === '1';
+
+describe.runIf(enabled)('election among 50 processes', () => {
   it('elects exactly one master per round, every follower writes FOOK, the operation is removed, twice', async () => {
     const endpoint = endpointOf(cluster.primary, cluster.credentials.watchdog);
     procs = Array.from({ length: N }, (_, i) =>
@@ -47,7 +54,7 @@ describe('election among 50 processes', () => {
           op: 'fail',
           leaseMs: 10_000,
           followerTimeoutMs: 60_000,
-          pollMs: 50,
+          pollMs: 100,
           targ: '127.0.0.1:3310',
           routerFile: join(dir, `group${i}.router`),
           waitGo: true,
