@@ -4,9 +4,11 @@
  *
  * The SSM Agent runs `aws:runShellScript` with `sh`, not bash (on Debian and Ubuntu that is dash), so the
  * document is three runCommand entries:
- *  1. a POSIX sh prelude that maps each parameter to the script's RS_* variable. Values arrive as
- *     environment variables (`interpolationType: ENV_VAR`, SSM Agent 3.3.2746.0+); older agents fall back
- *     to a single-quoted literal, which the allowedPattern keeps free of quotes;
+ *  1. a POSIX sh prelude that maps each parameter to the script's RS_* variable. Values arrive only as
+ *     environment variables (`interpolationType: ENV_VAR`, SSM Agent 3.3.2746.0 or later): no parameter
+ *     is ever pasted into the script text with `{{ }}`, so even a value that slipped past allowedPattern
+ *     could not become code. An older agent sets no variable; the script then refuses (exit 2) and
+ *     changes nothing;
  *  2. the router script, verbatim (a unit test compares it with the file);
  *  3. a sh epilogue that runs the script with bash and returns its exit code.
  * The script travels in a quoted here-document, so the shell expands nothing inside it.
@@ -44,16 +46,15 @@ function prelude(): string {
   const lines = [
     '#!/bin/sh',
     '# RouterSwitch prelude (POSIX sh: the SSM Agent runs runShellScript with sh).',
-    '# Parameter values are data: they arrive as SSM_<Name> environment variables (interpolationType',
-    '# ENV_VAR); an agent too old for that gets the single-quoted literal, which allowedPattern keeps',
-    '# free of quotes. Nothing below evaluates a value.',
+    '# Parameter values are data: they arrive only as SSM_<Name> environment variables (interpolationType',
+    '# ENV_VAR) and are never pasted into this text. Nothing below evaluates a value.',
+    'if [ -z "${SSM_RouterKind+x}" ]; then',
+    "  echo 'router-switch: no SSM_<Name> parameter variables: this document needs SSM Agent 3.3.2746.0 or later' >&2",
+    'fi',
   ];
   for (const name of SCRIPT_PARAMETERS) {
-    lines.push(`[ -n "\${SSM_${name}+x}" ] || SSM_${name}='{{ ${name} }}'`);
-  }
-  for (const name of SCRIPT_PARAMETERS) {
     const env = DOCUMENT_PARAMETERS[name].env;
-    lines.push(`${env}=$SSM_${name}; export ${env}`);
+    lines.push(`${env}=\${SSM_${name}-}; export ${env}`);
   }
   lines.push(
     'rs_script=$(mktemp /tmp/router-switch.XXXXXX) || exit 1',

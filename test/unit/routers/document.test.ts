@@ -63,16 +63,14 @@ describe('the RouterSwitch SSM document', () => {
     expect(declared).toEqual(scriptSide);
   });
 
-  it('passes each value to the script as data: an environment variable, a quoted fallback, never code', () => {
+  it('passes each value to the script only as an environment variable, never pasted into the text', () => {
     const prelude = document.mainSteps[0]!.inputs.runCommand[0]!;
     for (const name of DOCUMENT_PARAMETER_NAMES.filter((n) => n !== 'ExecutionTimeout')) {
       expect(document.parameters[name]!.interpolationType).toBe('ENV_VAR');
-      expect(prelude).toContain(`[ -n "\${SSM_${name}+x}" ] || SSM_${name}='{{ ${name} }}'`);
-      expect(prelude).toContain(`${DOCUMENT_PARAMETERS[name].env}=$SSM_${name}; export`);
+      expect(prelude).toContain(`${DOCUMENT_PARAMETERS[name].env}=\${SSM_${name}-}; export`);
     }
-    // The only {{ }} references are these quoted fallbacks and the timeout.
-    const references = JSON.stringify(document.mainSteps).match(/\{\{[^}]*\}\}/g) ?? [];
-    expect(references).toHaveLength(DOCUMENT_PARAMETER_NAMES.length);
+    // The only {{ }} reference is the agent's own timeout, outside the script.
+    expect(JSON.stringify(document.mainSteps).match(/\{\{[^}]*\}\}/g)).toEqual(['{{ ExecutionTimeout }}']);
     expect(script).not.toContain('{{');
     expect(script.split('\n')).not.toContain(SCRIPT_END_MARKER);
     expect(prelude).toContain(`<<'${SCRIPT_END_MARKER}'`);
