@@ -311,13 +311,43 @@ export class Cluster {
   // -------------------------------------------------------------------------------------------------
   // Writes and faults
 
-  /** The harness's own table, created on the primary (and replicated) on first use. */
-  async ensureHarnessTable(server: ServerHandle = this.primary): Promise<void> {
+  private async hasHarnessTable(server: ServerHandle): Promise<boolean> {
+    const rows = await server.query<{ n: number | string }[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = 'writes'",
+      [HARNESS_DB],
+    );
+    return Number(rows[0]?.n) > 0;
+  }
+
+  private async createHarnessTable(server: ServerHandle): Promise<void> {
     await server.query(`CREATE DATABASE IF NOT EXISTS ${HARNESS_DB}`);
     await server.query(
       `CREATE TABLE IF NOT EXISTS ${HARNESS_DB}.writes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, ` +
         'server VARCHAR(16) NOT NULL, note VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL DEFAULT NOW(6)) ENGINE=InnoDB',
     );
+  }
+
+  /** The server `replica` replicates from (its configured source), or null. */
+  async sourceOf(replica: ServerHandle): Promise<ServerHandle | null> {
+    const status = await this.replicationStatus(replica);
+    return status ? this.serverAt(`${String(status.Master_Host)}:${String(status.Master_Port)}`) : null;
+  }
+
+  /**
+   * Makes sure `harness.writes` exists on `server`. startCluster creates it on the primary before the
+   * replicas start, so normally this only checks. It never runs DDL needlessly: `CREATE ... IF NOT
+   * EXISTS` is binary-logged even when the object exists, which would add GTIDs (errant ones on a
+   * replica). A missing table is created on the server's source and replicated when possible.
+   */
+  async ensureHarnessTable(server: ServerHandle = this.primary): Promise<void> {
+    if (await this.hasHarnessTable(server)) return;
+    const source = await this.sourceOf(server);
+    if (source?.isRunning()) {
+      if (!(await this.hasHarnessTable(source))) await this.createHarnessTable(source);
+      await this.waitForReplication(server, 10_000).catch(() => undefined);
+      if (await this.hasHarnessTable(server)) return;
+    }
+    await this.createHarnessTable(server);
   }
 
   /** One committed row on `server` (default: the primary); returns its id and GTID. */
@@ -486,6 +516,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     phase('servers');
     const primary = cluster.primary;
     await cluster.createUsers(primary);
+    await cluster.ensureHarnessTable(primary);
     phase('users');
 
     const destinations = cluster.servers.map((s) => ({ name: s.name, host: s.host, port: s.port }));
