@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
-import { ARTIFACT, ensurePackaged, readTemplate, type Template } from '../unit/deploy/packaged.js';
+import {
+  ARTIFACT,
+  ensurePackaged,
+  extractZip,
+  readTemplate,
+  type Template,
+} from '../unit/deploy/packaged.js';
 
 interface ChildResult {
   result: { ok: boolean; report?: Record<string, unknown>; error?: Record<string, unknown> };
@@ -94,8 +100,7 @@ beforeAll(async () => {
   ensurePackaged();
   template = readTemplate();
   bundleDir = mkdtempSync(join(tmpdir(), 'mf-bundle-'));
-  const unzip = spawnSync('unzip', ['-q', ARTIFACT, '-d', bundleDir], { encoding: 'utf8' });
-  if (unzip.status !== 0) throw new Error(`unzip failed: ${unzip.stderr}`);
+  extractZip(ARTIFACT, bundleDir);
   cluster = await startCluster({ servers: 2, groups: 1, name: 'bundle' });
 }, 240_000);
 
@@ -106,8 +111,15 @@ afterAll(async () => {
 
 describe('bundled handler', () => {
   it('ships only the bundle and its source map, without node_modules', () => {
-    expect(existsSync(join(bundleDir, 'functions', 'watchdog.mjs'))).toBe(true);
-    expect(existsSync(join(bundleDir, 'functions', 'watchdog.mjs.map'))).toBe(true);
+    const listing = mkdtempSync(join(tmpdir(), 'mf-bundle-list-'));
+    try {
+      expect(extractZip(ARTIFACT, listing).sort()).toEqual([
+        'functions/watchdog.mjs',
+        'functions/watchdog.mjs.map',
+      ]);
+    } finally {
+      rmSync(listing, { recursive: true, force: true });
+    }
     expect(existsSync(join(bundleDir, 'node_modules'))).toBe(false);
   });
 

@@ -4,8 +4,9 @@
  * makes the second one wait for the first instead of packaging into the same folder concurrently.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const TEMPLATE = join(ROOT, '.serverless', 'cloudformation-template-update-stack.json');
@@ -91,4 +92,43 @@ export interface Template {
 
 export function readTemplate(): Template {
   return JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Template;
+}
+
+/**
+ * Extracts a (non-zip64) zip archive such as the one osls builds, with node:zlib only: no `unzip`
+ * binary needed on the machine. Returns the extracted paths, relative to `dest`.
+ */
+export function extractZip(zipPath: string, dest: string): string[] {
+  const zip = readFileSync(zipPath);
+  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error(`${zipPath}: no end of central directory`);
+  const entries = zip.readUInt16LE(eocd + 10);
+  let at = zip.readUInt32LE(eocd + 16);
+  const out: string[] = [];
+  for (let i = 0; i < entries; i++) {
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`${zipPath}: bad central directory entry ${i}`);
+    const method = zip.readUInt16LE(at + 10);
+    const compressedSize = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extraLength = zip.readUInt16LE(at + 30);
+    const commentLength = zip.readUInt16LE(at + 32);
+    const localHeader = zip.readUInt32LE(at + 42);
+    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
+    at += 46 + nameLength + extraLength + commentLength;
+    const target = resolve(dest, name);
+    if (!target.startsWith(resolve(dest) + sep)) throw new Error(`${zipPath}: entry ${name} leaves ${dest}`);
+    if (name.endsWith('/')) {
+      mkdirSync(target, { recursive: true });
+      continue;
+    }
+    const dataStart =
+      localHeader + 30 + zip.readUInt16LE(localHeader + 26) + zip.readUInt16LE(localHeader + 28);
+    const data = zip.subarray(dataStart, dataStart + compressedSize);
+    if (method !== 0 && method !== 8)
+      throw new Error(`${zipPath}: ${name} uses compression method ${method}`);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, method === 8 ? inflateRawSync(data) : data);
+    out.push(name);
+  }
+  return out;
 }
