@@ -19,8 +19,8 @@ Usage:
   repl-watchdog routers status [--group G]                             where each router sends new connections
   repl-watchdog routers switch --group G --to HOST:PORT [--fence HOST:PORT] [--dry-run]
                                                                        rewrite a group's router destinations
-  repl-watchdog dump --from HOST:PORT --to s3://BUCKET/PREFIX|DIR      streaming gzipped dump
-  repl-watchdog restore --from s3://BUCKET/PREFIX|DIR --into HOST:PORT restore a dump (ours or mysqldump)
+  repl-watchdog dump --from HOST:PORT --to s3://BUCKET/PREFIX|DIR      streaming gzipped dump (dump --help)
+  repl-watchdog restore --from s3://BUCKET/PREFIX|DIR --into HOST:PORT restore a dump, ours or mysqldump (restore --help)
 
 Options:
   --config FILE   configuration file (JSON or YAML); default: $CONFIG_FILE, $CONFIG_SSM_PATH or $MF_CONFIG
@@ -28,6 +28,7 @@ Options:
   --dry-run       plan and report, change nothing
   --force         override the anti-flap period
   --action A      check (default) | failover | recover | switchover
+  --target H:P    switchover: the replica to promote
   -h, --help      this text
 
 Exit codes: 0 ok; 1 the cluster needs attention or a step failed; 2 usage or configuration error.
@@ -53,12 +54,11 @@ const OPTIONS = {
   force: { type: 'boolean' },
   group: { type: 'string' },
   action: { type: 'string' },
+  target: { type: 'string' },
   keep: { type: 'boolean' },
   servers: { type: 'string' },
   to: { type: 'string' },
   fence: { type: 'string', multiple: true },
-  from: { type: 'string' },
-  into: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -77,21 +77,32 @@ async function runNow(values: Values, io: CliIo): Promise<number> {
     throw new UsageError(`--action must be one of ${CYCLE_ACTIONS.join(', ')} (got "${values.action}")`);
   }
   const groups = values.group ? [values.group] : config.groups.map((g) => g.name);
-  const reports: CycleReport[] = [];
-  for (const group of groups) {
-    reports.push(
-      await runCycle(config, {
+  // Every group at once, as the alarm starts every group's function: each one switches its own
+  // routers, and the election makes one of them the operation master.
+  const reports: CycleReport[] = await Promise.all(
+    groups.map((group) =>
+      runCycle(config, {
         trigger: 'cli',
         action,
         group,
         dryRun: values['dry-run'] ?? false,
         force: values.force ?? false,
+        ...(values.target ? { target: values.target } : {}),
       }),
-    );
-  }
+    ),
+  );
   if (values.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
   else for (const report of reports) io.out(formatCycleReport(report));
-  return reports.every((r) => r.error === undefined && r.analysis?.code === 'Ok') ? 0 : 1;
+  // 0 when the cluster is Ok, or an operation this run took part in finished as it should.
+  const fine = (r: CycleReport) =>
+    r.error === undefined &&
+    (r.analysis?.code === 'Ok' ||
+      (r.operation !== undefined &&
+        r.operation.error === undefined &&
+        ['completed', 'completed-with-timeouts', 'followed', 'finished-elsewhere'].includes(
+          r.operation.outcome,
+        )));
+  return reports.every(fine) ? 0 : 1;
 }
 
 async function runStatus(values: Values, io: CliIo): Promise<number> {
@@ -138,20 +149,47 @@ async function runRouters(sub: string | undefined, values: Values, io: CliIo): P
   return result.exitCode;
 }
 
-async function runDumpCommand(command: 'dump' | 'restore', values: Values, io: CliIo): Promise<number> {
-  const config = await configFor(values, io);
-  const dump = await import('./dump/cli.js');
-  if (command === 'dump') {
-    if (!values.from || !values.to) throw new UsageError('dump needs --from HOST:PORT and --to s3://…|DIR');
-    return dump.dumpCommand(config, { from: values.from, to: values.to, json: values.json }, io);
+/**
+ * `dump` and `restore` take their own options (functions/dump/cli.ts); only --config and --json are
+ * ours. With a configuration, the watchdog account's credentials are used (never a password on argv).
+ */
+async function runDumpCommand(command: 'dump' | 'restore', argv: string[], io: CliIo): Promise<number> {
+  const rest: string[] = [];
+  let configFile: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config') configFile = argv[++i];
+    else if (a.startsWith('--config=')) configFile = a.slice('--config='.length);
+    else if (a === '--json') json = true;
+    else rest.push(a);
   }
-  if (!values.from || !values.into)
-    throw new UsageError('restore needs --from s3://…|DIR and --into HOST:PORT');
-  return dump.restoreCommand(config, { from: values.from, into: values.into, json: values.json }, io);
+  let credentials: { user: string; password: string } | undefined;
+  if (configFile !== undefined || io.env.CONFIG_FILE || io.env.MF_CONFIG || io.env.CONFIG_SSM_PATH) {
+    credentials = (await loadConfig({ env: io.env, file: configFile })).credentials.watchdog;
+  }
+  const dump = await import('./dump/cli.js');
+  const ctx = { env: io.env, log: io.err, ...(credentials ? { credentials } : {}) };
+  const result =
+    command === 'dump' ? await dump.runDumpCommand(rest, ctx) : await dump.runRestoreCommand(rest, ctx);
+  if (json && result) io.out(JSON.stringify(result, null, 2));
+  return 0;
 }
 
 /** Runs the CLI; returns the process exit code. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const first = argv[0];
+  if (first === 'dump' || first === 'restore') {
+    try {
+      return await runDumpCommand(first, argv.slice(1), io);
+    } catch (error) {
+      if (error instanceof WatchdogError) {
+        io.err(`repl-watchdog: ${error.message}`);
+        return error.code === 'ConfigError' || error instanceof UsageError ? 2 : 1;
+      }
+      throw error;
+    }
+  }
   let parsed: { values: Values; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -174,9 +212,6 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return await runSandbox(values, io);
       case 'routers':
         return await runRouters(sub, values, io);
-      case 'dump':
-      case 'restore':
-        return await runDumpCommand(command, values, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -1,9 +1,11 @@
 /**
- * One run of the watchdog for one backend group: observe -> analyze -> plan -> report.
+ * One run of the watchdog for one backend group: observe -> analyze -> plan -> execute -> report.
  * The Lambda handler and the CLI both call `runCycle`; neither holds logic of its own.
  *
- * This build detects, analyses and plans; the report says so (`mode: "detect-and-plan"`). The plan's
- * steps are executed by the operations layer once it is enabled.
+ * A dry run (or a status request) stops after the plan (`mode: "detect-and-plan"`); otherwise an
+ * operation or an operation in progress is executed through the election (`mode: "execute"`,
+ * execute.ts). Before planning, the coordination server is asked for the anti-flap period (the last
+ * primary change in its history) and for the servers the watchdog fenced and still owes a rebuild.
  */
 
 import { ConnectionCache, observe, targetFromConfig } from '../cluster/observe.js';
@@ -11,8 +13,17 @@ import { type Config, findGroup } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
 import { type Plan, plan } from '../core/planner.js';
 import { type Snapshot, snapshotToJson } from '../core/snapshot.js';
-import { asWatchdogError } from '../errors.js';
+import { pickCoordinationServer } from '../election/coordination-server.js';
+import { connectCoordinationDb } from '../election/db.js';
+import { asWatchdogError, errorMessage } from '../errors.js';
+import { localRouterSwitchFromConfig } from '../routers/cli.js';
+import type { RouterSwitch } from '../routers/types.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
+import { executeOperation, type OperationResult } from './execute.js';
+import { antiFlapRemainingMs, readFenced } from './journal.js';
+import { owedRebuildPlan } from './owed-rebuild.js';
+import { openConfiguredStore } from './store.js';
 
 /** The logging the cycle needs; Powertools' Logger and console-like objects both fit. */
 export interface CycleLogger {
@@ -28,8 +39,17 @@ export interface CycleDeps {
   /** Connections kept between cycles of a warm container (the handler and benchmarks pass one). */
   cache?: ConnectionCache;
   now?: () => Date;
-  /** Until when the anti-flap period blocks operations (read from the audit history when available). */
+  /**
+   * Until when the anti-flap period blocks operations. Default: read from the coordination server's
+   * history (the last failover or switchover + config.antiFlapSeconds).
+   */
   antiFlapUntil?: Date | null;
+  /** How routers are switched (default: the router script run locally, for every group). */
+  routers?: RouterSwitch;
+  /** Object storage for salvage, dumps and audit (default: config.objectStore). */
+  store?: () => ObjectStore;
+  /** Election participant id (default: group@pid-random). */
+  participant?: string;
 }
 
 export interface CycleReport {
@@ -40,8 +60,8 @@ export interface CycleReport {
   alarm?: Invocation['alarm'];
   dryRun: boolean;
   force: boolean;
-  /** What this build does with a plan. */
-  mode: 'detect-and-plan';
+  /** What this run does with a plan: `execute` unless it is a dry run or a status request. */
+  mode: 'detect-and-plan' | 'execute';
   startedAt: string;
   analysis?: Analysis;
   plan?: Plan;
@@ -49,10 +69,62 @@ export interface CycleReport {
   snapshot?: unknown;
   timings: { observeMs?: number; analyzeMs?: number; planMs?: number; totalMs: number };
   queries?: number;
+  /** The anti-flap period in force when planning, and the servers owed a rebuild. */
+  coordination?: { server: string | null; antiFlapUntil: string | null; fenced: string[]; error?: string };
+  /** What the execution did (steps, salvage, audit record), when a plan was executed. */
+  operation?: OperationResult;
   error?: Record<string, unknown>;
 }
 
 const silent: CycleLogger = { info() {}, warn() {}, error() {} };
+
+function memo<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
+}
+
+/** Anti-flap and owed rebuilds, from the coordination server the routers point at (best effort). */
+async function coordinationFacts(
+  config: Config,
+  snapshot: Snapshot,
+): Promise<{ server: string | null; antiFlapRemainingMs: number | null; fenced: string[]; error?: string }> {
+  const pick = pickCoordinationServer({
+    servers: snapshot.servers.map((s) => ({ host: s.host, port: s.port, reachable: s.reachable })),
+    routers: snapshot.routers.map((r) => ({
+      reachable: r.reachable,
+      target: r.routesTo
+        ? {
+            host: r.routesTo.slice(0, r.routesTo.lastIndexOf(':')),
+            port: Number(r.routesTo.slice(r.routesTo.lastIndexOf(':') + 1)),
+          }
+        : null,
+    })),
+  });
+  if (!pick.server) return { server: null, antiFlapRemainingMs: null, fenced: [], error: pick.reason };
+  const server = `${pick.server.host}:${pick.server.port}`;
+  const cred = config.credentials.watchdog!;
+  try {
+    const db = await connectCoordinationDb({
+      ...pick.server,
+      ...cred,
+      connectTimeoutMs: config.timeouts.connectMs,
+    });
+    try {
+      return {
+        server,
+        antiFlapRemainingMs: await antiFlapRemainingMs(db, config.antiFlapSeconds),
+        fenced: await readFenced(db),
+      };
+    } finally {
+      await db.close();
+    }
+  } catch (error) {
+    return { server, antiFlapRemainingMs: null, fenced: [], error: errorMessage(error) };
+  }
+}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
@@ -74,7 +146,7 @@ export async function runCycle(
     ...(invocation.alarm ? { alarm: invocation.alarm } : {}),
     dryRun: invocation.dryRun,
     force: invocation.force,
-    mode: 'detect-and-plan',
+    mode: invocation.dryRun || invocation.action === 'status' ? 'detect-and-plan' : 'execute',
     startedAt,
     timings: { totalMs: 0 },
   };
@@ -86,14 +158,15 @@ export async function runCycle(
     const target = targetFromConfig(config, invocation.group === undefined ? undefined : [invocation.group]);
 
     const tObserve = performance.now();
-    const snapshot: Snapshot = await observe(target, {
+    const observeOptions = {
       user: credentials.user,
       password: credentials.password,
       connectTimeoutMs: config.timeouts.connectMs,
       queryTimeoutMs: config.timeouts.queryMs,
       cache,
       ...(deps.now ? { now: deps.now } : {}),
-    });
+    };
+    const snapshot: Snapshot = await observe(target, observeOptions);
     report.timings.observeMs = round(performance.now() - tObserve);
     report.queries = snapshot.queries;
     report.snapshot = snapshotToJson(snapshot);
@@ -104,18 +177,63 @@ export async function runCycle(
     logger.info('analysis', { code: report.analysis.code, group: report.group });
 
     if (invocation.action !== 'status') {
+      const nowMs = (deps.now?.() ?? new Date()).getTime();
+      let antiFlapUntil = deps.antiFlapUntil?.getTime() ?? null;
+      let fenced: string[] = [];
+      if (report.analysis.code !== 'Ok' || invocation.action === 'switchover') {
+        const facts = await coordinationFacts(config, snapshot);
+        report.coordination = {
+          server: facts.server,
+          antiFlapUntil: null,
+          fenced: facts.fenced,
+          ...(facts.error ? { error: facts.error } : {}),
+        };
+        fenced = facts.fenced;
+        if (deps.antiFlapUntil === undefined && facts.antiFlapRemainingMs !== null) {
+          antiFlapUntil = nowMs + facts.antiFlapRemainingMs;
+        }
+        if (antiFlapUntil !== null) report.coordination.antiFlapUntil = new Date(antiFlapUntil).toISOString();
+      }
       const tPlan = performance.now();
-      report.plan = plan(report.analysis, {
+      const context = {
         dryRun: invocation.dryRun,
         force: invocation.force,
-        antiFlapUntil: deps.antiFlapUntil?.getTime() ?? null,
-        now: (deps.now?.() ?? new Date()).getTime(),
+        antiFlapUntil,
+        now: nowMs,
         servers: config.servers.map((s) => s.id),
         ...(invocation.target ? { switchoverTo: invocation.target } : {}),
         splitBrainPolicy: config.splitBrainPolicy,
         requested: invocation.action,
-      });
+      };
+      // Anti-flap guards against moving the primary back and forth; rebuilding a replica from the
+      // current primary moves nothing, so a recover is never held back by it.
+      const unblocked = plan(report.analysis, { ...context, antiFlapUntil: null });
+      report.plan =
+        owedRebuildPlan(report.analysis, fenced, context) ??
+        (unblocked.operation === 'recover' ? unblocked : plan(report.analysis, context));
       report.timings.planMs = round(performance.now() - tPlan);
+
+      const p = report.plan;
+      if (!invocation.dryRun && (p.kind === 'operation' || p.kind === 'follow')) {
+        const groups = invocation.group === undefined ? config.groups.map((g) => g.name) : [invocation.group];
+        report.operation = await executeOperation(
+          { config, groups, plan: p, analysis: report.analysis, snapshot },
+          {
+            routers: deps.routers ?? localRouterSwitchFromConfig(config),
+            store: deps.store ?? memo(() => openConfiguredStore(config)),
+            observe: () => observe(target, { ...observeOptions, readOperation: false }),
+            ...(deps.signal ? { signal: deps.signal } : {}),
+            ...(deps.participant ? { participant: deps.participant } : {}),
+            log: (message, extra) => logger.info(message, { group: report.group, ...extra }),
+          },
+        );
+        logger.info('operation', {
+          group: report.group,
+          operation: report.operation.operation,
+          role: report.operation.role,
+          outcome: report.operation.outcome,
+        });
+      }
     }
   } catch (error) {
     const wrapped = asWatchdogError(error, 'cycle failed');

@@ -1,0 +1,134 @@
+/**
+ * Data consistency between a primary and a replica with CHECKSUM TABLE, exact even under a write load:
+ * the primary's user tables are locked for reading (FLUSH TABLES ... WITH READ LOCK, milliseconds on
+ * the data sets we verify) while their checksums and the GTID position are read; the replica is then
+ * replayed to exactly that position (START SLAVE UNTIL master_gtid_pos) and checksummed there. Without
+ * the stop at the position, a replica that applies later writes would differ for no fault of its own.
+ * The coordination schema (ongoing_failover) is excluded: its rows never replicate by design.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { COORDINATION_SCHEMA } from '../election/schema.js';
+import { StateChangeRefusedError } from '../errors.js';
+import { type Row, type ServerAdmin, str } from './admin.js';
+import { replicaStatus } from './server-steps.js';
+
+const SYSTEM = ['mysql', 'information_schema', 'performance_schema', 'sys', COORDINATION_SCHEMA];
+
+export interface ChecksumComparison {
+  tables: number;
+  /** `schema.table` whose checksums differ (empty when consistent). */
+  differing: Array<{ table: string; primary: string | null; replica: string | null }>;
+  /** Tables present on one side only. */
+  missing: Array<{ table: string; on: 'primary' | 'replica' }>;
+  position: string;
+  consistent: boolean;
+}
+
+function q(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+export async function userTables(admin: ServerAdmin): Promise<string[]> {
+  const rows = await admin.query<Row>(
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS t FROM information_schema.TABLES
+      WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN (${SYSTEM.map(() => '?').join(',')})
+      ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+    SYSTEM,
+  );
+  return rows.map((r) => `${q(str(r.s))}.${q(str(r.t))}`);
+}
+
+export async function checksumTables(
+  admin: ServerAdmin,
+  tables: string[],
+): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (let i = 0; i < tables.length; i += 50) {
+    const batch = tables.slice(i, i + 50);
+    const rows = await admin.query<Row>(`CHECKSUM TABLE ${batch.join(', ')}`);
+    batch.forEach((t, j) => {
+      const c = rows[j]?.Checksum;
+      out.set(t, c === null || c === undefined ? null : str(c));
+    });
+  }
+  return out;
+}
+
+/** MariaDB only (the UNTIL form is MariaDB's); MySQL replicas use WAIT_FOR_EXECUTED_GTID_SET with a stopped source. */
+export async function compareChecksums(
+  primary: ServerAdmin,
+  replica: ServerAdmin,
+  timeoutSeconds = 30,
+): Promise<ChecksumComparison> {
+  const primaryTables = await userTables(primary);
+  const replicaTables = new Set(await userTables(replica));
+  let position = '';
+  let sums: Map<string, string | null>;
+  if (primaryTables.length > 0) {
+    await primary.run(`FLUSH TABLES ${primaryTables.join(', ')} WITH READ LOCK`);
+    try {
+      const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
+      position = str(g?.pos);
+      sums = await checksumTables(primary, primaryTables);
+    } finally {
+      await primary.run('UNLOCK TABLES');
+    }
+  } else {
+    const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
+    position = str(g?.pos);
+    sums = new Map();
+  }
+  // Replay the replica to exactly that position, checksum, and let it run on.
+  const status = await replicaStatus(replica);
+  if (!status) throw new StateChangeRefusedError(`${replica.id} is not a replica: nothing to compare`);
+  await replica.run(replica.flavor.stopReplica());
+  try {
+    if (replica.flavor.isMariadb) {
+      await replica.run({ sql: 'START SLAVE UNTIL master_gtid_pos = ?', values: [position] });
+      const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
+      const [r] = await replica.query<Row>(wait.sql, wait.values);
+      if (!replica.flavor.gtidWaitSucceeded(r?.result)) {
+        throw new StateChangeRefusedError(
+          `${replica.id} did not reach ${position} within ${timeoutSeconds}s`,
+        );
+      }
+      // The SQL thread stops by itself at the position; wait until it has.
+      for (let i = 0; i < 100; i++) {
+        const s = await replicaStatus(replica);
+        if (s?.sqlRunning !== 'Yes') break;
+        await sleep(20);
+      }
+    } else {
+      await replica.run(replica.flavor.startReplica());
+      const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
+      await replica.query<Row>(wait.sql, wait.values);
+      await replica.run(replica.flavor.stopReplica());
+    }
+    const replicaSums = await checksumTables(
+      replica,
+      primaryTables.filter((t) => replicaTables.has(t)),
+    );
+    const differing: ChecksumComparison['differing'] = [];
+    const missing: ChecksumComparison['missing'] = [];
+    for (const t of primaryTables) {
+      if (!replicaTables.has(t)) {
+        missing.push({ table: t, on: 'replica' });
+        continue;
+      }
+      const a = sums.get(t) ?? null;
+      const b = replicaSums.get(t) ?? null;
+      if (a !== b) differing.push({ table: t, primary: a, replica: b });
+    }
+    const primarySet = new Set(primaryTables);
+    for (const t of replicaTables) if (!primarySet.has(t)) missing.push({ table: t, on: 'primary' });
+    return {
+      tables: primaryTables.length,
+      differing,
+      missing,
+      position,
+      consistent: differing.length === 0 && missing.length === 0,
+    };
+  } finally {
+    await replica.run(replica.flavor.startReplica());
+  }
+}

@@ -1,0 +1,501 @@
+/**
+ * Executes a plan through the election: the only effectful part of a cycle. One participant per
+ * backend group; the database elects the operation master, which runs the plan's steps (fence,
+ * promote, TARG, its own routers, salvage, reseed, replication, verification); the followers switch
+ * their own group's routers to TARG. Every step is audited (audit.ts) and journaled in the
+ * coordination schema (journal.ts), so a master that takes over after a crash or a Lambda deadline
+ * runs the stored plan and skips what is already done.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import { type Analysis, analyze } from '../core/analysis.js';
+import type { OperationName, Plan, Step } from '../core/planner.js';
+import type { ServerId, Snapshot } from '../core/snapshot.js';
+import { pickCoordinationServer } from '../election/coordination-server.js';
+import { type CoordinationDb, connectCoordinationDb } from '../election/db.js';
+import { type MasterContext, type OperationReport, runOperation } from '../election/protocol.js';
+import type { OperationKind } from '../election/schema.js';
+import {
+  ConfigError,
+  ElectionError,
+  errorMessage,
+  RouterSwitchError,
+  StateChangeRefusedError,
+  WatchdogError,
+} from '../errors.js';
+import { planDestinations } from '../routers/cli.js';
+import type { GroupSwitchResult, RouterSwitch } from '../routers/types.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { AdminPool, serverById } from './admin.js';
+import { Audit, type AuditStep } from './audit.js';
+import { type ChecksumComparison, compareChecksums } from './checksum.js';
+import {
+  clearFenced,
+  ensureJournal,
+  loadPlan,
+  markFenced,
+  readSteps,
+  stepEnded,
+  stepStarted,
+  storePlan,
+} from './journal.js';
+import { reseed } from './reseed.js';
+import { type SalvageRecord, salvage } from './salvage.js';
+import {
+  catchUp,
+  fence,
+  promote,
+  resetReplication,
+  type StepResult,
+  startReplication,
+  stopReplication,
+} from './server-steps.js';
+import { operationPrefix, putJson, putText, subStore } from './store.js';
+
+export interface ExecuteDeps {
+  routers: RouterSwitch;
+  /** Object storage for salvage, reseed dumps and audit records; opened lazily when first needed. */
+  store: () => ObjectStore;
+  /** A fresh observation of this run's group(s), without reading the election tables. */
+  observe: () => Promise<Snapshot>;
+  signal?: AbortSignal;
+  /** Participant id in the election (default: group@pid-random). */
+  participant?: string;
+  log?: (message: string, extra?: Record<string, unknown>) => void;
+  /** Seconds a CatchUp waits for the applier (default 60). */
+  catchUpTimeoutSeconds?: number;
+}
+
+export interface ExecuteInput {
+  config: Config;
+  /** The groups whose routers this participant switches (its own). */
+  groups: string[];
+  plan: Plan;
+  analysis: Analysis;
+  snapshot: Snapshot;
+}
+
+export interface OperationResult {
+  operation: OperationName | null;
+  participant: string;
+  role: OperationReport['role'];
+  outcome: OperationReport['outcome'];
+  coordinationServer: string | null;
+  epoch: number | null;
+  openedEpoch: number | null;
+  master: string | null;
+  target: string | null;
+  steps: AuditStep[];
+  salvage: SalvageRecord[];
+  checksums: Array<{ replica: string } & ChecksumComparison>;
+  timeline: string[];
+  auditUrl: string | null;
+  /** True when the run stopped before the end (deadline): a continuation finishes it. */
+  continuationNeeded: boolean;
+  durationMs: number;
+  election?: Omit<OperationReport, 'signals'>;
+  error?: Record<string, unknown>;
+}
+
+/** The stored form of an operation's plan (operation_plan.plan). */
+interface StoredPlan {
+  operation: OperationName;
+  steps: Step[];
+  code: string;
+  reason: string;
+  primaryBefore: ServerId | null;
+}
+
+export function electionOp(operation: OperationName): OperationKind {
+  if (operation === 'recover') return 'repl';
+  if (operation === 'switchover') return 'switch';
+  return 'fail';
+}
+
+function hostPort(id: string): { host: string; port: number } {
+  const i = id.lastIndexOf(':');
+  return { host: id.slice(0, i), port: Number(id.slice(i + 1)) };
+}
+
+function stepTarget(step: Step): string | null {
+  if ('server' in step) return step.server;
+  if (step.kind === 'SwitchRouters' || step.kind === 'VerifyRouters') return step.to;
+  return null;
+}
+
+function okSwitch(r: GroupSwitchResult): boolean {
+  return r.outcome === 'switched' || r.outcome === 'unchanged';
+}
+
+export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): Promise<OperationResult> {
+  const { config, plan, snapshot } = input;
+  const t0 = performance.now();
+  const participant =
+    deps.participant ?? `${input.groups.join('+') || 'all'}@${process.pid}-${randomBytes(2).toString('hex')}`;
+  const audit = new Audit(participant);
+  const log = deps.log ?? (() => {});
+  const result: OperationResult = {
+    operation: plan.operation ?? null,
+    participant,
+    role: 'observer',
+    outcome: 'finished-elsewhere',
+    coordinationServer: null,
+    epoch: null,
+    openedEpoch: null,
+    master: null,
+    target: null,
+    steps: audit.steps,
+    salvage: [],
+    checksums: [],
+    timeline: [],
+    auditUrl: null,
+    continuationNeeded: false,
+    durationMs: 0,
+  };
+
+  // The coordination server: where an operation is already recorded, else the routers' pick.
+  let coordination: { host: string; port: number } | null = null;
+  const recorded = snapshot.servers.filter((s) => s.reachable && s.operation);
+  if (plan.kind === 'follow' && recorded.length === 1) {
+    coordination = { host: recorded[0]!.host, port: recorded[0]!.port };
+  } else {
+    const pick = pickCoordinationServer({
+      servers: snapshot.servers.map((s) => ({ host: s.host, port: s.port, reachable: s.reachable })),
+      routers: snapshot.routers.map((r) => ({
+        reachable: r.reachable,
+        target: r.routesTo ? hostPort(r.routesTo) : null,
+      })),
+    });
+    if (!pick.server) {
+      result.error = new ElectionError(pick.reason).toJSON();
+      return result;
+    }
+    coordination = pick.server;
+  }
+  result.coordinationServer = `${coordination.host}:${coordination.port}`;
+  const cred = config.credentials.watchdog;
+  if (!cred) throw new ConfigError('credentials.watchdog is missing');
+  const replication = config.credentials.replication;
+
+  let db: CoordinationDb;
+  try {
+    db = await connectCoordinationDb({
+      ...coordination,
+      ...cred,
+      connectTimeoutMs: config.timeouts.connectMs,
+    });
+  } catch (error) {
+    result.error = (error instanceof WatchdogError ? error : new ElectionError(errorMessage(error))).toJSON();
+    return result;
+  }
+  const pool = new AdminPool(config);
+  const op: OperationKind = plan.operation
+    ? electionOp(plan.operation)
+    : ((recorded[0]?.operation?.op as OperationKind | undefined) ?? 'fail');
+
+  const switchOwnRouters = async (to: ServerId, exclude: ServerId[]): Promise<StepResult> => {
+    const servers = config.servers.map((s) => s.id);
+    const destinations = planDestinations(servers, to, exclude);
+    const results: GroupSwitchResult[] = [];
+    for (const group of input.groups) {
+      const r = await deps.routers.switch(group, { destinations, fenced: exclude, dryRun: false });
+      results.push(r);
+      if (!okSwitch(r)) {
+        throw new RouterSwitchError(`group ${group}: routers ${r.outcome}: ${r.message}`, {
+          details: { group, outcome: r.outcome },
+        });
+      }
+    }
+    return {
+      detail: `${input.groups.join(', ')} -> ${destinations.join(', ')}${exclude.length ? ` (fenced: ${exclude.join(', ')})` : ''}: ${results.map((r) => `${r.group} ${r.outcome}`).join(', ')}`,
+      data: {
+        destinations,
+        fenced: exclude,
+        results: results.map((r) => ({ group: r.group, outcome: r.outcome, durationMs: r.durationMs })),
+      },
+    };
+  };
+
+  const verifyOwnRouters = async (to: ServerId): Promise<StepResult> => {
+    let last = '';
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const snap = await deps.observe();
+      const mine = snap.routers.filter((r) => input.groups.includes(r.group));
+      const wrong = mine.filter((r) => r.routesTo !== to);
+      if (mine.length > 0 && wrong.length === 0) {
+        return { detail: `${mine.length} router(s) of ${input.groups.join(', ')} land on ${to}` };
+      }
+      last = wrong
+        .map((r) => `${r.group}/${r.id} -> ${r.routesTo ?? r.error?.message ?? 'nothing'}`)
+        .join('; ');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new RouterSwitchError(`routers do not land on ${to}: ${last}`);
+  };
+
+  const verify = async (expect: string): Promise<StepResult> => {
+    let code = '';
+    let analysis: Analysis | null = null;
+    for (let attempt = 0; attempt < 60; attempt++) {
+      const snap = await deps.observe();
+      analysis = analyze(snap);
+      code = analysis.code;
+      if (code === expect || code === 'Ok') {
+        const checks: string[] = [];
+        if (code === 'Ok' && analysis.primary) {
+          const primary = analysis.primary;
+          for (const s of snap.servers) {
+            if (s.id === primary || !s.reachable || s.replication?.sourceId !== primary) continue;
+            const cmp = await compareChecksums(await pool.get(primary), await pool.get(s.id));
+            result.checksums.push({ replica: s.id, ...cmp });
+            if (!cmp.consistent) {
+              throw new StateChangeRefusedError(
+                `${s.id} differs from ${primary}: ${[...cmp.differing.map((d) => d.table), ...cmp.missing.map((m) => `${m.table} missing on ${m.on}`)].join(', ')}`,
+                { details: { replica: s.id, ...cmp } },
+              );
+            }
+            checks.push(`${s.id}: ${cmp.tables} tables equal to ${primary} at ${cmp.position}`);
+          }
+        }
+        return {
+          detail: `analysis ${code}${checks.length ? `; CHECKSUM TABLE ${checks.join('; ')}` : ''}`,
+          data: { code, checksums: result.checksums },
+        };
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new StateChangeRefusedError(
+      `verification expected ${expect}, the cluster is ${code}: ${analysis?.evidence.slice(0, 3).join('; ')}`,
+    );
+  };
+
+  const runStep = async (step: Step, ctx: MasterContext, stored: StoredPlan): Promise<StepResult> => {
+    const prefix = () => operationPrefix(config, ctx.openedEpoch);
+    switch (step.kind) {
+      case 'Fence': {
+        let admin: Awaited<ReturnType<AdminPool['get']>>;
+        try {
+          admin = await pool.get(step.server);
+        } catch (error) {
+          if (step.ifReachable) {
+            await markFenced(db, step.server, ctx.openedEpoch, 'unreachable; fence when it returns');
+            return {
+              outcome: 'skipped',
+              detail: `${step.server} unreachable (${errorMessage(error)}); kept out of every router until rebuilt`,
+            };
+          }
+          throw error;
+        }
+        const r = await fence(admin);
+        await markFenced(db, step.server, ctx.openedEpoch, `fenced by ${stored.operation}`);
+        return r;
+      }
+      case 'CatchUp':
+        return catchUp(await pool.get(step.server), deps.catchUpTimeoutSeconds ?? 60);
+      case 'StopReplication':
+        return stopReplication(await pool.get(step.server));
+      case 'ResetReplication':
+        return resetReplication(await pool.get(step.server));
+      case 'Promote':
+        return promote(await pool.get(step.server));
+      case 'WriteTarg':
+        await ctx.writeTarg(step.server);
+        return { detail: `TARG ${step.server}` };
+      case 'SwitchRouters':
+        for (const s of step.exclude)
+          await markFenced(db, s, ctx.openedEpoch, `kept out of routers by ${stored.operation}`);
+        return switchOwnRouters(step.to, step.exclude);
+      case 'VerifyRouters':
+        return verifyOwnRouters(step.to);
+      case 'Salvage': {
+        const name = serverById(config, step.server).name;
+        const record = await salvage({
+          old: await pool.get(step.server),
+          newPrimary: await pool.get(step.missingOn),
+          store: subStore(deps.store(), `${prefix()}/salvage-${name}`),
+          watchdog: cred,
+          ...(replication ? { replication } : {}),
+          signal: ctx.signal,
+        });
+        result.salvage.push(record);
+        return {
+          detail: `${record.count} transaction(s) of ${step.server} missing on ${step.missingOn}${record.difference ? ` (${record.difference})` : ''}; saved: ${record.url}${record.binlogExtract ? `, events ${record.binlogExtract.url}` : ''}${record.backup ? `, backup ${record.backup.url} (${record.backup.rows} rows)` : ''}`,
+          data: { url: record.url, count: record.count, difference: record.difference },
+        };
+      }
+      case 'Reseed': {
+        const name = serverById(config, step.server).name;
+        return reseed({
+          target: await pool.get(step.server),
+          source: await pool.get(step.from),
+          store: subStore(deps.store(), `${prefix()}/reseed-${name}`),
+          watchdog: cred,
+          signal: ctx.signal,
+        });
+      }
+      case 'StartReplication': {
+        if (!replication)
+          throw new ConfigError('credentials.replication is missing: cannot start replication');
+        const src = serverById(config, step.from);
+        const reseeded = stored.steps.some((s) => s.kind === 'Reseed' && s.server === step.server);
+        const r = await startReplication(await pool.get(step.server), {
+          sourceHost: src.replicationHost,
+          sourcePort: src.replicationPort,
+          user: replication.user,
+          password: replication.password,
+          gtidMode: reseeded ? 'slave_pos' : 'current_pos',
+          timeoutMs: 30_000,
+        });
+        await clearFenced(db, step.server);
+        return r;
+      }
+      case 'JoinElection':
+        return { outcome: 'skipped', detail: 'joined the election' };
+      case 'Verify':
+        return verify(step.expect);
+      case 'Alert':
+        log('alert', { severity: step.severity, message: step.message });
+        return { detail: step.message };
+    }
+  };
+
+  const asMaster = async (ctx: MasterContext): Promise<void> => {
+    result.openedEpoch = ctx.openedEpoch;
+    await ensureJournal(db);
+    let stored: StoredPlan | null;
+    if (plan.kind === 'operation' && plan.operation) {
+      stored = await storePlan<StoredPlan>(
+        db,
+        ctx.openedEpoch,
+        plan.operation,
+        {
+          operation: plan.operation,
+          steps: plan.steps,
+          code: plan.code,
+          reason: plan.reason,
+          primaryBefore: input.analysis.primary,
+        },
+        participant,
+      );
+    } else {
+      stored = await loadPlan<StoredPlan>(db, ctx.openedEpoch);
+    }
+    if (!stored) {
+      throw new ElectionError(
+        'took over an operation whose plan was never stored; removing it so the next run plans afresh',
+      );
+    }
+    result.operation = stored.operation;
+    const journal = new Map((await readSteps(db, ctx.openedEpoch)).map((s) => [s.seq, s]));
+    log('operation master', { operation: stored.operation, epoch: ctx.epoch, resumed: journal.size > 0 });
+    for (const [seq, step] of stored.steps.entries()) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      const prior = journal.get(seq);
+      const target = stepTarget(step);
+      // TARG belongs to an epoch: a master of a new epoch writes it again for its followers.
+      const repeatable = step.kind === 'WriteTarg' && ctx.resumed === null;
+      if (prior && (prior.state === 'done' || prior.state === 'skipped') && !repeatable) {
+        audit.alreadyDone(
+          seq,
+          step.kind,
+          target,
+          `${prior.state} by ${prior.participant} (epoch ${prior.epoch}): ${prior.detail ?? ''}`,
+        );
+        continue;
+      }
+      await audit.step(seq, step.kind, target, () => runStep(step, ctx, stored), {
+        started: () =>
+          stepStarted(db, {
+            openedEpoch: ctx.openedEpoch,
+            seq,
+            epoch: ctx.epoch,
+            kind: step.kind,
+            participant,
+          }),
+        ended: (outcome, detail) =>
+          stepEnded(db, {
+            openedEpoch: ctx.openedEpoch,
+            seq,
+            state: outcome === 'failed' ? 'failed' : outcome === 'skipped' ? 'skipped' : 'done',
+            detail,
+          }),
+      });
+      log('step', { seq, kind: step.kind, target, outcome: audit.steps.at(-1)?.outcome });
+    }
+  };
+
+  const asFollower = async (targ: string): Promise<void> => {
+    const [row] = await db.query<{ opened_epoch: number }>(
+      'SELECT opened_epoch FROM `ongoing_failover`.operation WHERE id = 1',
+    );
+    const stored = row ? await loadPlan<StoredPlan>(db, Number(row.opened_epoch)).catch(() => null) : null;
+    if (row) result.openedEpoch = Number(row.opened_epoch);
+    if (stored) result.operation = stored.operation;
+    const exclude = [
+      ...new Set(
+        (stored?.steps ?? [])
+          .flatMap((s) => (s.kind === 'SwitchRouters' ? s.exclude : []))
+          .filter((s) => s !== targ),
+      ),
+    ];
+    await audit.step(0, 'SwitchRouters', targ, () => switchOwnRouters(targ, exclude));
+    await audit.step(1, 'VerifyRouters', targ, () => verifyOwnRouters(targ));
+  };
+
+  let store: ObjectStore | null = null;
+  try {
+    const report = await runOperation({
+      db,
+      participant,
+      op,
+      leaseMs: config.election.leaseMs,
+      followerTimeoutMs: config.election.followerTimeoutMs,
+      pollMs: config.election.pollMs,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      onSignal: (entry) => audit.signals.push(entry),
+      asMaster,
+      asFollower,
+    });
+    const { signals: _signals, ...election } = report;
+    result.election = election;
+    result.role = report.role;
+    result.outcome = report.outcome;
+    result.epoch = report.epoch;
+    result.openedEpoch = report.openedEpoch ?? result.openedEpoch;
+    result.master = report.master;
+    result.target = report.target;
+    if (report.error) result.error = report.error;
+    result.continuationNeeded = report.outcome === 'aborted';
+  } catch (error) {
+    result.error = (
+      error instanceof WatchdogError ? error : new WatchdogError(errorMessage(error), { cause: error })
+    ).toJSON();
+  } finally {
+    await db.close();
+    await pool.close();
+  }
+  result.timeline = audit.timeline();
+  result.durationMs = Math.round(performance.now() - t0);
+  // The audit record: one JSON per participant and run, next to the operation's other objects.
+  if (result.openedEpoch !== null && audit.steps.length > 0) {
+    try {
+      store = deps.store();
+      const prefix = operationPrefix(config, result.openedEpoch);
+      const name = participant.replace(/[^A-Za-z0-9_.-]/g, '_');
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      result.auditUrl = await putJson(store, `${prefix}/audit/${stamp}-${name}.json`, {
+        ...result,
+        analysis: { code: input.analysis.code, evidence: input.analysis.evidence },
+        plan,
+      });
+      await putText(
+        store,
+        `${prefix}/audit/${stamp}-${name}.timeline.txt`,
+        `${result.timeline.join('\n')}\n`,
+      );
+    } catch (error) {
+      log('audit record not stored', { error: errorMessage(error) });
+    }
+  }
+  return result;
+}

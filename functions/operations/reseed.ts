@@ -1,0 +1,91 @@
+/**
+ * Reseed: a consistent streaming dump of the source into object storage, restored into the target
+ * (its schemas replaced), with the target's GTID state set to the dump's position so that replication
+ * with auto-positioning continues exactly after it.
+ *
+ * Resumable across invocations (Lambda deadline, a crashed operation master): the dump lives under a
+ * key fixed by the operation and the target, so a later run finds its manifest and does not dump
+ * again, and the restore continues from its checkpoint on the target.
+ */
+import { dumpDatabase } from '../dump/dump.js';
+import { MANIFEST_KEY } from '../dump/manifest.js';
+import { loadVerifiedManifest, restoreDump } from '../dump/restore.js';
+import { COORDINATION_SCHEMA } from '../election/schema.js';
+import { errorMessage } from '../errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { type Row, type ServerAdmin, str } from './admin.js';
+import type { StepResult } from './server-steps.js';
+
+export interface ReseedInput {
+  target: ServerAdmin;
+  source: ServerAdmin;
+  /** The dump's place (a prefix of the operation). */
+  store: ObjectStore;
+  watchdog: { user: string; password: string };
+  signal?: AbortSignal;
+}
+
+const SYSTEM = ['mysql', 'information_schema', 'performance_schema', 'sys', COORDINATION_SCHEMA];
+
+export async function reseed(input: ReseedInput): Promise<StepResult> {
+  const { target, source, store, signal } = input;
+  const account = input.watchdog;
+  let dumped = false;
+  let manifestGtid: string;
+  let rows: number;
+  if (await store.head(MANIFEST_KEY)) {
+    const { manifest } = await loadVerifiedManifest(store);
+    manifestGtid = manifest.gtid.position;
+    rows = manifest.totals.rows;
+  } else {
+    const result = await dumpDatabase({
+      source: { host: source.server.host, port: source.server.port, ...account },
+      store,
+      ...(signal ? { signal } : {}),
+    });
+    dumped = true;
+    manifestGtid = result.manifest.gtid.position;
+    rows = result.manifest.totals.rows;
+  }
+  const { manifest } = await loadVerifiedManifest(store);
+  // Schemas the target has and the source does not: their contents were saved by the salvage step;
+  // they go, so the rebuilt server holds exactly the source's data.
+  const extra = (
+    await target.query<Row>(
+      `SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (${SYSTEM.map(() => '?').join(',')})`,
+      SYSTEM,
+    )
+  )
+    .map((r) => str(r.s))
+    .filter((s) => !manifest.schemas.includes(s));
+  const dropped: string[] = [];
+  const notDropped: string[] = [];
+  for (const s of extra) {
+    try {
+      await target.run(`DROP DATABASE \`${s.replace(/`/g, '``')}\``);
+      dropped.push(s);
+    } catch (error) {
+      notDropped.push(`${s} (${errorMessage(error)})`);
+    }
+  }
+  const restored = await restoreDump({
+    target: { host: target.server.host, port: target.server.port, ...account },
+    store,
+    replace: true,
+    setGtid: true,
+    ...(signal ? { signal } : {}),
+  });
+  return {
+    detail: `${target.id} rebuilt from ${source.id}: ${rows} rows at GTID ${manifestGtid}${dumped ? '' : ' (dump of an earlier run reused)'}${restored.resumed ? `, restore resumed (${restored.objectsSkipped} objects already loaded)` : ''}${dropped.length ? `; dropped schemas only the target had: ${dropped.join(', ')}` : ''}${notDropped.length ? `; could not drop: ${notDropped.join(', ')}` : ''}`,
+    data: {
+      dumpUrl: store.url,
+      gtid: restored.gtidPosition,
+      rows,
+      dumped,
+      resumed: restored.resumed,
+      objectsLoaded: restored.objectsLoaded,
+      objectsSkipped: restored.objectsSkipped,
+      droppedSchemas: dropped,
+    },
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * Salvage (safety rule 3): before a server is overwritten by a reseed, the transactions it has and the
+ * new primary lacks are found, described and saved to object storage, and a full dump of the server as
+ * it was is kept next to them. The report names every object.
+ *
+ * What is saved, per transaction missing on the new primary:
+ * - always (SQL only, works in Lambda): its GTID, binlog file and position, the tables it touched and
+ *   its statements (SHOW BINLOG EVENTS);
+ * - where the `mariadb-binlog` client is installed (CLI, sandbox, a Lambda layer): the exact events,
+ *   read from the server over the replication protocol, as a file a person can replay
+ *   (`mariadb < transactions.sql`), and the row images decoded from it (`### INSERT ...` lines) in the
+ *   JSON record, so each lost write can be looked up by its values;
+ * - always: a full streaming dump of the server before the overwrite (`backup/`), restorable by hand.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { type GtidSet, MariadbGtidPos, parseGtidSet } from '../core/gtid.js';
+import { dumpDatabase } from '../dump/dump.js';
+import { errorMessage } from '../errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { type Row, type ServerAdmin, str } from './admin.js';
+import { putJson, putText, subStore } from './store.js';
+
+export interface RowImage {
+  op: 'INSERT' | 'UPDATE' | 'DELETE';
+  table: string;
+  /** The `@N=value` lines of the image (WHERE part first for UPDATE/DELETE). */
+  values: string[];
+}
+
+export interface SalvagedTransaction {
+  gtid: string;
+  file: string;
+  position: number;
+  tables: string[];
+  statements: string[];
+  rowEvents: number;
+  rows?: RowImage[];
+}
+
+export interface SalvageRecord {
+  server: string;
+  missingOn: string;
+  /** The GTID difference as computed from both servers' state. */
+  difference: string;
+  count: number;
+  transactions: SalvagedTransaction[];
+  /** The exact events as a replayable file (when mariadb-binlog was available). */
+  binlogExtract: { url: string; bytes: number } | null;
+  binlogExtractNote?: string;
+  /** Full dump of the server before it was overwritten. */
+  backup: { url: string; rows: number; gtid: string } | null;
+  url: string;
+  createdAt: string;
+}
+
+interface GtidTriple {
+  domain: number;
+  server: number;
+  seq: bigint;
+}
+
+function parseTriple(text: string): GtidTriple | null {
+  const m = /^(\d+)-(\d+)-(\d+)$/.exec(text.trim());
+  return m ? { domain: Number(m[1]), server: Number(m[2]), seq: BigInt(m[3]!) } : null;
+}
+
+/**
+ * Does a server with this binlog state / current position have transaction `g`? By the binlog state
+ * when it has an entry for g's (domain, server) — a server's own seqs are increasing in strict mode —
+ * and otherwise by the position (the state is reset by a reseed).
+ */
+export function hasTransaction(
+  g: GtidTriple,
+  state: ReadonlyMap<number, ReadonlyMap<number, bigint>>,
+  position: ReadonlyMap<number, bigint>,
+): boolean {
+  const perServer = state.get(g.domain)?.get(g.server);
+  if (perServer !== undefined) return g.seq <= perServer;
+  return g.seq <= (position.get(g.domain) ?? -1n);
+}
+
+function positionMap(text: string): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  for (const part of text.replace(/\s+/g, '').split(',').filter(Boolean)) {
+    const t = parseTriple(part);
+    if (t) out.set(t.domain, t.seq);
+  }
+  return out;
+}
+
+/** Transactions of a binlog listing (SHOW BINLOG EVENTS rows). Pure. */
+export function transactionsFromEvents(file: string, events: readonly Row[]): SalvagedTransaction[] {
+  const out: SalvagedTransaction[] = [];
+  let current: SalvagedTransaction | null = null;
+  for (const e of events) {
+    const type = str(e.Event_type);
+    const info = str(e.Info);
+    if (type === 'Gtid') {
+      const m = /GTID (\d+-\d+-\d+)/.exec(info);
+      current = m
+        ? { gtid: m[1]!, file, position: Number(e.Pos), tables: [], statements: [], rowEvents: 0 }
+        : null;
+      if (current) out.push(current);
+      continue;
+    }
+    if (!current) continue;
+    if (type === 'Table_map') {
+      const t = /\(([^)]+)\)/.exec(info)?.[1];
+      if (t && !current.tables.includes(t)) current.tables.push(t);
+    } else if (type === 'Query' && info !== 'BEGIN' && info !== 'COMMIT') {
+      current.statements.push(info);
+    } else if (/_rows/.test(type)) {
+      current.rowEvents++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Cuts `mariadb-binlog --verbose` output into the header (format description: needed to replay row
+ * events) and one segment per GTID, and decodes the row images of each segment. Pure.
+ */
+export function splitBinlogText(text: string): {
+  header: string;
+  segments: Map<string, { text: string; rows: RowImage[] }>;
+} {
+  const lines = text.split('\n');
+  const segments = new Map<string, { text: string; rows: RowImage[] }>();
+  const header: string[] = [];
+  let gtid: string | null = null;
+  let buf: string[] = [];
+  // The event header comment ("# at N") precedes the GTID event line; keep it with its transaction.
+  let pending: string[] = [];
+  const flush = () => {
+    if (gtid !== null) segments.set(gtid, { text: buf.join('\n'), rows: decodeRows(buf) });
+  };
+  for (const line of lines) {
+    const m = /^#\d{6}\s.*\bGTID (\d+-\d+-\d+)/.exec(line);
+    if (m) {
+      flush();
+      gtid = m[1]!;
+      buf = [...pending, line];
+      pending = [];
+      continue;
+    }
+    if (/^# at \d+/.test(line)) {
+      pending.push(line);
+      continue;
+    }
+    if (gtid === null) {
+      header.push(...pending, line);
+    } else {
+      buf.push(...pending, line);
+    }
+    pending = [];
+  }
+  flush();
+  return { header: header.join('\n'), segments };
+}
+
+function decodeRows(lines: readonly string[]): RowImage[] {
+  const rows: RowImage[] = [];
+  let row: RowImage | null = null;
+  for (const line of lines) {
+    const m = /^### (INSERT INTO|UPDATE|DELETE FROM) (.+)$/.exec(line);
+    if (m) {
+      row = { op: m[1]!.split(' ')[0] as RowImage['op'], table: m[2]!.replace(/`/g, ''), values: [] };
+      rows.push(row);
+      continue;
+    }
+    const v = /^###\s+(@\d+=.*)$/.exec(line);
+    if (v && row) row.values.push(v[1]!);
+  }
+  return rows;
+}
+
+export function findBinlogTool(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/local/bin', '/opt/bin'])) {
+    for (const name of ['mariadb-binlog', 'mysqlbinlog']) {
+      const p = `${dir}/${name}`;
+      if (dir && existsSync(p)) return p;
+    }
+  }
+  return null;
+}
+
+function runTool(
+  bin: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new Error(`${bin} exited with ${code}: ${err.trim().slice(0, 400)}`));
+    });
+  });
+}
+
+export interface SalvageInput {
+  old: ServerAdmin;
+  newPrimary: ServerAdmin;
+  /** Where this salvage's objects go (a prefix of the operation). */
+  store: ObjectStore;
+  /** For the binlog extract over the replication protocol (REPLICATION SLAVE is the replication user's). */
+  replication?: { user: string; password: string };
+  /** The watchdog account, for the full dump of the server. */
+  watchdog: { user: string; password: string };
+  signal?: AbortSignal;
+  /** Skip the full dump of the server (tests of the transaction listing only). */
+  backup?: boolean;
+}
+
+async function gtidState(admin: ServerAdmin): Promise<{ set: GtidSet; state: string; current: string }> {
+  if (admin.flavor.isMariadb) {
+    const [r] = await admin.query<Row>(
+      'SELECT @@global.gtid_binlog_pos AS pos, @@global.gtid_binlog_state AS state, @@global.gtid_current_pos AS cur',
+    );
+    const set = MariadbGtidPos.parse(str(r?.pos)).withBinlogState(str(r?.state));
+    return { set, state: str(r?.state), current: str(r?.cur) };
+  }
+  const [r] = await admin.query<Row>('SELECT @@global.gtid_executed AS pos');
+  return { set: parseGtidSet(str(r?.pos), 'mysql'), state: '', current: str(r?.pos) };
+}
+
+export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
+  const { old, newPrimary, store } = input;
+  const oldState = await gtidState(old);
+  const newState = await gtidState(newPrimary);
+  const diff = oldState.set.difference(newState.set);
+  const record: SalvageRecord = {
+    server: old.id,
+    missingOn: newPrimary.id,
+    difference: diff.isEmpty() ? '' : diff.describe(),
+    count: Number(diff.count()),
+    transactions: [],
+    binlogExtract: null,
+    backup: null,
+    url: '',
+    createdAt: new Date().toISOString(),
+  };
+
+  if (!diff.isEmpty() && old.flavor.isMariadb) {
+    const state = MariadbGtidPos.parseBinlogState(newState.state);
+    const position = positionMap(newState.current);
+    const files = (await old.query<Row>('SHOW BINARY LOGS')).map((r) => str(r.Log_name));
+    const firstWithMissing: string[] = [];
+    for (const file of files) {
+      const events = await old.query<Row>(`SHOW BINLOG EVENTS IN ${quote(file)}`);
+      const missing = transactionsFromEvents(file, events).filter((t) => {
+        const g = parseTriple(t.gtid);
+        return g !== null && !hasTransaction(g, state, position);
+      });
+      if (missing.length > 0) firstWithMissing.push(file);
+      record.transactions.push(...missing);
+    }
+    const tool = findBinlogTool();
+    const first = firstWithMissing[0];
+    if (record.transactions.length > 0 && tool && input.replication && first) {
+      try {
+        const text = await runTool(
+          tool,
+          [
+            '--read-from-remote-server',
+            `--host=${old.server.host}`,
+            `--port=${old.server.port}`,
+            `--user=${input.replication.user}`,
+            '--to-last-log',
+            '--verbose',
+            first,
+          ],
+          { MYSQL_PWD: input.replication.password },
+          60_000,
+        );
+        const { header, segments } = splitBinlogText(text);
+        const kept: string[] = [];
+        for (const t of record.transactions) {
+          const seg = segments.get(t.gtid);
+          if (!seg) continue;
+          kept.push(seg.text);
+          t.rows = seg.rows;
+        }
+        const body = `-- Transactions of ${old.id} missing on ${newPrimary.id} (${record.difference}).\n-- Replay with: mariadb -h HOST -P PORT < this file (review first).\n${header}\n${kept.join('\n')}\n`;
+        const url = await putText(store, 'transactions.sql', body);
+        record.binlogExtract = { url, bytes: Buffer.byteLength(body) };
+      } catch (error) {
+        record.binlogExtractNote = `mariadb-binlog extract failed: ${errorMessage(error)}`;
+      }
+    } else if (record.transactions.length > 0) {
+      record.binlogExtractNote = tool
+        ? 'no replication credentials for the binlog extract'
+        : 'mariadb-binlog not installed here: transactions listed from SHOW BINLOG EVENTS; row values are in backup/';
+    }
+  }
+
+  if (input.backup !== false) {
+    const result = await dumpDatabase({
+      source: {
+        host: old.server.host,
+        port: old.server.port,
+        user: input.watchdog.user,
+        password: input.watchdog.password,
+      },
+      store: subStore(store, 'backup'),
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    record.backup = {
+      url: result.url,
+      rows: result.manifest.totals.rows,
+      gtid: result.manifest.gtid.position,
+    };
+  }
+  record.url = await putJson(store, 'salvage.json', record);
+  return record;
+}
+
+function quote(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

@@ -1,0 +1,199 @@
+/**
+ * State changes on one server: fence, promote, stop/reset/start replication, catch up. Each one reads
+ * the state back after changing it and throws StateChangeRefusedError when the server did not take it:
+ * a step is only reported done when the server says so.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReplicationStatus } from '../core/snapshot.js';
+import { StateChangeRefusedError } from '../errors.js';
+import { type Row, type ServerAdmin, str } from './admin.js';
+
+export interface StepResult {
+  /** What was found and done, for the audit (one line). */
+  detail: string;
+  /** Structured facts for the JSON audit record. */
+  data?: Record<string, unknown>;
+  /** 'skipped' when nothing needed doing (already in the wanted state, or not applicable). */
+  outcome?: 'done' | 'skipped';
+}
+
+export async function readReadOnly(
+  admin: ServerAdmin,
+): Promise<{ readOnly: boolean; superReadOnly: boolean | null }> {
+  const [r] = await admin.query<Row>(admin.flavor.readOnlyQuery());
+  return {
+    readOnly: Number(r?.read_only) === 1,
+    superReadOnly:
+      r?.super_read_only === null || r?.super_read_only === undefined
+        ? null
+        : Number(r.super_read_only) === 1,
+  };
+}
+
+export async function replicaStatus(admin: ServerAdmin): Promise<ReplicationStatus | null> {
+  const rows = await admin.query<Row>(admin.flavor.showReplicaStatus());
+  let slavePos: string | null = null;
+  if (admin.flavor.isMariadb) {
+    const [g] = await admin.query<Row>('SELECT @@global.gtid_slave_pos AS p');
+    slavePos = str(g?.p);
+  }
+  return admin.flavor.normalizeReplicaStatus(rows, slavePos);
+}
+
+/**
+ * Fences a server: read-only (super_read_only where the flavor has it), then ends the other client
+ * sessions so that no transaction opened before the fence commits afterwards (accounts with
+ * READ_ONLY ADMIN / SUPER write through read_only; killing their sessions is the only guard).
+ */
+export async function fence(admin: ServerAdmin): Promise<StepResult> {
+  const before = await readReadOnly(admin);
+  for (const sql of admin.flavor.setReadOnly(true)) await admin.run(sql);
+  const after = await readReadOnly(admin);
+  const wanted = admin.flavor.hasSuperReadOnly ? after.superReadOnly === true : after.readOnly;
+  if (!wanted) {
+    throw new StateChangeRefusedError(`${admin.id}: read-only did not take effect`, {
+      details: { server: admin.id, after },
+    });
+  }
+  const sessions = await admin.query<Row>(
+    "SELECT ID AS id, USER AS user, COMMAND AS command FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', '') AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon')",
+  );
+  let killed = 0;
+  for (const s of sessions) {
+    try {
+      await admin.run({ sql: 'KILL CONNECTION ?', values: [Number(s.id)] });
+      killed++;
+    } catch {
+      // the session ended by itself meanwhile
+    }
+  }
+  return {
+    detail: `${admin.id} read_only=ON${after.superReadOnly ? ', super_read_only=ON' : ''} (was ${before.readOnly ? 'ON' : 'OFF'}); ${killed} client session(s) ended`,
+    data: { before, after, killedSessions: killed },
+  };
+}
+
+/** Makes a server writable and checks it took effect. */
+export async function promote(admin: ServerAdmin): Promise<StepResult> {
+  const before = await readReadOnly(admin);
+  for (const sql of admin.flavor.setReadOnly(false)) await admin.run(sql);
+  const after = await readReadOnly(admin);
+  if (after.readOnly || after.superReadOnly) {
+    throw new StateChangeRefusedError(`${admin.id}: still read-only after SET GLOBAL read_only=OFF`, {
+      details: { server: admin.id, after },
+    });
+  }
+  return {
+    detail: `${admin.id} writable (read_only was ${before.readOnly ? 'ON' : 'OFF'})`,
+    data: { before, after },
+  };
+}
+
+/**
+ * Lets the applier finish what the IO thread already received before replication is stopped, so that
+ * events the old primary had sent are not lost. A stopped or failed applier cannot catch up: what it
+ * did not apply stays on the old primary and is salvaged there.
+ */
+export async function catchUp(admin: ServerAdmin, timeoutSeconds: number): Promise<StepResult> {
+  const status = await replicaStatus(admin);
+  if (!status) return { outcome: 'skipped', detail: `${admin.id} is not a replica` };
+  if (status.sqlRunning !== 'Yes') {
+    return {
+      outcome: 'skipped',
+      detail: `${admin.id}: applier not running${status.lastSqlErrno ? ` (error ${status.lastSqlErrno}: ${status.lastSqlError})` : ''}; received but unapplied events stay on the old primary and are salvaged there`,
+    };
+  }
+  // No more events from the old source: what it sent is in the relay log.
+  await admin.run(admin.flavor.stopReplicaIoThread());
+  const received = (await replicaStatus(admin))?.retrievedGtid.raw ?? status.retrievedGtid.raw;
+  if (!received) return { detail: `${admin.id}: IO thread stopped; nothing received to wait for` };
+  const wait = admin.flavor.waitForGtid(received, timeoutSeconds);
+  const [r] = await admin.query<Row>(wait.sql, wait.values);
+  if (!admin.flavor.gtidWaitSucceeded(r?.result)) {
+    throw new StateChangeRefusedError(`${admin.id}: did not apply ${received} within ${timeoutSeconds}s`, {
+      details: { server: admin.id, received },
+    });
+  }
+  return { detail: `${admin.id} applied everything received (${received})`, data: { received } };
+}
+
+export async function stopReplication(admin: ServerAdmin): Promise<StepResult> {
+  const status = await replicaStatus(admin);
+  if (!status) return { outcome: 'skipped', detail: `${admin.id} is not a replica` };
+  await admin.run(admin.flavor.stopReplica());
+  const after = await replicaStatus(admin);
+  if (after && (after.ioRunning === 'Yes' || after.sqlRunning === 'Yes')) {
+    throw new StateChangeRefusedError(`${admin.id}: replication still running after STOP`, {
+      details: { server: admin.id, io: after.ioRunning, sql: after.sqlRunning },
+    });
+  }
+  return { detail: `${admin.id} replication stopped (was IO ${status.ioRunning}, SQL ${status.sqlRunning})` };
+}
+
+export async function resetReplication(admin: ServerAdmin): Promise<StepResult> {
+  const status = await replicaStatus(admin);
+  if (!status) return { outcome: 'skipped', detail: `${admin.id} has no replication configuration` };
+  await admin.run(admin.flavor.stopReplica());
+  await admin.run(admin.flavor.resetReplicaAll());
+  const after = await replicaStatus(admin);
+  if (after) {
+    throw new StateChangeRefusedError(`${admin.id}: replication configuration still present after RESET`, {
+      details: { server: admin.id },
+    });
+  }
+  return { detail: `${admin.id} forgot its source ${status.sourceHost}:${status.sourcePort}` };
+}
+
+export interface StartReplicationInput {
+  sourceHost: string;
+  sourcePort: number;
+  user: string;
+  password: string;
+  /** MariaDB: slave_pos after a restore; current_pos for a former primary that keeps its own binlog. */
+  gtidMode: 'slave_pos' | 'current_pos';
+  /** How long to wait for both threads to run. */
+  timeoutMs: number;
+}
+
+/** CHANGE MASTER TO with GTID auto-position, START, and wait until both threads run without error. */
+export async function startReplication(
+  admin: ServerAdmin,
+  input: StartReplicationInput,
+): Promise<StepResult> {
+  const existing = await replicaStatus(admin);
+  if (existing) await admin.run(admin.flavor.stopReplica());
+  await admin.run(
+    admin.flavor.changeSource({
+      host: input.sourceHost,
+      port: input.sourcePort,
+      user: input.user,
+      password: input.password,
+      connectRetrySeconds: 1,
+      mariadbGtidMode: input.gtidMode,
+    }),
+  );
+  await admin.run(admin.flavor.startReplica());
+  const deadline = Date.now() + input.timeoutMs;
+  for (;;) {
+    const s = await replicaStatus(admin);
+    if (s && s.ioRunning === 'Yes' && s.sqlRunning === 'Yes' && s.lastSqlErrno === 0) {
+      return {
+        detail: `${admin.id} replicates from ${input.sourceHost}:${input.sourcePort} (GTID ${admin.flavor.isMariadb ? input.gtidMode : 'auto-position'})`,
+        data: { usingGtid: s.usingGtid },
+      };
+    }
+    if (s && (s.lastSqlErrno !== 0 || (s.lastIoErrno !== 0 && s.ioRunning === 'No'))) {
+      throw new StateChangeRefusedError(
+        `${admin.id}: replication failed to start: ${s.lastSqlErrno ? `SQL ${s.lastSqlErrno} ${s.lastSqlError}` : `IO ${s.lastIoErrno} ${s.lastIoError}`}`,
+        { details: { server: admin.id } },
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new StateChangeRefusedError(
+        `${admin.id}: replication threads not running after ${input.timeoutMs} ms (IO ${s?.ioRunning}, SQL ${s?.sqlRunning})`,
+        { details: { server: admin.id } },
+      );
+    }
+    await sleep(100);
+  }
+}
