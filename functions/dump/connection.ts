@@ -74,9 +74,42 @@ export async function connect(target: ConnectTarget, extra: Partial<ConnectionOp
   };
 }
 
+/**
+ * Options for connections that send a dump's statements as their exact bytes: the `binary` client
+ * charset makes mysql2 encode a latin1-decoded string back to the same bytes. Session tracking is off
+ * because mysql2 would otherwise switch its own encoding to utf8 when a statement runs SET NAMES.
+ */
+export const RAW_BYTES: Partial<ConnectionOptions> = { charset: 'BINARY', flags: ['-SESSION_TRACK'] };
+
 export type Row = Record<string, unknown>;
 
 export async function rows<T = Row>(c: Conn, sql: string, values?: unknown[]): Promise<T[]> {
   const [r] = await c.p.query(sql, values);
   return r as T[];
+}
+
+/**
+ * Runs `fn` with log_bin_trust_function_creators ON, then puts the old value back. With binary logging
+ * on, MariaDB refuses CREATE TRIGGER/FUNCTION to accounts without SUPER (error 1419) even when the
+ * session does not log (sql_log_bin=0, as in our restores); the watchdog never holds SUPER, but its
+ * BINLOG ADMIN lets it set this variable. What it restores is never written to the binary log, so
+ * trusting the definitions cannot break replication. If the variable cannot be set, `fn` runs anyway
+ * and the server's own error explains what is missing.
+ */
+export async function withTrustedFunctionCreators<T>(c: Conn, fn: () => Promise<T>): Promise<T> {
+  let changed = false;
+  try {
+    const [r] = await rows(c, 'SELECT @@global.log_bin_trust_function_creators AS t, @@global.log_bin AS b');
+    if (Number(r?.t) === 0 && Number(r?.b) === 1) {
+      await c.p.query('SET GLOBAL log_bin_trust_function_creators = ON');
+      changed = true;
+    }
+  } catch {
+    // not allowed: the CREATE statements will say so
+  }
+  try {
+    return await fn();
+  } finally {
+    if (changed) await c.p.query('SET GLOBAL log_bin_trust_function_creators = OFF').catch(() => undefined);
+  }
 }

@@ -5,7 +5,7 @@ import { Flavor } from '../cluster/flavor.js';
 import { DbError, DeadlineError, errorMessage, WatchdogError } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { type Conn, type ConnectTarget, connect, describeTarget, type Row, rows } from './connection.js';
-import { DATA_OBJECT_HEADER, excludedSchemas, TOOL_NAME, TOOL_VERSION } from './layout.js';
+import { dataObjectHeader, excludedSchemas, TOOL_NAME, TOOL_VERSION } from './layout.js';
 import {
   DUMP_FORMAT,
   DUMP_FORMAT_VERSION,
@@ -17,7 +17,14 @@ import {
   objectKey,
 } from './manifest.js';
 import { type ProgressListener, type ProgressReport, ProgressTracker } from './progress.js';
-import { type InsertColumn, InsertEncoder, quoteIdent, quoteString, valueKindOf } from './sql-encode.js';
+import {
+  type InsertColumn,
+  InsertEncoder,
+  planCharsets,
+  quoteIdent,
+  quoteString,
+  valueKindOf,
+} from './sql-encode.js';
 
 export interface DumpOptions {
   source: ConnectTarget;
@@ -54,6 +61,9 @@ interface TableInfo {
   engine: string;
   estimatedRows: number;
   columns: InsertColumn[];
+  /** SET NAMES of the table's data objects. */
+  charset: string;
+  raw: { name: string; kind: ReturnType<typeof valueKindOf>; charset: string | null }[];
   /** All columns, for the SELECT list (generated ones excluded from both). */
   pk: { name: string; dataType: string }[];
 }
@@ -198,14 +208,24 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       .filter((t) => TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()))
       .sort((a, b) => b.table.estimatedRows / tasksOf(tasks, b) - a.table.estimatedRows / tasksOf(tasks, a));
 
+    progress = new ProgressTracker(
+      'dump',
+      tasks.length,
+      tables.reduce((a, t) => a + t.estimatedRows, 0),
+      options.onProgress,
+      options.progressIntervalMs,
+    );
+    const objects: DumpObject[] = [];
+
     // ---- the snapshot
     for (let i = 0; i < workersWanted; i++) {
       const w = await connect(options.source, { charset: 'utf8mb4' });
       workers.push(w);
       await w.p.query("SET SESSION time_zone = '+00:00'");
       await w.p.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-      // Bytes exactly as stored: no conversion to a client character set on the way out.
-      await w.p.query('SET NAMES binary');
+      // Values exactly as stored: no conversion to a client character set on the way out (queries
+      // themselves stay utf8mb4, for identifiers).
+      await w.p.query('SET SESSION character_set_results = binary');
     }
     aborted(signal);
     let snapshotMethod = 'ftwrl';
@@ -249,15 +269,6 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       for (const t of nonTx) await dumpChunk(t, w0);
     }
     if (!gtid) throw new DbError('could not read the GTID position of the snapshot');
-
-    progress = new ProgressTracker(
-      'dump',
-      tasks.length,
-      tables.reduce((a, t) => a + t.estimatedRows, 0),
-      options.onProgress,
-      options.progressIntervalMs,
-    );
-    const objects: DumpObject[] = [];
 
     // ---- data, in parallel, each worker in its own snapshot transaction
     let next = 0;
@@ -408,7 +419,7 @@ async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]
   const c = await rows(
     control,
     `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n, COLUMN_NAME AS c, DATA_TYPE AS dt, COLUMN_TYPE AS ct,
-            GENERATION_EXPRESSION AS gen, EXTRA AS extra
+            GENERATION_EXPRESSION AS gen, EXTRA AS extra, CHARACTER_SET_NAME AS cs
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (?)
       ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`,
     [schemas],
@@ -433,6 +444,8 @@ async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]
       engine: col(r, 'engine'),
       estimatedRows: Number(col(r, 'est')) || 0,
       columns: [],
+      charset: 'utf8mb4',
+      raw: [],
       pk: [],
     });
   }
@@ -445,7 +458,16 @@ async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]
     const generated = col(r, 'gen') !== '' || /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/.test(extra);
     // System-versioning columns (ROW START/END) are maintained by the server.
     if (generated || /ROW (START|END)/.test(extra)) continue;
-    tbl.columns.push({ name: col(r, 'c'), kind: valueKindOf(col(r, 'dt'), col(r, 'ct')) });
+    tbl.raw.push({
+      name: col(r, 'c'),
+      kind: valueKindOf(col(r, 'dt'), col(r, 'ct')),
+      charset: col(r, 'cs') || null,
+    });
+  }
+  for (const tbl of byTable.values()) {
+    const plan = planCharsets([tbl.schema, tbl.name, ...tbl.raw.map((c) => c.name)], tbl.raw);
+    tbl.charset = plan.charset;
+    tbl.columns = plan.columns;
   }
   for (const r of k)
     byTable.get(id(col(r, 's'), col(r, 'n')))?.pk.push({ name: col(r, 'c'), dataType: col(r, 'dt') });
@@ -500,7 +522,7 @@ async function dumpTableChunk(
   const writer = new ObjectWriter(store, task.key, level, signal);
   // A comment ends at a newline: keep odd identifiers from breaking out of it.
   const title = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}, chunk ${task.chunk}${task.where ? ` (${task.where})` : ''}`;
-  const head = `-- ${TOOL_NAME} dump: data of ${title.replace(/[\r\n]/g, ' ')}\n${DATA_OBJECT_HEADER}\n`;
+  const head = `-- ${TOOL_NAME} dump: data of ${title.replace(/[\r\n]/g, ' ')}\n${dataObjectHeader(t.charset)}\n`;
   writer.write(Buffer.from(head, 'utf8'));
   const raw = w.raw;
   let paused = false;

@@ -11,8 +11,17 @@ import {
   WatchdogError,
 } from '../errors.js';
 import { type ObjectStore, readAll } from '../storage/object-store.js';
-import { type Conn, type ConnectTarget, connect, describeTarget, rows } from './connection.js';
-import { RESTORE_CHECKPOINT_SCHEMA } from './layout.js';
+import {
+  type Conn,
+  type ConnectTarget,
+  connect,
+  describeTarget,
+  RAW_BYTES,
+  rows,
+  withTrustedFunctionCreators,
+} from './connection.js';
+import { execStatement } from './definer.js';
+import { RESTORE_CHECKPOINT_SCHEMA, RESTORE_CHECKPOINT_TABLE } from './layout.js';
 import {
   type DumpObject,
   MANIFEST_KEY,
@@ -51,10 +60,12 @@ export interface RestoreResult {
   /** Objects a previous, interrupted run had already loaded. */
   objectsSkipped: number;
   resumed: boolean;
+  /** Things the operator should know (e.g. a DEFINER the target refused). */
+  warnings: string[];
   summary: ProgressReport;
 }
 
-const CP = `${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}.\`checkpoint\``;
+const CP = `${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}.${quoteIdent(RESTORE_CHECKPOINT_TABLE)}`;
 /** The checkpoint row that marks a run of a given dump as started. */
 const RUN_KEY = '';
 
@@ -68,7 +79,7 @@ function str(v: unknown): string {
  * says SET NAMES itself), so nothing is converted on the way.
  */
 async function restoreConnection(target: ConnectTarget, flavor?: Flavor): Promise<Conn> {
-  const c = await connect(target, { charset: 'BINARY', multipleStatements: false });
+  const c = await connect(target, RAW_BYTES);
   await c.p.query(flavor ? flavor.disableBinlogForSession() : 'SET SESSION sql_log_bin = 0');
   await c.p.query("SET SESSION FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0, time_zone = '+00:00'");
   return c;
@@ -170,6 +181,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   let progress: ProgressTracker | undefined;
+  const warnings: string[] = [];
   try {
     const control = await restoreConnection(options.target);
     conns.push(control);
@@ -199,7 +211,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       const splitter = new SqlSplitter();
       for (const stmt of [...splitter.push(sql), ...splitter.end()]) {
         try {
-          await exec(control, stmt);
+          await execStatement(control, stmt, warnings);
         } catch (error) {
           throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(stmt)}`, {
             cause: error,
@@ -240,7 +252,12 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       }),
     );
 
-    for (const o of todo.filter((x) => x.kind !== 'schema' && x.kind !== 'data')) await runSmall(o);
+    const post = todo.filter((x) => x.kind !== 'schema' && x.kind !== 'data');
+    if (post.length > 0) {
+      await withTrustedFunctionCreators(control, async () => {
+        for (const o of post) await runSmall(o);
+      });
+    }
     aborted();
     await verifyTableCounts(control, manifest);
 
@@ -267,7 +284,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       }
     }
     // Finished: the checkpoint has served its purpose (never replicated: sql_log_bin is off).
-    await control.p.query(`DROP DATABASE IF EXISTS ${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}`);
+    await control.p.query(`DELETE FROM ${CP} WHERE dump_id = ?`, [id]);
     const summary = progress.finish();
     return {
       url: store.url,
@@ -276,6 +293,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       objectsLoaded: todo.length,
       objectsSkipped: ordered.length - todo.length,
       resumed,
+      warnings,
       summary,
     };
   } catch (error) {

@@ -246,6 +246,72 @@ export function quoteString(s: string): string {
 export interface InsertColumn {
   name: string;
   kind: ValueKind;
+  /** A character set introducer written before the literal (e.g. `_latin1`), when the column's
+   * charset is not the object's connection charset. */
+  introducer?: string;
+}
+
+/** Character sets in which every byte is one character: quoted bytes are safe under any lexer. */
+const SINGLE_BYTE = new Set([
+  'latin1',
+  'latin2',
+  'latin5',
+  'latin7',
+  'cp1250',
+  'cp1251',
+  'cp1256',
+  'cp1257',
+  'cp850',
+  'cp852',
+  'cp866',
+  'koi8r',
+  'koi8u',
+  'greek',
+  'hebrew',
+  'armscii8',
+  'geostd8',
+  'keybcs2',
+  'macce',
+  'macroman',
+  'swe7',
+  'dec8',
+  'hp8',
+  'tis620',
+  'ascii',
+]);
+const UTF8 = new Set(['utf8mb4', 'utf8mb3', 'utf8']);
+
+/**
+ * The connection charset of a data object, and how each column's literal is written under it. Bytes
+ * arrive exactly as stored (character_set_results=binary), so each literal must be read back in its
+ * column's own charset: a table whose text columns share one charset (and whose names are ASCII) uses
+ * that charset for the object; otherwise utf8mb4 with an introducer (`_latin1'…'`) per column, or hex
+ * with an introducer for multi-byte charsets other than UTF-8 (`_sjis 0x…`), whose bytes may look
+ * like quotes or backslashes.
+ */
+export function planCharsets(
+  names: string[],
+  columns: { name: string; kind: ValueKind; charset: string | null }[],
+): { charset: string; columns: InsertColumn[] } {
+  const textSets = new Set(
+    columns.filter((c) => c.kind === 'string' && c.charset).map((c) => c.charset as string),
+  );
+  const ascii = names.every((n) => /^[\x20-\x7e]*$/.test(n));
+  let charset = 'utf8mb4';
+  if (textSets.size === 1 && ascii) {
+    const only = [...textSets][0] as string;
+    if (UTF8.has(only) || SINGLE_BYTE.has(only)) charset = only === 'utf8' ? 'utf8mb3' : only;
+  }
+  return {
+    charset,
+    columns: columns.map((c) => {
+      if (c.kind !== 'string' || !c.charset || c.charset === charset) return { name: c.name, kind: c.kind };
+      if (UTF8.has(c.charset) && UTF8.has(charset)) return { name: c.name, kind: c.kind };
+      if (c.charset === 'ascii' && UTF8.has(charset)) return { name: c.name, kind: c.kind };
+      if (SINGLE_BYTE.has(c.charset)) return { name: c.name, kind: 'string', introducer: `_${c.charset}` };
+      return { name: c.name, kind: 'binary', introducer: `_${c.charset}` };
+    }),
+  };
 }
 
 /**
@@ -287,7 +353,13 @@ export class InsertEncoder {
     const cols = this.columns;
     for (let i = 0; i < cols.length; i++) {
       if (i > 0) b.byte(0x2c);
-      b.value((cols[i] as InsertColumn).kind, values[i] ?? null);
+      const c = cols[i] as InsertColumn;
+      const v = values[i] ?? null;
+      if (c.introducer !== undefined && v !== null) {
+        b.ascii(c.introducer);
+        b.byte(0x20);
+      }
+      b.value(c.kind, v);
     }
     b.byte(0x29);
     this.rowsInStatement++;
