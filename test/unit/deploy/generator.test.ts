@@ -11,6 +11,10 @@ import { render } from './cfn.js';
 import { ROOT } from './packaged.js';
 
 const require = createRequire(import.meta.url);
+const RouterDocumentPlugin = require('../../../infra/deployment/router-document-plugin.cjs') as {
+  new (serverless: unknown): { inject(): void };
+  loadDocument(serviceDir: string): { schemaVersion: string; parameters: Record<string, unknown> };
+};
 const { normalize, build } = require('../../../infra/deployment/index.cjs') as {
   normalize: (raw: unknown, opts: { service: string; stage: string }) => unknown;
   build: (deployment: unknown) => {
@@ -157,6 +161,29 @@ describe('generated resources', () => {
     const secrets = statements(resources, 'WebWatchdogRole').find((s) => s.Sid === 'ReadDatabaseSecrets');
     expect(((secrets?.Resource ?? []) as unknown[]).map((x) => render(x, 'eu-west-1'))).toContain(
       'arn:aws:secretsmanager:eu-west-1:111122223333:secret:mysql-failover/shop/replication-??????',
+    );
+  });
+});
+
+describe('router document plugin', () => {
+  const serverless = (resources: Record<string, unknown>) => ({
+    serviceDir: ROOT,
+    service: { provider: { compiledCloudFormationTemplate: { Resources: resources } } },
+  });
+
+  it("puts infra/ssm/router-switch.yml, unresolved, into the document's Content", () => {
+    const document = { Type: 'AWS::SSM::Document', Properties: { Content: {} } };
+    new RouterDocumentPlugin(serverless({ RouterSwitchDocument: document })).inject();
+    const content = document.Properties.Content as { schemaVersion: string; mainSteps: unknown[] };
+    expect(content).toEqual(RouterDocumentPlugin.loadDocument(ROOT));
+    expect(content.schemaVersion).toBe('2.2');
+    // The shell script keeps its ${VAR}s: osls variable resolution never saw it.
+    expect(JSON.stringify(content.mainSteps)).toContain('${');
+  });
+
+  it('fails the packaging when the template has no router document', () => {
+    expect(() => new RouterDocumentPlugin(serverless({})).inject()).toThrow(
+      /no AWS::SSM::Document RouterSwitchDocument/,
     );
   });
 });
