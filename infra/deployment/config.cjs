@@ -172,6 +172,12 @@ function normalize(raw, { service, stage, source = 'deployment config' }) {
       }
       const tag = dg && typeof dg === 'object' ? dg.ec2Tag : undefined;
       // Run Command is only allowed on instances tagged <tagKey>=<group>: any other tag would be refused.
+      if (tag && !c.routers.discoverByTag) {
+        problems.push(
+          `watchdog.groups.${index}.ec2Tag: finding backends by tag needs routers.discoverByTag: true ` +
+            '(ec2:DescribeInstances)',
+        );
+      }
       if (tag && (tag.key !== c.routers.tagKey || tag.value !== name)) {
         problems.push(
           `watchdog.groups.${index}.ec2Tag: must be { key: ${c.routers.tagKey}, value: ${name} } ` +

@@ -68,6 +68,12 @@ describe('deployment config validation', () => {
     );
   });
 
+  it('refuses tag discovery in the watchdog config when DescribeInstances is not granted', () => {
+    const raw = sampleRaw();
+    raw.routers = { ...(raw.routers as Raw), discoverByTag: false };
+    expect(() => normalize(raw, opts)).toThrow(/watchdog\.groups\.0\.ec2Tag: finding backends by tag needs/);
+  });
+
   it('refuses unknown keys (a typo must not silently drop a setting)', () => {
     const raw = sampleRaw();
     (raw.dumps as Raw).expireAfterDay = 3;
@@ -124,6 +130,7 @@ describe('generated resources', () => {
   it('grants no network-interface action outside a VPC and no DescribeInstances without tag discovery', () => {
     const raw = sampleRaw();
     delete raw.vpc;
+    delete raw.watchdog;
     raw.routers = { ...(raw.routers as Raw), discoverByTag: false };
     const { functions, resources } = generate(raw);
     const actions = actionsOf(statements(resources, 'ApiWatchdogRole'));
