@@ -76,3 +76,21 @@ export function pickCoordinationServer(observation: CoordinationObservation): Co
       : `no router reported a target; lowest configured address ${addressKey(pick)}`;
   return { server: { host: pick.host, port: pick.port }, rule, votes: pickVotes, reason };
 }
+
+/** The part of the watchdog's snapshot the rule needs (structurally the core `Snapshot`). */
+export interface SnapshotLike {
+  servers: readonly { id: string; host: string; port: number; reachable: boolean }[];
+  routers: readonly { reachable: boolean; routesTo: string | null }[];
+}
+
+/** Builds the rule's input from one observation: each router's target is the server it routes to. */
+export function coordinationObservation(snapshot: SnapshotLike): CoordinationObservation {
+  const byId = new Map(snapshot.servers.map((s) => [s.id, s]));
+  return {
+    servers: snapshot.servers.map((s) => ({ host: s.host, port: s.port, reachable: s.reachable })),
+    routers: snapshot.routers.map((r) => {
+      const server = r.routesTo === null ? undefined : byId.get(r.routesTo);
+      return { reachable: r.reachable, target: server ? { host: server.host, port: server.port } : null };
+    }),
+  };
+}

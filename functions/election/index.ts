@@ -1,6 +1,7 @@
 export {
   type CoordinationObservation,
   type CoordinationPick,
+  coordinationObservation,
   pickCoordinationServer,
 } from './coordination-server.js';
 export { type CoordinationDb, type CoordinationEndpoint, connectCoordinationDb } from './db.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type CoordinationObservation,
+  coordinationObservation,
   pickCoordinationServer,
 } from '../../../functions/election/coordination-server.js';
 
@@ -78,5 +79,23 @@ describe('pickCoordinationServer', () => {
     });
     expect(pick.server).toBeNull();
     expect(pick.reason).toContain('10.0.0.2:3306');
+  });
+});
+
+describe('coordinationObservation', () => {
+  it('maps each router to the configured server it routes to', () => {
+    const obs = coordinationObservation({
+      servers: [
+        { id: 'db1', host: '10.0.0.1', port: 3306, reachable: false },
+        { id: 'db2', host: '10.0.0.2', port: 3306, reachable: true },
+      ],
+      routers: [
+        { reachable: true, routesTo: 'db2' },
+        { reachable: true, routesTo: null },
+        { reachable: false, routesTo: 'db1' },
+      ],
+    });
+    expect(obs.routers.map((r) => r.target)).toEqual([B, null, A]);
+    expect(pickCoordinationServer(obs)).toMatchObject({ server: B, votes: 1 });
   });
 });
