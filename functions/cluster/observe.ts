@@ -176,7 +176,7 @@ function asRows(result: unknown): Record<string, unknown>[] {
   return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
 }
 
-function variablesFrom(rows: Record<string, unknown>[]): Map<string, string> {
+function variablesFrom(rows: ReadonlyArray<Record<string, unknown>>): Map<string, string> {
   const m = new Map<string, string>();
   for (const r of rows) m.set(String(r.Variable_name).toLowerCase(), String(r.Value ?? ''));
   return m;
@@ -244,6 +244,66 @@ function emptyServer(s: ObservedServer): ServerObservation {
     replication: null,
     probeMs: 0,
   };
+}
+
+/**
+ * The pure half of a server probe: what the variables and the replica status rows say, in snapshot
+ * form. Exported so the MySQL variants (no MySQL server runs in our tests) are checked row by row.
+ */
+export function observationFromRows(
+  server: ObservedServer,
+  varRows: ReadonlyArray<Record<string, unknown>>,
+  statusRows: ReadonlyArray<Record<string, unknown>>,
+  configured: readonly ObservedServer[],
+): ServerObservation {
+  const vars = variablesFrom([...varRows]);
+  const flavor = Flavor.detect(vars.get('version') ?? '', vars.get('version_comment') ?? '');
+  const obs = emptyServer(server);
+  fillFromRows(obs, vars, statusRows, flavor, configured);
+  return obs;
+}
+
+function fillFromRows(
+  obs: ServerObservation,
+  vars: Map<string, string>,
+  statusRows: ReadonlyArray<Record<string, unknown>>,
+  flavor: Flavor,
+  configured: readonly ObservedServer[],
+): void {
+  const f: GtidFlavor = flavor.name;
+  obs.reachable = true;
+  obs.flavor = f;
+  obs.version = vars.get('version') ?? null;
+  obs.versionComment = vars.get('version_comment') ?? null;
+  obs.hostname = vars.get('hostname') ?? null;
+  obs.serverId = vars.has('server_id') ? Number(vars.get('server_id')) : null;
+  obs.serverUuid = vars.get('server_uuid') ?? null;
+  obs.readOnly = onOff(vars.get('read_only'));
+  obs.superReadOnly = flavor.hasSuperReadOnly ? onOff(vars.get('super_read_only')) : null;
+  obs.binlogEnabled = onOff(vars.get('log_bin'));
+  obs.logReplicaUpdates = onOff(vars.get('log_replica_updates') ?? vars.get('log_slave_updates'));
+  const raw = (name: string): string | null => (vars.has(name) ? (vars.get(name) ?? null) : null);
+  obs.gtid = {
+    executed: gtidValue(f === 'mysql' ? raw('gtid_executed') : null, f),
+    binlogPos: gtidValue(raw('gtid_binlog_pos'), f),
+    slavePos: gtidValue(raw('gtid_slave_pos'), f),
+    currentPos: gtidValue(raw('gtid_current_pos'), f),
+    purged: gtidValue(raw('gtid_purged'), f),
+    binlogState: { raw: raw('gtid_binlog_state') },
+  };
+  obs.gtidStrictMode = f === 'mariadb' ? onOff(vars.get('gtid_strict_mode')) : null;
+  // MariaDB always writes GTIDs; MySQL must have gtid_mode=ON for auto-positioning.
+  obs.gtidMode = f === 'mariadb' ? 'ON' : (vars.get('gtid_mode') ?? null);
+  obs.replication = flavor.normalizeReplicaStatus(statusRows, raw('gtid_slave_pos'));
+  if (obs.replication) {
+    const r = obs.replication;
+    const src = configured.find(
+      (o) =>
+        ((o.replicationHost ?? o.host) === r.sourceHost && (o.replicationPort ?? o.port) === r.sourcePort) ||
+        (o.host === r.sourceHost && o.port === r.sourcePort),
+    );
+    r.sourceId = src?.id ?? null;
+  }
 }
 
 interface Counter {
@@ -341,41 +401,7 @@ async function probeServerOnce(
       counter.queries += 1;
       counter.roundTrips += 1;
     }
-    const f: GtidFlavor = flavor.name;
-    obs.reachable = true;
-    obs.flavor = f;
-    obs.version = vars.get('version') ?? null;
-    obs.versionComment = vars.get('version_comment') ?? null;
-    obs.hostname = vars.get('hostname') ?? null;
-    obs.serverId = vars.has('server_id') ? Number(vars.get('server_id')) : null;
-    obs.serverUuid = vars.get('server_uuid') ?? null;
-    obs.readOnly = onOff(vars.get('read_only'));
-    obs.superReadOnly = flavor.hasSuperReadOnly ? onOff(vars.get('super_read_only')) : null;
-    obs.binlogEnabled = onOff(vars.get('log_bin'));
-    obs.logReplicaUpdates = onOff(vars.get('log_replica_updates') ?? vars.get('log_slave_updates'));
-    const raw = (name: string): string | null => (vars.has(name) ? (vars.get(name) ?? null) : null);
-    obs.gtid = {
-      executed: gtidValue(f === 'mysql' ? raw('gtid_executed') : null, f),
-      binlogPos: gtidValue(raw('gtid_binlog_pos'), f),
-      slavePos: gtidValue(raw('gtid_slave_pos'), f),
-      currentPos: gtidValue(raw('gtid_current_pos'), f),
-      purged: gtidValue(raw('gtid_purged'), f),
-      binlogState: { raw: raw('gtid_binlog_state') },
-    };
-    obs.gtidStrictMode = f === 'mariadb' ? onOff(vars.get('gtid_strict_mode')) : null;
-    // MariaDB always writes GTIDs; MySQL must have gtid_mode=ON for auto-positioning.
-    obs.gtidMode = f === 'mariadb' ? 'ON' : (vars.get('gtid_mode') ?? null);
-    obs.replication = flavor.normalizeReplicaStatus(statusRows ?? [], raw('gtid_slave_pos'));
-    if (obs.replication) {
-      const r = obs.replication;
-      const src = target.servers.find(
-        (o) =>
-          ((o.replicationHost ?? o.host) === r.sourceHost &&
-            (o.replicationPort ?? o.port) === r.sourcePort) ||
-          (o.host === r.sourceHost && o.port === r.sourcePort),
-      );
-      obs.replication.sourceId = src?.id ?? null;
-    }
+    fillFromRows(obs, vars, statusRows ?? [], flavor, target.servers);
     entry.operationTable = opTableExists;
     if (opTableExists && opts.readOperation !== false) {
       const q: QueryFn = async (sql, values) => {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { matchRouterTarget, targetFromConfig } from '../../../functions/cluster/observe.js';
+import {
+  matchRouterTarget,
+  observationFromRows,
+  targetFromConfig,
+} from '../../../functions/cluster/observe.js';
+import { analyze } from '../../../functions/core/analysis.js';
 import type { ServerObservation } from '../../../functions/core/snapshot.js';
 
 function seen(id: string, serverId: number | null): ServerObservation {
@@ -79,5 +84,148 @@ describe('observation target from a configuration', () => {
     expect(t.groups).toEqual([
       { name: 'jobs', routers: [{ id: '10.2.0.1:7001', host: '10.2.0.1', port: 7001 }] },
     ]);
+  });
+});
+
+describe('a MySQL server, from the rows it returns (no MySQL server runs in our tests)', () => {
+  const UA = '5a1e4c2e-ca4b-11ef-9a01-0242ac120002';
+  const UB = '6b2f5d3f-ca4b-11ef-9a01-0242ac120003';
+  const servers = [
+    { id: 'db-a:3306', host: 'db-a', port: 3306 },
+    { id: 'db-b:3306', host: 'db-b', port: 3306 },
+  ];
+  const vars = (o: Record<string, string>) =>
+    Object.entries(o).map(([Variable_name, Value]) => ({ Variable_name, Value }));
+  const base = {
+    version: '8.4.3',
+    version_comment: 'MySQL Community Server - GPL',
+    hostname: 'ip-10-0-0-2',
+    port: '3306',
+    read_only: 'OFF',
+    super_read_only: 'OFF',
+    log_bin: 'ON',
+    log_replica_updates: 'ON',
+    gtid_mode: 'ON',
+    enforce_gtid_consistency: 'ON',
+    gtid_purged: '',
+  };
+
+  it('reads SHOW GLOBAL VARIABLES and SHOW REPLICA STATUS of a MySQL 8.4 replica', () => {
+    const obs = observationFromRows(
+      servers[1]!,
+      vars({ ...base, server_id: '2', server_uuid: UB, gtid_executed: `${UA}:1-120,\n${UB}:1-2` }),
+      [
+        {
+          Replica_IO_State: 'Waiting for source to send event',
+          Source_Host: 'db-a',
+          Source_Port: 3306,
+          Replica_IO_Running: 'Yes',
+          Replica_SQL_Running: 'Yes',
+          Seconds_Behind_Source: 0,
+          Source_Server_Id: 1,
+          Source_UUID: UA,
+          Last_IO_Errno: 0,
+          Last_IO_Error: '',
+          Last_SQL_Errno: 0,
+          Last_SQL_Error: '',
+          Retrieved_Gtid_Set: `${UA}:1-120`,
+          Executed_Gtid_Set: `${UA}:1-120,\n${UB}:1-2`,
+          Auto_Position: 1,
+          Channel_Name: '',
+        },
+      ],
+      servers,
+    );
+    expect(obs).toMatchObject({
+      reachable: true,
+      flavor: 'mysql',
+      serverId: 2,
+      serverUuid: UB,
+      readOnly: false,
+      superReadOnly: false,
+      logReplicaUpdates: true,
+      gtidMode: 'ON',
+      gtidStrictMode: null,
+    });
+    expect(obs.gtid.executed.parsed?.toString()).toBe(`${UA}:1-120,${UB}:1-2`);
+    expect(obs.replication).toMatchObject({
+      sourceId: 'db-a:3306',
+      usingGtid: 'auto-position',
+      sourceUuid: UA,
+    });
+  });
+
+  it('analyses two MySQL servers: errant transactions on the replica are its own uuid', () => {
+    const primary = observationFromRows(
+      servers[0]!,
+      vars({
+        ...base,
+        hostname: 'ip-10-0-0-1',
+        server_id: '1',
+        server_uuid: UA,
+        gtid_executed: `${UA}:1-120`,
+      }),
+      [],
+      servers,
+    );
+    const replica = observationFromRows(
+      servers[1]!,
+      vars({ ...base, server_id: '2', server_uuid: UB, gtid_executed: `${UA}:1-120,\n${UB}:1-2` }),
+      [
+        {
+          Source_Host: 'db-a',
+          Source_Port: 3306,
+          Replica_IO_Running: 'Yes',
+          Replica_SQL_Running: 'Yes',
+          Seconds_Behind_Source: 0,
+          Last_IO_Errno: 0,
+          Last_SQL_Errno: 0,
+          Auto_Position: 1,
+        },
+      ],
+      servers,
+    );
+    const a = analyze({
+      takenAt: '2026-11-25T12:00:00Z',
+      cluster: 'prod',
+      configuredPrimary: 'db-a:3306',
+      servers: [primary, replica],
+      groups: ['web'],
+      routers: [
+        {
+          group: 'web',
+          id: '10.1.0.1:7001',
+          reachable: true,
+          routesTo: 'db-a:3306',
+          landed: { hostname: 'ip-10-0-0-1', port: 3306, serverId: 1 },
+          matchedBy: 'server_id',
+          error: null,
+          probeMs: 1,
+        },
+      ],
+      queries: 0,
+      durationMs: 0,
+    });
+    expect(a).toMatchObject({ code: 'ReplicaErrantTransactions', affected: ['db-b:3306'] });
+    expect(a.errant[0]?.gtids).toBe(`${UB}:1-2`);
+  });
+
+  it('reads a MySQL 5.7 replica through the old column names and without super_read_only on 5.7.7', () => {
+    const obs = observationFromRows(
+      servers[1]!,
+      vars({ ...base, version: '5.7.7-log', server_id: '2', gtid_mode: 'OFF', gtid_executed: '' }),
+      [
+        {
+          Master_Host: 'db-a',
+          Master_Port: 3306,
+          Slave_IO_Running: 'No',
+          Slave_SQL_Running: 'No',
+          Auto_Position: 0,
+        },
+      ],
+      servers,
+    );
+    expect(obs).toMatchObject({ superReadOnly: null, gtidMode: 'OFF' });
+    expect(obs.replication).toMatchObject({ sourceId: 'db-a:3306', ioRunning: 'No', usingGtid: 'No' });
   });
 });
