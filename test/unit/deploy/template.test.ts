@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { parseConfig } from '../../../functions/config/schema.js';
 import { ACCOUNT, documentedWildcardActions, render, roleStatements, type Statement } from './cfn.js';
 import { type CfnResource, ensurePackaged, ROOT, readTemplate, TEMPLATE, type Template } from './packaged.js';
 
@@ -285,6 +286,22 @@ describe('router switch document', () => {
         (Array.isArray(parameter.allowedValues) && parameter.allowedValues.length > 0);
       expect(constrained, `parameter ${name} has allowedPattern or allowedValues`).toBe(true);
     }
+  });
+});
+
+describe('stored watchdog configuration', () => {
+  it("passes the watchdog's own schema and serves exactly the deployed groups", () => {
+    const parameter = template.Resources.WatchdogConfigParameter!.Properties;
+    expect(parameter.Name).toBe(`${sample.configSsmPath}/config`);
+    expect(parameter.Type).toBe('String');
+    // What the function will see: this document plus DUMPS_URL from its environment.
+    const config = parseConfig(
+      { ...JSON.parse(parameter.Value as string), objectStore: 's3://example-bucket/mysql-failover/shop' },
+      'template',
+    );
+    expect(config.clusterName).toBe(sample.cluster);
+    expect(config.groups.map((g) => g.name).sort()).toEqual(sample.groups.map((g) => g.name).sort());
+    expect(JSON.stringify(config)).not.toMatch(/password/i);
   });
 });
 
