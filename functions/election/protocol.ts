@@ -407,7 +407,9 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
             continue;
           }
           // TARG handled (or the master finished without one: nothing to switch).
-          await writeSignal(step.epoch, operation.openedEpoch, 'FOOK', participant);
+          // The master may remove the operation right after this FOOK, before we read again.
+          if (await writeSignal(step.epoch, operation.openedEpoch, 'FOOK', participant))
+            fookedEpoch = step.epoch;
           continue;
         }
         case 'follower-done':
