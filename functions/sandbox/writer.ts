@@ -87,7 +87,8 @@ export class AckWriter {
   }
 
   private async loop(router: WriterRouter, index: number): Promise<void> {
-    const g = (this.stats.perGroup[router.group] ??= { acked: 0, errors: 0 });
+    const g = this.stats.perGroup[router.group] ?? { acked: 0, errors: 0 };
+    this.stats.perGroup[router.group] = g;
     let seq = 0;
     let conn: mysql.Connection | null = null;
     let serverId = 0;
