@@ -20,7 +20,7 @@ import { DEFAULT_SECTION, type RouterMode } from './haproxy-config.js';
 import { ensureTemplate, MariadbServer } from './mariadb.js';
 import { freePort } from './ports.js';
 import { createClusterDir, killAllUnder, registerLive, spawnWatcher, unregisterLive } from './reaper.js';
-import type { Row } from './sql.js';
+import { type Row, runStatements } from './sql.js';
 
 export interface ClusterOptions {
   servers: 2 | 3;
@@ -192,7 +192,7 @@ export class Cluster {
       ...watchdogGrantStatements('mariadb', { ...watchdog, host: '%' }, this.watchdogSchemas),
       ...haproxyCheckUserStatements(haproxyCheck.host, haproxyCheck.user),
     ];
-    for (const sql of statements) await primary.query(sql);
+    await runStatements(primary.rootTarget(), statements);
   }
 
   /** Points a server at a source with GTID auto-positioning and starts both replication threads. */
@@ -320,11 +320,11 @@ export class Cluster {
   }
 
   private async createHarnessTable(server: ServerHandle): Promise<void> {
-    await server.query(`CREATE DATABASE IF NOT EXISTS ${HARNESS_DB}`);
-    await server.query(
+    await runStatements(server.rootTarget(), [
+      `CREATE DATABASE IF NOT EXISTS ${HARNESS_DB}`,
       `CREATE TABLE IF NOT EXISTS ${HARNESS_DB}.writes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, ` +
         'server VARCHAR(16) NOT NULL, note VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL DEFAULT NOW(6)) ENGINE=InnoDB',
-    );
+    ]);
   }
 
   /** The server `replica` replicates from (its configured source), or null. */

@@ -223,6 +223,13 @@ export class MariadbServer {
       '--innodb-temp-data-file-path=ibtmp1:1M:autoextend',
       '--innodb-buffer-pool-load-at-startup=OFF',
       '--innodb-buffer-pool-dump-at-shutdown=OFF',
+      // Caches sized for a test server: the defaults (20000 open files, 128 MiB Aria and MyISAM caches)
+      // cost about half a second of startup on a busy 2-core machine, for nothing.
+      '--table-open-cache=256',
+      '--table-definition-cache=400',
+      '--open-files-limit=4096',
+      '--aria-pagecache-buffer-size=8M',
+      '--key-buffer-size=8M',
       ...(this.options.extraArgs ?? []),
     ];
   }
