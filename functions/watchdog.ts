@@ -1,21 +1,27 @@
 /**
  * The Lambda handler: one function per backend group, started by the EventBridge schedule, by a
- * CloudWatch alarm (EventBridge or SNS) or by a manual invoke from the console. It stays thin: parse the
- * event, load the configuration once per container, run one cycle, return its report.
+ * CloudWatch alarm (EventBridge or SNS), by a manual invoke from the console, or by itself to continue
+ * an operation that reached the deadline. It stays thin: parse the event, load the configuration once
+ * per container, run one cycle, then send what the report asks for (SNS summary, continuation).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { Config } from './config/schema.js';
 import { loadConfig } from './config/sources.js';
-import { WatchdogError } from './errors.js';
+import { errorMessage, WatchdogError } from './errors.js';
 import { type CycleReport, runCycle } from './operations/cycle.js';
 import { recordCycleMetrics } from './operations/metrics.js';
+import { continuationEvent, operationSummary, recordOperationMetrics } from './operations/notify.js';
+import { localRouterSwitchFromConfig, ssmRouterSwitchFromConfig } from './routers/cli.js';
+import type { RouterSwitch } from './routers/types.js';
 import { parseEvent } from './triggers/events.js';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'mysql-failover';
@@ -25,7 +31,32 @@ const metrics = new Metrics({ namespace: process.env.METRICS_NAMESPACE ?? 'Mysql
 // SDK clients and the validated configuration are built once per container and reused while warm.
 let ssm: SSMClient | undefined;
 let secrets: SecretsManagerClient | undefined;
+let sns: SNSClient | undefined;
+let lambda: LambdaClient | undefined;
 let configPromise: Promise<Config> | undefined;
+let routerSwitch: { config: Config; routers: RouterSwitch } | undefined;
+
+/**
+ * Routers reached through SSM Run Command when the group names its backends (EC2 tag or instance
+ * ids) and the stack's document is known; otherwise the router script runs on this host.
+ */
+function routersFor(cfg: Config): RouterSwitch {
+  if (routerSwitch?.config === cfg) return routerSwitch.routers;
+  const remote = cfg.groups.some((g) => g.ec2Tag !== undefined || g.routers.some((r) => r.instanceId));
+  const documentName = process.env.ROUTER_DOCUMENT;
+  let routers: RouterSwitch;
+  if (remote && documentName) {
+    ssm ??= new SSMClient({});
+    routers = ssmRouterSwitchFromConfig(cfg, ssm, { documentName });
+  } else {
+    routers = localRouterSwitchFromConfig(cfg);
+  }
+  routerSwitch = { config: cfg, routers };
+  return routers;
+}
+
+/** Time kept back for the report, the SNS summary and the continuation after an operation stops. */
+const WRAP_UP_MS = Number(process.env.WRAP_UP_MS ?? 5_000);
 
 function config(): Promise<Config> {
   configPromise ??= loadConfig({
@@ -56,7 +87,7 @@ export interface HandlerResult {
 
 async function watchdog(
   event: unknown,
-  _context: Context,
+  context: Context,
   { signal }: { signal: AbortSignal } = { signal: new AbortController().signal },
 ): Promise<HandlerResult> {
   let invocation: ReturnType<typeof parseEvent>;
@@ -73,16 +104,70 @@ async function watchdog(
   try {
     const cfg = await config();
     const group = invocation.group ?? process.env.GROUP;
-    const report = await runCycle(cfg, { ...invocation, group }, { logger, signal });
+    // Our own stop comes before middy's early timeout, so a reseed hands its lease back, the audit
+    // is written and the continuation is sent while the function still runs.
+    const own = new AbortController();
+    const remaining = context?.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY;
+    const timer = Number.isFinite(remaining)
+      ? setTimeout(
+          () => own.abort(new Error('deadline')),
+          Math.max(0, remaining - DEADLINE_MARGIN_MS - WRAP_UP_MS),
+        )
+      : undefined;
+    let report: CycleReport;
+    try {
+      report = await runCycle(
+        cfg,
+        { ...invocation, group },
+        { logger, signal: AbortSignal.any([signal, own.signal]), routers: routersFor(cfg) },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
     recordCycleMetrics(metrics, cfg, report);
+    recordOperationMetrics(metrics, report);
     logger.info('cycle finished', { report });
-    return { ok: report.error === undefined, report };
+    await afterCycle(report, context);
+    return { ok: report.error === undefined && report.operation?.error === undefined, report };
   } catch (error) {
     if (error instanceof WatchdogError) {
       logger.error('cycle failed', { error: error.toJSON() });
       return { ok: false, error: error.toJSON() };
     }
     throw error;
+  }
+}
+
+/** SNS summary of an operation; the continuation of one stopped at the deadline. Never throws. */
+async function afterCycle(report: CycleReport, context: Context): Promise<void> {
+  const topic = process.env.SNS_TOPIC_ARN;
+  const summary = operationSummary(report);
+  if (topic && summary) {
+    try {
+      sns ??= new SNSClient({});
+      await sns.send(
+        new PublishCommand({ TopicArn: topic, Subject: summary.subject, Message: summary.message }),
+      );
+    } catch (error) {
+      logger.error('SNS summary not sent', { error: errorMessage(error) });
+    }
+  }
+  const next = continuationEvent(report);
+  if (next && context?.functionName) {
+    try {
+      lambda ??= new LambdaClient({});
+      await lambda.send(
+        new InvokeCommand({
+          FunctionName: context.functionName,
+          InvocationType: 'Event',
+          Payload: Buffer.from(JSON.stringify(next)),
+        }),
+      );
+      logger.info('continuation sent', { resume: next.resume });
+    } catch (error) {
+      // The next scheduled run resumes it anyway (the lease was handed back, the checkpoint stays).
+      logger.error('continuation not sent', { error: errorMessage(error) });
+    }
   }
 }
 
@@ -96,4 +181,5 @@ export const handler = middy(watchdog, {
 /** For tests: forget the cached configuration. */
 export function resetForTests(): void {
   configPromise = undefined;
+  routerSwitch = undefined;
 }

@@ -42,7 +42,7 @@ describe('watchdog handler', () => {
       trigger: 'schedule',
       action: 'check',
       group: 'g1',
-      mode: 'detect-and-plan',
+      mode: 'execute',
       analysis: { code: 'Ok' },
       plan: { kind: 'none', steps: [] },
     });
@@ -89,19 +89,36 @@ describe('watchdog handler', () => {
     expect(result.report?.error?.message ?? result.error?.message).toMatch(/unknown group "nope"/);
   });
 
-  it('plans an operation after the primary is killed and the routers moved', async () => {
+  it('promotes the replica on the alarm after the primary is killed and the routers moved', async () => {
     const [primary, replica] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     await primary.kill9();
     await cluster.waitForRouterTarget(cluster.groups[0]!.routers[0]!, replica, 30_000);
-    let code = '';
-    for (let i = 0; i < 60 && code !== 'PrimaryDead'; i++) {
-      const result = await handler(sample('alarm-state-change'), context);
-      code = result.report.analysis.code;
-      if (code !== 'PrimaryDead') await new Promise((r) => setTimeout(r, 250));
+    // A dry run first: the plan is reported and nothing is changed.
+    let dry: Json;
+    for (let i = 0; i < 60; i++) {
+      dry = (await handler({ action: 'check', group: 'g1', dryRun: true }, context)).report;
+      if (dry.analysis.code === 'PrimaryDead') break;
+      await new Promise((r) => setTimeout(r, 250));
     }
-    expect(code).toBe('PrimaryDead');
-    const result = await handler({ action: 'check', group: 'g1', dryRun: true }, context);
-    expect(result.report.plan.kind).toBe('operation');
-    expect(result.report.dryRun).toBe(true);
+    expect(dry.analysis.code).toBe('PrimaryDead');
+    expect(dry).toMatchObject({ mode: 'detect-and-plan', dryRun: true, plan: { kind: 'operation' } });
+    expect(dry.operation).toBeUndefined();
+
+    const result = await handler(sample('alarm-state-change'), context);
+    expect(result.ok).toBe(true);
+    expect(result.report).toMatchObject({
+      mode: 'execute',
+      analysis: { code: 'PrimaryDead' },
+      plan: { kind: 'operation', operation: 'promote-dead' },
+      operation: { role: 'master', outcome: 'completed', target: replica.address },
+    });
+    const kinds = result.report.operation.steps.map((s: Json) => `${s.kind}:${s.outcome}`);
+    expect(kinds).toContain('Promote:done');
+    expect(kinds).toContain('SwitchRouters:done');
+
+    // Afterwards only the dead old primary is left to report, and it is owed a rebuild.
+    const after = await handler({ action: 'check', group: 'g1', dryRun: true }, context);
+    expect(after.report.analysis.code).toBe('ReplicaDown');
+    expect(after.report.coordination.fenced).toEqual([primary.address]);
   });
 });
