@@ -244,6 +244,15 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
   const out = (code: AnalysisCode, f: Parameters<typeof result>[2]): Analysis =>
     result(snapshot, code, f, routerSummary);
 
+  /** The other reachable replicas of `old`, to repoint to `candidate` (and what they hold that it lacks). */
+  const followers = (candidate: ServerObservation, old: ServerId) => {
+    const others = servers.filter((x) => x.id !== candidate.id && x.reachable && sourceOf(x) === old);
+    return {
+      affected: others.map((x) => x.id),
+      errant: others.map((x) => errantOf(x, candidate)).filter((e): e is ErrantSet => !!e),
+    };
+  };
+
   // 1. AllDown
   if (reachable.length === 0 && answering.length === 0) {
     return out('AllDown', { evidence: [...unreachableEvidence, ...routerEvidence] });
@@ -318,17 +327,27 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
     const src = sourceOf(r);
     if (src) {
       const old = byId.get(src);
+      // Other replicas of the old primary must follow the promoted one (3-server clusters).
+      const siblings = servers.filter((x) => x.id !== rId && x.reachable && sourceOf(x) === src);
+      const siblingErrant = siblings.map((x) => errantOf(x, r)).filter((e): e is ErrantSet => !!e);
       const ev = [
         `all ${answering.length} answering routers send writes to ${rId}, a replica of ${src}`,
         describeReplication(r),
+        ...siblings.map((x) => `${x.id} also replicates from ${src}: it must be repointed to ${rId}`),
+        ...siblingErrant.map(
+          (e) =>
+            `${e.server} has ${e.count} transaction(s) ${e.missingOn} lacks: ${e.gtids} (salvage before repointing)`,
+        ),
         ...routerEvidence,
       ];
+      const affected = siblings.map((x) => x.id);
       if (old?.reachable) {
-        const errant = [errantOf(old, r)].filter((e): e is ErrantSet => !!e);
+        const errant = [errantOf(old, r), ...siblingErrant].filter((e): e is ErrantSet => !!e);
         return out('FailoverNeeded', {
           primary: rId,
           candidate: rId,
           oldPrimary: src,
+          affected,
           evidence: [
             ...ev,
             `${src} is up (old primary; must be fenced)`,
@@ -345,6 +364,8 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
           primary: rId,
           candidate: rId,
           oldPrimary: src,
+          affected,
+          errant: siblingErrant,
           evidence: [...ev, ...unreachableEvidence],
         });
       }
@@ -370,6 +391,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
           primary: null,
           candidate: best.id,
           oldPrimary: p.id,
+          ...followers(best, p.id),
           evidence: [
             'no router reaches a server',
             describeReplication(best),
@@ -397,6 +419,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
         return out('PrimaryDead', {
           candidate: best.id,
           oldPrimary: p.id,
+          ...followers(best, p.id),
           evidence: ['no router observed', describeReplication(best), ...unreachableEvidence],
         });
       }

@@ -121,6 +121,19 @@ function rebuildSteps(a: Analysis, server: ServerId, from: ServerId): Step[] {
   ];
 }
 
+/**
+ * Other replicas of the old primary (`affected` of PrimaryDead / FailoverNeeded) follow the new one;
+ * GTID auto-positioning finds their place. One that holds transactions the new primary lacks is
+ * salvaged and rebuilt instead, since it cannot follow without diverging.
+ */
+function repointSteps(a: Analysis, to: ServerId): Step[] {
+  return a.affected.flatMap((server): Step[] =>
+    a.errant.some((e) => e.server === server && e.missingOn === to)
+      ? rebuildSteps(a, server, to)
+      : [{ kind: 'StartReplication', server, from: to }],
+  );
+}
+
 /** THE table: every analysis code, its action and its steps. */
 export const RULES: Record<AnalysisCode, Rule> = {
   Ok: { action: 'none', severity: 'info', why: 'nothing to do' },
@@ -171,7 +184,11 @@ export const RULES: Record<AnalysisCode, Rule> = {
     steps: (a) => {
       const c = need(a.candidate, 'candidate');
       const old = need(a.oldPrimary, 'old primary');
-      return [...promoteSteps(c, old, false), { kind: 'Verify', expect: 'ReplicaDown' }];
+      return [
+        ...promoteSteps(c, old, false),
+        ...repointSteps(a, c),
+        { kind: 'Verify', expect: 'ReplicaDown' },
+      ];
     },
   },
   FailoverNeeded: {
@@ -182,7 +199,12 @@ export const RULES: Record<AnalysisCode, Rule> = {
     steps: (a) => {
       const c = need(a.candidate, 'candidate');
       const old = need(a.oldPrimary, 'old primary');
-      return [...promoteSteps(c, old, true), ...rebuildSteps(a, old, c), { kind: 'Verify', expect: 'Ok' }];
+      return [
+        ...promoteSteps(c, old, true),
+        ...repointSteps(a, c),
+        ...rebuildSteps(a, old, c),
+        { kind: 'Verify', expect: 'Ok' },
+      ];
     },
   },
   RoutersUnreachable: {

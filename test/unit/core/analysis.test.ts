@@ -122,6 +122,23 @@ describe('analysis decision order', () => {
     expect(analyze(rehydrate(s)).code).toBe('RoutersUnreachable');
   });
 
+  it('names the other replicas of a dead primary to repoint, and what they hold that the candidate lacks', () => {
+    const s = ok();
+    const [p, r2] = s.servers;
+    const r3 = withThirdServer(s, 3, 3);
+    down(p!);
+    r2!.replication!.ioRunning = 'Connecting';
+    r2!.replication!.lastIoErrno = 2003;
+    for (const r of s.routers) r.routesTo = r2!.id;
+    let a = analyze(rehydrate(s));
+    expect(a).toMatchObject({ code: 'PrimaryDead', candidate: r2!.id, affected: [r3.id], errant: [] });
+    // r3 got further than r2 before the primary died
+    r3.gtid.binlogPos.raw = '0-1-999';
+    a = analyze(rehydrate(s));
+    expect(a.errant).toEqual([expect.objectContaining({ server: r3.id, missingOn: r2!.id })]);
+    expect(a.evidence.join('\n')).toContain('salvage before repointing');
+  });
+
   it('uses the configured primary when no router is observed', () => {
     const s = ok();
     s.routers = [];

@@ -140,6 +140,26 @@ describe('operations follow the safety rules', () => {
     expect(kinds(p)).not.toContain('Reseed');
   });
 
+  it('repoints the other replicas to the new primary, rebuilding one that holds what the new primary lacks', () => {
+    const C = '10.0.0.3:3306';
+    const D = '10.0.0.4:3306';
+    const p = plan(
+      analysis('PrimaryDead', {
+        primary: B,
+        candidate: B,
+        oldPrimary: A,
+        affected: [C, D],
+        errant: [{ server: D, missingOn: B, gtids: '0-1-[50..51]', count: '2' }],
+      }),
+      ctx(),
+    );
+    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: C, from: B });
+    const salvage = indexOf(p, (s) => s.kind === 'Salvage' && s.server === D);
+    expect(salvage).toBeGreaterThan(indexOf(p, (s) => s.kind === 'Promote'));
+    expect(salvage).toBeLessThan(indexOf(p, (s) => s.kind === 'Reseed' && s.server === D));
+    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: D, from: B });
+  });
+
   it('rebuilds a broken replica from the primary after salvaging what only it has', () => {
     const p = plan(SAMPLE.ReplicaErrantTransactions, ctx());
     expect(p.operation).toBe('recover');
