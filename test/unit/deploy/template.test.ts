@@ -388,6 +388,29 @@ describe('IAM least privilege', () => {
     for (const s of wildcard) expect(s.Resource).toEqual(['*']);
   });
 
+  it('has no Resource "*" anywhere else in the template (bucket, topic or any other policy)', () => {
+    const documented = documentedWildcardActions();
+    const found: string[] = [];
+    let wildcardStatements = 0;
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) return node.forEach((child, i) => walk(child, `${path}[${i}]`));
+      if (node === null || typeof node !== 'object') return;
+      const record = node as Record<string, unknown>;
+      const resources = [record.Resource].flat();
+      if ('Effect' in record && resources.includes('*')) {
+        wildcardStatements += 1;
+        const actions = [record.Action].flat() as string[];
+        const ok =
+          record.Effect === 'Allow' && actions.every((a) => documented.has(a)) && /\.Policies\[/.test(path);
+        if (!ok) found.push(`${path}: ${JSON.stringify(actions)}`);
+      }
+      for (const [key, child] of Object.entries(record)) walk(child, `${path}.${key}`);
+    };
+    walk(template.Resources, 'Resources');
+    expect(found).toEqual([]);
+    expect(wildcardStatements, 'the walk reached the role policies').toBeGreaterThan(0);
+  });
+
   it('never allows a wildcard action or a Deny-less NotAction', () => {
     for (const s of statements) {
       expect(s.Effect).toBe('Allow');
