@@ -75,6 +75,8 @@ export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     scope: 'global',
     neededFor: "KILL of other users' sessions when fencing the old primary",
   },
+  // Also lets the holder write while read_only=ON (in 10.11 SUPER no longer does): the watchdog can
+  // still record election signals on a fenced server. Application accounts must not hold it.
   {
     privilege: 'READ_ONLY ADMIN',
     scope: 'global',
