@@ -118,6 +118,8 @@ describe('a 2-server cluster with sticky routers', () => {
       await expect(
         app.query("INSERT INTO harness.writes (id, server, note) VALUES (1, 'app', 'fenced')"),
       ).rejects.toMatchObject({ code: 'ER_OPTION_PREVENTS_STATEMENT' });
+      // READ_ONLY ADMIN also lets the watchdog itself write on a fenced server (election signals).
+      await watchdog.query("INSERT INTO harness.writes (id, server, note) VALUES (3, 'watchdog', 'fenced')");
       await watchdog.query('SET GLOBAL read_only = 0');
       const [off] = await watchdog.query('SELECT @@global.read_only AS ro');
       expect(Number((off as Row[])[0]?.ro)).toBe(0);
