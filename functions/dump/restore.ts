@@ -188,8 +188,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
     const [v] = await rows(control, 'SELECT @@version AS v, @@version_comment AS c');
     const flavor = Flavor.detect(str(v?.v), str(v?.c));
 
-    const { done, loading } = await openCheckpoint(control, manifest, id, options.replace === true);
-    const resumed = done.size > 0;
+    const { done, loading, resumed } = await openCheckpoint(control, manifest, id, options.replace === true);
     const todo = ordered.filter((o) => !done.has(o.key));
     progress = new ProgressTracker(
       'restore',
@@ -323,7 +322,7 @@ async function openCheckpoint(
   manifest: Manifest,
   id: string,
   replace: boolean,
-): Promise<{ done: Set<string>; loading: Set<string> }> {
+): Promise<{ done: Set<string>; loading: Set<string>; resumed: boolean }> {
   await control.p.query(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}`);
   await control.p.query(
     `CREATE TABLE IF NOT EXISTS ${CP} (
@@ -355,7 +354,7 @@ async function openCheckpoint(
           .filter((r) => str(r.state) === state && str(r.object_key) !== RUN_KEY)
           .map((r) => str(r.object_key)),
       );
-    return { done: keys('done'), loading: keys('loading') };
+    return { done: keys('done'), loading: keys('loading'), resumed: true };
   }
   // A fresh run: the target must not already hold the dump's schemas (or the caller said replace).
   const existing = manifest.schemas.length
@@ -382,7 +381,7 @@ async function openCheckpoint(
     RUN_KEY,
     id,
   ]);
-  return { done: new Set(), loading: new Set() };
+  return { done: new Set(), loading: new Set(), resumed: false };
 }
 
 /**
