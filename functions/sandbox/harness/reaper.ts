@@ -105,7 +105,9 @@ alive() {
   [ "$1" != Z ] || return 1
   [ -z "$OWNER_START" ] || [ "\${20}" = "$OWNER_START" ]
 }
-while alive && [ -d "$CLUSTER_DIR" ]; do sleep 0.25; done
+# read -t on a pipe nobody writes to: a 0.25 s pause without forking sleep four times a second.
+exec 9<> <(:)
+while alive && [ -d "$CLUSTER_DIR" ]; do read -r -t 0.25 -u 9 _; done
 [ -d "$CLUSTER_DIR" ] || exit 0
 # Bash builtins only (no tr/grep per process): this runs on busy machines with hundreds of processes.
 sweep() {
@@ -124,7 +126,7 @@ sweep() {
 }
 for round in 1 2 3 4 5; do
   sweep || break
-  sleep 0.1
+  read -r -t 0.1 -u 9 _
 done
 rm -rf "$CLUSTER_DIR"
 `;
