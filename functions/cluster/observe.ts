@@ -134,7 +134,7 @@ async function connect(
   multipleStatements: boolean,
 ): Promise<mysql.Connection> {
   const connectTimeout = opts.connectTimeoutMs ?? 2000;
-  let pending: mysql.Connection | null = null;
+  let gaveUp = false;
   const p = mysql
     .createConnection({
       host,
@@ -148,15 +148,15 @@ async function connect(
       dateStrings: true,
     })
     .then((c) => {
-      pending = c;
       // A dropped idle connection emits 'error'; without a listener that would crash the process.
       c.on('error', () => {});
+      // Connected after we stopped waiting: close it, or its socket would keep the process alive.
+      if (gaveUp) c.destroy();
       return c;
     });
   // A SIGSTOPped server accepts TCP (the kernel does) but never sends its handshake: bound it too.
   return withDeadline(p, connectTimeout + 100, `connect to ${host}:${port}`, () => {
-    const c = pending as mysql.Connection | null;
-    c?.destroy();
+    gaveUp = true;
   });
 }
 
