@@ -286,12 +286,22 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           }
           throw error;
         }
-        const r = await fence(admin);
+        const r = await fence(admin, [cred.user]);
         await markFenced(db, step.server, ctx.openedEpoch, `fenced by ${stored.operation}`);
         return r;
       }
-      case 'CatchUp':
-        return catchUp(await pool.get(step.server), deps.catchUpTimeoutSeconds ?? 60);
+      case 'CatchUp': {
+        const timeout = deps.catchUpTimeoutSeconds ?? 60;
+        const fenced = stored.steps.find((s) => s.kind === 'Fence');
+        if (stored.operation === 'switchover' && fenced && 'server' in fenced) {
+          const old = await pool.get(fenced.server);
+          const [g] = await old.query<Record<string, unknown>>(
+            `SELECT @@global.${old.flavor.executedGtidVariable()} AS pos`,
+          );
+          return catchUp(await pool.get(step.server), timeout, String(g?.pos ?? ''));
+        }
+        return catchUp(await pool.get(step.server), timeout);
+      }
       case 'StopReplication':
         return stopReplication(await pool.get(step.server));
       case 'ResetReplication':

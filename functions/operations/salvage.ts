@@ -41,8 +41,10 @@ export interface SalvagedTransaction {
 export interface SalvageRecord {
   server: string;
   missingOn: string;
-  /** The GTID difference as computed from both servers' state. */
+  /** The GTIDs of the transactions found missing (from the binary log), or the set difference. */
   difference: string;
+  /** The GTID set difference computed from both servers' positions and binlog states. */
+  setDifference: string;
   count: number;
   transactions: SalvagedTransaction[];
   /** The exact events as a replayable file (when mariadb-binlog was available). */
@@ -247,6 +249,7 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
     server: old.id,
     missingOn: newPrimary.id,
     difference: diff.isEmpty() ? '' : diff.describe(),
+    setDifference: diff.isEmpty() ? '' : diff.describe(),
     count: Number(diff.count()),
     transactions: [],
     binlogExtract: null,
@@ -255,7 +258,9 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
     createdAt: new Date().toISOString(),
   };
 
-  if (!diff.isEmpty() && old.flavor.isMariadb) {
+  // Scanned even when the set difference is empty: the binary log, not arithmetic on positions, is
+  // the account of what this server wrote.
+  if (old.flavor.isMariadb) {
     const state = MariadbGtidPos.parseBinlogState(newState.state);
     const position = positionMap(newState.current);
     const files = (await old.query<Row>('SHOW BINARY LOGS')).map((r) => str(r.Log_name));
@@ -269,6 +274,9 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
       if (missing.length > 0) firstWithMissing.push(file);
       record.transactions.push(...missing);
     }
+    // The binary log is the exact account: every transaction it holds that the new primary lacks.
+    record.count = record.transactions.length;
+    record.difference = record.transactions.map((t) => t.gtid).join(',');
     const tool = findBinlogTool();
     const first = firstWithMissing[0];
     if (record.transactions.length > 0 && tool && input.replication && first) {

@@ -45,7 +45,11 @@ export async function replicaStatus(admin: ServerAdmin): Promise<ReplicationStat
  * sessions so that no transaction opened before the fence commits afterwards (accounts with
  * READ_ONLY ADMIN / SUPER write through read_only; killing their sessions is the only guard).
  */
-export async function fence(admin: ServerAdmin): Promise<StepResult> {
+export async function fence(
+  admin: ServerAdmin,
+  /** Accounts whose sessions stay: the watchdog's own (the election may live on this server). */
+  keepUsers: readonly string[] = [],
+): Promise<StepResult> {
   const before = await readReadOnly(admin);
   for (const sql of admin.flavor.setReadOnly(true)) await admin.run(sql);
   const after = await readReadOnly(admin);
@@ -59,7 +63,7 @@ export async function fence(admin: ServerAdmin): Promise<StepResult> {
     "SELECT ID AS id, USER AS user, COMMAND AS command FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', '') AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon')",
   );
   let killed = 0;
-  for (const s of sessions) {
+  for (const s of sessions.filter((x) => !keepUsers.includes(str(x.user)))) {
     try {
       await admin.run({ sql: 'KILL CONNECTION ?', values: [Number(s.id)] });
       killed++;
@@ -94,7 +98,30 @@ export async function promote(admin: ServerAdmin): Promise<StepResult> {
  * events the old primary had sent are not lost. A stopped or failed applier cannot catch up: what it
  * did not apply stays on the old primary and is salvaged there.
  */
-export async function catchUp(admin: ServerAdmin, timeoutSeconds: number): Promise<StepResult> {
+export async function catchUp(
+  admin: ServerAdmin,
+  timeoutSeconds: number,
+  /**
+   * A planned switchover: the fenced old primary is alive, so wait for everything it wrote (its
+   * gtid position) rather than for what happens to have arrived; nothing acknowledged is left behind.
+   */
+  sourcePosition?: string,
+): Promise<StepResult> {
+  if (sourcePosition !== undefined) {
+    const wait = admin.flavor.waitForGtid(sourcePosition, timeoutSeconds);
+    const [r] = await admin.query<Row>(wait.sql, wait.values);
+    if (!admin.flavor.gtidWaitSucceeded(r?.result)) {
+      throw new StateChangeRefusedError(
+        `${admin.id}: did not apply the old primary's ${sourcePosition} within ${timeoutSeconds}s`,
+        { details: { server: admin.id, sourcePosition } },
+      );
+    }
+    await admin.run(admin.flavor.stopReplicaIoThread());
+    return {
+      detail: `${admin.id} applied everything the fenced old primary wrote (${sourcePosition})`,
+      data: { sourcePosition },
+    };
+  }
   const status = await replicaStatus(admin);
   if (!status) return { outcome: 'skipped', detail: `${admin.id} is not a replica` };
   if (status.sqlRunning !== 'Yes') {
