@@ -393,7 +393,12 @@ describe('IAM least privilege', () => {
     const found: string[] = [];
     let wildcardStatements = 0;
     const walk = (node: unknown, path: string): void => {
-      if (Array.isArray(node)) return node.forEach((child, i) => walk(child, `${path}[${i}]`));
+      if (Array.isArray(node)) {
+        node.forEach((child, i) => {
+          walk(child, `${path}[${i}]`);
+        });
+        return;
+      }
       if (node === null || typeof node !== 'object') return;
       const record = node as Record<string, unknown>;
       const resources = [record.Resource].flat();
