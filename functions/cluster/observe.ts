@@ -14,6 +14,7 @@
  *   connection — a cached connection would keep reporting where the router sent it yesterday.
  */
 import { performance } from 'node:perf_hooks';
+import type { SslOptions } from 'mysql2';
 import mysql from 'mysql2/promise';
 import type { GtidFlavor } from '../core/gtid.js';
 import {
@@ -56,6 +57,8 @@ export interface ObserveOptions {
   password: string;
   connectTimeoutMs?: number;
   queryTimeoutMs?: number;
+  /** TLS to the servers (mysqlTls(config.tls) in cluster/tls.ts). */
+  ssl?: SslOptions;
   /** Reuse connections and detected flavors between checks (warm Lambda containers, benchmarks). */
   cache?: ConnectionCache;
   /** Read the ongoing operation (default: the election's tables). `false` skips it. */
@@ -146,6 +149,7 @@ async function connect(
       supportBigNumbers: true,
       bigNumberStrings: true,
       dateStrings: true,
+      ...(opts.ssl ? { ssl: opts.ssl } : {}),
     })
     .then((c) => {
       // A dropped idle connection emits 'error'; without a listener that would crash the process.
@@ -340,11 +344,13 @@ async function probeServerOnce(
   const key = `${opts.user}@${s.id}`;
   const entry = cache?.entry(key) ?? { conn: null, flavor: null };
   let conn = entry.conn;
+  let connected = false;
   try {
     if (!conn) {
       conn = await connect(s.host, s.port, opts, true);
       if (cache) entry.conn = conn;
     }
+    connected = true;
     const c = conn;
     let flavor = entry.flavor;
     let varRows: Record<string, unknown>[];
@@ -426,7 +432,7 @@ async function probeServerOnce(
     if (!cache) c.destroy();
   } catch (error) {
     obs.reachable = false;
-    obs.error = errorInfo(error);
+    obs.error = { ...errorInfo(error), stage: connected ? 'query' : 'connect' };
     if (cache) cache.drop(key);
     else conn?.destroy();
   }

@@ -239,7 +239,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
     .filter((s) => !s.reachable)
     .map(
       (s) =>
-        `${s.id} unreachable: ${s.error?.message ?? 'no answer'}${s.error?.code ? ` (${s.error.code})` : ''}`,
+        `${s.id} unreachable${s.error?.stage === 'query' ? ' (connected, but a query failed)' : ''}: ${s.error?.message ?? 'no answer'}${s.error?.code ? ` (${s.error.code})` : ''}`,
     );
   const out = (code: AnalysisCode, f: Parameters<typeof result>[2]): Analysis =>
     result(snapshot, code, f, routerSummary);

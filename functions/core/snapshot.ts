@@ -82,8 +82,11 @@ export interface ServerObservation {
   host: string;
   port: number;
   reachable: boolean;
-  /** The exact failure when unreachable (or when a query failed): message and code/errno. */
-  error: { message: string; code: string | null; errno: number | null } | null;
+  /**
+   * The exact failure when unreachable: message and code/errno, and whether connecting failed or a
+   * query on an established connection did (a refused privilege or a query timeout is `query`).
+   */
+  error: { message: string; code: string | null; errno: number | null; stage?: 'connect' | 'query' } | null;
   flavor: GtidFlavor | null;
   version: string | null;
   versionComment: string | null;

@@ -130,7 +130,10 @@ describe('observe', () => {
     await replica.pause();
     try {
       const s = await observe(target, opts());
-      expect(s.servers[1]).toMatchObject({ reachable: false, error: { code: 'ETIMEDOUT' } });
+      expect(s.servers[1]).toMatchObject({
+        reachable: false,
+        error: { code: 'ETIMEDOUT', stage: 'connect' },
+      });
       expect(s.servers[1]!.error!.message).toMatch(/ETIMEDOUT|timed out/);
       expect(s.servers[0]!.reachable).toBe(true);
     } finally {
@@ -151,13 +154,28 @@ describe('observe', () => {
     await cluster.waitForReplication(cluster.servers[1]!);
   });
 
+  it('says a query was refused on a connected server (missing privilege), not that it is down', async () => {
+    await cluster.primary.query("CREATE USER IF NOT EXISTS 'limited'@'%' IDENTIFIED BY 'limited-pw'");
+    await cluster.waitForReplication(cluster.servers[1]!);
+    try {
+      const s = await observe(target, { ...opts(), user: 'limited', password: 'limited-pw' });
+      for (const server of s.servers) {
+        expect(server.reachable).toBe(false);
+        // SHOW SLAVE STATUS needs SLAVE MONITOR on MariaDB 10.11
+        expect(server.error).toMatchObject({ errno: 1227, stage: 'query' });
+      }
+    } finally {
+      await cluster.primary.query("DROP USER IF EXISTS 'limited'@'%'");
+    }
+  });
+
   it('keeps the exact error of a refused login and of a router that is down', async () => {
     await cluster.groups[0]!.routers[2]!.stop();
     try {
       const s = await observe(target, { ...opts(), password: 'wrong' });
       for (const server of s.servers) {
         expect(server.reachable).toBe(false);
-        expect(server.error).toMatchObject({ code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 });
+        expect(server.error).toMatchObject({ code: 'ER_ACCESS_DENIED_ERROR', errno: 1045, stage: 'connect' });
       }
       expect(s.routers[2]!.error).toMatchObject({ code: 'ECONNREFUSED' });
       // the routers that run forward the same refused login
