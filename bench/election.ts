@@ -9,7 +9,7 @@
  * Last line: {"bench":"election","participants":50,"rounds":…,"mastersPerRound":[…],"medianMs":…,"maxMs":…}
  */
 import { parseArgs } from 'node:util';
-import { runOperation } from '../functions/election/protocol.js';
+import { ensureSchema, runOperation } from '../functions/election/protocol.js';
 import { startCluster } from '../functions/sandbox/harness/index.js';
 import { endpointOf, historyMasters, historyRows, openSessions } from '../test/harness/election-fixtures.js';
 
@@ -34,6 +34,7 @@ const cluster = await startCluster({ servers: 2, groups: 0, name: 'bench-electio
 try {
   const endpoint = endpointOf(cluster.primary, cluster.credentials.watchdog);
   const dbs = await openSessions(endpoint, participants);
+  await ensureSchema(dbs[0]!); // setup, not timed: round 1 measures the election, not CREATE TABLE
   const times: number[] = [];
   const mastersPerRound: number[] = [];
   try {
@@ -67,7 +68,11 @@ try {
       console.log(
         `round ${round}: master ${master.map((m) => m.participant).join(',')} epoch ${master[0]?.epoch}, ` +
           `${followed}/${participants - 1} followers FOOK, first SCAN -> removal ${ms.toFixed(1)} ms (server clock), ` +
-          `wall ${wallMs.toFixed(1)} ms`,
+          `wall ${wallMs.toFixed(1)} ms` +
+          reports
+            .filter((r) => !(r.role === 'master' || (r.role === 'follower' && r.outcome === 'followed')))
+            .map((r) => `; ${r.participant} ${r.role} ${r.outcome}`)
+            .join(''),
       );
     }
   } finally {

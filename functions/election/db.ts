@@ -1,3 +1,4 @@
+import type { SslOptions } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { DbError, StateChangeRefusedError } from '../errors.js';
 
@@ -20,6 +21,8 @@ export interface CoordinationEndpoint {
   user: string;
   password: string;
   connectTimeoutMs?: number;
+  /** TLS to the server (mysqlTls(config.tls) in cluster/tls.ts). */
+  ssl?: SslOptions;
   /** Per statement; a coordination server that vanished from the network must not hang us (default 10 s). */
   queryTimeoutMs?: number;
 }
@@ -55,6 +58,7 @@ export async function connectCoordinationDb(endpoint: CoordinationEndpoint): Pro
       decimalNumbers: false,
       supportBigNumbers: true,
       bigNumberStrings: false,
+      ...(endpoint.ssl ? { ssl: endpoint.ssl } : {}),
     });
   } catch (error) {
     throw new DbError(`cannot connect to the coordination server ${endpoint.host}:${endpoint.port}`, {

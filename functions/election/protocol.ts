@@ -136,13 +136,15 @@ export interface OperationReport {
 const PARTICIPANT_RE = /^[A-Za-z0-9_.:@/+-]+$/;
 
 /** Creates the coordination schema if it is missing (cheap check first: 50 participants start at once). */
-export async function ensureSchema(db: CoordinationDb): Promise<void> {
-  const rows = await db.query<{ n: number }>(
-    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'ongoing_failover'" +
+export async function ensureSchema(db: CoordinationDb): Promise<{ dbNowMs: number }> {
+  const rows = await db.query<{ n: number; now_s: string }>(
+    "SELECT UNIX_TIMESTAMP(NOW(6)) AS now_s, COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'ongoing_failover'" +
       " AND table_name IN ('operation', 'status', 'history')",
   );
-  if (Number(rows[0]?.n) === 3) return;
+  const dbNowMs = secondsToMs(rows[0]?.now_s ?? 0);
+  if (Number(rows[0]?.n) === 3) return { dbNowMs };
   for (const statement of SCHEMA_STATEMENTS) await db.execute(statement);
+  return { dbNowMs };
 }
 
 interface OperationDbRow {
@@ -327,7 +329,8 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
   let switchedTo: string | null = null;
   let fookedEpoch: number | null = null;
   try {
-    await ensureSchema(db);
+    // The call's start by the server clock: an operation removed after it is the one we came for.
+    const { dbNowMs: calledAtDbMs } = await ensureSchema(db);
     for (;;) {
       if (options.signal?.aborted) return finish('aborted');
       const view = await readView(db);
@@ -344,6 +347,13 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
           // Removed after our FOOK: a normal end. Removed before it: we were timed out, or came too late.
           return finish(fookedEpoch !== null ? 'followed' : 'finished-elsewhere');
         case 'open': {
+          // An operation removed after this call started answered the same need (we were too slow
+          // to join it): report it; the caller observes again instead of starting a second round.
+          const [last] = await db.query<{ closed_s: string | null }>(
+            `SELECT UNIX_TIMESTAMP(MAX(closed_at)) AS closed_s FROM ${TABLES.history}`,
+          );
+          if (last?.closed_s && secondsToMs(last.closed_s) >= calledAtDbMs)
+            return finish('finished-elsewhere');
           // Claim with an insert: the primary key (id = 1) lets exactly one participant open it.
           await db.execute(
             `INSERT IGNORE INTO ${TABLES.operation}

@@ -11,6 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectCoordinationDb } from '../../functions/election/db.js';
+import { ensureSchema } from '../../functions/election/protocol.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { endpointOf, historyMasters, historyRows, liveCounts } from '../harness/election-fixtures.js';
 import {
@@ -32,6 +34,13 @@ beforeAll(async () => {
   cluster = await startCluster({ servers: 2, groups: 0 });
   bundle = await buildParticipantBundle();
   dir = mkdtempSync(join(tmpdir(), 'election-50-'));
+  // Tables first, so that round 1 is the election and not 50 concurrent CREATE TABLE IF NOT EXISTS.
+  const db = await connectCoordinationDb(endpointOf(cluster.primary, cluster.credentials.watchdog));
+  try {
+    await ensureSchema(db);
+  } finally {
+    await db.close();
+  }
 });
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import {
   pickCoordinationServer,
 } from '../../functions/election/coordination-server.js';
 import { type CoordinationDb, connectCoordinationDb } from '../../functions/election/db.js';
-import { runOperation } from '../../functions/election/protocol.js';
+import { ensureSchema, runOperation } from '../../functions/election/protocol.js';
 import { readOperation } from '../../functions/election/status.js';
 import { LocalRouterSwitch } from '../../functions/routers/local.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
@@ -65,6 +65,9 @@ describe('election with real routers', () => {
 
     const before = pickCoordinationServer(await observe());
     expect(before).toMatchObject({ server: { host: db1.host, port: db1.port }, votes: 3 });
+    const setup = await connectCoordinationDb({ ...before.server!, user, password });
+    sessions.push(setup);
+    await ensureSchema(setup); // tables first: the three participants then meet in the election itself
     const switchGroup = async (group: string, targ: string) => {
       const others = cluster.servers.map((s) => s.address).filter((a) => a !== targ);
       const result = await routerSwitch.switch(group, { destinations: [targ, ...others], dryRun: false });
