@@ -433,6 +433,10 @@ async function probeServerOnce(
   } catch (error) {
     obs.reachable = false;
     obs.error = { ...errorInfo(error), stage: connected ? 'query' : 'connect' };
+    // Forget what we knew: a server replaced behind the same address (another version, where the
+    // cached replica-status statement no longer exists) must be probed from scratch next time.
+    entry.flavor = null;
+    entry.operationTable = undefined;
     if (cache) cache.drop(key);
     else conn?.destroy();
   }
