@@ -10,6 +10,8 @@ export interface ConnectTarget {
   user: string;
   password: string;
   connectTimeoutMs?: number;
+  /** TLS to the server (mysqlTls(config.tls) in cluster/tls.ts). */
+  ssl?: ConnectionOptions['ssl'];
 }
 
 export function describeTarget(t: ConnectTarget): string {
@@ -45,6 +47,7 @@ export async function connect(target: ConnectTarget, extra: Partial<ConnectionOp
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,
+    ...(target.ssl ? { ssl: target.ssl } : {}),
     ...extra,
   });
   const p = raw.promise();

@@ -6,6 +6,7 @@
  */
 import mysql from 'mysql2/promise';
 import { Flavor, inlineStatement, type Statement } from '../cluster/flavor.js';
+import { mysqlTls } from '../cluster/tls.js';
 import type { Config, ServerConfig } from '../config/schema.js';
 import type { ServerId } from '../core/snapshot.js';
 import { ConfigError, DbError, errorMessage } from '../errors.js';
@@ -47,6 +48,7 @@ export async function connectAdmin(config: Config, id: ServerId): Promise<Server
       supportBigNumbers: true,
       bigNumberStrings: true,
       dateStrings: true,
+      ...mysqlTls(config.tls),
     });
   } catch (error) {
     throw new DbError(`cannot connect to ${id}: ${errorMessage(error)}`, {

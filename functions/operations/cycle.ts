@@ -9,6 +9,7 @@
  */
 
 import { ConnectionCache, observe, targetFromConfig } from '../cluster/observe.js';
+import { mysqlTls } from '../cluster/tls.js';
 import { type Config, findGroup } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
 import { type Plan, plan } from '../core/planner.js';
@@ -110,6 +111,7 @@ async function coordinationFacts(
     const db = await connectCoordinationDb({
       ...pick.server,
       ...cred,
+      ...mysqlTls(config.tls),
       connectTimeoutMs: config.timeouts.connectMs,
     });
     try {
@@ -163,6 +165,7 @@ export async function runCycle(
       password: credentials.password,
       connectTimeoutMs: config.timeouts.connectMs,
       queryTimeoutMs: config.timeouts.queryMs,
+      ...mysqlTls(config.tls),
       cache,
       ...(deps.now ? { now: deps.now } : {}),
     };

@@ -7,6 +7,7 @@
  * runs the stored plan and skips what is already done.
  */
 import { randomBytes } from 'node:crypto';
+import { mysqlTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
 import type { OperationName, Plan, Step } from '../core/planner.js';
@@ -182,6 +183,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     db = await connectCoordinationDb({
       ...coordination,
       ...cred,
+      ...mysqlTls(config.tls),
       connectTimeoutMs: config.timeouts.connectMs,
     });
   } catch (error) {
@@ -323,7 +325,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           old: await pool.get(step.server),
           newPrimary: await pool.get(step.missingOn),
           store: subStore(deps.store(), `${prefix()}/salvage-${name}`),
-          watchdog: cred,
+          watchdog: { ...cred, ...mysqlTls(config.tls) },
           ...(replication ? { replication } : {}),
           signal: ctx.signal,
         });
@@ -339,7 +341,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           target: await pool.get(step.server),
           source: await pool.get(step.from),
           store: subStore(deps.store(), `${prefix()}/reseed-${name}`),
-          watchdog: cred,
+          watchdog: { ...cred, ...mysqlTls(config.tls) },
           signal: ctx.signal,
         });
       }

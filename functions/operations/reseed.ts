@@ -7,6 +7,7 @@
  * key fixed by the operation and the target, so a later run finds its manifest and does not dump
  * again, and the restore continues from its checkpoint on the target.
  */
+import type { SslOptions } from 'mysql2';
 import { dumpDatabase } from '../dump/dump.js';
 import { MANIFEST_KEY } from '../dump/manifest.js';
 import { loadVerifiedManifest, restoreDump } from '../dump/restore.js';
@@ -21,7 +22,7 @@ export interface ReseedInput {
   source: ServerAdmin;
   /** The dump's place (a prefix of the operation). */
   store: ObjectStore;
-  watchdog: { user: string; password: string };
+  watchdog: { user: string; password: string; ssl?: SslOptions };
   signal?: AbortSignal;
 }
 

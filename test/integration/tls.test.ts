@@ -1,0 +1,226 @@
+/**
+ * TLS to MariaDB with a self-signed CA: the servers get a certificate signed by a CA made for the
+ * test (openssl), the watchdog account is created with REQUIRE SSL, and the config says
+ * `tls: { mode: 'verify-ca', caPath }`. Any watchdog session opened without TLS would be refused, so a
+ * full failover (observe, election, fence, promote, salvage dump, reseed dump and restore) succeeding
+ * with that account shows that every connection place uses TLS.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { watchdogGrantStatements } from '../../functions/cluster/grants.js';
+import { mysqlTls } from '../../functions/cluster/tls.js';
+import type { Config } from '../../functions/config/schema.js';
+import { connect as dumpConnect } from '../../functions/dump/connection.js';
+import { connectCoordinationDb } from '../../functions/election/db.js';
+import { ConfigError } from '../../functions/errors.js';
+import { connectAdmin } from '../../functions/operations/admin.js';
+import { type CycleReport, runCycle } from '../../functions/operations/cycle.js';
+import { sandboxConfig, sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
+import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+
+let dir: string;
+let cluster: Cluster;
+let config: Config;
+const tlsAccount = { user: 'watchdog_tls', password: 'tls-only-pw' };
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+}
+
+/** A CA and a server certificate it signed (for 127.0.0.1), in `dir`. */
+function makeCertificates(prefix: string): void {
+  openssl(
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${prefix} test CA`].concat([
+      '-keyout',
+      `${prefix}-ca.key`,
+      '-out',
+      `${prefix}-ca.pem`,
+    ]),
+  );
+  openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1'].concat([
+      '-keyout',
+      `${prefix}-server.key`,
+      '-out',
+      `${prefix}-server.csr`,
+    ]),
+  );
+  writeFileSync(join(dir, `${prefix}-ext.cnf`), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${prefix}-server.csr`,
+      '-CA',
+      `${prefix}-ca.pem`,
+      '-CAkey',
+      `${prefix}-ca.key`,
+    ].concat([
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${prefix}-ext.cnf`,
+      '-out',
+      `${prefix}-server.pem`,
+    ]),
+  );
+}
+
+function withTls(tls: Config['tls'], account = tlsAccount): Config {
+  return { ...config, tls, credentials: { ...config.credentials, watchdog: account } };
+}
+
+const status = (c: Config): Promise<CycleReport> =>
+  runCycle(c, { trigger: 'cli', action: 'status', group: 'g1', dryRun: true, force: false });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mf-tls-'));
+  makeCertificates('good');
+  makeCertificates('other');
+  cluster = await startCluster({
+    servers: 2,
+    groups: 2,
+    name: 'tls',
+    serverArgs: [
+      `--ssl-ca=${join(dir, 'good-ca.pem')}`,
+      `--ssl-cert=${join(dir, 'good-server.pem')}`,
+      `--ssl-key=${join(dir, 'good-server.key')}`,
+    ],
+  });
+  // The documented grants, plus REQUIRE SSL; created on the primary and replicated.
+  const primary = cluster.servers[0]!;
+  for (const sql of watchdogGrantStatements('mariadb', { ...tlsAccount, host: '%' }, ['harness', 'app%']))
+    await primary.query(sql);
+  await primary.query(`ALTER USER '${tlsAccount.user}'@'%' REQUIRE SSL`);
+  await cluster.waitForReplication(cluster.servers[1]!);
+  config = sandboxConfig(cluster, 'tls test');
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('TLS to the database servers', () => {
+  it('observes every server over TLS verified against the CA with an account that requires it', async () => {
+    const report = await status(withTls({ mode: 'verify-ca', caPath: join(dir, 'good-ca.pem') }));
+    expect(report.error).toBeUndefined();
+    expect(report.analysis?.code).toBe('Ok');
+  });
+
+  it('opens the operations, election and dump sessions over TLS', async () => {
+    const c = withTls({ mode: 'verify-ca', caPath: join(dir, 'good-ca.pem') });
+    const server = cluster.servers[0]!;
+    const admin = await connectAdmin(c, server.address);
+    try {
+      const [row] = await admin.query<{ Value: string }>("SHOW SESSION STATUS LIKE 'Ssl_version'");
+      expect(row?.Value).toMatch(/^TLSv1\.[23]$/);
+    } finally {
+      await admin.close();
+    }
+    const db = await connectCoordinationDb({
+      host: server.host,
+      port: server.port,
+      ...tlsAccount,
+      ...mysqlTls(c.tls),
+    });
+    try {
+      const [row] = await db.query<{ Value: string }>("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+      expect(row?.Value).not.toBe('');
+    } finally {
+      await db.close();
+    }
+    const dump = await dumpConnect({
+      host: server.host,
+      port: server.port,
+      ...tlsAccount,
+      ...mysqlTls(c.tls),
+    });
+    try {
+      const [rows] = await dump.p.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+      expect((rows as Array<{ Value: string }>)[0]?.Value).not.toBe('');
+    } finally {
+      await dump.close();
+    }
+  });
+
+  it('cannot log in without TLS when the account requires it: the servers are unreachable, nothing is planned', async () => {
+    const report = await runCycle(withTls({ mode: 'off' }), {
+      trigger: 'cli',
+      action: 'check',
+      group: 'g1',
+      dryRun: true,
+      force: false,
+    });
+    const servers = (
+      report.snapshot as { servers: Array<{ reachable: boolean; error: { errno: number } | null }> }
+    ).servers;
+    for (const s of servers) {
+      expect(s.reachable).toBe(false);
+      expect(s.error?.errno).toBe(1045);
+    }
+    expect(report.plan?.kind).not.toBe('operation');
+    expect(report.operation).toBeUndefined();
+  });
+
+  it('refuses a server certificate signed by another CA (verify-ca)', async () => {
+    const report = await status(withTls({ mode: 'verify-ca', caPath: join(dir, 'other-ca.pem') }));
+    const servers = (
+      report.snapshot as { servers: Array<{ reachable: boolean; error: { message: string } | null }> }
+    ).servers;
+    for (const s of servers) {
+      expect(s.reachable).toBe(false);
+      expect(s.error?.message).toMatch(/certificate/i);
+    }
+    // 'required' encrypts without checking the certificate: the same servers are reachable.
+    const required = await status(withTls({ mode: 'required' }));
+    expect(required.analysis?.code).toBe('Ok');
+  });
+
+  it('names the CA file when it cannot be read', () => {
+    expect(() => mysqlTls({ mode: 'verify-ca', caPath: join(dir, 'missing.pem') })).toThrow(ConfigError);
+    expect(() => mysqlTls({ mode: 'verify-ca', caPath: join(dir, 'missing.pem') })).toThrow(/tls\.caPath/);
+  });
+
+  it('fails over, salvages and reseeds with every watchdog session over TLS', async () => {
+    const c = withTls({ mode: 'verify-ca', caPath: join(dir, 'good-ca.pem') });
+    // Router verification runs the router script with the mariadb client (not a watchdog session).
+    const routers = sandboxRouterSwitch(config);
+    const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    await db2.query('STOP SLAVE IO_THREAD');
+    const unreplicated = await cluster.writeSomething(db1, 'unreplicated');
+    await db1.kill9();
+    await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2, 60_000)));
+    await db1.start();
+    const reports = await Promise.all(
+      cluster.groups.map((g) =>
+        runCycle(
+          c,
+          { trigger: 'alarm', action: 'check', group: g.name, dryRun: false, force: false },
+          { routers },
+        ),
+      ),
+    );
+    const master = reports.find((r) => r.operation?.role === 'master');
+    expect(master?.operation).toMatchObject({
+      operation: 'failover',
+      outcome: 'completed',
+      target: db2.address,
+    });
+    const steps = master!.operation!.steps;
+    expect(steps.filter((s) => s.outcome === 'failed')).toEqual([]);
+    expect(steps.map((s) => s.kind)).toEqual(
+      expect.arrayContaining(['Fence', 'Promote', 'Salvage', 'Reseed']),
+    );
+    const values = master!.operation!.salvage.flatMap((t) => t.transactions).flatMap((t) => t.rows ?? []);
+    expect(values.flatMap((r) => r.values)).toContain(`@1=${unreplicated.id}`);
+    const after = await status(c);
+    expect(after.analysis?.code).toBe('Ok');
+    expect(after.analysis?.primary).toBe(db2.address);
+  });
+});
