@@ -14,6 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { SslOptions } from 'mysql2';
 import { type GtidSet, MariadbGtidPos, parseGtidSet } from '../core/gtid.js';
 import { dumpDatabase } from '../dump/dump.js';
 import { errorMessage } from '../errors.js';
@@ -67,28 +68,41 @@ function parseTriple(text: string): GtidTriple | null {
   return m ? { domain: Number(m[1]), server: Number(m[2]), seq: BigInt(m[3]!) } : null;
 }
 
-/**
- * Does a server with this binlog state / current position have transaction `g`? By the binlog state
- * when it has an entry for g's (domain, server) — a server's own seqs are increasing in strict mode —
- * and otherwise by the position (the state is reset by a reseed).
- */
-export function hasTransaction(
-  g: GtidTriple,
-  state: ReadonlyMap<number, ReadonlyMap<number, bigint>>,
-  position: ReadonlyMap<number, bigint>,
-): boolean {
-  const perServer = state.get(g.domain)?.get(g.server);
-  if (perServer !== undefined) return g.seq <= perServer;
-  return g.seq <= (position.get(g.domain) ?? -1n);
+export interface BinlogInventory {
+  gtids: Set<string>;
+  /** From the first file's Gtid_list event: per `domain-server`, the last seq before the log began. */
+  before: Map<string, bigint>;
 }
 
-function positionMap(text: string): Map<number, bigint> {
-  const out = new Map<number, bigint>();
-  for (const part of text.replace(/\s+/g, '').split(',').filter(Boolean)) {
-    const t = parseTriple(part);
-    if (t) out.set(t.domain, t.seq);
-  }
-  return out;
+export function inventoryHas(inv: BinlogInventory, g: GtidTriple): boolean {
+  if (inv.gtids.has(`${g.domain}-${g.server}-${g.seq}`)) return true;
+  const prior = inv.before.get(`${g.domain}-${g.server}`);
+  return prior !== undefined && g.seq <= prior;
+}
+
+/** Pure: the inventory from SHOW BINLOG EVENTS of each file, in file order. */
+export function inventoryFromEvents(files: ReadonlyArray<readonly Row[]>): BinlogInventory {
+  const inv: BinlogInventory = { gtids: new Set(), before: new Map() };
+  files.forEach((events, i) => {
+    for (const e of events) {
+      const type = str(e.Event_type);
+      const info = str(e.Info);
+      if (i === 0 && type === 'Gtid_list') {
+        for (const m of info.matchAll(/(\d+)-(\d+)-(\d+)/g)) inv.before.set(`${m[1]}-${m[2]}`, BigInt(m[3]!));
+      } else if (type === 'Gtid') {
+        const m = /GTID (\d+-\d+-\d+)/.exec(info);
+        if (m) inv.gtids.add(m[1]!);
+      }
+    }
+  });
+  return inv;
+}
+
+async function binlogInventory(admin: ServerAdmin): Promise<BinlogInventory> {
+  const files = (await admin.query<Row>('SHOW BINARY LOGS')).map((r) => str(r.Log_name));
+  const events: Row[][] = [];
+  for (const f of files) events.push(await admin.query<Row>(`SHOW BINLOG EVENTS IN ${quote(f)}`));
+  return inventoryFromEvents(events);
 }
 
 /** Transactions of a binlog listing (SHOW BINLOG EVENTS rows). Pure. */
@@ -222,7 +236,7 @@ export interface SalvageInput {
   /** For the binlog extract over the replication protocol (REPLICATION SLAVE is the replication user's). */
   replication?: { user: string; password: string };
   /** The watchdog account, for the full dump of the server. */
-  watchdog: { user: string; password: string };
+  watchdog: { user: string; password: string; ssl?: SslOptions };
   signal?: AbortSignal;
   /** Skip the full dump of the server (tests of the transaction listing only). */
   backup?: boolean;
@@ -261,15 +275,17 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
   // Scanned even when the set difference is empty: the binary log, not arithmetic on positions, is
   // the account of what this server wrote.
   if (old.flavor.isMariadb) {
-    const state = MariadbGtidPos.parseBinlogState(newState.state);
-    const position = positionMap(newState.current);
+    // What the new primary has: every GTID in its binary log, and what its first binlog file's
+    // Gtid_list says it had before (a reseed resets the log; positions alone cannot tell two
+    // histories with the same seq numbers apart).
+    const inventory = await binlogInventory(newPrimary);
     const files = (await old.query<Row>('SHOW BINARY LOGS')).map((r) => str(r.Log_name));
     const firstWithMissing: string[] = [];
     for (const file of files) {
       const events = await old.query<Row>(`SHOW BINLOG EVENTS IN ${quote(file)}`);
       const missing = transactionsFromEvents(file, events).filter((t) => {
         const g = parseTriple(t.gtid);
-        return g !== null && !hasTransaction(g, state, position);
+        return g !== null && !inventoryHas(inventory, g);
       });
       if (missing.length > 0) firstWithMissing.push(file);
       record.transactions.push(...missing);
@@ -323,6 +339,7 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
         port: old.server.port,
         user: input.watchdog.user,
         password: input.watchdog.password,
+        ...(input.watchdog.ssl ? { ssl: input.watchdog.ssl } : {}),
       },
       store: subStore(store, 'backup'),
       ...(input.signal ? { signal: input.signal } : {}),
