@@ -640,8 +640,9 @@ hap_master_socket() {
 # Runs one runtime command on every live worker. A reload leaves old workers serving their existing
 # sessions until those end, and the stats socket only reaches the newest worker; the master CLI
 # (`@!<pid> command`) reaches each of them. Without a master CLI, the stats socket is all there is.
-# Success means the current worker took the command; an old worker that already left (its sessions
-# ended) or refuses is only a warning.
+# Success means the current worker took the command. An old worker (still serving the sessions it had
+# when a reload replaced it) has its proxies stopped: it takes no new connection and refuses server
+# commands with "Proxy is disabled"; its sessions are shut down one by one (hap_shutdown_sessions).
 HAP_WORKER_PIDS=()
 HAP_CURRENT_WORKERS=' '
 hap_runtime_all() {
@@ -649,9 +650,12 @@ hap_runtime_all() {
   if [[ ${#HAP_WORKER_PIDS[@]} -gt 0 ]]; then
     for pid in "${HAP_WORKER_PIDS[@]}"; do
       reply=$(HAP_SOCKET=$HAP_MASTER_SOCKET hap_admin "@!$pid $command" 2>&1)
-      if [[ -n ${reply//[[:space:]]/} ]]; then
+      [[ -z ${reply//[[:space:]]/} ]] && continue
+      if [[ $HAP_CURRENT_WORKERS == *" $pid "* ]]; then
         warn "runtime API (worker $pid): $command: $reply"
-        [[ $HAP_CURRENT_WORKERS == *" $pid "* ]] && failed=1
+        failed=1
+      elif [[ $reply != *'Proxy is disabled'* ]]; then
+        warn "runtime API (old worker $pid): $command: $reply"
       fi
     done
     return $failed
@@ -662,6 +666,19 @@ hap_runtime_all() {
     return 1
   fi
   return 0
+}
+
+# Shuts down, on the old workers, every session of backend $RS_SECTION attached to server $1.
+hap_shutdown_old_sessions() {
+  local name=$1 pid id
+  for pid in "${HAP_WORKER_PIDS[@]}"; do
+    [[ $HAP_CURRENT_WORKERS == *" $pid "* ]] && continue
+    while read -r id; do
+      HAP_SOCKET=$HAP_MASTER_SOCKET hap_admin "@!$pid shutdown session $id" >/dev/null 2>&1 &&
+        R_RUNTIME+=("shutdown session $id on old worker $pid")
+    done < <(HAP_SOCKET=$HAP_MASTER_SOCKET hap_admin "@!$pid show sess" 2>/dev/null |
+      awk -v be="be=$RS_SECTION" -v srv="srv=$name" '{ b = 0; s = 0; for (i = 2; i <= NF; i++) { if ($i == be) b = 1; if ($i == srv) s = 1 } } b && s { sub(/:$/, "", $1); print $1 }')
+  done
 }
 
 # Takes the fenced servers out of the running processes at once: maintenance (no new connection) and
@@ -688,6 +705,7 @@ hap_fence_runtime() {
     hap_runtime_all "set server $RS_SECTION/$name state maint" && R_RUNTIME+=("maint $RS_SECTION/$name")
     hap_runtime_all "shutdown sessions server $RS_SECTION/$name" &&
       R_RUNTIME+=("shutdown sessions $RS_SECTION/$name")
+    [[ ${#HAP_WORKER_PIDS[@]} -gt 0 ]] && hap_shutdown_old_sessions "$name"
   done
   [[ ${#HAP_WORKER_PIDS[@]} -gt 0 ]] && R_RUNTIME+=("workers ${HAP_WORKER_PIDS[*]}")
   return 0

@@ -1,13 +1,21 @@
 /**
  * The router script, taken from the SSM document and run as the SSM Agent runs it, against real HAProxy
  * routers (master-worker, as systemd runs them) in front of real MariaDB servers; then the local
- * adapter (the same script file, for the CLI and the sandbox) on the same routers.
+ * adapter (the same script file, for the CLI and the sandbox) on the same routers; then the MySQL Router
+ * driver's verification, through a stand-in for a restarted first-available router (MySQL Router itself
+ * cannot be installed here: test/fixtures/routers/fake-mysqlrouter-restart.sh).
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRouterSwitch } from '../../functions/routers/local.js';
-import { type Cluster, type RouterHandle, startCluster } from '../../functions/sandbox/harness/index.js';
+import {
+  type Cluster,
+  freePort,
+  type RouterHandle,
+  startCluster,
+} from '../../functions/sandbox/harness/index.js';
 import { openConnection, queryOnce } from '../../functions/sandbox/harness/sql.js';
 import { runDocumentAsAgent } from '../fixtures/routers/agent.js';
 
@@ -63,7 +71,16 @@ beforeAll(async () => {
   writeFileSync(settings, `RS_BACKUP_DIR=${join(cluster.dir, 'router-backups')}\n`, { mode: 0o600 });
 });
 
+let fakeRouterPidFile: string | undefined;
+
 afterAll(async () => {
+  if (fakeRouterPidFile && existsSync(fakeRouterPidFile)) {
+    try {
+      process.kill(Number(readFileSync(fakeRouterPidFile, 'utf8').trim()), 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
   await cluster?.stop();
 });
 
@@ -122,11 +139,15 @@ describe('router script on real HAProxy', () => {
         verify: { status: 'ok', through: router.address },
       });
       // Through the master CLI, on every live worker (old ones still serve their sessions after reloads).
-      expect(result.result?.runtime.slice(0, 2), JSON.stringify(result.result?.warnings)).toEqual([
+      // Through the master CLI, on every live worker: the current one refuses new connections to the
+      // fenced server; sessions that old workers (left by earlier reloads) still serve are shut one by one.
+      const runtime = result.result?.runtime ?? [];
+      expect(runtime.slice(0, 2), JSON.stringify(result.result?.warnings)).toEqual([
         'maint mysql_failover/db1',
         'shutdown sessions mysql_failover/db1',
       ]);
-      expect(result.result?.runtime[2]).toMatch(/^workers [0-9]+( [0-9]+)*$/);
+      expect(runtime.at(-1)).toMatch(/^workers [0-9]+( [0-9]+)*$/);
+      expect(result.result?.warnings).toEqual([]);
       expect(result.result?.verify.expected).toMatch(new RegExp(`^2 ${db2().port} `));
       // The old primary's server line is gone; the new primary is the only, active, server.
       const config = readFileSync(router.configPath, 'utf8');
@@ -138,7 +159,18 @@ describe('router script on real HAProxy', () => {
     }
 
     // The session that was on the old primary was shut down by the runtime API.
-    await expect(held.query('SELECT 1')).rejects.toThrow();
+    const survived = await held.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
+    expect(
+      survived,
+      JSON.stringify({
+        r: results[0]!.result,
+        err: results[0]!.stderr,
+        sess: await cluster.routers[0]!.runtime('show sess'),
+      }),
+    ).toBe(false);
     held.destroy();
 
     await db1().query('SET GLOBAL userstat = 1');
@@ -219,5 +251,88 @@ describe('local RouterSwitch on real HAProxy', () => {
       verify: { status: 'answered' },
     });
     expect(status.routers[0]!.result?.verify.answered).toMatch(new RegExp(`^1 ${db1().port} `));
+  });
+});
+
+describe('MySQL Router driver, verified through a restarted router', () => {
+  it('verifies the new primary answers through the router, and rolls back a router that did not pick it up', async () => {
+    const mrDir = join(cluster.dir, 'mysqlrouter');
+    mkdirSync(mrDir, { recursive: true });
+    const configPath = join(mrDir, 'mysqlrouter.conf');
+    const port = await freePort();
+    const original = [
+      '[DEFAULT]',
+      `logging_folder = ${mrDir}`,
+      '',
+      '[routing:mysql_failover]',
+      'bind_address = 127.0.0.1',
+      `bind_port = ${port}`,
+      `destinations = ${db1().address},${db2().address}`,
+      'mode = read-write',
+      '',
+    ].join('\n');
+    writeFileSync(configPath, original);
+    const restart = fileURLToPath(
+      new URL('../fixtures/routers/fake-mysqlrouter-restart.sh', import.meta.url),
+    );
+    fakeRouterPidFile = join(mrDir, 'fake-mysqlrouter.pid');
+    const settingsFor = (command: string) => {
+      const path = join(mrDir, 'router-switch.env');
+      writeFileSync(path, `RS_APPLY_COMMAND=${command}\nRS_BACKUP_DIR=${join(mrDir, 'backups')}\n`, {
+        mode: 0o600,
+      });
+      return path;
+    };
+    const run = (command: string, parameters: Record<string, string>) =>
+      runDocumentAsAgent(
+        {
+          RouterKind: 'mysqlrouter',
+          ConfigPath: configPath,
+          ApplyMode: 'command',
+          VerifyDefaultsFile: verifyDefaults,
+          VerifyTimeoutSeconds: '5',
+          ...parameters,
+        },
+        { RS_SETTINGS_FILE: settingsFor(command) },
+      );
+    // The router as it runs before the failover: on db1.
+    const status = await run(restart, { Action: 'status' });
+    expect(status.result?.verify.status).toBe('failed');
+    const started = await runDocumentAsAgent(
+      {
+        RouterKind: 'mysqlrouter',
+        ConfigPath: configPath,
+        Destinations: `${db1().address},${db2().address}`,
+        ApplyMode: 'command',
+        VerifyDefaultsFile: verifyDefaults,
+      },
+      { RS_SETTINGS_FILE: settingsFor(restart) },
+    );
+    expect(started.result?.alreadyInPlace).toBe(false); // not answering yet: the script applied (started) it
+    expect(started.result?.verify.status).toBe('ok');
+
+    // A restart that does not make the router re-read its config is caught and rolled back.
+    const stale = await run('true', { Destinations: db2().address, Fenced: db1().address });
+    expect(stale.exitCode).toBe(5);
+    expect(stale.result).toMatchObject({ rolledBack: true, verify: { status: 'failed' } });
+    expect(stale.result?.verify.answered).toMatch(new RegExp(`^1 ${db1().port} `));
+    expect(readFileSync(configPath, 'utf8')).toBe(original);
+
+    // The real switch: rewritten, restarted, and the new primary answers through the router.
+    const switched = await run(restart, { Destinations: db2().address, Fenced: db1().address });
+    expect(switched.exitCode, switched.stderr).toBe(0);
+    expect(switched.result).toMatchObject({
+      ok: true,
+      changed: true,
+      verify: { status: 'ok', through: `127.0.0.1:${port}` },
+    });
+    expect(switched.result?.verify.answered).toMatch(new RegExp(`^2 ${db2().port} `));
+    expect(readFileSync(configPath, 'utf8')).toBe(
+      original.replace(`destinations = ${db1().address},${db2().address}`, `destinations = ${db2().address}`),
+    );
+    expect(readFileSync(join(mrDir, 'restarts.log'), 'utf8').split('\n').filter(Boolean)).toEqual([
+      `restart -> ${db1().address}`,
+      `restart -> ${db2().address}`,
+    ]);
   });
 });
