@@ -247,7 +247,12 @@ export class SsmRouterSwitch implements RouterSwitch {
     const input: SendCommandCommandInput = {
       DocumentName: this.options.documentName,
       DocumentVersion: this.options.documentVersion,
-      Parameters: Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, [v]])),
+      // Empty values are left to the document's defaults (all of them ''): SSM need not accept [''].
+      Parameters: Object.fromEntries(
+        Object.entries(parameters)
+          .filter(([, v]) => v !== '')
+          .map(([k, v]) => [k, [v]]),
+      ),
       MaxConcurrency: this.options.maxConcurrency ?? '100%',
       MaxErrors: this.options.maxErrors ?? '100%',
       TimeoutSeconds: this.options.deliveryTimeoutSeconds ?? 60,

@@ -147,8 +147,6 @@ describe('SsmRouterSwitch', () => {
       Fenced: ['10.0.0.11:3306'],
       DryRun: ['false'],
       ApplyMode: ['auto'],
-      ServiceName: [''],
-      VerifyAddress: [''],
       VerifyDefaultsFile: ['/etc/mysql-failover/router-verify.cnf'],
       VerifyTimeoutSeconds: ['20'],
       ExecutionTimeout: ['90'],
@@ -421,7 +419,8 @@ describe('SsmRouterSwitch', () => {
     });
     const result = await adapter().status('web');
     const input = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input;
-    expect(input.Parameters).toMatchObject({ Action: ['status'], Destinations: [''], Fenced: [''] });
+    expect(input.Parameters).toMatchObject({ Action: ['status'] });
+    expect(input.Parameters?.Destinations).toBeUndefined();
     expect(result).toMatchObject({ action: 'status', outcome: 'status', alarm: false });
     expect(result.routers[0]!.result?.destinations).toEqual(['10.0.0.11:3306', '10.0.0.12:3306']);
   });
