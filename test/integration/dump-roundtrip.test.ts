@@ -10,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDumpCommand, runRestoreCommand } from '../../functions/dump/cli.js';
 import { dumpDatabase } from '../../functions/dump/dump.js';
 import { loadSqlDump } from '../../functions/dump/load-sql.js';
 import { restoreDump } from '../../functions/dump/restore.js';
+import { UsageError } from '../../functions/errors.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
 import { checksums, createTypesSchema, detach, showCreates, TYPES_DB } from '../harness/s3-dump-fixtures.js';
@@ -142,5 +144,22 @@ describe('dump and restore round trip', () => {
     const expected = await showCreates(db1, TYPES_DB);
     for (const k of Object.keys(expected).filter((k) => !k.startsWith('table seq')))
       expect(creates[k]).toBe(expected[k]);
+  });
+
+  it('dumps and restores through the repl-watchdog dump and restore commands', async () => {
+    const [db1, db2] = cluster.servers as [(typeof cluster.servers)[0], (typeof cluster.servers)[0]];
+    const dir = join(work, 'cli');
+    const lines: string[] = [];
+    const ctx = { credentials: cluster.credentials.watchdog, log: (l: string) => lines.push(l) };
+    const dumped = await runDumpCommand(['--from', db1.address, '--to', dir, '--schemas', TYPES_DB], ctx);
+    expect(dumped?.manifest.schemas).toEqual([TYPES_DB]);
+    await expect(runDumpCommand(['--from', db1.address, '--to', dir], ctx)).rejects.toThrow(
+      /already holds a dump/,
+    );
+    await expect(runRestoreCommand(['--from', dir], ctx)).rejects.toBeInstanceOf(UsageError);
+    await expect(runRestoreCommand(['--from', dir, '--into', db2.address], ctx)).rejects.toThrow(/replace/);
+    await runRestoreCommand(['--from', dir, '--into', db2.address, '--replace'], ctx);
+    expect(lines.filter((l) => /^(dump|restore) done/.test(l))).toHaveLength(2);
+    expect(await checksums(db2, [TYPES_DB])).toEqual(await checksums(db1, [TYPES_DB]));
   });
 });
