@@ -48,6 +48,7 @@ function prelude(): string {
     '# RouterSwitch prelude (POSIX sh: the SSM Agent runs runShellScript with sh).',
     '# Parameter values are data: they arrive only as SSM_<Name> environment variables (interpolationType',
     '# ENV_VAR) and are never pasted into this text. Nothing below evaluates a value.',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
     'if [ -z "${SSM_RouterKind+x}" ]; then',
     "  echo 'router-switch: no SSM_<Name> parameter variables: this document needs SSM Agent 3.3.2746.0 or later' >&2",
     'fi',
