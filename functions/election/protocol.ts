@@ -45,6 +45,8 @@ export type Outcome =
   | 'lost-lease'
   /** master: asMaster threw; the operation was removed so nobody waits for it */
   | 'master-failed'
+  /** follower: asFollower threw (its routers did not switch); no FOOK, the master times it out */
+  | 'follower-failed'
   /** the caller's AbortSignal fired (deadline); a master hands its lease back first */
   | 'aborted'
   /** the coordination server stopped answering */
@@ -408,7 +410,13 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
           joined ??= { openedEpoch: operation.openedEpoch };
           if (step.targ !== null) {
             if (switchedTo !== step.targ) {
-              await options.asFollower(step.targ, { epoch: step.epoch, master: operation.master });
+              try {
+                await options.asFollower(step.targ, { epoch: step.epoch, master: operation.master });
+              } catch (error) {
+                // No FOOK: the master times this follower out and names it in its report.
+                report.target = step.targ;
+                return finish('follower-failed', error);
+              }
               switchedTo = step.targ;
             }
             report.target = step.targ;

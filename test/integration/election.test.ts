@@ -415,6 +415,47 @@ describe('crash safety', () => {
     expect(rows.every((r) => r.outcome === 'completed-with-timeouts')).toBe(true);
   });
 
+  it('reports a follower whose router switch failed, and the master names it as timed out', async () => {
+    const [m, f] = await open(2);
+    const common = { op: 'fail' as const, leaseMs: 5000, followerTimeoutMs: 1000, pollMs: 20 };
+    let mastWritten!: () => void;
+    const isMaster = new Promise<void>((r) => {
+      mastWritten = r;
+    });
+    const master = runOperation({
+      ...common,
+      db: m!,
+      participant: 'm@host',
+      onSignal: (e) => {
+        if (e.signal === 'MAST') mastWritten();
+      },
+      asMaster: async (ctx) => {
+        await ctx.writeTarg('127.0.0.1:3307');
+      },
+      asFollower: async () => {},
+    });
+    // The master has claimed; join as a follower whose routers refuse to switch.
+    await isMaster;
+    const follower = await runOperation({
+      ...common,
+      db: f!,
+      participant: 'f@host',
+      asMaster: async () => {},
+      asFollower: async () => {
+        throw new Error('router script failed');
+      },
+    });
+    expect(follower).toMatchObject({
+      role: 'follower',
+      outcome: 'follower-failed',
+      target: '127.0.0.1:3307',
+    });
+    expect(follower.error).toMatchObject({ message: 'router script failed' });
+    const report = await master;
+    expect(report).toMatchObject({ role: 'master', outcome: 'completed-with-timeouts' });
+    expect(report.followers?.timedOut).toEqual(['f@host']);
+  });
+
   it('ignores every write of a master that was paused past its lease, and its successor completes', async () => {
     const old = spawn(participantConfig('paused@host', { masterWorkMs: 4000, leaseMs: 1500 }));
     await old.waitFor('ready');
