@@ -126,7 +126,7 @@ export function transactionsFromEvents(file: string, events: readonly Row[]): Sa
       if (t && !current.tables.includes(t)) current.tables.push(t);
     } else if (type === 'Query' && info !== 'BEGIN' && info !== 'COMMIT') {
       current.statements.push(info);
-    } else if (/_rows/.test(type)) {
+    } else if (/^(Write|Update|Delete)_rows/.test(type)) {
       current.rowEvents++;
     }
   }
