@@ -274,14 +274,14 @@ describe('election among separate processes', () => {
   ])(
     'elects exactly one master among %i processes (%s), every follower switches its router, then a second round',
     async (n, mode) => {
+      // Each process takes part in two operations in a row (one start-up, two rounds).
+      const procs = Array.from({ length: n }, (_, i) =>
+        spawn(participantConfig(`proc-${i}`, { rounds: 2 }), mode),
+      );
+      await Promise.all(procs.map((p) => p.waitFor('ready')));
       for (const round of [1, 2]) {
-        const procs = Array.from({ length: n }, (_, i) =>
-          spawn(participantConfig(`proc${round}-${i}`), mode),
-        );
-        await Promise.all(procs.map((p) => p.waitFor('ready')));
         for (const p of procs) p.go();
-        const reports = await Promise.all(procs.map((p) => p.waitFor('report')));
-        await Promise.all(procs.map((p) => p.exited));
+        const reports = await Promise.all(procs.map((p) => p.waitFor('report', (e) => e.round === round)));
         const summary = reports.map((r) => `${r.participant}:${r.role}:${r.outcome}:${r.epoch}`).join(' ');
         expect(
           reports.filter((r) => r.role === 'master'),
@@ -295,6 +295,7 @@ describe('election among separate processes', () => {
           expect(readFileSync(p.config.routerFile, 'utf8').trim()).toBe('127.0.0.1:3307');
         expect(await liveCounts(cluster.primary)).toEqual({ operations: 0, signals: 0 });
       }
+      expect((await Promise.all(procs.map((p) => p.exited))).every((e) => e.code === 0)).toBe(true);
       for (const [, masters] of historyMasters(await historyRows(cluster.primary)))
         expect(masters).toHaveLength(1);
     },
