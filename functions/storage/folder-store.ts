@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.js';
 import {
+  counted,
   normalizeKey,
   type ObjectInfo,
   type ObjectStore,
@@ -37,18 +38,17 @@ export class FolderObjectStore implements ObjectStore {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.part-${randomBytes(6).toString('hex')}`;
-    let bytes = 0;
-    body.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-    });
+    const { stream, bytes } = counted(body);
     try {
-      await pipeline(body, createWriteStream(temp, { highWaterMark: 1 << 20 }), { signal: options.signal });
+      await pipeline(stream, createWriteStream(temp, { highWaterMark: 1 << 20 }), {
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       await rename(temp, target);
     } catch (error) {
       await rm(temp, { force: true });
       throw new StorageError(`could not write ${key} to ${this.url}`, { cause: error, details: { key } });
     }
-    return { key: normalizeKey(key), bytes };
+    return { key: normalizeKey(key), bytes: bytes() };
   }
 
   async get(key: string): Promise<Readable> {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 
 /** One stored object as a listing or a head request reports it. */
 export interface ObjectInfo {
@@ -49,4 +49,23 @@ export async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
   return Buffer.concat(chunks);
+}
+
+/**
+ * Wraps a body in a byte-counting pass-through. (A 'data' listener on the body itself would switch it
+ * to flowing mode before the uploader reads it, and bytes could be emitted to nobody.)
+ */
+export function counted(body: Readable): { stream: Transform; bytes: () => number } {
+  let n = 0;
+  const stream = new Transform({
+    readableHighWaterMark: 1 << 20,
+    writableHighWaterMark: 1 << 20,
+    transform(chunk: Buffer, _e, cb) {
+      n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  body.on('error', (e) => stream.destroy(e));
+  body.pipe(stream);
+  return { stream, bytes: () => n };
 }

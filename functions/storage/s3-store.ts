@@ -12,6 +12,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { StorageError } from '../errors.js';
 import {
+  counted,
   normalizeKey,
   type ObjectInfo,
   type ObjectStore,
@@ -76,10 +77,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
-    let bytes = 0;
-    body.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-    });
+    const { stream, bytes } = counted(body);
     const sse = this.options.sse;
     const upload = new Upload({
       client: this.client,
@@ -89,7 +87,7 @@ export class S3ObjectStore implements ObjectStore {
       params: {
         Bucket: this.bucket,
         Key: this.fullKey(key),
-        Body: body,
+        Body: stream,
         ContentType: options.contentType ?? 'application/octet-stream',
         ...(sse ? { ServerSideEncryption: sse.type as ServerSideEncryption } : {}),
         ...(sse?.type === 'aws:kms' && sse.kmsKeyId ? { SSEKMSKeyId: sse.kmsKeyId } : {}),
@@ -104,11 +102,12 @@ export class S3ObjectStore implements ObjectStore {
       await upload.done();
     } catch (error) {
       body.destroy();
+      stream.destroy();
       throw new StorageError(`could not upload ${key} to ${this.url}`, { cause: error, details: { key } });
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
-    return { key: normalizeKey(key), bytes };
+    return { key: normalizeKey(key), bytes: bytes() };
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
