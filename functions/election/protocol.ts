@@ -137,15 +137,25 @@ export interface OperationReport {
 
 const PARTICIPANT_RE = /^[A-Za-z0-9_.:@/+-]+$/;
 
-/** Creates the coordination schema if it is missing (cheap check first: 50 participants start at once). */
+/** Sessions that have seen the schema: information_schema is not cheap with 50 participants polling. */
+const schemaReady = new WeakSet<CoordinationDb>();
+
+/**
+ * Creates the coordination schema if it is missing, and returns NOW(6): the call's start by the
+ * server clock. Checked once per session (50 participants start at once).
+ */
 export async function ensureSchema(db: CoordinationDb): Promise<{ dbNowMs: number }> {
+  if (schemaReady.has(db)) {
+    const [row] = await db.query<{ now_s: string }>('SELECT UNIX_TIMESTAMP(NOW(6)) AS now_s');
+    return { dbNowMs: secondsToMs(row?.now_s ?? 0) };
+  }
   const rows = await db.query<{ n: number; now_s: string }>(
     "SELECT UNIX_TIMESTAMP(NOW(6)) AS now_s, COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'ongoing_failover'" +
       " AND table_name IN ('operation', 'status', 'history')",
   );
   const dbNowMs = secondsToMs(rows[0]?.now_s ?? 0);
-  if (Number(rows[0]?.n) === 3) return { dbNowMs };
-  for (const statement of SCHEMA_STATEMENTS) await db.execute(statement);
+  if (Number(rows[0]?.n) !== 3) for (const statement of SCHEMA_STATEMENTS) await db.execute(statement);
+  schemaReady.add(db);
   return { dbNowMs };
 }
 
@@ -174,8 +184,12 @@ function secondsToMs(value: string | number): number {
   return Math.round(Number(value) * 1_000_000) / 1000;
 }
 
-/** Reads the operation row and the signals of its epochs (server clock for every time). */
-export async function readView(db: CoordinationDb): Promise<View> {
+/**
+ * Reads the operation row and the signals of its epochs (server clock for every time). With `onlyFor`,
+ * only the rows that participant's decisions need (its own, the first SCAN of each epoch, TARG, MAST
+ * and MAOK): 49 polling followers then read a handful of rows each instead of every signal.
+ */
+export async function readView(db: CoordinationDb, onlyFor?: string): Promise<View> {
   const [row] = await db.query<OperationDbRow>(
     `SELECT UNIX_TIMESTAMP(NOW(6)) AS now_s, o.epoch, o.opened_epoch, o.op, o.master, o.opened_by,
             o.lease_until < NOW(6) AS expired, TIMESTAMPDIFF(MICROSECOND, NOW(6), o.lease_until) AS remaining_us
@@ -193,15 +207,22 @@ export async function readView(db: CoordinationDb): Promise<View> {
     leaseExpired: Number(row.expired) === 1,
     leaseRemainingMs: Number(row.remaining_us) / 1000,
   };
-  const signals = await readSignals(db, operation.openedEpoch);
+  const signals = await readSignals(db, operation.openedEpoch, onlyFor);
   return { operation, signals, dbNowMs };
 }
 
-async function readSignals(db: CoordinationDb, fromEpoch: number): Promise<SignalRow[]> {
+async function readSignals(db: CoordinationDb, fromEpoch: number, onlyFor?: string): Promise<SignalRow[]> {
   const rows = await db.query<SignalDbRow>(
-    `SELECT id, epoch, sig, value, participant, UNIX_TIMESTAMP(created_at) AS at_s
-       FROM ${TABLES.status} WHERE epoch >= ? ORDER BY id`,
-    [fromEpoch],
+    onlyFor === undefined
+      ? `SELECT id, epoch, sig, value, participant, UNIX_TIMESTAMP(created_at) AS at_s
+           FROM ${TABLES.status} WHERE epoch >= ? ORDER BY id`
+      : `SELECT id, epoch, sig, value, participant, UNIX_TIMESTAMP(created_at) AS at_s
+           FROM ${TABLES.status}
+          WHERE epoch >= ?
+            AND (participant = ? OR sig IN ('MAST', 'TARG', 'MAOK')
+                 OR id IN (SELECT MIN(id) FROM ${TABLES.status} WHERE epoch >= ? AND sig = 'SCAN' GROUP BY epoch))
+          ORDER BY id`,
+    onlyFor === undefined ? [fromEpoch] : [fromEpoch, onlyFor, fromEpoch],
   );
   return rows.map((r) => ({
     id: Number(r.id),
@@ -260,6 +281,7 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
     });
   }
   const leaseUs = Math.round(leaseMs * 1000);
+  const lingerPollMs = Math.max(pollMs, Math.min(leaseMs / 4, pollMs * 10));
   const t0 = performance.now();
   const report: OperationReport = {
     participant,
@@ -335,7 +357,7 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
     const { dbNowMs: calledAtDbMs } = await ensureSchema(db);
     for (;;) {
       if (options.signal?.aborted) return finish('aborted');
-      const view = await readView(db);
+      const view = await readView(db, participant);
       const step = decide(view, participant, joined);
       const operation = view.operation;
       if (operation) {
@@ -436,7 +458,8 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
           fookedEpoch = step.epoch;
           if (options.waitForRemoval === false) return finish('followed');
           // Stay until the master removes the operation; if its lease expires first, decide() says takeover.
-          await sleep(pollMs, undefined, { signal: options.signal }).catch(() => {});
+          // Nothing here is urgent (the lease is), so poll slower and leave the server to the master.
+          await sleep(lingerPollMs, undefined, { signal: options.signal }).catch(() => {});
           continue;
         case 'master': {
           if (!operation) continue;
@@ -447,7 +470,11 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
       }
     }
   } catch (error) {
-    if (error instanceof DbError) return finish('coordination-lost', error);
+    if (error instanceof DbError) {
+      // Schema or table dropped under us (1049, 1146): check again on the next call of this session.
+      if (error.details.errno === 1049 || error.details.errno === 1146) schemaReady.delete(db);
+      return finish('coordination-lost', error);
+    }
     throw error;
   }
 
