@@ -153,8 +153,32 @@ function formatAnalysisAndPlan(report: CycleReport): string[] {
       });
     }
     if (report.mode === 'detect-and-plan' && report.plan.steps.length > 0) {
-      lines.push('(this build detects and plans; no step was executed)');
+      lines.push('(dry run: no step was executed)');
     }
+  }
+  if (report.coordination?.antiFlapUntil)
+    lines.push(`anti-flap period until ${report.coordination.antiFlapUntil}`);
+  if (report.coordination?.fenced.length) {
+    lines.push(`fenced, owed a rebuild: ${report.coordination.fenced.join(', ')}`);
+  }
+  const op = report.operation;
+  if (op) {
+    lines.push(
+      `execution: ${op.operation ?? 'operation'} as ${op.role} ${op.participant} — ${op.outcome}` +
+        `${op.epoch !== null ? `, epoch ${op.epoch}` : ''}${op.target ? `, new primary ${op.target}` : ''}` +
+        ` (${(op.durationMs / 1000).toFixed(1)} s)`,
+    );
+    for (const s of op.steps) {
+      lines.push(
+        `  ${s.kind.padEnd(16)} ${s.outcome.padEnd(12)} ${(s.durationMs / 1000).toFixed(2).padStart(6)} s  ${s.detail}`,
+      );
+    }
+    for (const r of op.salvage) {
+      lines.push(`  salvage of ${r.server}: ${r.count} transaction(s) missing on ${r.missingOn} -> ${r.url}`);
+    }
+    if (op.auditUrl) lines.push(`  audit record: ${op.auditUrl}`);
+    if (op.continuationNeeded) lines.push('  stopped at the deadline; a continuation resumes it');
+    if (op.error) lines.push(`  error: ${String(op.error.message)}`);
   }
   if (report.error) lines.push(`error: ${String(report.error.message)}`);
   return lines;
