@@ -1,42 +1,47 @@
 #!/usr/bin/env node
-// Builds the RouterSwitch SSM Command document (infra/ssm/router-switch.yml) from the router script
+// Builds the RouterSwitch SSM Command document (infra/ssm/router-switch.json) from the router script
 // (infra/ssm/router-switch.sh, the single source of truth) and the parameter patterns exported by
 // functions/routers/parameters.ts. `--check` only compares and exits 1 when the committed document is stale.
 //   node scripts/build-ssm-document.mjs [--check]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { tsImport } from 'tsx/esm/api';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { buildRouterSwitchDocument, validateCommandDocument } = await tsImport(
+const { buildRouterSwitchDocument, renderDocumentJson, validateCommandDocument } = await tsImport(
   '../functions/routers/ssm-document.ts',
   import.meta.url,
 );
-const { renderDocumentYaml } = await tsImport('../functions/routers/ssm-document-yaml.ts', import.meta.url);
 
 const scriptPath = join(root, 'infra/ssm/router-switch.sh');
-const documentPath = join(root, 'infra/ssm/router-switch.yml');
+const documentPath = join(root, 'infra/ssm/router-switch.json');
 const document = buildRouterSwitchDocument(readFileSync(scriptPath, 'utf8'));
 const problems = validateCommandDocument(document);
 if (problems.length > 0) {
   console.error(`build-ssm-document: the document is invalid:\n  ${problems.join('\n  ')}`);
   process.exit(1);
 }
-const text = renderDocumentYaml(document);
+const text = renderDocumentJson(document);
 if (process.argv.includes('--check')) {
-  let current = '';
+  // Compared as data: the file's layout is the formatter's business (biome formats JSON too).
+  let current = null;
   try {
-    current = readFileSync(documentPath, 'utf8');
+    current = JSON.parse(readFileSync(documentPath, 'utf8'));
   } catch {}
-  if (current !== text) {
+  if (!isDeepStrictEqual(current, document)) {
     console.error(
-      'build-ssm-document: infra/ssm/router-switch.yml is stale; run node scripts/build-ssm-document.mjs',
+      'build-ssm-document: infra/ssm/router-switch.json is stale; run node scripts/build-ssm-document.mjs',
     );
     process.exit(1);
   }
-  console.log('build-ssm-document: infra/ssm/router-switch.yml is up to date');
+  console.log('build-ssm-document: infra/ssm/router-switch.json is up to date');
 } else {
   writeFileSync(documentPath, text);
+  // Leave the file as the project's formatter wants it, so `biome check .` stays clean.
+  const biome = join(root, 'node_modules/.bin/biome');
+  if (existsSync(biome)) execFileSync(biome, ['format', '--write', documentPath], { stdio: 'ignore' });
   console.log(`build-ssm-document: wrote ${documentPath}`);
 }

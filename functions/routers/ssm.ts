@@ -49,7 +49,7 @@ export interface SsmGroupTarget {
 
 export interface SsmRouterSwitchOptions {
   client: Pick<SSMClient, 'send'>;
-  /** Name (or ARN) of the RouterSwitch document created from infra/ssm/router-switch.yml. */
+  /** Name (or ARN) of the RouterSwitch document created from infra/ssm/router-switch.json. */
   documentName: string;
   documentVersion?: string;
   groups: Readonly<Record<string, SsmGroupTarget>>;

@@ -3,7 +3,7 @@
 # and keeps fenced servers out of it, or reports where the router points now.
 #
 # This file is the single source of truth. scripts/build-ssm-document.mjs embeds it verbatim into the
-# SSM Command document infra/ssm/router-switch.yml; the local adapter (functions/routers/local.ts) runs
+# SSM Command document infra/ssm/router-switch.json; the local adapter (functions/routers/local.ts) runs
 # this very file with bash. A unit test proves the document's copy equals this file.
 #
 # Inputs are environment variables only, never arguments, and no value is ever evaluated as code:

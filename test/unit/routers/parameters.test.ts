@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { UsageError } from '../../../functions/errors.js';
 import {
   type SwitchParametersInput,
@@ -9,7 +8,7 @@ import {
 import type { CommandDocument } from '../../../functions/routers/ssm-document.js';
 import { DOCUMENT_PATH } from '../../fixtures/routers/agent.js';
 
-const document = parse(readFileSync(DOCUMENT_PATH, 'utf8')) as CommandDocument;
+const document = JSON.parse(readFileSync(DOCUMENT_PATH, 'utf8')) as CommandDocument;
 
 const HOSTILE = [
   '; rm -rf /',
