@@ -31,7 +31,13 @@ export {
 } from './parameters.js';
 export { describeGroup, groupOutcome, parseScriptOutput, type ScriptResult } from './result.js';
 export { isThrottle, type SsmGroupTarget, SsmRouterSwitch, type SsmRouterSwitchOptions } from './ssm.js';
-export { buildRouterSwitchDocument, embeddedScript, validateCommandDocument } from './ssm-document.js';
+export {
+  buildRouterSwitchDocument,
+  type CommandDocument,
+  embeddedScript,
+  renderDocumentJson,
+  validateCommandDocument,
+} from './ssm-document.js';
 export type {
   GroupOutcome,
   GroupSwitchResult,
