@@ -1,0 +1,101 @@
+/**
+ * The Lambda deadline through the real handler: a rebuild that cannot finish before a (tiny) deadline
+ * stops cleanly, the function invokes itself asynchronously with a continuation event, and that
+ * continuation finishes the job. Lambda and SNS are AWS control-plane APIs with no local server, so
+ * their clients are mocked; the database servers and routers are real.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+
+const lambda = mockClient(LambdaClient);
+const sns = mockClient(SNSClient);
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON-shaped test access
+type Json = any;
+let cluster: Cluster;
+let handler: (event: unknown, context: Context) => Promise<{ ok: boolean; report?: Json; error?: Json }>;
+
+function context(remainingMs: number): Context {
+  const end = Date.now() + remainingMs;
+  return {
+    functionName: 'mysql-failover-g1',
+    awsRequestId: `req-${remainingMs}`,
+    getRemainingTimeInMillis: () => Math.max(0, end - Date.now()),
+  } as unknown as Context;
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({ servers: 2, groups: 1, name: 'deadline' });
+  const db1 = cluster.servers[0]!;
+  await db1.query('CREATE DATABASE app_deadline');
+  await db1.query('CREATE TABLE app_deadline.t (id INT PRIMARY KEY, v VARCHAR(80)) ENGINE=InnoDB');
+  await db1.query("INSERT INTO app_deadline.t SELECT seq, REPEAT('d', 80) FROM test.seq_1_to_60000");
+  await cluster.waitForReplication(cluster.servers[1]!);
+  const configPath = join(cluster.dir, 'deadline.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      ...cluster.config(),
+      election: { leaseMs: 2_000, followerTimeoutMs: 10_000, pollMs: 100 },
+    }),
+  );
+  process.env.CONFIG_FILE = configPath;
+  process.env.GROUP = 'g1';
+  process.env.SNS_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:mysql-failover';
+  process.env.DEADLINE_MARGIN_MS = '100';
+  process.env.WRAP_UP_MS = '2500';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+  sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+  ({ handler } = (await import('../../functions/watchdog.js')) as unknown as { handler: typeof handler });
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  for (const k of ['CONFIG_FILE', 'GROUP', 'SNS_TOPIC_ARN', 'DEADLINE_MARGIN_MS', 'WRAP_UP_MS'])
+    delete process.env[k];
+});
+
+describe('the handler at its deadline', () => {
+  it('stops the rebuild, invokes itself with a continuation, and the continuation finishes it', async () => {
+    await cluster.breakReplication(cluster.servers[1]!);
+    // 4 s left: the handler stops its own work 2.6 s before the end.
+    const first = await handler({ action: 'check', group: 'g1' }, context(4_000));
+    expect(first.report.analysis.code).toBe('RecoverNeeded');
+    expect(first.report.operation).toMatchObject({ continuationNeeded: true, outcome: 'aborted' });
+
+    const invokes = lambda.commandCalls(InvokeCommand);
+    expect(invokes).toHaveLength(1);
+    const input = invokes[0]!.args[0].input;
+    expect(input).toMatchObject({ FunctionName: 'mysql-failover-g1', InvocationType: 'Event' });
+    const payload = JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8'));
+    expect(payload).toMatchObject({ source: 'mysql-failover.continuation', group: 'g1' });
+
+    const second = await handler(payload, context(300_000));
+    expect(second.ok).toBe(true);
+    expect(second.report.trigger).toBe('continuation');
+    expect(second.report.operation).toMatchObject({
+      role: 'master',
+      outcome: 'completed',
+      continuationNeeded: false,
+    });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+
+    // Each run with an operation sent its SNS summary.
+    const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input.Subject);
+    expect(published).toEqual([
+      expect.stringMatching(/deadline\/g1: recover aborted \(master\)/),
+      expect.stringMatching(/deadline\/g1: recover completed \(master\)/),
+    ]);
+
+    const after = await handler({ action: 'check', group: 'g1', dryRun: true }, context(300_000));
+    expect(after.report.analysis.code).toBe('Ok');
+  });
+});
