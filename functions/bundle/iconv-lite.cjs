@@ -31,7 +31,9 @@ const ALIASES = {
 };
 
 function label(encoding) {
-  const key = String(encoding).toLowerCase().replace(/[^a-z0-9]/g, '');
+  const key = String(encoding)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '');
   return ALIASES[key] || encoding;
 }
 

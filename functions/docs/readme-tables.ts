@@ -32,8 +32,7 @@ export function analysisTable(): string {
 
 function privilegeRows(list: readonly PrivilegeNeed[]): string[] {
   return list.map(
-    (p) =>
-      `| \`${p.privilege}\` | ${p.scope === 'global' ? '`*.*`' : 'per schema'} | ${cell(p.neededFor)} |`,
+    (p) => `| \`${p.privilege}\` | ${p.scope === 'global' ? '`*.*`' : 'per schema'} | ${cell(p.neededFor)} |`,
   );
 }
 
