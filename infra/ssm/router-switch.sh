@@ -274,14 +274,18 @@ in_list() {
 # Files: lock, backup, atomic rewrite, restore
 # ---------------------------------------------------------------------------------------------------
 BACKUP_DIR=''
+# Backups and the lock are named after the config's base name plus a checksum of its full path: two
+# routers may have configs with the same name in different folders.
+CONFIG_KEY=''
 
 take_lock() {
   BACKUP_DIR=${RS_BACKUP_DIR:-/var/backups/mysql-failover}
   mkdir -p -- "$BACKUP_DIR" || finish 1 "cannot create backup folder $BACKUP_DIR"
+  CONFIG_KEY="${RS_CONFIG_PATH##*/}.$(printf '%s' "$RS_CONFIG_PATH" | cksum | cut -d ' ' -f 1)"
   if command -v flock >/dev/null 2>&1; then
     # fd 9 is closed for every child that may outlive us (daemons, apply commands).
     # Two switches of the same router at once (a retry racing a slow first run) must not interleave.
-    exec 9>"$BACKUP_DIR/.$(basename -- "$RS_CONFIG_PATH").lock" || finish 1 "cannot open the lock file"
+    exec 9>"$BACKUP_DIR/.$CONFIG_KEY.lock" || finish 1 "cannot open the lock file"
     flock -w 60 9 || finish 1 "another router switch holds the lock for $RS_CONFIG_PATH"
   else
     warn "flock not found: running without a lock"
@@ -291,12 +295,12 @@ take_lock() {
 backup_config() {
   local stamp
   stamp=$(date -u +%Y%m%dT%H%M%S%NZ)
-  R_BACKUP="$BACKUP_DIR/$(basename -- "$RS_CONFIG_PATH").$stamp.bak"
+  R_BACKUP="$BACKUP_DIR/$CONFIG_KEY.$stamp.bak"
   cp -p -- "$RS_CONFIG_PATH" "$R_BACKUP" || finish 1 "cannot back up $RS_CONFIG_PATH to $R_BACKUP"
   # Keep the 20 newest backups of this file.
   local old
   while IFS= read -r old; do rm -f -- "$old"; done < <(
-    ls -1t -- "$BACKUP_DIR/$(basename -- "$RS_CONFIG_PATH")".*.bak 2>/dev/null | tail -n +21
+    ls -1t -- "$BACKUP_DIR/$CONFIG_KEY".*.bak 2>/dev/null | tail -n +21
   )
 }
 
@@ -450,7 +454,7 @@ hap_find_bin() {
   fi
 }
 
-HAP_SECTION_RE='^(global|defaults|frontend|backend|listen|peers|resolvers|userlist|cache|program|mailers|http-errors|ring)([[:space:]]|$)'
+HAP_SECTION_RE='^[[:space:]]*(global|defaults|frontend|backend|listen|peers|resolvers|userlist|cache|program|mailers|http-errors|ring)([[:space:]]|$)'
 HAP_SERVER_RE='^([[:space:]]*)server[[:space:]]+([^[:space:]]+)[[:space:]]+([^[:space:]]+)(.*)$'
 
 hap_parse() {
@@ -465,7 +469,7 @@ hap_parse() {
       [[ $HAP_START -ge 0 && $HAP_END -eq ${#HAP_LINES[@]} && $i -gt $HAP_START ]] && HAP_END=$i
       in_global=false
       [[ ${BASH_REMATCH[1]} == global ]] && in_global=true
-      if [[ $line =~ ^(listen|backend)[[:space:]]+([^[:space:]]+)([[:space:]]|$) && ${BASH_REMATCH[2]} == "$RS_SECTION" ]]; then
+      if [[ $line =~ ^[[:space:]]*(listen|backend)[[:space:]]+([^[:space:]]+)([[:space:]]|$) && ${BASH_REMATCH[2]} == "$RS_SECTION" ]]; then
         count=$((count + 1))
         HAP_START=$i
         HAP_END=${#HAP_LINES[@]}
@@ -984,7 +988,7 @@ ps_switch_sql() {
 ps_backup() {
   local stamp rows
   stamp=$(date -u +%Y%m%dT%H%M%S%NZ)
-  R_BACKUP="$BACKUP_DIR/proxysql-mysql_servers.$stamp.sql"
+  R_BACKUP="$BACKUP_DIR/$CONFIG_KEY.mysql_servers.$stamp.sql"
   # SQLite's quote() renders every value as a literal, so the backup is replayable SQL as is.
   rows=$(printf '%s\n' "SELECT 'INSERT INTO mysql_servers (hostgroup_id, hostname, port, gtid_port, status, weight, compression, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment) VALUES (' || hostgroup_id || ', ' || quote(hostname) || ', ' || port || ', ' || gtid_port || ', ' || quote(status) || ', ' || weight || ', ' || compression || ', ' || max_connections || ', ' || max_replication_lag || ', ' || use_ssl || ', ' || max_latency_ms || ', ' || quote(comment) || ');' FROM mysql_servers ORDER BY hostgroup_id, hostname, port;" |
     ps_admin) || finish 1 "cannot read mysql_servers for the backup"
