@@ -35,6 +35,7 @@ import {
   ensureJournal,
   loadPlan,
   markFenced,
+  readFenced,
   readSteps,
   stepEnded,
   stepStarted,
@@ -454,6 +455,27 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     await audit.step(1, 'VerifyRouters', targ, () => verifyOwnRouters(targ));
   };
 
+  /**
+   * Once a server the operation rebuilt replicates again, every participant puts it back into its
+   * routers' destinations as a fallback behind the primary (it stays read-only: a router that falls
+   * back to it gets no write through until the watchdog promotes it). Servers still fenced stay out.
+   */
+  const restoreRouterRedundancy = async (): Promise<void> => {
+    if (!['completed', 'completed-with-timeouts', 'followed'].includes(result.outcome)) return;
+    if (result.openedEpoch === null) return;
+    const stored = await loadPlan<StoredPlan>(db, result.openedEpoch);
+    const rebuilt = stored?.steps.flatMap((s) => (s.kind === 'StartReplication' ? [s] : [])) ?? [];
+    if (rebuilt.length === 0) return;
+    const journal = await readSteps(db, result.openedEpoch);
+    const started = journal.filter((j) => j.kind === 'StartReplication' && j.state === 'done').length;
+    if (started < rebuilt.length) return;
+    const primary = rebuilt[0]!.from;
+    const fencedNow = (await readFenced(db)).filter((s) => s !== primary);
+    await audit.step(stored!.steps.length, 'SwitchRouters', primary, () =>
+      switchOwnRouters(primary, fencedNow),
+    );
+  };
+
   let store: ObjectStore | null = null;
   try {
     const report = await runOperation({
@@ -478,6 +500,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     result.target = report.target;
     if (report.error) result.error = report.error;
     result.continuationNeeded = report.outcome === 'aborted';
+    await restoreRouterRedundancy();
   } catch (error) {
     result.error = (
       error instanceof WatchdogError ? error : new WatchdogError(errorMessage(error), { cause: error })

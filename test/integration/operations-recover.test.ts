@@ -47,6 +47,8 @@ describe('recover', () => {
       'Reseed:done',
       'StartReplication:done',
       'Verify:done',
+      // the rebuilt replica goes back into the routers as a fallback behind the primary
+      'SwitchRouters:done',
     ]);
     expect(report.operation!.salvage[0]!.backup!.rows).toBeGreaterThan(0);
     expect(report.operation!.checksums).toHaveLength(1);
