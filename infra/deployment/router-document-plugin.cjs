@@ -1,9 +1,9 @@
 'use strict';
 /**
- * Puts the SSM Command document (infra/ssm/router-switch.yml) into the packaged template as the
+ * Puts the SSM Command document (infra/ssm/router-switch.json) into the packaged template as the
  * Content of RouterSwitchDocument.
  *
- * Why a plugin and not `${file(./infra/ssm/router-switch.yml)}`: osls resolves variables inside every
+ * Why a plugin and not `${file(./infra/ssm/router-switch.json)}`: osls resolves variables inside every
  * value a variable source returns, and the document carries a shell script full of `${VAR}`; osls
  * refuses it ("Invalid variable type"), and escaping would change the script. This hook runs after
  * variable resolution and after `resources` were merged, just before the template is written, for
@@ -11,16 +11,15 @@
  */
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
-const YAML = require('yaml');
 
-const DOCUMENT = path.join('infra', 'ssm', 'router-switch.yml');
+const DOCUMENT = path.join('infra', 'ssm', 'router-switch.json');
 const LOGICAL_ID = 'RouterSwitchDocument';
 
 function loadDocument(serviceDir) {
   const file = path.join(serviceDir, DOCUMENT);
   let content;
   try {
-    content = YAML.parse(readFileSync(file, 'utf8'));
+    content = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new Error(`cannot load the router document ${DOCUMENT}: ${error.message}`);
   }

@@ -178,7 +178,7 @@ describe('router document plugin', () => {
     service: { provider: { compiledCloudFormationTemplate: { Resources: resources } } },
   });
 
-  it("puts infra/ssm/router-switch.yml, unresolved, into the document's Content", () => {
+  it("puts infra/ssm/router-switch.json, unresolved, into the document's Content", () => {
     const document = { Type: 'AWS::SSM::Document', Properties: { Content: {} } };
     new RouterDocumentPlugin(serverless({ RouterSwitchDocument: document })).inject();
     const content = document.Properties.Content as { schemaVersion: string; mainSteps: unknown[] };
