@@ -457,6 +457,48 @@ describe('crash safety', () => {
     expect(report.followers?.timedOut).toEqual(['f@host']);
   });
 
+  it('hands the lease back when the caller aborts, so the next invocation takes over at once', async () => {
+    const [m, next] = await open(2);
+    const controller = new AbortController();
+    const aborted = await runOperation({
+      db: m!,
+      participant: 'deadline@host',
+      op: 'fail',
+      leaseMs: 600_000, // a lease that would otherwise hold the cluster for ten minutes
+      followerTimeoutMs: 1000,
+      pollMs: 20,
+      signal: controller.signal,
+      asMaster: async (ctx) => {
+        await ctx.writeTarg('127.0.0.1:3307');
+        controller.abort(); // the Lambda deadline comes near
+        // The work notices through ctx.signal (already aborted here: abort events fire synchronously).
+        if (!ctx.signal.aborted)
+          await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      },
+      asFollower: async () => {},
+    });
+    expect(aborted).toMatchObject({ role: 'master', outcome: 'aborted' });
+    let inherited: unknown;
+    const report = await runOperation({
+      db: next!,
+      participant: 'next@host',
+      op: 'fail',
+      leaseMs: 5000,
+      followerTimeoutMs: 1000,
+      pollMs: 20,
+      asMaster: async (ctx) => {
+        inherited = ctx.inherited;
+      },
+      asFollower: async () => {},
+    });
+    expect(report).toMatchObject({
+      role: 'master',
+      outcome: 'completed',
+      tookOver: [Number(aborted.epoch) + 1],
+    });
+    expect(inherited).toMatchObject({ master: 'deadline@host', targ: '127.0.0.1:3307' });
+  });
+
   it('ignores every write of a master that was paused past its lease, and its successor completes', async () => {
     const old = spawn(participantConfig('paused@host', { masterWorkMs: 4000, leaseMs: 1500 }));
     await old.waitFor('ready');
