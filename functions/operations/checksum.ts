@@ -62,27 +62,29 @@ export async function compareChecksums(
 ): Promise<ChecksumComparison> {
   const primaryTables = await userTables(primary);
   const replicaTables = new Set(await userTables(replica));
-  let position = '';
-  let sums: Map<string, string | null>;
-  if (primaryTables.length > 0) {
-    await primary.run(`FLUSH TABLES ${primaryTables.join(', ')} WITH READ LOCK`);
-    try {
-      const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
-      position = str(g?.pos);
-      sums = await checksumTables(primary, primaryTables);
-    } finally {
-      await primary.run('UNLOCK TABLES');
-    }
-  } else {
-    const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
-    position = str(g?.pos);
-    sums = new Map();
-  }
-  // Replay the replica to exactly that position, checksum, and let it run on.
   const status = await replicaStatus(replica);
   if (!status) throw new StateChangeRefusedError(`${replica.id} is not a replica: nothing to compare`);
+  // The replica stops BEFORE the primary's position is read: it is then at or behind that position
+  // and can be replayed exactly up to it (stopped after, it could already be past it).
   await replica.run(replica.flavor.stopReplica());
   try {
+    let position = '';
+    let sums = new Map<string, string | null>();
+    const readPosition = async () => {
+      const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
+      position = str(g?.pos);
+    };
+    if (primaryTables.length > 0) {
+      await primary.run(`FLUSH TABLES ${primaryTables.join(', ')} WITH READ LOCK`);
+      try {
+        await readPosition();
+        sums = await checksumTables(primary, primaryTables);
+      } finally {
+        await primary.run('UNLOCK TABLES');
+      }
+    } else {
+      await readPosition();
+    }
     if (replica.flavor.isMariadb) {
       await replica.run({ sql: 'START SLAVE UNTIL master_gtid_pos = ?', values: [position] });
       const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
