@@ -1,0 +1,38 @@
+/**
+ * `npm run chaos -- --rounds N [--seed S] [--servers 2|3] [--round-timeout SECONDS] [--no-sysbench]`
+ *
+ * Runs the chaos loop (functions/sandbox/chaos.ts) and ends with one JSON line of figures. Exit code 0
+ * when no invariant was broken, 1 otherwise (each violation is printed before the figures).
+ */
+import { runChaos } from './chaos.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const rounds = Number(arg('--rounds') ?? 5);
+const seed = Number(arg('--seed') ?? Math.floor(Math.random() * 2 ** 31));
+const servers = Number(arg('--servers') ?? 2);
+const roundTimeoutS = Number(arg('--round-timeout') ?? 240);
+if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seed) || (servers !== 2 && servers !== 3)) {
+  process.stderr.write(
+    'usage: npm run chaos -- --rounds N [--seed S] [--servers 2|3] [--round-timeout S] [--no-sysbench]\n',
+  );
+  process.exit(2);
+}
+
+const details = await runChaos({
+  rounds,
+  seed,
+  servers,
+  roundTimeoutS,
+  ...(arg('--reports') ? { reportsDir: arg('--reports')! } : {}),
+  ...(process.argv.includes('--no-sysbench') ? { sysbench: false } : {}),
+});
+for (const v of details.violations) process.stdout.write(`VIOLATION ${v}\n`);
+process.stdout.write(
+  `seed ${details.seed}; acknowledged writes ${details.acknowledged} (${details.salvagedAckedWrites} of them only in salvage records); recovery per round (s): ${details.recoverS.map((s) => s.toFixed(1)).join(' ')}\n`,
+);
+process.stdout.write(`${JSON.stringify(details.result)}\n`);
+process.exit(details.result.violations === 0 ? 0 : 1);

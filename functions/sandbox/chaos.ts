@@ -1,0 +1,719 @@
+/**
+ * The chaos loop: a real local cluster (MariaDB servers with GTID replication, three backend groups
+ * with an HAProxy router each) under a continuous write load, one fault per round, the watchdogs
+ * invoked as their triggers would until the cluster is `Ok` again, and the invariants checked after
+ * every round:
+ *
+ *   split brain       a probe opens new connections through every router every 250 ms; two different
+ *                     writable servers answering in one sample open a split-brain window
+ *   acknowledged      every write the writer saw acknowledged is on the final primary or listed in a
+ *                     salvage record (stored in object storage by the operation)
+ *   consistency       CHECKSUM TABLE of every replica equals the primary's at one GTID position
+ *   no leftovers      no ongoing_failover operation row on any server once its lease has passed
+ *   no leaks          exactly one mariadbd per server, no stray mariadb-binlog or watchdog child process
+ *   no silent crash   every invocation returned a report (a child killed on purpose excepted)
+ *
+ * Faults, one per round, chosen by a seeded PRNG (`--seed`), so a run is reproducible fault for fault:
+ * kill -9 of the primary; SIGSTOP of the primary then SIGCONT (short: below detection; long: after the
+ * routers moved); kill -9 of a replica; replication broken by a conflicting row; a router restarted; the
+ * operation master (a separate process) killed at a random moment of its operation; schedule, alarm and
+ * console invocations of every group at the same moment; the object store unavailable during a reseed;
+ * the server being reseeded restarted in the middle of its restore.
+ *
+ * The anti-flap period is 0 here: faults come every round by design, and a second failover within the
+ * hour is what the loop tests (production keeps its default).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mysql from 'mysql2/promise';
+import { type Config, parseConfig } from '../config/schema.js';
+import { errorMessage, StorageError } from '../errors.js';
+import { AdminPool } from '../operations/admin.js';
+import { compareChecksums } from '../operations/checksum.js';
+import { type CycleReport, runCycle } from '../operations/cycle.js';
+import { openConfiguredStore } from '../operations/store.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { Invocation } from '../triggers/events.js';
+import { sandboxRouterSwitch } from './drill.js';
+import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
+import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
+
+export const FAULTS = [
+  'kill-primary',
+  'hang-primary',
+  'kill-replica',
+  'break-replication',
+  'restart-router',
+  'kill-operation-master',
+  'concurrent-triggers',
+  'store-down-during-reseed',
+  'restart-mid-reseed',
+] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface ChaosOptions {
+  rounds: number;
+  seed: number;
+  servers?: 2 | 3;
+  groups?: number;
+  /** A round that is not `Ok` again after this long is a violation. */
+  roundTimeoutS?: number;
+  /** Also run sysbench oltp_write_only through every router (default: when sysbench is installed). */
+  sysbench?: boolean;
+  out?: (line: string) => void;
+  /** Keep every invocation's report, one JSONL file per round (for investigating a violation). */
+  reportsDir?: string;
+}
+
+export interface ChaosResult {
+  bench: 'chaos';
+  rounds: number;
+  faults: Record<string, number>;
+  failovers: number;
+  violations: number;
+  splitBrainWindows: number;
+  lostAckedWrites: number;
+  medianRecoverS: number;
+  maxRecoverS: number;
+}
+
+export interface ChaosDetails {
+  result: ChaosResult;
+  violations: string[];
+  acknowledged: number;
+  salvagedAckedWrites: number;
+  recoverS: number[];
+  seed: number;
+}
+
+/** mulberry32: a tiny, well-distributed 32-bit PRNG; the same seed gives the same fault schedule. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The fault schedule of a run: pure, so a seed can be replayed and inspected. */
+export function faultSchedule(seed: number, rounds: number): Array<{ fault: Fault; params: number[] }> {
+  const rnd = prng(seed);
+  return Array.from({ length: rounds }, () => {
+    const fault = FAULTS[Math.floor(rnd() * FAULTS.length)]!;
+    return { fault, params: [rnd(), rnd(), rnd()] };
+  });
+}
+
+const APP = { user: 'app_writer', password: 'chaos-app-pw' };
+const SB = { user: 'sb_chaos', password: 'chaos-sb-pw' };
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Samples, through every router, which server a new connection lands on and whether it is writable. */
+class SplitBrainProbe {
+  windows = 0;
+  samples = 0;
+  private inWindow = false;
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+  readonly evidence: string[] = [];
+
+  constructor(private readonly routers: ReadonlyArray<{ name: string; host: string; port: number }>) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async sample(r: { host: string; port: number }): Promise<{ id: number; writable: boolean } | null> {
+    let conn: mysql.Connection | undefined;
+    const timer = setTimeout(() => conn?.destroy(), 2_000);
+    try {
+      conn = await mysql.createConnection({ host: r.host, port: r.port, ...APP, connectTimeout: 1_500 });
+      conn.on('error', () => {});
+      const [rows] = await conn.query({ sql: 'SELECT @@server_id AS id, @@read_only AS ro', timeout: 1_500 });
+      const row = (rows as Array<{ id: number; ro: number }>)[0];
+      return row ? { id: Number(row.id), writable: Number(row.ro) === 0 } : null;
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+      conn?.destroy();
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const seen = await Promise.all(this.routers.map((r) => this.sample(r)));
+      this.samples++;
+      const writable = new Set(seen.filter((s) => s?.writable).map((s) => s!.id));
+      if (writable.size > 1) {
+        if (!this.inWindow) {
+          this.windows++;
+          this.evidence.push(
+            `${new Date().toISOString()} writable through routers: ${this.routers
+              .map(
+                (r, i) =>
+                  `${r.name}->${seen[i] ? `server ${seen[i].id}${seen[i].writable ? ' (writable)' : ''}` : 'none'}`,
+              )
+              .join(', ')}`,
+          );
+        }
+        this.inWindow = true;
+      } else {
+        this.inWindow = false;
+      }
+      await sleep(250);
+    }
+  }
+}
+
+/** sysbench oltp_write_only through one router, restarted if it gives up; stopped with the run. */
+class SysbenchLoad {
+  private child: ChildProcess | null = null;
+  private running = false;
+  restarts = 0;
+
+  constructor(private readonly router: { host: string; port: number }) {}
+
+  start(): void {
+    this.running = true;
+    this.spawnOne();
+  }
+
+  private spawnOne(): void {
+    if (!this.running) return;
+    const child = spawn(
+      'sysbench',
+      [
+        'oltp_write_only',
+        `--mysql-host=${this.router.host}`,
+        `--mysql-port=${this.router.port}`,
+        `--mysql-user=${SB.user}`,
+        `--mysql-password=${SB.password}`,
+        '--mysql-db=sbtest',
+        '--tables=2',
+        '--table-size=500',
+        '--threads=1',
+        '--rate=10',
+        '--time=0',
+        '--mysql-ignore-errors=all',
+        'run',
+      ],
+      { stdio: 'ignore' },
+    );
+    this.child = child;
+    child.once('exit', () => {
+      if (this.child === child) this.child = null;
+      if (this.running) {
+        this.restarts++;
+        setTimeout(() => this.spawnOne(), 1_000).unref();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** A store whose reseed objects fail while `down` is set: object storage unavailable during a reseed. */
+function storeWithOutage(base: () => ObjectStore, state: { down: boolean; hits: number }): () => ObjectStore {
+  return () => {
+    const real = base();
+    const guard = (key: string): void => {
+      if (state.down && key.includes('reseed')) {
+        state.hits++;
+        throw new StorageError(`object storage unavailable (chaos): ${key}`);
+      }
+    };
+    return {
+      url: real.url,
+      put: async (key, body, options) => {
+        guard(key);
+        return real.put(key, body, options);
+      },
+      get: async (key, options) => {
+        guard(key);
+        return real.get(key, options);
+      },
+      head: async (key) => {
+        guard(key);
+        return real.head(key);
+      },
+      list: async (prefix) => {
+        guard(prefix);
+        return real.list(prefix);
+      },
+      delete: (key) => real.delete(key),
+    };
+  };
+}
+
+/** A store that restarts `server` shortly after the first read of a reseed object (the restore). */
+function storeRestartingOnRestore(base: () => ObjectStore, onRestore: () => void): () => ObjectStore {
+  let fired = false;
+  return () => {
+    const real = base();
+    return {
+      ...real,
+      url: real.url,
+      put: (key, body, options) => real.put(key, body, options),
+      get: (key, options) => {
+        if (!fired && key.includes('reseed') && !key.endsWith('manifest.json')) {
+          fired = true;
+          onRestore();
+        }
+        return real.get(key, options);
+      },
+      head: (key) => real.head(key),
+      list: (prefix) => real.list(prefix),
+      delete: (key) => real.delete(key),
+    };
+  };
+}
+
+function processTable(): Array<{ pid: number; args: string }> {
+  const text = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const i = l.indexOf(' ');
+      return { pid: Number(l.slice(0, i)), args: l.slice(i + 1) };
+    });
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
+  const schedule = faultSchedule(options.seed, options.rounds);
+  const violations: string[] = [];
+  const faults: Record<string, number> = {};
+  const recoverS: number[] = [];
+  const salvaged = new Set<string>();
+  const children = new Set<ChildProcess>();
+  let failovers = 0;
+  let cluster: Cluster | undefined;
+  let writer: AckWriter | undefined;
+  let probe: SplitBrainProbe | undefined;
+  const loads: SysbenchLoad[] = [];
+  const useSysbench = options.sysbench ?? findBinary('sysbench') !== null;
+  let lostAckedWrites = 0;
+  let onlySalvaged = 0;
+  let acknowledged = 0;
+
+  try {
+    cluster = await startCluster({
+      servers: options.servers ?? 2,
+      groups: options.groups ?? 3,
+      name: 'chaos',
+    });
+    const c = cluster;
+    const config: Config = parseConfig(
+      {
+        ...c.config(),
+        antiFlapSeconds: 0,
+        election: { leaseMs: 10_000, followerTimeoutMs: 30_000, pollMs: 100 },
+        timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
+      },
+      'chaos',
+    );
+    const configPath = join(c.dir, 'chaos-config.json');
+    writeFileSync(configPath, JSON.stringify(config));
+    const routers = sandboxRouterSwitch(config);
+    const baseStore = () => openConfiguredStore(config);
+    out(
+      `chaos: seed ${options.seed}, ${options.rounds} rounds, ${c.servers.length} servers, ${c.groups.length} groups; cluster in ${c.dir}`,
+    );
+
+    // Load: our acknowledged-writes writer and sysbench, through every router, the whole run.
+    const primary0 = c.servers[0]!;
+    for (const sql of writerSetupStatements(APP.user, APP.password)) await primary0.query(sql);
+    if (useSysbench) {
+      for (const sql of [
+        'CREATE DATABASE IF NOT EXISTS sbtest',
+        `CREATE USER IF NOT EXISTS '${SB.user}'@'%' IDENTIFIED BY '${SB.password}'`,
+        `GRANT ALL ON sbtest.* TO '${SB.user}'@'%'`,
+      ])
+        await primary0.query(sql);
+      execFileSync(
+        'sysbench',
+        [
+          'oltp_write_only',
+          `--mysql-host=${primary0.host}`,
+          `--mysql-port=${primary0.port}`,
+          `--mysql-user=${SB.user}`,
+          `--mysql-password=${SB.password}`,
+          '--mysql-db=sbtest',
+          '--tables=2',
+          '--table-size=500',
+          'prepare',
+        ],
+        { stdio: 'ignore' },
+      );
+    }
+    for (const r of c.replicas) await c.waitForReplication(r);
+    const endpoints = c.groups.flatMap((g) =>
+      g.routers.map((r) => ({ group: g.name, name: `${g.name}/${r.port}`, host: r.host, port: r.port })),
+    );
+    writer = new AckWriter(endpoints, APP, 20);
+    writer.start();
+    if (useSysbench) for (const e of endpoints) loads.push(new SysbenchLoad(e));
+    for (const l of loads) l.start();
+    probe = new SplitBrainProbe(endpoints);
+    probe.start();
+
+    const status = async (): Promise<CycleReport> =>
+      runCycle(config, {
+        trigger: 'cli',
+        action: 'check',
+        group: c.groups[0]!.name,
+        dryRun: true,
+        force: false,
+      });
+
+    /** The primary by the watchdog's own analysis (asked again while a transient view has none). */
+    const currentPrimary = async (): Promise<ServerHandle> => {
+      for (let i = 0; ; i++) {
+        const r = await status();
+        const found = c.serverAt(r.analysis?.primary ?? null);
+        if (found) return found;
+        if (i >= 30) throw new Error(`no primary in the analysis (${r.analysis?.code ?? r.error?.message})`);
+        await sleep(1_000);
+      }
+    };
+
+    /** Which acknowledged ids one server has and the other lacks (evidence for a checksum difference). */
+    const ackedDiff = async (a: ServerHandle, b: ServerHandle): Promise<string> => {
+      const ids = async (s: ServerHandle) =>
+        new Set((await s.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`)).map((r) => String(r.id)));
+      const [x, y] = await Promise.all([ids(a), ids(b)]);
+      const onlyA = [...x].filter((i) => !y.has(i));
+      const onlyB = [...y].filter((i) => !x.has(i));
+      return `read while writes continue: only on ${a.name}: ${onlyA.length} (${onlyA.slice(0, 4).join(', ')}), only on ${b.name}: ${onlyB.length} (${onlyB.slice(0, 4).join(', ')})`;
+    };
+
+    const record = (reports: CycleReport[], round: number): void => {
+      for (const r of reports) {
+        const op = r.operation;
+        if (op?.role === 'master' && op.steps.some((s) => s.kind === 'Promote' && s.outcome === 'done'))
+          failovers++;
+        for (const rec of op?.salvage ?? [])
+          for (const t of rec.transactions)
+            for (const row of t.rows ?? []) for (const v of row.values) salvaged.add(v);
+        if (r.error && !/timed out|ETIMEDOUT|ECONNREFUSED|connect/i.test(String(r.error.message)))
+          out(`  round ${round}: ${r.group} reported an error: ${String(r.error.message)}`);
+      }
+    };
+
+    /** Every group's watchdog at once, in-process; a throw would be a crash without a report. */
+    const invokeAll = async (
+      round: number,
+      trigger: Invocation['trigger'],
+      store: () => ObjectStore = baseStore,
+    ): Promise<CycleReport[]> => {
+      const reports = await Promise.all(
+        c.groups.map((g) =>
+          runCycle(
+            config,
+            {
+              trigger,
+              action: 'check',
+              group: g.name,
+              dryRun: false,
+              force: false,
+              ...(trigger === 'alarm' ? { alarm: { name: 'chaos-primary-down', state: 'ALARM' } } : {}),
+            },
+            { routers, store },
+          ).catch((error: unknown) => {
+            violations.push(
+              `round ${round}: the watchdog of ${g.name} crashed without a report: ${errorMessage(error)}`,
+            );
+            return null;
+          }),
+        ),
+      );
+      const ok = reports.filter((r): r is CycleReport => r !== null);
+      record(ok, round);
+      if (options.reportsDir) {
+        mkdirSync(options.reportsDir, { recursive: true });
+        appendFileSync(
+          join(options.reportsDir, `round-${String(round).padStart(3, '0')}.jsonl`),
+          `${ok.map((r) => JSON.stringify({ at: new Date().toISOString(), ...r, snapshot: undefined })).join('\n')}\n`,
+        );
+      }
+      return ok;
+    };
+
+    /** One watchdog run in its own process, killed with SIGKILL after `killAfterMs` (if still running). */
+    const childCycle = async (group: string, killAfterMs: number): Promise<'killed' | 'finished'> => {
+      const child = spawn(
+        process.execPath,
+        [resolve('bin/run-ts.mjs'), resolve('functions/sandbox/chaos-child.ts'), configPath, group],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      children.add(child);
+      let text = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      // The kill clock starts when the child has begun its cycle.
+      for (let i = 0; i < 600 && !text.includes('started') && child.exitCode === null; i++) await sleep(50);
+      const outcome = await Promise.race([
+        exited.then(() => 'finished' as const),
+        sleep(killAfterMs).then(() => 'kill' as const),
+      ]);
+      if (outcome === 'kill') {
+        child.kill('SIGKILL');
+        await exited;
+        children.delete(child);
+        return 'killed';
+      }
+      children.delete(child);
+      const line = text.split('\n').find((l) => l.startsWith('{'));
+      if (!line) violations.push(`child watchdog of ${group} exited (${child.exitCode}) without a report`);
+      else record([JSON.parse(line) as CycleReport], -1);
+      return 'finished';
+    };
+
+    const waitRoutersOn = async (server: ServerHandle, ms = 60_000): Promise<void> => {
+      await Promise.all(c.routers.map((r) => c.waitForRouterTarget(r, server, ms).catch(() => undefined)));
+    };
+
+    for (let round = 1; round <= options.rounds; round++) {
+      const { fault, params } = schedule[round - 1]!;
+      const [p1 = 0, p2 = 0, p3 = 0] = params;
+      faults[fault] = (faults[fault] ?? 0) + 1;
+      const primary = await currentPrimary();
+      const replicas = c.servers.filter((s) => s !== primary);
+      const replica = replicas[Math.floor(p2 * replicas.length)]!;
+      const windowsBefore = probe.windows;
+      const background: Promise<unknown>[] = [];
+      let store: () => ObjectStore = baseStore;
+      const outage = { down: false, hits: 0 };
+      let firstTrigger: Invocation['trigger'] = 'alarm';
+      let note = '';
+      const t0 = Date.now();
+
+      /** kill -9 the primary; restart it once every router has moved, after a random pause. */
+      const killPrimary = async (): Promise<void> => {
+        await primary.kill9();
+        await waitRoutersOn(replica);
+        await sleep(Math.floor(p3 * 3_000));
+        await primary.start();
+      };
+
+      switch (fault) {
+        case 'kill-primary':
+          await killPrimary();
+          break;
+        case 'hang-primary': {
+          const long = p1 >= 0.3;
+          await primary.pause();
+          if (long) await waitRoutersOn(replica);
+          else await sleep(800);
+          await primary.resume();
+          note = long ? 'long hang (routers moved)' : 'short hang (below detection)';
+          break;
+        }
+        case 'kill-replica':
+          await replica.kill9();
+          await sleep(Math.floor(p1 * 5_000));
+          await replica.start();
+          break;
+        case 'break-replication':
+          await c.breakReplication(replica).catch((e: unknown) => {
+            note = `could not break replication: ${errorMessage(e)}`;
+          });
+          break;
+        case 'restart-router': {
+          const r = c.routers[Math.floor(p1 * c.routers.length)]!;
+          await r.restart();
+          note = `router ${r.port}`;
+          break;
+        }
+        case 'kill-operation-master': {
+          await killPrimary();
+          const killAfter = 300 + Math.floor(p1 * 8_000);
+          const res = await childCycle(c.groups[0]!.name, killAfter);
+          note = `master ${res === 'killed' ? `killed ${killAfter} ms into its run` : 'finished before its kill'}`;
+          firstTrigger = 'schedule';
+          break;
+        }
+        case 'concurrent-triggers': {
+          await killPrimary();
+          const all = await Promise.all(
+            (['schedule', 'alarm', 'console'] as const).map((t) => invokeAll(round, t)),
+          );
+          note = `${all.flat().length} invocations at once`;
+          firstTrigger = 'schedule';
+          break;
+        }
+        case 'store-down-during-reseed':
+          await killPrimary();
+          outage.down = true;
+          store = storeWithOutage(baseStore, outage);
+          break;
+        case 'restart-mid-reseed': {
+          await killPrimary();
+          const target = primary; // the old primary is the one rebuilt
+          store = storeRestartingOnRestore(baseStore, () => {
+            background.push(
+              sleep(Math.floor(p1 * 1_500)).then(async () => {
+                await target.restart().catch(async () => target.start());
+                note = `${target.name} restarted during its restore`;
+              }),
+            );
+          });
+          break;
+        }
+      }
+
+      // Watchdog invocations, as the triggers would, until Ok (or the round's time is up).
+      let code: string | null = null;
+      let attempt = 0;
+      for (;;) {
+        const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
+        const reports = await invokeAll(round, trigger, store);
+        attempt++;
+        if (outage.down && attempt >= 1) {
+          // Storage is back for the following invocations.
+          outage.down = false;
+          store = baseStore;
+        }
+        if (fault === 'restart-mid-reseed' && attempt >= 2) store = baseStore;
+        await Promise.all(background);
+        const s = await status();
+        code = s.analysis?.code ?? null;
+        if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
+        if (Date.now() - t0 > roundTimeoutMs) {
+          violations.push(
+            `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`,
+          );
+          break;
+        }
+        await sleep(1_000);
+      }
+      const took = (Date.now() - t0) / 1000;
+      recoverS.push(took);
+
+      // Invariants.
+      const finalPrimary = await currentPrimary();
+      for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+        await c.waitForReplication(r, 60_000).catch((e: unknown) => {
+          violations.push(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
+        });
+      }
+      const pool = new AdminPool(config);
+      try {
+        const p = await pool.get(finalPrimary.address);
+        for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+          const cmp = await compareChecksums(p, await pool.get(r.address)).catch((e: unknown) => {
+            violations.push(`round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
+            return null;
+          });
+          if (cmp && !cmp.consistent)
+            violations.push(
+              `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
+            );
+        }
+      } finally {
+        await pool.close();
+      }
+      const present = new Set(
+        (await finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`)).map((r) =>
+          String(r.id),
+        ),
+      );
+      const lost = [...writer.ids()].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
+      if (lost.length > lostAckedWrites) {
+        violations.push(
+          `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${lost.slice(0, 5).join(', ')}`,
+        );
+      }
+      lostAckedWrites = lost.length;
+      onlySalvaged = [...writer.ids()].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
+      for (const s of c.servers) {
+        const rows = await s
+          .query(`SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`)
+          .catch(() => [{ n: 0, expired: 0 }]);
+        if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
+          violations.push(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
+      }
+      const procs = processTable();
+      const mariadbd = procs.filter((p) => p.args.includes('mariadbd') && p.args.includes(c.dir));
+      if (mariadbd.length !== c.servers.length)
+        violations.push(
+          `round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`,
+        );
+      const strays = procs.filter(
+        (p) => /mariadb-binlog|mysqlbinlog|chaos-child/.test(p.args) && !p.args.includes('ps -eo'),
+      );
+      if (strays.length > 0)
+        violations.push(
+          `round ${round}: leaked processes: ${strays.map((p) => `${p.pid} ${p.args.slice(0, 80)}`).join('; ')}`,
+        );
+      const newWindows = probe.windows - windowsBefore;
+      if (newWindows > 0)
+        violations.push(
+          `round ${round} (${fault}): ${newWindows} split-brain window(s): ${probe.evidence.slice(-newWindows).join(' | ')}`,
+        );
+
+      const summary = writer.summary();
+      out(
+        `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
+      );
+    }
+
+    acknowledged = writer.summary().acked;
+    const result: ChaosResult = {
+      bench: 'chaos',
+      rounds: options.rounds,
+      faults,
+      failovers,
+      violations: violations.length,
+      splitBrainWindows: probe.windows,
+      lostAckedWrites,
+      medianRecoverS: Math.round(median(recoverS) * 10) / 10,
+      maxRecoverS: Math.round(Math.max(0, ...recoverS) * 10) / 10,
+    };
+    const salvagedAcked = onlySalvaged;
+    return {
+      result,
+      violations,
+      acknowledged,
+      salvagedAckedWrites: salvagedAcked,
+      recoverS,
+      seed: options.seed,
+    };
+  } finally {
+    await probe?.stop();
+    await writer?.stop();
+    await Promise.all(loads.map((l) => l.stop()));
+    for (const child of children) child.kill('SIGKILL');
+    await cluster?.stop();
+  }
+}
