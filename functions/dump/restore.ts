@@ -171,10 +171,6 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       throw new DeadlineError('restore aborted; it resumes from its checkpoint', { cause: signal.reason });
   };
   aborted();
-  // Everything about the dump is checked before the target is touched.
-  const { manifest, id } = await loadVerifiedManifest(store);
-  const ordered = objectsInOrder(manifest);
-
   const conns: Conn[] = [];
   const onAbort = () => {
     for (const c of conns) c.destroy();
@@ -183,6 +179,10 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
   let progress: ProgressTracker | undefined;
   const warnings: string[] = [];
   try {
+    // Everything about the dump is checked before the target is touched.
+    const { manifest, id } = await loadVerifiedManifest(store);
+    const ordered = objectsInOrder(manifest);
+    aborted();
     const control = await restoreConnection(options.target);
     conns.push(control);
     const [v] = await rows(control, 'SELECT @@version AS v, @@version_comment AS c');
