@@ -473,7 +473,8 @@ export async function runOperation(options: RunOperationOptions): Promise<Operat
     if (error instanceof DbError) {
       // Schema or table dropped under us (1049, 1146): check again on the next call of this session.
       if (error.details.errno === 1049 || error.details.errno === 1146) schemaReady.delete(db);
-      return finish('coordination-lost', error);
+      // A follower that already wrote FOOK has done its part; the leftover is the next invocation's.
+      return finish(fookedEpoch !== null ? 'followed' : 'coordination-lost', error);
     }
     throw error;
   }

@@ -7,7 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SignalName } from '../../functions/election/schema.js';
+import { connectCoordinationDb } from '../../functions/election/db.js';
+import { runOperation } from '../../functions/election/protocol.js';
+import { COORDINATION_SCHEMA, type SignalName } from '../../functions/election/schema.js';
+import { readOperation } from '../../functions/election/status.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import {
   type Endpoint,
@@ -15,7 +18,9 @@ import {
   historyMasters,
   historyRows,
   liveCounts,
+  openSessions,
   resetCoordination,
+  runRound,
 } from '../harness/election-fixtures.js';
 import type { ParticipantConfig } from '../harness/election-participant.js';
 import {
@@ -126,3 +131,83 @@ describe('operation master killed with SIGKILL', () => {
     },
   );
 });
+
+describe('coordination server lost mid-operation', () => {
+  it('stops the master and its followers, and the other server starts clean', async () => {
+    const primary = cluster.primary;
+    const replica = cluster.replicas[0]!;
+    const [masterDb, followerDb] = await Promise.all([
+      connectCoordinationDb(endpoint),
+      connectCoordinationDb(endpoint),
+    ]);
+    let masterStopped = false;
+    let followerJoined!: () => void;
+    const joinedPromise = new Promise<void>((r) => {
+      followerJoined = r;
+    });
+    try {
+      const master = runOperation({
+        db: masterDb,
+        participant: 'm@host',
+        op: 'fail',
+        leaseMs: 3000,
+        followerTimeoutMs: 5000,
+        pollMs: 25,
+        asMaster: async (ctx) => {
+          await joinedPromise;
+          await primary.stop(); // the coordination server goes away before TARG
+          await new Promise((r) =>
+            ctx.signal.aborted ? r(null) : ctx.signal.addEventListener('abort', r, { once: true }),
+          );
+          masterStopped = true;
+        },
+        asFollower: async () => {},
+      });
+      // Join once the master is elected, so the follower is waiting for TARG when the server goes.
+      while ((await readMaster()) !== 'm@host') await new Promise((r) => setTimeout(r, 20));
+      const follower = runOperation({
+        db: followerDb,
+        participant: 'f@host',
+        op: 'fail',
+        leaseMs: 3000,
+        followerTimeoutMs: 5000,
+        pollMs: 25,
+        onSignal: (e) => {
+          if (e.signal === 'FOLO') followerJoined();
+        },
+        asMaster: async () => {},
+        asFollower: async () => {},
+      });
+      const [m, f] = await Promise.all([master, follower]);
+      expect(masterStopped).toBe(true);
+      expect(m).toMatchObject({ role: 'master', outcome: 'coordination-lost' });
+      expect(f).toMatchObject({ role: 'follower', outcome: 'coordination-lost' });
+      expect(m.signals.map((s) => s.signal)).not.toContain('TARG');
+    } finally {
+      await Promise.all([masterDb.close(), followerDb.close()]);
+      if (!primary.isRunning()) await primary.start();
+    }
+    // Nothing of the election was replicated: the next invocation, meeting on the other server (where
+    // the routers go when the primary dies), finds no operation and runs a clean one there.
+    const other = endpointOf(replica, cluster.credentials.watchdog);
+    const dbs = await openSessions(other, 2);
+    try {
+      const onReplica = await readOperation(dbs[0]!);
+      expect(onReplica.ongoing).toBeNull();
+      const { reports } = await runRound(dbs, 'after-');
+      expect(reports.map((r) => `${r.role}:${r.outcome}`).sort()).toEqual([
+        'follower:followed',
+        'master:completed',
+      ]);
+    } finally {
+      await Promise.all(dbs.map((d) => d.close()));
+    }
+  });
+});
+
+async function readMaster(): Promise<string | null> {
+  const rows = await cluster.primary
+    .query<{ master: string | null }[]>(`SELECT master FROM ${COORDINATION_SCHEMA}.operation WHERE id = 1`)
+    .catch(() => []); // the master's first call may not have created the tables yet
+  return rows[0]?.master ?? null;
+}
