@@ -19,7 +19,12 @@ import { loadConfig } from './config/sources.js';
 import { errorMessage, WatchdogError } from './errors.js';
 import { type CycleReport, runCycle } from './operations/cycle.js';
 import { recordCycleMetrics } from './operations/metrics.js';
-import { continuationEvent, operationSummary, recordOperationMetrics } from './operations/notify.js';
+import {
+  alertSummary,
+  continuationEvent,
+  operationSummary,
+  recordOperationMetrics,
+} from './operations/notify.js';
 import { localRouterSwitchFromConfig, ssmRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import { parseEvent } from './triggers/events.js';
@@ -141,7 +146,7 @@ async function watchdog(
 /** SNS summary of an operation; the continuation of one stopped at the deadline. Never throws. */
 async function afterCycle(report: CycleReport, context: Context): Promise<void> {
   const topic = process.env.SNS_TOPIC_ARN;
-  const summary = operationSummary(report);
+  const summary = operationSummary(report) ?? alertSummary(report);
   if (topic && summary) {
     try {
       sns ??= new SNSClient({});

@@ -43,6 +43,33 @@ export function operationSummary(report: CycleReport): { subject: string; messag
   return { subject, message: lines.join('\n') };
 }
 
+/**
+ * A loud alert for a critical situation the watchdog will not act on by itself (a split brain under the
+ * alert-only policy, an operation held back by anti-flap, no server or router answering): null otherwise.
+ */
+export function alertSummary(report: CycleReport): { subject: string; message: string } | null {
+  const plan = report.plan;
+  if (report.operation || !plan || plan.kind !== 'alert-only' || plan.severity !== 'critical') return null;
+  const subject = `[mysql-failover] ALERT ${report.cluster}/${report.group ?? 'all'}: ${plan.code}`.slice(
+    0,
+    100,
+  );
+  const lines = [
+    `cluster ${report.cluster}, group ${report.group ?? 'all'}, trigger ${report.trigger}`,
+    `analysis ${plan.code}: ${report.analysis?.description ?? ''}`,
+    `why only an alert: ${plan.reason}`,
+    ...(plan.suppressed
+      ? [
+          `held back: ${plan.suppressed.operation} (${plan.suppressed.because}); a console event with "force": true runs it`,
+        ]
+      : []),
+    '',
+    'evidence:',
+    ...(report.analysis?.evidence ?? []).map((e) => `  - ${e}`),
+  ];
+  return { subject, message: lines.join('\n') };
+}
+
 /** The event a run sends to its own function when it stopped at the deadline (functions/triggers/events.ts). */
 export function continuationEvent(report: CycleReport): Record<string, unknown> | null {
   const op = report.operation;

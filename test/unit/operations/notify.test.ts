@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Audit } from '../../../functions/operations/audit.js';
 import type { CycleReport } from '../../../functions/operations/cycle.js';
 import type { OperationResult } from '../../../functions/operations/execute.js';
-import { continuationEvent, operationSummary } from '../../../functions/operations/notify.js';
+import { alertSummary, continuationEvent, operationSummary } from '../../../functions/operations/notify.js';
 import { parseEvent } from '../../../functions/triggers/events.js';
 
 function report(operation?: Partial<OperationResult>): CycleReport {
@@ -132,5 +132,51 @@ describe('Audit', () => {
     const lines = audit.timeline();
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(/Promote\s+db2:3306\s+failed/);
+  });
+});
+
+describe('alertSummary', () => {
+  it('alerts loudly on a critical situation left to an operator, naming what was held back', () => {
+    const r = report();
+    r.analysis = {
+      code: 'SplitBrain',
+      description: 'Writes can reach two servers',
+      evidence: ['db1:3306 and db2:3306 are both heads'],
+      primary: 'db1:3306',
+      candidate: 'db1:3306',
+      oldPrimary: null,
+      affected: ['db2:3306'],
+      errant: [],
+      routers: { total: 1, answering: 1, targets: {} },
+      also: [],
+      takenAt: '',
+    };
+    r.plan = {
+      kind: 'alert-only',
+      severity: 'critical',
+      steps: [],
+      reason: 'the split-brain policy is alert-only',
+      code: 'SplitBrain',
+      dryRun: false,
+      suppressed: { operation: 'split-brain', because: 'splitBrainPolicy is alert-only' },
+    };
+    const a = alertSummary(r)!;
+    expect(a.subject).toBe('[mysql-failover] ALERT prod/g1: SplitBrain');
+    expect(a.message).toContain('held back: split-brain (splitBrainPolicy is alert-only)');
+    expect(a.message).toContain('db1:3306 and db2:3306 are both heads');
+  });
+
+  it('stays quiet for warnings and for runs that executed an operation', () => {
+    const r = report();
+    r.plan = {
+      kind: 'alert-only',
+      severity: 'warning',
+      steps: [],
+      reason: '',
+      code: 'ReplicaDown',
+      dryRun: false,
+    };
+    expect(alertSummary(r)).toBeNull();
+    expect(alertSummary(report({}))).toBeNull();
   });
 });
