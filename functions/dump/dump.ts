@@ -223,6 +223,8 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       workers.push(w);
       await w.p.query("SET SESSION time_zone = '+00:00'");
       await w.p.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      // A worker paused by backpressure (a slow upload) must not be cut off by the server.
+      await w.p.query('SET SESSION net_write_timeout = 3600');
       // Values exactly as stored: no conversion to a client character set on the way out (queries
       // themselves stay utf8mb4, for identifiers).
       await w.p.query('SET SESSION character_set_results = binary');
