@@ -1,10 +1,11 @@
 /**
- * `npm run chaos -- --rounds N [--seed S] [--servers 2|3] [--round-timeout SECONDS] [--no-sysbench]`
+ * `npm run chaos -- --rounds N [--seed S] [--servers 2|3] [--round-timeout SECONDS] [--no-sysbench]
+ *   [--only FAULT,FAULT] [--reports DIR] [--minutes M]`
  *
  * Runs the chaos loop (functions/sandbox/chaos.ts) and ends with one JSON line of figures. Exit code 0
  * when no invariant was broken, 1 otherwise (each violation is printed before the figures).
  */
-import { runChaos } from './chaos.js';
+import { FAULTS, type Fault, runChaos } from './chaos.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -22,11 +23,20 @@ if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seed) || (serve
   process.exit(2);
 }
 
+const only = arg('--only')?.split(',') as Fault[] | undefined;
+const unknown = only?.filter((f) => !FAULTS.includes(f)) ?? [];
+if (unknown.length > 0) {
+  process.stderr.write(`unknown fault(s) ${unknown.join(', ')}; faults: ${FAULTS.join(', ')}\n`);
+  process.exit(2);
+}
+
 const details = await runChaos({
   rounds,
   seed,
   servers,
   roundTimeoutS,
+  ...(arg('--minutes') ? { minutes: Number(arg('--minutes')) } : {}),
+  ...(only ? { only } : {}),
   ...(arg('--reports') ? { reportsDir: arg('--reports')! } : {}),
   ...(process.argv.includes('--no-sysbench') ? { sysbench: false } : {}),
 });

@@ -63,6 +63,10 @@ export interface ChaosOptions {
   /** Also run sysbench oltp_write_only through every router (default: when sysbench is installed). */
   sysbench?: boolean;
   out?: (line: string) => void;
+  /** Start no new round after this many minutes; the figures then count the rounds done. */
+  minutes?: number;
+  /** Draw faults from this list only (default: all). */
+  only?: readonly Fault[];
   /** Keep every invocation's report, one JSONL file per round (for investigating a violation). */
   reportsDir?: string;
 }
@@ -101,10 +105,14 @@ export function prng(seed: number): () => number {
 }
 
 /** The fault schedule of a run: pure, so a seed can be replayed and inspected. */
-export function faultSchedule(seed: number, rounds: number): Array<{ fault: Fault; params: number[] }> {
+export function faultSchedule(
+  seed: number,
+  rounds: number,
+  only: readonly Fault[] = FAULTS,
+): Array<{ fault: Fault; params: number[] }> {
   const rnd = prng(seed);
   return Array.from({ length: rounds }, () => {
-    const fault = FAULTS[Math.floor(rnd() * FAULTS.length)]!;
+    const fault = only[Math.floor(rnd() * only.length)]!;
     return { fault, params: [rnd(), rnd(), rnd()] };
   });
 }
@@ -308,7 +316,7 @@ function processTable(): Array<{ pid: number; args: string }> {
 export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
-  const schedule = faultSchedule(options.seed, options.rounds);
+  const schedule = faultSchedule(options.seed, options.rounds, options.only);
   const violations: string[] = [];
   const faults: Record<string, number> = {};
   const recoverS: number[] = [];
@@ -503,7 +511,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       await Promise.all(c.routers.map((r) => c.waitForRouterTarget(r, server, ms).catch(() => undefined)));
     };
 
+    const runStart = Date.now();
+    let roundsDone = 0;
     for (let round = 1; round <= options.rounds; round++) {
+      if (options.minutes !== undefined && Date.now() - runStart > options.minutes * 60_000) {
+        out(`time budget of ${options.minutes} min reached: stopping after ${roundsDone} rounds`);
+        break;
+      }
+      roundsDone = round;
       const { fault, params } = schedule[round - 1]!;
       const [p1 = 0, p2 = 0, p3 = 0] = params;
       faults[fault] = (faults[fault] ?? 0) + 1;
@@ -691,7 +706,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     acknowledged = writer.summary().acked;
     const result: ChaosResult = {
       bench: 'chaos',
-      rounds: options.rounds,
+      rounds: roundsDone,
       faults,
       failovers,
       violations: violations.length,
