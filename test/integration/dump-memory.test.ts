@@ -62,20 +62,20 @@ describe('dump and restore memory', () => {
     return JSON.parse(last) as { rows: number; bytes: number; maxRssMb: number };
   }
 
-  it('keeps peak RSS flat when the table grows fivefold', async () => {
+  it('keeps peak RSS flat when the table grows sevenfold', async () => {
     // The small size already fills the multipart buffers (8 MiB parts), so only growth with the
     // table's size shows up in the difference.
     const small = await measure(30_000);
-    const large = await measure(150_000);
+    const large = await measure(200_000);
     console.log(
       `peak RSS: ${small.bytes} B -> ${small.maxRssMb} MB; ${large.bytes} B -> ${large.maxRssMb} MB`,
     );
     expect(small.rows).toBe(30_000);
-    expect(large.rows).toBe(150_000);
-    expect(large.bytes).toBeGreaterThan(small.bytes * 4);
-    // Fivefold data (about 40 MB more SQL) costs far less than that in memory: what grows is the
-    // garbage collector's slack, not buffered rows.
-    expect(large.maxRssMb).toBeLessThan(small.maxRssMb + 30);
+    expect(large.rows).toBe(200_000);
+    expect(large.bytes).toBeGreaterThan(small.bytes * 6);
+    // Holding the object (or its rows) would add at least the 57 MB of extra SQL; what does grow
+    // (8 to 25 MB in our runs) is allocator and garbage-collector slack of a longer run.
+    expect(large.maxRssMb).toBeLessThan(small.maxRssMb + 35);
     expect(large.maxRssMb).toBeLessThan(200);
   });
 });
