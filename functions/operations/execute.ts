@@ -472,13 +472,10 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     const stored = row ? await loadPlan<StoredPlan>(db, Number(row.opened_epoch)).catch(() => null) : null;
     if (row) result.openedEpoch = Number(row.opened_epoch);
     if (stored) result.operation = stored.operation;
-    const exclude = [
-      ...new Set(
-        (stored?.steps ?? [])
-          .flatMap((s) => (s.kind === 'SwitchRouters' ? s.exclude : []))
-          .filter((s) => s !== targ),
-      ),
-    ];
+    // Kept out: what the plan excludes, and every server the watchdog fenced and has not rebuilt.
+    const fencedNow = await readFenced(db);
+    const planned = (stored?.steps ?? []).flatMap((s) => (s.kind === 'SwitchRouters' ? s.exclude : []));
+    const exclude = [...new Set([...planned, ...fencedNow].filter((s) => s !== targ))];
     await audit.step(0, 'SwitchRouters', targ, () => switchOwnRouters(targ, exclude));
     await audit.step(1, 'VerifyRouters', targ, () => verifyOwnRouters(targ));
   };
