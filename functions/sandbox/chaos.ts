@@ -658,19 +658,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       } finally {
         await pool.close();
       }
+      // Taken before the primary is read: a write acknowledged after the read is not yet "lost".
+      const ackedNow = writer.ids();
       const present = new Set(
         (await finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`)).map((r) =>
           String(r.id),
         ),
       );
-      const lost = [...writer.ids()].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
+      const lost = [...ackedNow].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
       if (lost.length > lostAckedWrites) {
+        const byId = new Map(writer.acks.map((a) => [a.id, a]));
+        const evidence = lost.slice(0, 5).map((id) => {
+          const a = byId.get(id);
+          return `${id} (acknowledged by server ${a?.serverId} through ${a?.group} at ${a ? new Date(a.atMs).toISOString() : '?'})`;
+        });
         violations.push(
-          `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${lost.slice(0, 5).join(', ')}`,
+          `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${evidence.join(', ')}`,
         );
       }
       lostAckedWrites = lost.length;
-      onlySalvaged = [...writer.ids()].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
+      onlySalvaged = [...ackedNow].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
       for (const s of c.servers) {
         const rows = await s
           .query(`SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`)
