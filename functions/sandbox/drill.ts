@@ -233,8 +233,16 @@ export async function playDrill(
     for (const r of second)
       if (r.operation) out(options.json ? JSON.stringify(r, null, 2) : `${formatCycleReport(r)}\n`);
     const status = await cluster.replicationStatus(primary);
-    if (status && status.Slave_IO_Running === 'Yes' && status.Slave_SQL_Running === 'Yes')
-      rebuiltAt = Date.now();
+    if (status && status.Slave_IO_Running === 'Yes' && status.Slave_SQL_Running === 'Yes') {
+      // The moment replication was running again, as the operation recorded it (the routers'
+      // re-inclusion of the rebuilt server that follows is not part of redundancy in the data).
+      const started = second
+        .flatMap((r) => r.operation?.steps ?? [])
+        .find(
+          (st) => st.kind === 'StartReplication' && st.target === primary.address && st.outcome === 'done',
+        );
+      rebuiltAt = started ? Date.parse(started.endedAt) : Date.now();
+    }
   }
   if (rebuiltAt) timeline.add(`${primary.name} rebuilt and replicating from ${replica.name}`, rebuiltAt);
 
