@@ -92,6 +92,8 @@ export interface OperationResult {
   checksums: Array<{ replica: string } & ChecksumComparison>;
   timeline: string[];
   auditUrl: string | null;
+  /** Problems that did not fail the operation (e.g. a rebuilt server not re-added to the routers). */
+  warnings: string[];
   /** True when the run stopped before the end (deadline): a continuation finishes it. */
   continuationNeeded: boolean;
   durationMs: number;
@@ -151,6 +153,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     checksums: [],
     timeline: [],
     auditUrl: null,
+    warnings: [],
     continuationNeeded: false,
     durationMs: 0,
   };
@@ -496,9 +499,15 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     if (started < rebuilt.length) return;
     const primary = rebuilt[0]!.from;
     const fencedNow = (await readFenced(db)).filter((s) => s !== primary);
-    await audit.step(stored!.steps.length, 'SwitchRouters', primary, () =>
-      switchOwnRouters(primary, fencedNow),
-    );
+    try {
+      await audit.step(stored!.steps.length, 'SwitchRouters', primary, () =>
+        switchOwnRouters(primary, fencedNow),
+      );
+    } catch (error) {
+      // The operation itself is done and the routers still point at the primary (safe); only the
+      // fallback destination is missing. The next operation's switch or an operator adds it.
+      result.warnings.push(`rebuilt server not re-added to the routers: ${errorMessage(error)}`);
+    }
   };
 
   let store: ObjectStore | null = null;

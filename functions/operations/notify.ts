@@ -37,6 +37,7 @@ export function operationSummary(report: CycleReport): { subject: string; messag
           ...op.salvage.map((s) => `  ${s.server}: ${s.count} transaction(s) ${s.difference} -> ${s.url}`),
         ]
       : []),
+    ...(op.warnings.length ? ['', ...op.warnings.map((w) => `warning: ${w}`)] : []),
     ...(op.auditUrl ? ['', `audit record: ${op.auditUrl}`] : []),
     ...(op.continuationNeeded ? ['', 'stopped at the deadline: a continuation invocation resumes it'] : []),
   ];

@@ -176,6 +176,7 @@ function formatAnalysisAndPlan(report: CycleReport): string[] {
     for (const r of op.salvage) {
       lines.push(`  salvage of ${r.server}: ${r.count} transaction(s) missing on ${r.missingOn} -> ${r.url}`);
     }
+    for (const w of op.warnings ?? []) lines.push(`  warning: ${w}`);
     if (op.auditUrl) lines.push(`  audit record: ${op.auditUrl}`);
     if (op.continuationNeeded) lines.push('  stopped at the deadline; a continuation resumes it');
     if (op.error) lines.push(`  error: ${String(op.error.message)}`);

@@ -79,6 +79,7 @@ describe('the handler at its deadline', () => {
     expect(payload).toMatchObject({ source: 'mysql-failover.continuation', group: 'g1' });
 
     const second = await handler(payload, context(300_000));
+    expect(second.report.error ?? second.report.operation?.error ?? null).toBeNull();
     expect(second.ok).toBe(true);
     expect(second.report.trigger).toBe('continuation');
     expect(second.report.operation).toMatchObject({

@@ -49,6 +49,7 @@ function report(operation?: Partial<OperationResult>): CycleReport {
             checksums: [],
             timeline: [],
             auditUrl: 's3://b/operations/prod/000003/audit/x.json',
+            warnings: [],
             continuationNeeded: false,
             durationMs: 1234,
             ...operation,
