@@ -318,6 +318,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
   const schedule = faultSchedule(options.seed, options.rounds, options.only);
   const violations: string[] = [];
+  // Printed the moment it is found, so a long run shows it while it is still going.
+  const violate = (text: string): void => {
+    violations.push(text);
+    out(`VIOLATION ${text}`);
+  };
   const faults: Record<string, number> = {};
   const recoverS: number[] = [];
   const salvaged = new Set<string>();
@@ -456,7 +461,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
             },
             { routers, store },
           ).catch((error: unknown) => {
-            violations.push(
+            violate(
               `round ${round}: the watchdog of ${g.name} crashed without a report: ${errorMessage(error)}`,
             );
             return null;
@@ -502,7 +507,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       }
       children.delete(child);
       const line = text.split('\n').find((l) => l.startsWith('{'));
-      if (!line) violations.push(`child watchdog of ${group} exited (${child.exitCode}) without a report`);
+      if (!line) violate(`child watchdog of ${group} exited (${child.exitCode}) without a report`);
       else record([JSON.parse(line) as CycleReport], -1);
       return 'finished';
     };
@@ -625,9 +630,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         code = s.analysis?.code ?? null;
         if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
         if (Date.now() - t0 > roundTimeoutMs) {
-          violations.push(
-            `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`,
-          );
+          violate(`round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`);
           break;
         }
         await sleep(1_000);
@@ -639,7 +642,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       const finalPrimary = await currentPrimary();
       for (const r of c.servers.filter((s) => s !== finalPrimary)) {
         await c.waitForReplication(r, 60_000).catch((e: unknown) => {
-          violations.push(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
+          violate(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
         });
       }
       const pool = new AdminPool(config);
@@ -647,11 +650,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         const p = await pool.get(finalPrimary.address);
         for (const r of c.servers.filter((s) => s !== finalPrimary)) {
           const cmp = await compareChecksums(p, await pool.get(r.address)).catch((e: unknown) => {
-            violations.push(`round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
+            violate(`round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
             return null;
           });
           if (cmp && !cmp.consistent)
-            violations.push(
+            violate(
               `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
             );
         }
@@ -672,7 +675,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           const a = byId.get(id);
           return `${id} (acknowledged by server ${a?.serverId} through ${a?.group} at ${a ? new Date(a.atMs).toISOString() : '?'})`;
         });
-        violations.push(
+        violate(
           `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${evidence.join(', ')}`,
         );
       }
@@ -683,24 +686,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           .query(`SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`)
           .catch(() => [{ n: 0, expired: 0 }]);
         if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
-          violations.push(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
+          violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
       }
       const procs = processTable();
       const mariadbd = procs.filter((p) => p.args.includes('mariadbd') && p.args.includes(c.dir));
       if (mariadbd.length !== c.servers.length)
-        violations.push(
-          `round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`,
-        );
+        violate(`round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`);
       const strays = procs.filter(
         (p) => /mariadb-binlog|mysqlbinlog|chaos-child/.test(p.args) && !p.args.includes('ps -eo'),
       );
       if (strays.length > 0)
-        violations.push(
+        violate(
           `round ${round}: leaked processes: ${strays.map((p) => `${p.pid} ${p.args.slice(0, 80)}`).join('; ')}`,
         );
       const newWindows = probe.windows - windowsBefore;
       if (newWindows > 0)
-        violations.push(
+        violate(
           `round ${round} (${fault}): ${newWindows} split-brain window(s): ${probe.evidence.slice(-newWindows).join(' | ')}`,
         );
 
