@@ -402,12 +402,20 @@ export class MariadbGtidPos implements GtidSet {
     }
     if (this.binlogState && o.binlogState) {
       for (const [id, servers] of this.binlogState) {
-        if (map.has(id) || !this.domains.has(id)) continue;
+        if (!this.domains.has(id)) continue;
         for (const [serverId, seq] of servers) {
           const seen = o.binlogState.get(id)?.get(serverId);
           if (seen === undefined || seen >= seq) continue;
           const prev = map.get(id);
-          if (!prev || seq - seen > prev.seq - prev.fromSeqExclusive) {
+          if (prev && prev.serverId === serverId) {
+            // The position rule saw only the part above the other side's (later) seq; the state shows
+            // how far the other side really got with this server's transactions: widen the range.
+            map.set(id, {
+              ...prev,
+              seq: bmax(prev.seq, seq),
+              fromSeqExclusive: bmin(prev.fromSeqExclusive, seen),
+            });
+          } else if (!prev || seq - seen > prev.seq - prev.fromSeqExclusive) {
             map.set(id, { domainId: id, serverId, seq, fromSeqExclusive: seen });
           }
         }

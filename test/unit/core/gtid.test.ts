@@ -236,6 +236,18 @@ describe('MariaDB GTID positions', () => {
     expect(b.difference(a).describe()).toBe('0-2-[106..150]');
   });
 
+  it('counts every unreplicated write when the new primary is already past some of them by seq', () => {
+    // A wrote 0-1-18..20; B had received up to 0-1-17, was promoted, and wrote 0-2-18.
+    const a = MariadbGtidPos.parse('0-1-20').withBinlogState('0-1-20');
+    const b = MariadbGtidPos.parse('0-2-18').withBinlogState('0-1-17,0-2-18');
+    expect(a.difference(b).describe()).toBe('0-1-[18..20]');
+    expect(a.difference(b).count()).toBe(3n);
+    // without the states only the part above B's seq is visible
+    expect(MariadbGtidPos.parse('0-1-20').difference(MariadbGtidPos.parse('0-2-18')).describe()).toBe(
+      '0-1-[19..20]',
+    );
+  });
+
   it("does not call a reseeded server's reset binlog state a divergence", () => {
     // R was restored from a dump of P and replicated on: its state no longer lists server 1.
     const p = MariadbGtidPos.parse('0-2-150').withBinlogState('0-1-100,0-2-150');
