@@ -431,8 +431,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     const record = (reports: CycleReport[], round: number): void => {
       for (const r of reports) {
         const op = r.operation;
-        if (op?.role === 'master' && op.steps.some((s) => s.kind === 'Promote' && s.outcome === 'done'))
-          failovers++;
         for (const rec of op?.salvage ?? [])
           for (const t of rec.transactions)
             for (const row of t.rows ?? []) for (const v of row.values) salvaged.add(v);
@@ -640,6 +638,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
 
       // Invariants.
       const finalPrimary = await currentPrimary();
+      // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
+      // Promote leaves the step 'already-done' to the one that takes over.
+      if (finalPrimary !== primary) failovers++;
       for (const r of c.servers.filter((s) => s !== finalPrimary)) {
         await c.waitForReplication(r, 60_000).catch((e: unknown) => {
           violate(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
