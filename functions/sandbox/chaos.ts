@@ -694,7 +694,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       if (mariadbd.length !== c.servers.length)
         violate(`round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`);
       const strays = procs.filter(
-        (p) => /mariadb-binlog|mysqlbinlog|chaos-child/.test(p.args) && !p.args.includes('ps -eo'),
+        // Ours only: other runs on the machine have their own cluster folders and ports.
+        (p) =>
+          (/chaos-child/.test(p.args) && p.args.includes(c.dir)) ||
+          (/^\S*(mariadb-binlog|mysqlbinlog)\s/.test(p.args) &&
+            c.servers.some((s) => p.args.includes(`${s.port}`))),
       );
       if (strays.length > 0)
         violate(
