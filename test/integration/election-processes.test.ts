@@ -68,6 +68,9 @@ describe.runIf(enabled)('election among 50 processes', () => {
           routerFile: join(dir, `group${i}.router`),
           waitGo: true,
           rounds: 2,
+          // The master's work lasts 5 s, as a real operation's does: on 2 cores, 50 processes released
+          // at once are scheduled over seconds, and a late one must still find the operation open.
+          masterWorkMs: 5000,
         },
         { mode: 'bundle', bundle },
       ),

@@ -276,7 +276,9 @@ describe('election among separate processes', () => {
     async (n, mode) => {
       // Each process takes part in two operations in a row (one start-up, two rounds).
       const procs = Array.from({ length: n }, (_, i) =>
-        spawn(participantConfig(`proc-${i}`, { rounds: 2 }), mode),
+        // The master's work lasts 3 s, as a real operation's does: a process the loaded machine
+        // schedules late still finds the operation open and follows it instead of arriving after its end.
+        spawn(participantConfig(`proc-${i}`, { rounds: 2, masterWorkMs: 3000 }), mode),
       );
       await Promise.all(procs.map((p) => p.waitFor('ready')));
       for (const round of [1, 2]) {
@@ -559,6 +561,10 @@ describe('crash safety', () => {
     const successorIsMaster = new Promise<void>((r) => {
       mastWritten = r;
     });
+    let f1Joined!: () => void;
+    const f1HasJoined = new Promise<void>((r) => {
+      f1Joined = r;
+    });
     const run = (participant: string, db: CoordinationDb) =>
       runOperation({
         db,
@@ -569,9 +575,13 @@ describe('crash safety', () => {
         pollMs: 20,
         onSignal: (e) => {
           if (e.signal === 'MAST') mastWritten();
+          if (e.signal === 'FOLO' && participant === 'f1') f1Joined();
         },
         asMaster: async (ctx) => {
           await ctx.writeTarg('127.0.0.1:3310');
+          // The master's work lasts until f1 has joined, so that on a loaded machine the operation
+          // cannot end before f1 arrives (f1 would then open a new one instead of following).
+          await f1HasJoined;
         },
         asFollower: async (t) => {
           switched.set(participant, t);
