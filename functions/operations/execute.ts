@@ -7,6 +7,7 @@
  * runs the stored plan and skips what is already done.
  */
 import { randomBytes } from 'node:crypto';
+import { observe, targetFromConfig } from '../cluster/observe.js';
 import { mysqlTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
@@ -21,6 +22,7 @@ import {
   ElectionError,
   errorMessage,
   RouterSwitchError,
+  SafetyRefusalError,
   StateChangeRefusedError,
   WatchdogError,
 } from '../errors.js';
@@ -129,6 +131,34 @@ function stepTarget(step: Step): string | null {
 
 function okSwitch(r: GroupSwitchResult): boolean {
   return r.outcome === 'switched' || r.outcome === 'unchanged';
+}
+
+/**
+ * Safety rule 3: a server that any router of any group sends new connections to takes writes, so it
+ * is never overwritten. Each watchdog observes only its own group's routers; before the one step that
+ * destroys data, look through every configured router of every group (found in the chaos suite: a
+ * group whose router had not been switched yet planned a recover that would reseed the new primary).
+ */
+async function refuseIfRoutedTo(
+  config: Config,
+  server: ServerId,
+  cred: { user: string; password: string },
+): Promise<void> {
+  const snapshot = await observe(targetFromConfig(config), {
+    user: cred.user,
+    password: cred.password,
+    connectTimeoutMs: config.timeouts.connectMs,
+    queryTimeoutMs: config.timeouts.queryMs,
+    readOperation: false,
+    ...mysqlTls(config.tls),
+  });
+  const routed = snapshot.routers.filter((r) => r.routesTo === server);
+  if (routed.length > 0) {
+    throw new SafetyRefusalError(
+      `refusing to reseed ${server}: ${routed.map((r) => `router ${r.group}/${r.id}`).join(', ')} send(s) new connections to it`,
+      { details: { server, routers: routed.map((r) => `${r.group}/${r.id}`) } },
+    );
+  }
 }
 
 export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): Promise<OperationResult> {
@@ -369,6 +399,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       }
       case 'Reseed': {
         const name = serverById(config, step.server).name;
+        await refuseIfRoutedTo(config, step.server, cred!);
         return reseed({
           target: await pool.get(step.server),
           source: await pool.get(step.from),
