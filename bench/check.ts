@@ -3,7 +3,7 @@
  *   warmMs           median of N warm cycles (connections reused, as in a warm Lambda container)
  *   queriesPerCheck  statements one check sends (servers + routers)
  *   coldMs           a fresh node process that loads the esbuild bundle and runs its first check
- *   bundleBytes      size of the bundle (minified, as deployed)
+ *   bundleBytes      size of the bundle: the entry and every chunk (minified JavaScript, as deployed)
  * Cluster: 2 MariaDB servers, one group of 3 HAProxy routers, on this machine.
  * Last line: {"bench":"check","warmMs":…,"queriesPerCheck":…,"coldMs":…,"bundleBytes":…}
  */
@@ -59,8 +59,15 @@ try {
 
   // @ts-expect-error plain ESM build script without types
   const { buildBundle } = await import('../scripts/build.mjs');
-  const { outfile, bytes } = (await buildBundle()) as { outfile: string; bytes: number };
-  console.log(`bundle ${outfile}: ${bytes} bytes`);
+  const { outfile, bytes, entryBytes, files } = (await buildBundle()) as {
+    outfile: string;
+    bytes: number;
+    entryBytes: number;
+    files: number;
+  };
+  console.log(
+    `bundle ${outfile}: ${bytes} bytes in ${files} files (entry ${entryBytes} bytes, the rest in chunks loaded on first use)`,
+  );
 
   const probe = join(tmpdir(), `mf-cold-${process.pid}.mjs`);
   writeFileSync(

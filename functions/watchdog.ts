@@ -8,10 +8,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { Config } from './config/schema.js';
@@ -25,7 +25,7 @@ import {
   operationSummary,
   recordOperationMetrics,
 } from './operations/notify.js';
-import { localRouterSwitchFromConfig, ssmRouterSwitchFromConfig } from './routers/cli.js';
+import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import { parseEvent } from './triggers/events.js';
 
@@ -34,6 +34,8 @@ const logger = new Logger({ serviceName });
 const metrics = new Metrics({ namespace: process.env.METRICS_NAMESPACE ?? 'MysqlFailover', serviceName });
 
 // SDK clients and the validated configuration are built once per container and reused while warm.
+// Each SDK client module is imported on first use, so a check that needs none of them (the common
+// case) does not compile them at cold start (bench/check.ts measures it).
 let ssm: SSMClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 let sns: SNSClient | undefined;
@@ -45,14 +47,22 @@ let routerSwitch: { config: Config; routers: RouterSwitch } | undefined;
  * Routers reached through SSM Run Command when the group names its backends (EC2 tag or instance
  * ids) and the stack's document is known; otherwise the router script runs on this host.
  */
-function routersFor(cfg: Config): RouterSwitch {
+async function ssmClient(): Promise<SSMClient> {
+  if (!ssm) {
+    const { SSMClient } = await import('./aws/ssm.js');
+    ssm ??= new SSMClient({});
+  }
+  return ssm;
+}
+
+async function routersFor(cfg: Config): Promise<RouterSwitch> {
   if (routerSwitch?.config === cfg) return routerSwitch.routers;
   const remote = cfg.groups.some((g) => g.ec2Tag !== undefined || g.routers.some((r) => r.instanceId));
   const documentName = process.env.ROUTER_DOCUMENT;
   let routers: RouterSwitch;
   if (remote && documentName) {
-    ssm ??= new SSMClient({});
-    routers = ssmRouterSwitchFromConfig(cfg, ssm, { documentName });
+    const { ssmRouterSwitchFromConfig } = await import('./routers/ssm-from-config.js');
+    routers = ssmRouterSwitchFromConfig(cfg, await ssmClient(), { documentName });
   } else {
     routers = localRouterSwitchFromConfig(cfg);
   }
@@ -66,12 +76,12 @@ const WRAP_UP_MS = Number(process.env.WRAP_UP_MS ?? 5_000);
 function config(): Promise<Config> {
   configPromise ??= loadConfig({
     env: process.env,
-    ssm: () => {
-      ssm ??= new SSMClient({});
-      return ssm;
-    },
-    secrets: () => {
-      secrets ??= new SecretsManagerClient({});
+    ssm: ssmClient,
+    secrets: async () => {
+      if (!secrets) {
+        const { SecretsManagerClient } = await import('./aws/secrets.js');
+        secrets ??= new SecretsManagerClient({});
+      }
       return secrets;
     },
   }).catch((error: unknown) => {
@@ -124,7 +134,7 @@ async function watchdog(
       report = await runCycle(
         cfg,
         { ...invocation, group },
-        { logger, signal: AbortSignal.any([signal, own.signal]), routers: routersFor(cfg) },
+        { logger, signal: AbortSignal.any([signal, own.signal]), routers: await routersFor(cfg) },
       );
     } finally {
       clearTimeout(timer);
@@ -149,6 +159,7 @@ async function afterCycle(report: CycleReport, context: Context): Promise<void> 
   const summary = operationSummary(report) ?? alertSummary(report);
   if (topic && summary) {
     try {
+      const { PublishCommand, SNSClient } = await import('./aws/sns.js');
       sns ??= new SNSClient({});
       await sns.send(
         new PublishCommand({ TopicArn: topic, Subject: summary.subject, Message: summary.message }),
@@ -160,6 +171,7 @@ async function afterCycle(report: CycleReport, context: Context): Promise<void> 
   const next = continuationEvent(report);
   if (next && context?.functionName) {
     try {
+      const { InvokeCommand, LambdaClient } = await import('./aws/lambda.js');
       lambda ??= new LambdaClient({});
       await lambda.send(
         new InvokeCommand({

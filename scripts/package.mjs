@@ -8,7 +8,7 @@
 // constructed, sign a request and parse a response. The database servers in that configuration are
 // closed local ports: both variants fail the same way, quickly. Prints medians; changes nothing.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -107,8 +107,15 @@ async function coldStart() {
     const options = esbuildOptions();
     const bundled = join(work, 'bundled', 'watchdog.mjs');
     const external = join(work, 'external', 'watchdog.mjs');
-    await build({ ...options, outfile: bundled });
-    await build({ ...options, outfile: external, external: ['@aws-sdk/*'] });
+    const entry = { entryPoints: { watchdog: options.entryPoints?.[0] ?? 'functions/watchdog.ts' } };
+    await build({ ...options, ...entry, outdir: dirname(bundled), outExtension: { '.js': '.mjs' } });
+    await build({
+      ...options,
+      ...entry,
+      outdir: dirname(external),
+      outExtension: { '.js': '.mjs' },
+      external: ['@aws-sdk/*'],
+    });
     // The external variant resolves the SDK from node_modules, as it would from the runtime's copy.
     symlinkSync(join(root, 'node_modules'), join(work, 'external', 'node_modules'));
     mkdirSync(join(work, 'bundled', 'node_modules'));
@@ -147,7 +154,11 @@ async function coldStart() {
     } finally {
       aws.server.close();
     }
-    const size = (file) => statSync(file).size;
+    // The entry and its chunks (every .mjs under the variant's folder), without source maps.
+    const size = (file) =>
+      readdirSync(dirname(file), { recursive: true })
+        .filter((f) => String(f).endsWith('.mjs') && !String(f).startsWith('node_modules'))
+        .reduce((sum, f) => sum + statSync(join(dirname(file), String(f))).size, 0);
     const load = loadavg()[0].toFixed(1);
     console.log(
       `cold start, ${RUNS} fresh node ${process.version} processes per variant, medians (load ${load}):`,

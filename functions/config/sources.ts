@@ -8,22 +8,19 @@
  *   Secrets Manager DB_SECRET_ARN / REPLICATION_SECRET_ARN: JSON {"username","password"}
  */
 import { readFile } from 'node:fs/promises';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import {
-  GetParametersByPathCommand,
-  type GetParametersByPathCommandOutput,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
-import { parse as parseYaml } from 'yaml';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { GetParametersByPathCommandOutput, SSMClient } from '@aws-sdk/client-ssm';
 import { ConfigError, errorMessage } from '../errors.js';
 import { type Config, parseConfig } from './schema.js';
 
 type Raw = Record<string, unknown>;
 
-function parseDocument(text: string, source: string): Raw {
+// The YAML parser and the SDK commands are loaded only when a source needs them: a Lambda configured
+// with JSON from the environment never compiles them (cold start, see bench/check.ts).
+async function parseDocument(text: string, source: string): Promise<Raw> {
   let value: unknown;
   try {
-    value = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+    value = text.trimStart().startsWith('{') ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (error) {
     throw new ConfigError(`cannot parse ${source}: ${errorMessage(error)}`, { cause: error });
   }
@@ -93,9 +90,9 @@ const ENV_KEYS: Record<string, string[]> = {
   DUMPS_URL: ['objectStore'],
 };
 
-export function configFromEnv(env: NodeJS.ProcessEnv): Raw {
+export async function configFromEnv(env: NodeJS.ProcessEnv): Promise<Raw> {
   let out: Raw = {};
-  if (env.MF_CONFIG) out = parseDocument(env.MF_CONFIG, 'environment variable MF_CONFIG');
+  if (env.MF_CONFIG) out = await parseDocument(env.MF_CONFIG, 'environment variable MF_CONFIG');
   if (env.MF_SERVERS) {
     out.servers = env.MF_SERVERS.split(',')
       .map((s) => s.trim())
@@ -113,6 +110,7 @@ export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> 
   const prefix = path.endsWith('/') ? path : `${path}/`;
   let out: Raw = {};
   const overrides: Raw = {};
+  const { GetParametersByPathCommand } = await import('../aws/ssm.js');
   let nextToken: string | undefined;
   do {
     let page: GetParametersByPathCommandOutput;
@@ -134,12 +132,12 @@ export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> 
       if (!parameter.Name || parameter.Value === undefined) continue;
       const key = parameter.Name.startsWith(prefix) ? parameter.Name.slice(prefix.length) : parameter.Name;
       if (key === 'config') {
-        out = deepMerge(out, parseDocument(parameter.Value, `SSM parameter ${parameter.Name}`));
+        out = deepMerge(out, await parseDocument(parameter.Value, `SSM parameter ${parameter.Name}`));
       } else {
         const value = parameter.Value.trim();
         const structured = value.startsWith('{') || value.startsWith('[');
         const parsed = structured
-          ? parseDocument(`{"v":${value}}`, `SSM parameter ${parameter.Name}`).v
+          ? (await parseDocument(`{"v":${value}}`, `SSM parameter ${parameter.Name}`)).v
           : value;
         setPath(overrides, key.split('/').filter(Boolean), parsed);
       }
@@ -159,6 +157,7 @@ export async function credentialsFromSecret(
 ): Promise<{ user: string; password: string }> {
   let text: string | undefined;
   try {
+    const { GetSecretValueCommand } = await import('../aws/secrets.js');
     const result = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
     text = result.SecretString;
   } catch (error) {
@@ -181,8 +180,9 @@ export interface ConfigSources {
   env: NodeJS.ProcessEnv;
   /** Explicit file (CLI --config); otherwise env CONFIG_FILE. */
   file?: string;
-  ssm?: () => SSMClient;
-  secrets?: () => SecretsManagerClient;
+  /** Called only when a source needs the client (it may load the SDK module first). */
+  ssm?: () => SSMClient | Promise<SSMClient>;
+  secrets?: () => SecretsManagerClient | Promise<SecretsManagerClient>;
 }
 
 /** Loads and validates the configuration once from every source that is set. */
@@ -197,10 +197,10 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
   }
   if (env.CONFIG_SSM_PATH) {
     if (!sources.ssm) throw new ConfigError('CONFIG_SSM_PATH is set but no SSM client is available');
-    raw = deepMerge(raw, await configFromSsm(sources.ssm(), env.CONFIG_SSM_PATH));
+    raw = deepMerge(raw, await configFromSsm(await sources.ssm(), env.CONFIG_SSM_PATH));
     origins.push(`SSM ${env.CONFIG_SSM_PATH}`);
   }
-  const fromEnv = configFromEnv(env);
+  const fromEnv = await configFromEnv(env);
   if (Object.keys(fromEnv).length > 0) {
     raw = deepMerge(raw, fromEnv);
     origins.push('environment');
@@ -213,7 +213,7 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
     if (!secretId) continue;
     if (!sources.secrets)
       throw new ConfigError(`${variable} is set but no Secrets Manager client is available`);
-    const creds = await credentialsFromSecret(sources.secrets(), secretId);
+    const creds = await credentialsFromSecret(await sources.secrets(), secretId);
     raw = deepMerge(raw, { credentials: { [key]: creds } });
     origins.push(`secret ${variable}`);
   }

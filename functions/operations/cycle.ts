@@ -21,10 +21,9 @@ import { localRouterSwitchFromConfig } from '../routers/cli.js';
 import type { RouterSwitch } from '../routers/types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
-import { executeOperation, type OperationResult } from './execute.js';
+import type { OperationResult } from './execute.js';
 import { antiFlapRemainingMs, readFenced } from './journal.js';
 import { owedRebuildPlan } from './owed-rebuild.js';
-import { openConfiguredStore } from './store.js';
 
 /** The logging the cycle needs; Powertools' Logger and console-like objects both fit. */
 export interface CycleLogger {
@@ -219,6 +218,12 @@ export async function runCycle(
       const p = report.plan;
       if (!invocation.dryRun && (p.kind === 'operation' || p.kind === 'follow')) {
         const groups = invocation.group === undefined ? config.groups.map((g) => g.name) : [invocation.group];
+        // Loaded on first use: a check that runs no operation never compiles the operations, dumps and
+        // the object-store client (a smaller cold start, see bench/check.ts).
+        const [{ executeOperation }, { openConfiguredStore }] = await Promise.all([
+          import('./execute.js'),
+          import('./store.js'),
+        ]);
         report.operation = await executeOperation(
           { config, groups, plan: p, analysis: report.analysis, snapshot },
           {

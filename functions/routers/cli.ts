@@ -3,12 +3,10 @@
  * RouterSwitch for it (local or SSM), choosing destinations, and printable results. functions/cli.ts
  * stays thin and calls these.
  */
-import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Config, GroupConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { type LocalRouter, LocalRouterSwitch } from './local.js';
 import type { ApplyMode } from './parameters.js';
-import { type SsmGroupTarget, SsmRouterSwitch, type SsmRouterSwitchOptions } from './ssm.js';
 import type { GroupSwitchResult, RouterAlerter, RouterSwitch } from './types.js';
 
 /**
@@ -66,45 +64,6 @@ export function localRouterSwitchFromConfig(
   const groups: Record<string, LocalRouter[]> = {};
   for (const group of config.groups) groups[group.name] = localRouters(config, group, options);
   return new LocalRouterSwitch({ groups, alerter: options.alerter, env: options.env });
-}
-
-export interface SsmRoutersOptions
-  extends Omit<SsmRouterSwitchOptions, 'client' | 'groups' | 'documentName'> {
-  documentName: string;
-  verifyDefaultsFile?: string;
-  applyMode?: ApplyMode;
-}
-
-/** SSM targets for every group: by EC2 tag when configured, else by the routers' instance ids. */
-export function ssmTargetsFromConfig(
-  config: Config,
-  options: Pick<SsmRoutersOptions, 'applyMode' | 'verifyDefaultsFile'> = {},
-): Record<string, SsmGroupTarget> {
-  const targets: Record<string, SsmGroupTarget> = {};
-  for (const group of config.groups) {
-    const configPath = group.configPath ?? group.routers.find((r) => r.configPath)?.configPath;
-    if (!configPath) continue;
-    const instanceIds = group.routers.flatMap((r) => (r.instanceId ? [r.instanceId] : []));
-    targets[group.name] = {
-      routerKind: group.routerKind,
-      configPath,
-      section: group.section,
-      tag: group.ec2Tag,
-      instanceIds: group.ec2Tag ? undefined : instanceIds,
-      verifyAddress: group.routerPort ? `127.0.0.1:${group.routerPort}` : undefined,
-      verifyDefaultsFile: options.verifyDefaultsFile,
-      applyMode: options.applyMode,
-    };
-  }
-  return targets;
-}
-
-export function ssmRouterSwitchFromConfig(
-  config: Config,
-  client: Pick<SSMClient, 'send'>,
-  options: SsmRoutersOptions,
-): SsmRouterSwitch {
-  return new SsmRouterSwitch({ ...options, client, groups: ssmTargetsFromConfig(config, options) });
 }
 
 export interface PrintableResult {

@@ -8,9 +8,6 @@ export {
   type RoutersSwitchArgs,
   routersStatusCommand,
   routersSwitchCommand,
-  type SsmRoutersOptions,
-  ssmRouterSwitchFromConfig,
-  ssmTargetsFromConfig,
 } from './cli.js';
 export {
   type LocalRouter,
@@ -38,6 +35,11 @@ export {
   renderDocumentJson,
   validateCommandDocument,
 } from './ssm-document.js';
+export {
+  type SsmRoutersOptions,
+  ssmRouterSwitchFromConfig,
+  ssmTargetsFromConfig,
+} from './ssm-from-config.js';
 export type {
   GroupOutcome,
   GroupSwitchResult,

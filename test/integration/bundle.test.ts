@@ -5,7 +5,7 @@
  * template's alarms watch, or the alarms would never see them.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,13 +110,21 @@ afterAll(async () => {
 });
 
 describe('bundled handler', () => {
-  it('ships only the bundle and its source map, without node_modules', () => {
+  it('ships only the bundle, its lazily loaded chunks and their source maps, without node_modules', () => {
     const listing = mkdtempSync(join(tmpdir(), 'mf-bundle-list-'));
     try {
-      expect(extractZip(ARTIFACT, listing).sort()).toEqual([
-        'functions/watchdog.mjs',
-        'functions/watchdog.mjs.map',
-      ]);
+      const files = extractZip(ARTIFACT, listing).sort();
+      expect(files).toContain('functions/watchdog.mjs');
+      expect(files).toContain('functions/watchdog.mjs.map');
+      const others = files.filter((f) => !f.startsWith('functions/watchdog.mjs'));
+      expect(others.length).toBeGreaterThan(0);
+      for (const file of others) expect(file).toMatch(/^functions\/chunks\/[\w-]+\.mjs(\.map)?$/);
+      // every chunk has its map, and the entry imports only chunks that were shipped
+      for (const file of others.filter((f) => f.endsWith('.mjs'))) expect(files).toContain(`${file}.map`);
+      const entry = readFileSync(join(listing, 'functions/watchdog.mjs'), 'utf8');
+      for (const [, chunk] of entry.matchAll(/"\.\/(chunks\/[\w-]+\.mjs)"/g)) {
+        expect(files).toContain(`functions/${chunk}`);
+      }
     } finally {
       rmSync(listing, { recursive: true, force: true });
     }

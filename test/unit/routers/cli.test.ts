@@ -7,9 +7,9 @@ import {
   planDestinations,
   routersStatusCommand,
   routersSwitchCommand,
-  ssmTargetsFromConfig,
 } from '../../../functions/routers/cli.js';
 import { groupOutcome } from '../../../functions/routers/result.js';
+import { ssmTargetsFromConfig } from '../../../functions/routers/ssm-from-config.js';
 import type {
   GroupSwitchResult,
   RouterResult,

@@ -1,0 +1,2 @@
+/** Lambda: the continuation of an operation stopped at the deadline; see README.md. */
+export { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';

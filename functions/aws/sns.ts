@@ -1,0 +1,2 @@
+/** SNS: the operation summary; see README.md. */
+export { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
