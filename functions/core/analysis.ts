@@ -21,6 +21,16 @@
  *     Note: an old primary that comes back writable after a promotion, holding transactions that never
  *     reached the new primary, is such a split brain (both sides hold acknowledged writes). A fenced
  *     (read-only) old primary is not: it is RecoverNeeded.
+ *  3c. With the group's routers unanimous on R and every other group's answering routers unanimous on
+ *     another server P that answers, is writable and replicates from nobody (only when the snapshot
+ *     holds other groups' routers and `group` is given):
+ *     a. R does not answer us, is read-only, or is a server the watchdog fenced
+ *                                                        -> RoutersBehind (the group missed a router
+ *        switch: writes through it fail or reach a fenced server; point it at P, as the others are).
+ *     b. R is writable and replicates from nobody       -> SplitBrain (writes reach R through this
+ *        group and P through the others); the side to keep is the one most routers use.
+ *     Otherwise (R a replica of P: this group's router failed over first, the seed's trigger) the
+ *     steps below decide from this group's routers alone.
  *  4. With the routers unanimous on a server R:
  *     a. R is a replica of S and S answers us           -> FailoverNeeded (writes went to R).
  *     b. R is a replica of S, S does not answer us, and R's own IO thread confirms S is gone
@@ -52,6 +62,7 @@ export const ANALYSIS_CODES = [
   'AllDown',
   'OperationInProgress',
   'SplitBrain',
+  'RoutersBehind',
   'PrimaryUnreachableRoutersOnPrimary',
   'UnconfirmedPrimaryFailure',
   'PrimaryDead',
@@ -75,6 +86,8 @@ export const DESCRIPTIONS: Record<AnalysisCode, string> = {
     'A failover/recover operation is recorded in ongoing_failover; the election decides who acts.',
   SplitBrain:
     'Writes can reach two servers: routers disagree, or two heads hold transactions the other lacks.',
+  RoutersBehind:
+    "This group's routers still send writes to a server every other group left (read-only, fenced or unreachable), while the others use a writable primary.",
   PrimaryUnreachableRoutersOnPrimary:
     'We cannot reach the primary but the routers still do: our own view is partitioned; nothing to do.',
   UnconfirmedPrimaryFailure:
@@ -124,6 +137,14 @@ export interface Analysis {
 export interface AnalyzeOptions {
   /** A replica further behind than this is ReplicationLagging (default 60 s). */
   maxLagSeconds?: number;
+  /**
+   * The backend group whose watchdog analyses. Its routers decide where "the primary" is; the routers
+   * of the other groups (when the snapshot holds them) are context for step 3c. Default: every router
+   * in the snapshot is the group's own (the CLI's cluster-wide view).
+   */
+  group?: string;
+  /** Servers the watchdog fenced and still owes a rebuild (from the coordination journal). */
+  fenced?: readonly ServerId[];
 }
 
 interface Finding {
@@ -230,11 +251,15 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
   const servers = snapshot.servers;
   const byId = new Map(servers.map((s) => [s.id, s]));
   const reachable = servers.filter((s) => s.reachable);
-  const answering = snapshot.routers.filter((r) => r.reachable && r.routesTo !== null);
+  const group = opts.group;
+  const ownRouters =
+    group === undefined ? snapshot.routers : snapshot.routers.filter((r) => r.group === group);
+  const otherRouters = group === undefined ? [] : snapshot.routers.filter((r) => r.group !== group);
+  const answering = ownRouters.filter((r) => r.reachable && r.routesTo !== null);
   const targets: Record<ServerId, number> = {};
   for (const r of answering) targets[r.routesTo!] = (targets[r.routesTo!] ?? 0) + 1;
-  const routerSummary = { total: snapshot.routers.length, answering: answering.length, targets };
-  const routerEvidence = snapshot.routers.map(describeRouter);
+  const routerSummary = { total: ownRouters.length, answering: answering.length, targets };
+  const routerEvidence = ownRouters.map(describeRouter);
   const unreachableEvidence = servers
     .filter((s) => !s.reachable)
     .map(
@@ -309,6 +334,65 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
     });
   }
 
+  // 3c. This group's routers against every other group's (a group that missed a router switch).
+  const otherAnswering = otherRouters.filter((r) => r.reachable && r.routesTo !== null);
+  const otherTargets = [...new Set(otherAnswering.map((r) => r.routesTo!))];
+  if (targetIds.length === 1 && otherTargets.length === 1 && otherTargets[0] !== targetIds[0]) {
+    const rId = targetIds[0]!;
+    const pId = otherTargets[0]!;
+    const r = byId.get(rId);
+    const p = byId.get(pId);
+    const writable = (s: ServerObservation): boolean =>
+      s.reachable && s.readOnly === false && s.superReadOnly !== true;
+    const head = (s: ServerObservation): boolean => s.reachable && sourceOf(s) === null;
+    if (r && p && writable(p) && head(p)) {
+      const ev = [
+        `this group's ${answering.length} answering router(s) send writes to ${rId}; the other groups' ${otherAnswering.length} to ${pId} (writable, replicates from nobody)`,
+        ...routerEvidence,
+        ...otherRouters.map(describeRouter),
+      ];
+      const fencedR = (opts.fenced ?? []).includes(rId);
+      if (!r.reachable || !writable(r) || fencedR) {
+        return out('RoutersBehind', {
+          primary: pId,
+          candidate: pId,
+          affected: [rId],
+          evidence: [
+            !r.reachable
+              ? `${rId} does not answer us`
+              : fencedR
+                ? `${rId} was fenced by the watchdog and is owed a rebuild`
+                : `${rId} is read-only: writes through this group fail`,
+            ...ev,
+          ],
+        });
+      }
+      if (head(r)) {
+        const all: Record<ServerId, number> = { [rId]: answering.length, [pId]: otherAnswering.length };
+        const keep = [rId, pId].sort(
+          (a, b) =>
+            all[b]! - all[a]! ||
+            Number(b === snapshot.configuredPrimary) - Number(a === snapshot.configuredPrimary) ||
+            (a < b ? -1 : 1),
+        )[0]!;
+        const errant = [errantOf(r, p), errantOf(p, r)].filter((e): e is ErrantSet => !!e);
+        return out('SplitBrain', {
+          primary: keep,
+          candidate: keep,
+          affected: [rId, pId],
+          errant,
+          evidence: [
+            `writes reach ${rId} through this group and ${pId} through the other groups; both are writable heads`,
+            ...ev,
+            ...errant.map(
+              (e) => `${e.server} has ${e.count} transaction(s) ${e.missingOn} lacks: ${e.gtids}`,
+            ),
+          ],
+        });
+      }
+    }
+  }
+
   // 4. Routers unanimous on R
   let primary: ServerObservation | null = null;
   if (targetIds.length === 1) {
@@ -381,7 +465,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
       });
     }
     primary = r;
-  } else if (snapshot.routers.length > 0) {
+  } else if (ownRouters.length > 0) {
     // 5. Routers configured, none lands anywhere.
     const p = snapshot.configuredPrimary ? byId.get(snapshot.configuredPrimary) : undefined;
     if (p && !p.reachable) {
@@ -404,7 +488,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
     return out('RoutersUnreachable', {
       primary: p?.id ?? null,
       evidence: [
-        `none of ${snapshot.routers.length} routers reaches a server`,
+        `none of ${ownRouters.length} routers reaches a server`,
         ...routerEvidence,
         ...unreachableEvidence,
       ],

@@ -15,7 +15,7 @@ import { WatchdogError } from '../errors.js';
 import type { Analysis, AnalysisCode, ErrantSet } from './analysis.js';
 import type { ServerId } from './snapshot.js';
 
-export type OperationName = 'failover' | 'promote-dead' | 'recover' | 'split-brain' | 'switchover';
+export type OperationName = 'failover' | 'promote-dead' | 'recover' | 'rejoin' | 'split-brain' | 'switchover';
 export type Severity = 'info' | 'warning' | 'critical';
 
 export type Step =
@@ -162,6 +162,23 @@ export const RULES: Record<AnalysisCode, Rule> = {
         { kind: 'SwitchRouters', to: keep, exclude: losers },
         { kind: 'VerifyRouters', to: keep },
         ...losers.flatMap((s) => rebuildSteps(a, s, keep)),
+        { kind: 'Verify', expect: 'Ok' },
+      ];
+    },
+  },
+  RoutersBehind: {
+    action: 'operation',
+    operation: 'rejoin',
+    severity: 'warning',
+    why: "this group's routers missed a switch (they send writes to a read-only, fenced or unreachable server while every other group uses the primary): point them at that primary; nothing else changes",
+    steps: (a) => {
+      const to = need(a.candidate, 'primary to rejoin');
+      return [
+        { kind: 'WriteTarg', server: to },
+        // The fenced servers of the journal are kept out as well (execute.ts).
+        { kind: 'SwitchRouters', to, exclude: [] },
+        { kind: 'VerifyRouters', to },
+        // Ok, or only a replica's matter left for the next run (a rebuild the watchdog owes).
         { kind: 'Verify', expect: 'Ok' },
       ];
     },
@@ -331,7 +348,9 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
     return alert(`recover requested, but the analysis calls for ${operation}`);
   }
   const until = ctx.antiFlapUntil ?? null;
-  if (until !== null && ctx.now < until && !ctx.force) {
+  // Anti-flap guards against moving the primary back and forth; a rejoin moves no primary (it points
+  // one group's routers at the primary every other group already uses), so it is never held back.
+  if (until !== null && ctx.now < until && !ctx.force && operation !== 'rejoin') {
     const because = `anti-flap period until ${new Date(until).toISOString()} (use force to act)`;
     return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
   }

@@ -156,7 +156,12 @@ export async function runCycle(
   try {
     if (invocation.group !== undefined) findGroup(config, invocation.group);
     const credentials = config.credentials.watchdog!;
-    const target = targetFromConfig(config, invocation.group === undefined ? undefined : [invocation.group]);
+    // Every group's routers are observed (one query each): the group's own decide where its primary
+    // is, the others show whether it missed a switch (RoutersBehind), and every group's watchdog picks
+    // the same coordination server from the same routers. Operations verify their own group only.
+    const target = targetFromConfig(config);
+    const ownTarget = invocation.group === undefined ? target : targetFromConfig(config, [invocation.group]);
+    const analyzeOptions = invocation.group === undefined ? {} : { group: invocation.group };
 
     const tObserve = performance.now();
     const observeOptions = {
@@ -174,7 +179,7 @@ export async function runCycle(
     report.snapshot = snapshotToJson(snapshot);
 
     const tAnalyze = performance.now();
-    report.analysis = analyze(snapshot);
+    report.analysis = analyze(snapshot, analyzeOptions);
     report.timings.analyzeMs = round(performance.now() - tAnalyze);
     logger.info('analysis', { code: report.analysis.code, group: report.group });
 
@@ -191,6 +196,9 @@ export async function runCycle(
           ...(facts.error ? { error: facts.error } : {}),
         };
         fenced = facts.fenced;
+        // A group whose routers still use a server the watchdog fenced missed a switch: the journal
+        // is part of what the analysis weighs (RoutersBehind rather than a split brain).
+        if (fenced.length > 0) report.analysis = analyze(snapshot, { ...analyzeOptions, fenced });
         if (deps.antiFlapUntil === undefined && facts.antiFlapRemainingMs !== null) {
           antiFlapUntil = nowMs + facts.antiFlapRemainingMs;
         }
@@ -229,7 +237,7 @@ export async function runCycle(
           {
             routers: deps.routers ?? localRouterSwitchFromConfig(config),
             store: deps.store ?? memo(() => openConfiguredStore(config)),
-            observe: () => observe(target, { ...observeOptions, readOperation: false }),
+            observe: () => observe(ownTarget, { ...observeOptions, readOperation: false }),
             ...(deps.signal ? { signal: deps.signal } : {}),
             ...(deps.participant ? { participant: deps.participant } : {}),
             log: (message, extra) => logger.info(message, { group: report.group, ...extra }),

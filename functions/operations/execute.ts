@@ -113,7 +113,8 @@ interface StoredPlan {
 }
 
 export function electionOp(operation: OperationName): OperationKind {
-  if (operation === 'recover') return 'repl';
+  // A rejoin moves no primary: recorded like a recover, so anti-flap does not count it.
+  if (operation === 'recover' || operation === 'rejoin') return 'repl';
   if (operation === 'switchover') return 'switch';
   return 'fail';
 }
@@ -135,9 +136,10 @@ function okSwitch(r: GroupSwitchResult): boolean {
 
 /**
  * Safety rule 3: a server that any router of any group sends new connections to takes writes, so it
- * is never overwritten. Each watchdog observes only its own group's routers; before the one step that
- * destroys data, look through every configured router of every group (found in the chaos suite: a
- * group whose router had not been switched yet planned a recover that would reseed the new primary).
+ * is never overwritten. The plan was made from an observation taken before the operation; right
+ * before the one step that destroys data, look through every configured router of every group again
+ * (found in the chaos suite: a group whose router had not been switched yet planned a recover that
+ * would have reseeded the new primary).
  */
 async function refuseIfRoutedTo(
   config: Config,
@@ -229,21 +231,52 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     ? electionOp(plan.operation)
     : ((recorded[0]?.operation?.op as OperationKind | undefined) ?? 'fail');
 
-  const switchOwnRouters = async (to: ServerId, exclude: ServerId[]): Promise<StepResult> => {
+  /**
+   * Points routers at `to` with `exclude` kept out. The participant's own groups must switch (a
+   * failure fails the step). With `scope: 'all'` (the operation master) every other group of the
+   * cluster is switched too, in parallel: a group whose watchdog did not run, failed or could not reach
+   * the coordination server is not left behind on the old destinations. Those are best effort: a
+   * failure is a warning, and that group's own watchdog catches up (RoutersBehind -> rejoin).
+   */
+  const switchRouters = async (
+    to: ServerId,
+    exclude: ServerId[],
+    scope: 'own' | 'all',
+  ): Promise<StepResult> => {
     const servers = config.servers.map((s) => s.id);
     const destinations = planDestinations(servers, to, exclude);
+    const others =
+      scope === 'all' ? config.groups.map((g) => g.name).filter((g) => !input.groups.includes(g)) : [];
+    const request = { destinations, fenced: exclude, dryRun: false };
+    const [own, rest] = await Promise.all([
+      Promise.allSettled(input.groups.map((group) => deps.routers.switch(group, request))),
+      Promise.allSettled(others.map((group) => deps.routers.switch(group, request))),
+    ]);
     const results: GroupSwitchResult[] = [];
-    for (const group of input.groups) {
-      const r = await deps.routers.switch(group, { destinations, fenced: exclude, dryRun: false });
+    own.forEach((settled, i) => {
+      const group = input.groups[i]!;
+      if (settled.status === 'rejected') throw settled.reason;
+      const r = settled.value;
       results.push(r);
       if (!okSwitch(r)) {
         throw new RouterSwitchError(`group ${group}: routers ${r.outcome}: ${r.message}`, {
           details: { group, outcome: r.outcome },
         });
       }
-    }
+    });
+    rest.forEach((settled, i) => {
+      const group = others[i]!;
+      if (settled.status === 'fulfilled') results.push(settled.value);
+      const problem =
+        settled.status === 'rejected'
+          ? errorMessage(settled.reason)
+          : okSwitch(settled.value)
+            ? null
+            : `${settled.value.outcome}: ${settled.value.message}`;
+      if (problem) result.warnings.push(`routers of group ${group} not switched to ${to}: ${problem}`);
+    });
     return {
-      detail: `${input.groups.join(', ')} -> ${destinations.join(', ')}${exclude.length ? ` (fenced: ${exclude.join(', ')})` : ''}: ${results.map((r) => `${r.group} ${r.outcome}`).join(', ')}`,
+      detail: `${[...input.groups, ...others].join(', ')} -> ${destinations.join(', ')}${exclude.length ? ` (fenced: ${exclude.join(', ')})` : ''}: ${results.map((r) => `${r.group} ${r.outcome}`).join(', ')}`,
       data: {
         destinations,
         fenced: exclude,
@@ -279,7 +312,17 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       // An operation that only promotes (expecting a degraded cluster) is verified when the promoted
       // server is the primary and what is left is a replica's matter for the next run (a third
       // server still pointing at the dead primary is RecoverNeeded, not a failed promotion).
+      // A rejoin only points this group's routers at the primary: what is left is the same kind of
+      // replica matter.
       const promoted = stored?.steps.find((s) => s.kind === 'Promote');
+      const rejoined =
+        stored?.operation === 'rejoin' ? stored.steps.find((s) => s.kind === 'SwitchRouters') : undefined;
+      const newPrimary =
+        promoted && 'server' in promoted
+          ? promoted.server
+          : rejoined?.kind === 'SwitchRouters'
+            ? rejoined.to
+            : null;
       const replicaMatter = [
         'ReplicaDown',
         'RecoverNeeded',
@@ -287,14 +330,13 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         'ReplicaErrantTransactions',
       ];
       if (
-        expect !== 'Ok' &&
-        promoted &&
-        'server' in promoted &&
-        analysis.primary === promoted.server &&
+        (expect !== 'Ok' || rejoined) &&
+        newPrimary &&
+        analysis.primary === newPrimary &&
         replicaMatter.includes(code)
       ) {
         return {
-          detail: `analysis ${code} with ${promoted.server} the primary (expected ${expect}); left for the next run: ${analysis.evidence[0] ?? ''}`,
+          detail: `analysis ${code} with ${newPrimary} the primary (expected ${expect}); left for the next run: ${analysis.evidence[0] ?? ''}`,
           data: { code },
         };
       }
@@ -375,10 +417,13 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       case 'WriteTarg':
         await ctx.writeTarg(step.server);
         return { detail: `TARG ${step.server}` };
-      case 'SwitchRouters':
+      case 'SwitchRouters': {
         for (const s of step.exclude)
           await markFenced(db, s, ctx.openedEpoch, `kept out of routers by ${stored.operation}`);
-        return switchOwnRouters(step.to, step.exclude);
+        // Every server the watchdog fenced and has not rebuilt stays out, not only the plan's.
+        const fencedNow = (await readFenced(db)).filter((s) => s !== step.to);
+        return switchRouters(step.to, [...new Set([...step.exclude, ...fencedNow])], 'all');
+      }
       case 'VerifyRouters':
         return verifyOwnRouters(step.to);
       case 'Salvage': {
@@ -510,13 +555,13 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     const fencedNow = await readFenced(db);
     const planned = (stored?.steps ?? []).flatMap((s) => (s.kind === 'SwitchRouters' ? s.exclude : []));
     const exclude = [...new Set([...planned, ...fencedNow].filter((s) => s !== targ))];
-    await audit.step(0, 'SwitchRouters', targ, () => switchOwnRouters(targ, exclude));
+    await audit.step(0, 'SwitchRouters', targ, () => switchRouters(targ, exclude, 'own'));
     await audit.step(1, 'VerifyRouters', targ, () => verifyOwnRouters(targ));
   };
 
   /**
    * Once a server the operation rebuilt replicates again, every participant puts it back into its
-   * routers' destinations as a fallback behind the primary (it stays read-only: a router that falls
+   * routers' destinations (the master: into every group's) as a fallback behind the primary (it stays read-only: a router that falls
    * back to it gets no write through until the watchdog promotes it). Servers still fenced stay out.
    */
   const restoreRouterRedundancy = async (): Promise<void> => {
@@ -532,7 +577,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     const fencedNow = (await readFenced(db)).filter((s) => s !== primary);
     try {
       await audit.step(stored!.steps.length, 'SwitchRouters', primary, () =>
-        switchOwnRouters(primary, fencedNow),
+        switchRouters(primary, fencedNow, result.role === 'master' ? 'all' : 'own'),
       );
     } catch (error) {
       // The operation itself is done and the routers still point at the primary (safe); only the

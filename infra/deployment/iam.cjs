@@ -2,7 +2,7 @@
 'use strict';
 /**
  * One IAM role per backend group, least privilege: each statement names the resources of this
- * deployment (and of this group) only. The few actions AWS cannot scope to a resource use
+ * deployment (and of this group, except Run Command on the cluster's backends) only. The few actions AWS cannot scope to a resource use
  * `Resource: "*"`; each is listed with its reason in docs/deployment.md, and the template tests fail
  * on any other wildcard.
  */
@@ -119,11 +119,16 @@ function statementsFor(d, group) {
       Resource: [sub(`${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:document/\${RouterSwitchDocument}`)],
     },
     {
-      Sid: 'RunCommandOnOwnGroupBackends',
+      // The backends of every group of this cluster, not only the function's own: the master of an
+      // operation switches every group's routers, so a group whose own function did not run or failed
+      // is not left on the old primary. Instances without one of this deployment's group tags are out.
+      Sid: 'RunCommandOnClusterBackends',
       Effect: 'Allow',
       Action: ['ssm:SendCommand'],
       Resource: [sub(`${ARN_PREFIX}:ec2:${REGION_ACCOUNT}:instance/*`)],
-      Condition: { StringEquals: { [`ssm:resourceTag/${d.routers.tagKey}`]: group.name } },
+      Condition: {
+        StringEquals: { [`ssm:resourceTag/${d.routers.tagKey}`]: d.groups.map((g) => g.name) },
+      },
     },
     {
       Sid: 'ReadCommandResults',

@@ -13,7 +13,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flavor, inlineStatement } from '../../functions/cluster/flavor.js';
 import { ConnectionCache, type ObserveTarget, observe } from '../../functions/cluster/observe.js';
-import { type Analysis, type AnalysisCode, analyze } from '../../functions/core/analysis.js';
+import {
+  type Analysis,
+  type AnalysisCode,
+  type AnalyzeOptions,
+  analyze,
+} from '../../functions/core/analysis.js';
 import { type Snapshot, snapshotToJson } from '../../functions/core/snapshot.js';
 import { COORDINATION_SCHEMA, SCHEMA_STATEMENTS, TABLES } from '../../functions/election/schema.js';
 import { type Cluster, freePort, startCluster } from '../../functions/sandbox/harness/index.js';
@@ -57,14 +62,18 @@ async function check(t: ObserveTarget = target): Promise<{ snapshot: Snapshot; a
 
 let lastSnapshot: Snapshot | null = null;
 
-/** With CAPTURE_SNAPSHOTS=1, stores the last observation as a golden fixture `<name>.json`. */
-function keep(name: string): void {
+/**
+ * With CAPTURE_SNAPSHOTS=1, stores the last observation as a golden fixture `<name>.json`, and the
+ * analysis options it is replayed with as `<name>.options.json` (a group's own view).
+ */
+function keep(name: string, options?: AnalyzeOptions): void {
   if (process.env.CAPTURE_SNAPSHOTS !== '1' || !lastSnapshot) return;
   mkdirSync(captureDir, { recursive: true });
   writeFileSync(
     join(captureDir, `${name}.json`),
     `${JSON.stringify(snapshotToJson(lastSnapshot), null, 2)}\n`,
   );
+  if (options) writeFileSync(join(captureDir, `${name}.options.json`), `${JSON.stringify(options)}\n`);
 }
 
 /**
@@ -207,6 +216,29 @@ describe('analysis of a real cluster', () => {
     expect(analysis.routers.targets).toEqual({ [db1]: 2, [db2]: 1 });
     // the majority side is the one a `resolve` policy would keep
     expect(analysis.candidate).toBe(db1);
+    await routersBackToDb1();
+    expect((await check()).analysis.code).toBe('Ok');
+  });
+
+  it('says RoutersBehind, for that group only, when its router fell to the read-only replica while the others use the primary', async () => {
+    const [g1] = cluster.groups;
+    const router = g1!.routers[0]!;
+    const replica = cluster.servers[1]!;
+    await replica.query('SET GLOBAL read_only = ON');
+    try {
+      await router.runtime('set server mysql_failover/db1 state maint');
+      await cluster.waitForRouterTarget(router, replica);
+      const { snapshot } = await check();
+      const analysis = analyze(snapshot, { group: g1!.name });
+      expect({ code: analysis.code, evidence: analysis.evidence }).toMatchObject({ code: 'RoutersBehind' });
+      keep('RoutersBehind', { group: g1!.name });
+      expect(analysis).toMatchObject({ primary: db1, candidate: db1, affected: [db2] });
+      expect(analysis.routers).toEqual({ total: 1, answering: 1, targets: { [db2]: 1 } });
+      // the groups whose routers use the primary see nothing to do
+      for (const g of cluster.groups.slice(1)) expect(analyze(snapshot, { group: g.name }).code).toBe('Ok');
+    } finally {
+      await replica.query('SET GLOBAL read_only = OFF');
+    }
     await routersBackToDb1();
     expect((await check()).analysis.code).toBe('Ok');
   });

@@ -89,7 +89,12 @@ describe('operation master killed with SIGKILL', () => {
     'right after %s: the operation still ends within the lease plus a margin',
     async (sig) => {
       const master = spawn(`crash-${sig}@host`, { dieAfter: sig });
-      const followers = [spawn(`f1-${sig}@host`), spawn(`f2-${sig}@host`)];
+      // The takeover master's work lasts 1.5 s, as a real operation's does: the other follower, scheduled
+      // late on a loaded machine, still finds the operation open and follows it.
+      const followers = [
+        spawn(`f1-${sig}@host`, { masterWorkMs: 1500 }),
+        spawn(`f2-${sig}@host`, { masterWorkMs: 1500 }),
+      ];
       await Promise.all([master, ...followers].map((p) => p.waitFor('ready')));
       master.go();
       // The doomed participant SCANs first, so it is the one elected.

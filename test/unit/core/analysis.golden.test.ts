@@ -7,17 +7,28 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ANALYSIS_CODES, type Analysis, analyze } from '../../../functions/core/analysis.js';
+import {
+  ANALYSIS_CODES,
+  type Analysis,
+  type AnalyzeOptions,
+  analyze,
+} from '../../../functions/core/analysis.js';
 import { hydrateSnapshot, type Snapshot } from '../../../functions/core/snapshot.js';
 
 const dir = join(import.meta.dirname, '../../fixtures/snapshots');
 const names = readdirSync(dir)
-  .filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json'))
+  .filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json') && !f.endsWith('.options.json'))
   .map((f) => f.slice(0, -'.json'.length))
   .sort();
 
 function load(name: string): Snapshot {
   return hydrateSnapshot(JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Snapshot);
+}
+
+/** `<name>.options.json`: the analysis options of the capture (a group's own view), if any. */
+function optionsOf(name: string): AnalyzeOptions {
+  const path = join(dir, `${name}.options.json`);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as AnalyzeOptions) : {};
 }
 
 /** The parts of an analysis a golden file pins (evidence text may be reworded without a golden change). */
@@ -41,7 +52,7 @@ describe('golden snapshots', () => {
   });
 
   it.each(names)('%s gives its expected analysis', (name) => {
-    const analysis = analyze(load(name));
+    const analysis = analyze(load(name), optionsOf(name));
     const expectedPath = join(dir, `${name}.expected.json`);
     if (process.env.UPDATE_GOLDEN === '1' || !existsSync(expectedPath)) {
       if (process.env.UPDATE_GOLDEN !== '1')
@@ -56,6 +67,7 @@ describe('golden snapshots', () => {
   });
 
   it('gives the same analysis for the same snapshot (pure, no clock)', () => {
-    for (const name of names) expect(analyze(load(name))).toEqual(analyze(load(name)));
+    for (const name of names)
+      expect(analyze(load(name), optionsOf(name))).toEqual(analyze(load(name), optionsOf(name)));
   });
 });

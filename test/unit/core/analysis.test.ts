@@ -182,3 +182,66 @@ describe('analysis decision order', () => {
     expect(ioThreadConfirmsSourceGone(s)).toBe(true);
   });
 });
+
+describe("a group's routers against the other groups' (rule 3c)", () => {
+  /** g1's router on the replica; the other groups' on the primary. */
+  function g1OnReplica(): Snapshot {
+    const s = ok();
+    const g1 = s.routers.find((r) => r.group === 'g1')!;
+    g1.routesTo = s.servers[1]!.id;
+    return s;
+  }
+
+  it('sends a group back to the primary when its routers use a read-only server the others left', () => {
+    const s = g1OnReplica();
+    const [p, r] = s.servers;
+    r!.readOnly = true;
+    const a = analyze(s, { group: 'g1' });
+    expect(a).toMatchObject({ code: 'RoutersBehind', primary: p!.id, candidate: p!.id, affected: [r!.id] });
+    expect(a.routers).toMatchObject({ total: 1, answering: 1 });
+    expect(a.evidence[0]).toContain('read-only');
+    // the cluster-wide view (no group) still calls routers that disagree a split brain
+    expect(analyze(s).code).toBe('SplitBrain');
+  });
+
+  it('sends a group back when its routers use a server the watchdog fenced, even if it is writable again', () => {
+    const s = g1OnReplica();
+    const [p, r] = s.servers;
+    r!.replication = null; // a restarted old primary: writable, replicating from nobody
+    expect(analyze(s, { group: 'g1' }).code).toBe('SplitBrain');
+    const a = analyze(s, { group: 'g1', fenced: [r!.id] });
+    expect(a).toMatchObject({ code: 'RoutersBehind', candidate: p!.id, affected: [r!.id] });
+    expect(a.evidence[0]).toContain('fenced by the watchdog');
+  });
+
+  it('calls two writable heads used by different groups a split brain and keeps the side most routers use', () => {
+    const s = g1OnReplica();
+    const [p, r] = s.servers;
+    r!.replication = null;
+    const a = analyze(s, { group: 'g1' });
+    expect(a).toMatchObject({ code: 'SplitBrain', candidate: p!.id, primary: p!.id });
+    expect(a.affected.sort()).toEqual([p!.id, r!.id].sort());
+  });
+
+  it('keeps the seed behaviour when the group failed over to a writable replica first: FailoverNeeded', () => {
+    const s = g1OnReplica();
+    const [p, r] = s.servers;
+    const a = analyze(s, { group: 'g1' });
+    expect(a).toMatchObject({ code: 'FailoverNeeded', candidate: r!.id, oldPrimary: p!.id });
+  });
+
+  it('does not apply when the other groups use a read-only or non-head server', () => {
+    const s = ok();
+    const [p, r] = s.servers;
+    for (const router of s.routers.filter((x) => x.group !== 'g1')) router.routesTo = r!.id;
+    r!.readOnly = true; // the others land on a read-only replica: not a primary to rejoin
+    const a = analyze(s, { group: 'g1' });
+    expect(a.code).not.toBe('RoutersBehind');
+    expect(a.primary).toBe(p!.id);
+  });
+
+  it("analyses a group whose routers agree with the others' exactly as before", () => {
+    const s = ok();
+    expect(analyze(s, { group: 'g2' })).toMatchObject({ code: 'Ok', routers: { total: 1, answering: 1 } });
+  });
+});

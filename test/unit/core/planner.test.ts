@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ANALYSIS_CODES,
   type Analysis,
   type AnalysisCode,
+  type AnalyzeOptions,
   analyze,
 } from '../../../functions/core/analysis.js';
 import { type Plan, type PlanContext, plan, RULES, type Step } from '../../../functions/core/planner.js';
@@ -37,6 +38,7 @@ const SAMPLE: Record<AnalysisCode, Analysis> = {
   AllDown: analysis('AllDown', { primary: null }),
   OperationInProgress: analysis('OperationInProgress', { affected: [A] }),
   SplitBrain: analysis('SplitBrain', { primary: null, candidate: A, affected: [B, A] }),
+  RoutersBehind: analysis('RoutersBehind', { primary: B, candidate: B, affected: [A] }),
   PrimaryUnreachableRoutersOnPrimary: analysis('PrimaryUnreachableRoutersOnPrimary'),
   UnconfirmedPrimaryFailure: analysis('UnconfirmedPrimaryFailure', {
     primary: B,
@@ -91,9 +93,16 @@ describe('the plan table', () => {
 
   it('plans every golden snapshot without throwing', () => {
     const dir = join(import.meta.dirname, '../../fixtures/snapshots');
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json') && !n.endsWith('.expected.json'))) {
+    const snapshots = readdirSync(dir).filter(
+      (n) => n.endsWith('.json') && !n.endsWith('.expected.json') && !n.endsWith('.options.json'),
+    );
+    for (const f of snapshots) {
       const snap = hydrateSnapshot(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Snapshot);
-      const a = analyze(snap);
+      const optionsFile = join(dir, f.replace(/\.json$/, '.options.json'));
+      const a = analyze(
+        snap,
+        existsSync(optionsFile) ? (JSON.parse(readFileSync(optionsFile, 'utf8')) as AnalyzeOptions) : {},
+      );
       const p = plan(a, ctx({ splitBrainPolicy: 'resolve' }));
       expect(p.code).toBe(a.code);
     }
@@ -189,6 +198,24 @@ describe('operations follow the safety rules', () => {
       expect(p.kind).toBe('alert-only');
       expect(kinds(p)).toEqual(['Alert']);
     }
+  });
+
+  it('points a group that missed a switch at the primary the other groups use, even inside the anti-flap period', () => {
+    const p = plan(SAMPLE.RoutersBehind, ctx({ antiFlapUntil: NOW + 3_600_000 }));
+    expect(p.kind).toBe('operation');
+    expect(p.operation).toBe('rejoin');
+    expect(p.steps).toEqual([
+      { kind: 'WriteTarg', server: B },
+      { kind: 'SwitchRouters', to: B, exclude: [] },
+      { kind: 'VerifyRouters', to: B },
+      { kind: 'Verify', expect: 'Ok' },
+    ]);
+    // it never touches a server: no fence, promotion, salvage or reseed
+    expect(
+      kinds(p).filter((k) => !['WriteTarg', 'SwitchRouters', 'VerifyRouters', 'Verify'].includes(k)),
+    ).toEqual([]);
+    // a failover is still held back by the same anti-flap period
+    expect(plan(SAMPLE.FailoverNeeded, ctx({ antiFlapUntil: NOW + 3_600_000 })).kind).toBe('alert-only');
   });
 
   it('joins an ongoing operation through the election instead of starting another', () => {

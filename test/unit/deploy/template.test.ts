@@ -451,14 +451,15 @@ describe('IAM least privilege', () => {
         const granted = mine.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource.map(r));
         expect(granted.sort(), action).toEqual([...resources].sort());
       }
-      // ssm:SendCommand: the project's document, and instances carrying this group's tag only.
+      // ssm:SendCommand: the project's document, and instances carrying one of this cluster's group
+      // tags only (the operation master switches every group's routers).
       const send = mine.filter((s) => s.Action.includes('ssm:SendCommand'));
       const documentGrant = send.find((s) => s.Resource.map(r).some((x) => x.includes(':document/')));
       expect(documentGrant?.Resource.map(r)).toEqual([arn('ssm', 'document/<RouterSwitchDocument>')]);
       const instanceGrant = send.find((s) => s.Resource.map(r).some((x) => x.includes(':instance/')));
       expect(instanceGrant?.Resource.map(r)).toEqual([arn('ec2', 'instance/*')]);
       expect(instanceGrant?.Condition).toEqual({
-        StringEquals: { [`ssm:resourceTag/${sample.routers.tagKey}`]: group.name },
+        StringEquals: { [`ssm:resourceTag/${sample.routers.tagKey}`]: sample.groups.map((g) => g.name) },
       });
       // s3:ListBucket only lists the dumps prefix.
       const list = mine.find((s) => s.Action.includes('s3:ListBucket'));
