@@ -458,7 +458,12 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           throw new ConfigError('credentials.replication is missing: cannot start replication');
         const src = serverById(config, step.from);
         const reseeded = stored.steps.some((s) => s.kind === 'Reseed' && s.server === step.server);
-        const r = await startReplication(await pool.get(step.server), {
+        const admin = await pool.get(step.server);
+        // A rebuilt server joins as a read-only replica, whatever happened during its rebuild (a
+        // restart drops a read_only set with SET GLOBAL): it goes back into the routers as a fallback
+        // only, and a router that falls back to it gets no write through until it is promoted.
+        const kept = reseeded ? await fence(admin, [cred.user]) : null;
+        const r = await startReplication(admin, {
           sourceHost: src.replicationHost,
           sourcePort: src.replicationPort,
           user: replication.user,
@@ -467,7 +472,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           timeoutMs: 30_000,
         });
         await clearFenced(db, step.server);
-        return r;
+        return kept ? { ...r, detail: `${r.detail}; kept read-only (${kept.detail})` } : r;
       }
       case 'JoinElection':
         return { outcome: 'skipped', detail: 'joined the election' };

@@ -53,6 +53,10 @@ describe('recover', () => {
     expect(report.operation!.salvage[0]!.backup!.rows).toBeGreaterThan(0);
     expect(report.operation!.checksums).toHaveLength(1);
     expect(report.operation!.checksums[0]!.consistent).toBe(true);
+    // it was a writable replica (the harness starts every server writable, the seed's mode); rebuilt,
+    // it is a read-only one: a router falling back to it gets no write through until it is promoted
+    const [ro] = await db2.query('SELECT @@global.read_only AS ro');
+    expect(Number(ro?.ro)).toBe(1);
     expect((await check(config, true)).analysis?.code).toBe('Ok');
   });
 
