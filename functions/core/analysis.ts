@@ -44,10 +44,16 @@
  *                                                        -> PrimaryDead (routers reach nothing).
  *     b. otherwise                                       -> RoutersUnreachable.
  *  6. The primary is known and answers. Every other server is checked, and the most urgent finding
- *     wins, in this order: NotGtidEnabled, RecoverNeeded (replica not replicating from the primary:
- *     stopped, broken, wrong source, not configured, or diverged with a replication error),
- *     ReplicaErrantTransactions (replicating, but holds transactions the primary lacks),
- *     PrimaryReadOnly, ReplicaDown, ReplicationLagging; none -> Ok. Lower findings are kept in `also`.
+ *     wins, in this order: PrimaryReadOnly (writes fail: nothing is rebuilt from a read-only server
+ *     before that is settled), NotGtidEnabled, RecoverNeeded (replica not replicating from the
+ *     primary: stopped, broken, wrong source, not configured, or diverged with a replication error),
+ *     ReplicaErrantTransactions (replicating, but holds transactions the primary lacks), ReplicaDown,
+ *     ReplicationLagging; none -> Ok. Lower findings are kept in `also`.
+ *     PrimaryReadOnly names the primary as `candidate` (safe to open again) only when the read-only
+ *     state cannot be a fence or a demotion: every answering router of every group uses it, it
+ *     replicates from nobody, the journal does not list it as fenced, and every other configured
+ *     server answers, is read-only and holds no transaction it lacks (a server restarted with
+ *     `read_only = ON` in its my.cnf).
  */
 import type { GtidSet } from './gtid.js';
 import {
@@ -68,10 +74,10 @@ export const ANALYSIS_CODES = [
   'PrimaryDead',
   'FailoverNeeded',
   'RoutersUnreachable',
+  'PrimaryReadOnly',
   'NotGtidEnabled',
   'RecoverNeeded',
   'ReplicaErrantTransactions',
-  'PrimaryReadOnly',
   'ReplicaDown',
   'ReplicationLagging',
   'Ok',
@@ -101,7 +107,8 @@ export const DESCRIPTIONS: Record<AnalysisCode, string> = {
   RecoverNeeded: 'The routers use the primary, but replication on a replica is broken, stopped or diverged.',
   ReplicaErrantTransactions:
     'A replica is replicating but holds transactions the primary lacks (errant GTIDs).',
-  PrimaryReadOnly: 'The routers send writes to a server that is read-only.',
+  PrimaryReadOnly:
+    'The routers send writes to a server that is read-only (opened again only when that cannot be a fence).',
   ReplicaDown: 'A replica is unreachable.',
   ReplicationLagging: 'A replica is replicating but lags behind the primary.',
   Ok: 'The primary is writable, every replica replicates from it without error, every router goes to the primary.',
@@ -603,6 +610,43 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
       ? [`the configuration names ${snapshot.configuredPrimary} as primary; the routers use ${pid}`]
       : []),
   ];
+  if (top?.code === 'PrimaryReadOnly') {
+    const everyRouter =
+      answering.length > 0 &&
+      otherRouters.every((r) => !r.reachable || r.routesTo === null || r.routesTo === pid);
+    const others = servers.filter((s) => s.id !== pid);
+    const nothingMore = (s: ServerObservation): boolean => {
+      const d = diff(serverTransactions(s), serverTransactions(primary));
+      return d !== null && d.isEmpty();
+    };
+    const othersBehind = others.every(
+      (s) => s.reachable && (s.readOnly === true || s.superReadOnly === true) && nothingMore(s),
+    );
+    const fenced = (opts.fenced ?? []).includes(pid);
+    const reopen = everyRouter && sourceOf(primary) === null && !fenced && othersBehind;
+    return out('PrimaryReadOnly', {
+      primary: pid,
+      candidate: reopen ? pid : null,
+      affected: top.servers,
+      errant,
+      evidence: [
+        ...top.evidence,
+        reopen
+          ? `safe to open: every router uses ${pid}, it replicates from nobody, it is not fenced, and every other server is read-only and holds nothing it lacks`
+          : `not opened automatically: ${[
+              everyRouter ? '' : 'not every router uses it',
+              sourceOf(primary) === null ? '' : 'it replicates from another server',
+              fenced ? 'the watchdog fenced it' : '',
+              othersBehind ? '' : 'another server is unreachable, writable, or holds transactions it lacks',
+            ]
+              .filter(Boolean)
+              .join('; ')}`,
+        ...context,
+        ...routerEvidence,
+      ],
+      also: [...new Set(findings.slice(1).map((f) => f.code))].filter((c) => c !== top.code),
+    });
+  }
   if (!top) {
     return out('Ok', {
       primary: pid,

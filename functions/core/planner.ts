@@ -15,7 +15,14 @@ import { WatchdogError } from '../errors.js';
 import type { Analysis, AnalysisCode, ErrantSet } from './analysis.js';
 import type { ServerId } from './snapshot.js';
 
-export type OperationName = 'failover' | 'promote-dead' | 'recover' | 'rejoin' | 'split-brain' | 'switchover';
+export type OperationName =
+  | 'failover'
+  | 'promote-dead'
+  | 'recover'
+  | 'rejoin'
+  | 'reopen'
+  | 'split-brain'
+  | 'switchover';
 export type Severity = 'info' | 'warning' | 'critical';
 
 export type Step =
@@ -84,6 +91,8 @@ interface Rule {
   /** Why this code maps to this plan (goes to the report). */
   why: string;
   steps?: (a: Analysis) => Step[];
+  /** For an operation that is safe only in some cases: why not here (the plan is then an alert). */
+  refuse?: (a: Analysis) => string | null;
 }
 
 function salvageSteps(errant: ErrantSet[], server: ServerId, missingOn: ServerId): Step[] {
@@ -255,9 +264,21 @@ export const RULES: Record<AnalysisCode, Rule> = {
     },
   },
   PrimaryReadOnly: {
-    action: 'alert',
+    action: 'operation',
+    operation: 'reopen',
     severity: 'critical',
-    why: 'the routers send writes to a read-only server; opening it is an operator decision (it may be a fenced old primary)',
+    why: 'the routers send writes to a read-only server that cannot be a fenced or demoted one (every router uses it, it replicates from nobody, it is not fenced, every other server is read-only and behind it): open it again',
+    refuse: (a) =>
+      a.candidate
+        ? null
+        : 'the routers send writes to a read-only server that may be a fenced old primary; opening it is an operator decision',
+    steps: (a) => {
+      const server = need(a.candidate, 'server to open');
+      return [
+        { kind: 'Promote', server },
+        { kind: 'Verify', expect: 'Ok' },
+      ];
+    },
   },
   ReplicaDown: {
     action: 'alert',
@@ -336,6 +357,8 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
   }
 
   const operation = rule.operation!;
+  const refusal = rule.refuse?.(a) ?? null;
+  if (refusal) return alert(refusal);
   if (operation === 'split-brain' && (ctx.splitBrainPolicy ?? 'alert-only') === 'alert-only' && !ctx.force) {
     return alert(`${rule.why}; the split-brain policy is alert-only`, {
       suppressed: { operation, because: 'splitBrainPolicy is alert-only' },
@@ -348,9 +371,10 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
     return alert(`recover requested, but the analysis calls for ${operation}`);
   }
   const until = ctx.antiFlapUntil ?? null;
-  // Anti-flap guards against moving the primary back and forth; a rejoin moves no primary (it points
-  // one group's routers at the primary every other group already uses), so it is never held back.
-  if (until !== null && ctx.now < until && !ctx.force && operation !== 'rejoin') {
+  // Anti-flap guards against moving the primary back and forth; a rejoin (it points one group's
+  // routers at the primary every other group already uses) and a reopen (the routers' primary is
+  // made writable again) move no primary, so they are never held back.
+  if (until !== null && ctx.now < until && !ctx.force && operation !== 'rejoin' && operation !== 'reopen') {
     const because = `anti-flap period until ${new Date(until).toISOString()} (use force to act)`;
     return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
   }

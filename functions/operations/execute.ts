@@ -113,8 +113,8 @@ interface StoredPlan {
 }
 
 export function electionOp(operation: OperationName): OperationKind {
-  // A rejoin moves no primary: recorded like a recover, so anti-flap does not count it.
-  if (operation === 'recover' || operation === 'rejoin') return 'repl';
+  // A rejoin or a reopen moves no primary: recorded like a recover, so anti-flap does not count it.
+  if (operation === 'recover' || operation === 'rejoin' || operation === 'reopen') return 'repl';
   if (operation === 'switchover') return 'switch';
   return 'fail';
 }
@@ -312,11 +312,12 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       // An operation that only promotes (expecting a degraded cluster) is verified when the promoted
       // server is the primary and what is left is a replica's matter for the next run (a third
       // server still pointing at the dead primary is RecoverNeeded, not a failed promotion).
-      // A rejoin only points this group's routers at the primary: what is left is the same kind of
-      // replica matter.
+      // A rejoin only points this group's routers at the primary, a reopen only opens it: what is
+      // left is the same kind of replica matter.
       const promoted = stored?.steps.find((s) => s.kind === 'Promote');
       const rejoined =
         stored?.operation === 'rejoin' ? stored.steps.find((s) => s.kind === 'SwitchRouters') : undefined;
+      const reopened = stored?.operation === 'reopen';
       const newPrimary =
         promoted && 'server' in promoted
           ? promoted.server
@@ -330,7 +331,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         'ReplicaErrantTransactions',
       ];
       if (
-        (expect !== 'Ok' || rejoined) &&
+        (expect !== 'Ok' || rejoined || reopened) &&
         newPrimary &&
         analysis.primary === newPrimary &&
         replicaMatter.includes(code)

@@ -20,6 +20,9 @@
  * console invocations of every group at the same moment; the object store unavailable during a reseed;
  * the server being reseeded restarted in the middle of its restore.
  *
+ * Every server runs with `read_only = ON` at start (README: the recommended mode); the watchdog opens the
+ * primary it promotes, and a primary that comes back read-only when nothing else can be primary.
+ *
  * The anti-flap period is 0 here: faults come every round by design, and a second failover within the
  * hour is what the loop tests (production keeps its default).
  */
@@ -345,6 +348,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       servers: options.servers ?? 2,
       groups: options.groups ?? 3,
       name: 'chaos',
+      // The mode the README recommends: `read_only = ON` in every server's my.cnf, the primary opened
+      // by the watchdog. A server restarted by a fault comes back read-only, as in production; with
+      // every server writable (the original script's mode), a restarted fenced server is writable
+      // again and a router falling back to it is a split brain no watchdog can prevent.
+      readOnlyServers: true,
     });
     const c = cluster;
     const config: Config = parseConfig(

@@ -76,12 +76,35 @@ describe('recover', () => {
   });
 });
 
+describe('a primary that came back read-only', () => {
+  it('is opened again when every server is read-only and none holds more than it', async () => {
+    const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    // What a restart with `read_only = ON` in my.cnf leaves: every server read-only, routers unchanged.
+    await db2.query('SET GLOBAL read_only = ON');
+    await db1.query('SET GLOBAL read_only = ON');
+    const dry = await check(config, true);
+    expect(dry.analysis).toMatchObject({ code: 'PrimaryReadOnly', candidate: db1.address });
+    expect(dry.plan).toMatchObject({ kind: 'operation', operation: 'reopen' });
+    const report = await check(config, false);
+    expect(report.operation).toMatchObject({ operation: 'reopen', role: 'master', outcome: 'completed' });
+    expect(report.operation!.steps.map((s) => `${s.kind}:${s.outcome}`)).toEqual([
+      'Promote:done',
+      'Verify:done',
+    ]);
+    const [ro] = await db1.query('SELECT @@global.read_only AS ro');
+    expect(Number(ro?.ro)).toBe(0);
+    expect((await check(config, true)).analysis?.code).toBe('Ok');
+  });
+});
+
 describe('split brain (both sides written)', () => {
   it('only alerts under the alert-only policy, and resolves towards the routers side under resolve', async () => {
     const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
-    // db2 stops being a replica and both servers take writes the other lacks.
+    // db2 stops being a replica, is opened (the rebuilds above left it read-only), and both servers
+    // take writes the other lacks.
     await db2.query('STOP SLAVE');
     await db2.query('RESET SLAVE ALL');
+    await db2.query('SET GLOBAL read_only = OFF');
     const onReplicaSide = await cluster.writeSomething(db2, 'split');
     await cluster.writeSomething(db1, 'split');
 

@@ -43,6 +43,12 @@ export interface ClusterOptions {
   watchdogSchemas?: readonly string[];
   /** Extra mariadbd options for every server (e.g. a bigger buffer pool for a benchmark); last wins. */
   serverArgs?: readonly string[];
+  /**
+   * Every server starts with read_only=ON (the my.cnf the README recommends for the safest mode): a
+   * restarted server, primary or not, comes back read-only. The first primary is opened once at
+   * startup. Default: every server writable (the original script's mode).
+   */
+  readOnlyServers?: boolean;
   /** Keep the cluster folder after stop() (logs for debugging). */
   keepDir?: boolean;
 }
@@ -506,6 +512,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           clusterDir: dir,
           port: await freePort(),
           slaveNetTimeout: options.slaveNetTimeout,
+          readOnly: options.readOnlyServers ?? false,
           extraArgs: options.serverArgs,
         }),
       );
@@ -518,6 +525,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     );
     phase('servers');
     const primary = cluster.primary;
+    if (options.readOnlyServers) await primary.query('SET GLOBAL read_only = OFF');
     await cluster.createUsers(primary);
     await cluster.ensureHarnessTable(primary);
     phase('users');

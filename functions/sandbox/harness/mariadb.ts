@@ -126,6 +126,11 @@ export interface MariadbServerOptions {
   port: number;
   /** slave_net_timeout in seconds; the replica's heartbeat period is half of it. */
   slaveNetTimeout?: number;
+  /**
+   * read_only=ON at every start, as a my.cnf with `read_only = ON` gives: a restarted server never
+   * comes back writable. Default OFF (the original script's mode: every server writable).
+   */
+  readOnly?: boolean;
   extraArgs?: readonly string[];
 }
 
@@ -210,8 +215,8 @@ export class MariadbServer {
       '--log-slave-updates',
       '--gtid-strict-mode=1',
       '--binlog-format=ROW',
-      // The seed's mode: every server writable; the watchdog fences.
-      '--read-only=OFF',
+      // The seed's mode: every server writable, the watchdog fences. Or read-only at every start.
+      `--read-only=${this.options.readOnly ? 'ON' : 'OFF'}`,
       '--skip-name-resolve',
       // Health checks and killed clients must never get 127.0.0.1 blocked.
       '--max-connect-errors=1000000',

@@ -59,7 +59,7 @@ const SAMPLE: Record<AnalysisCode, Analysis> = {
     affected: [B],
     errant: [{ server: B, missingOn: A, gtids: '0-2-[17..18]', count: '2' }],
   }),
-  PrimaryReadOnly: analysis('PrimaryReadOnly', { affected: [A] }),
+  PrimaryReadOnly: analysis('PrimaryReadOnly', { affected: [A], candidate: A }),
   ReplicaDown: analysis('ReplicaDown', { affected: [B] }),
   ReplicationLagging: analysis('ReplicationLagging', { affected: [B] }),
 };
@@ -216,6 +216,18 @@ describe('operations follow the safety rules', () => {
     ).toEqual([]);
     // a failover is still held back by the same anti-flap period
     expect(plan(SAMPLE.FailoverNeeded, ctx({ antiFlapUntil: NOW + 3_600_000 })).kind).toBe('alert-only');
+  });
+
+  it('opens a read-only primary again only when the analysis proved it safe, even inside the anti-flap period', () => {
+    const safe = plan(SAMPLE.PrimaryReadOnly, ctx({ antiFlapUntil: NOW + 3_600_000 }));
+    expect(safe).toMatchObject({ kind: 'operation', operation: 'reopen' });
+    expect(safe.steps).toEqual([
+      { kind: 'Promote', server: A },
+      { kind: 'Verify', expect: 'Ok' },
+    ]);
+    const unproven = plan({ ...SAMPLE.PrimaryReadOnly, candidate: null }, ctx({ force: true }));
+    expect(unproven.kind).toBe('alert-only');
+    expect(unproven.reason).toContain('operator decision');
   });
 
   it('joins an ongoing operation through the election instead of starting another', () => {
