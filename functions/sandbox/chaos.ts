@@ -418,13 +418,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         force: false,
       });
 
-    /** The primary by the watchdog's own analysis (asked again while a transient view has none). */
+    /**
+     * The primary by the watchdog's own analysis. A round starts from an `Ok` cluster, so the view is
+     * asked again (up to 30 s) until it says `Ok`: a router that flaps for a moment under the load
+     * (its health check times out) must not make the round inject its fault against the wrong server
+     * (seen as "could not break replication: db2 is not a replica" while db2 was the primary).
+     */
     const currentPrimary = async (): Promise<ServerHandle> => {
+      let fallback: ServerHandle | undefined;
       for (let i = 0; ; i++) {
         const r = await status();
         const found = c.serverAt(r.analysis?.primary ?? null);
-        if (found) return found;
-        if (i >= 30) throw new Error(`no primary in the analysis (${r.analysis?.code ?? r.error?.message})`);
+        if (found && r.analysis?.code === 'Ok') return found;
+        fallback = found ?? fallback;
+        if (i >= 30) {
+          if (fallback) return fallback;
+          throw new Error(`no primary in the analysis (${r.analysis?.code ?? r.error?.message})`);
+        }
         await sleep(1_000);
       }
     };
