@@ -617,7 +617,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
     const others = servers.filter((s) => s.id !== pid);
     const nothingMore = (s: ServerObservation): boolean => {
       const d = diff(serverTransactions(s), serverTransactions(primary));
-      return d !== null && d.isEmpty();
+      return d?.isEmpty() === true;
     };
     const othersBehind = others.every(
       (s) => s.reachable && (s.readOnly === true || s.superReadOnly === true) && nothingMore(s),
