@@ -27,7 +27,7 @@
  * hour is what the loop tests (production keeps its default).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
@@ -200,7 +200,14 @@ class SysbenchLoad {
   private running = false;
   restarts = 0;
 
-  constructor(private readonly router: { host: string; port: number }) {}
+  /**
+   * `test`: the test's Lua script through a link inside the cluster folder, so the command line names
+   * the folder and the harness reaper kills a load the run could not stop (SIGKILL of the run).
+   */
+  constructor(
+    private readonly router: { host: string; port: number },
+    private readonly test: string,
+  ) {}
 
   start(): void {
     this.running = true;
@@ -212,7 +219,7 @@ class SysbenchLoad {
     const child = spawn(
       'sysbench',
       [
-        'oltp_write_only',
+        this.test,
         `--mysql-host=${this.router.host}`,
         `--mysql-port=${this.router.port}`,
         `--mysql-user=${SB.user}`,
@@ -404,7 +411,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     );
     writer = new AckWriter(endpoints, APP, 20);
     writer.start();
-    if (useSysbench) for (const e of endpoints) loads.push(new SysbenchLoad(e));
+    if (useSysbench) {
+      const installed = '/usr/share/sysbench/oltp_write_only.lua';
+      let test = 'oltp_write_only';
+      if (existsSync(installed)) {
+        test = join(c.dir, 'oltp_write_only.lua');
+        symlinkSync(installed, test);
+      }
+      for (const e of endpoints) loads.push(new SysbenchLoad(e, test));
+    }
     for (const l of loads) l.start();
     probe = new SplitBrainProbe(endpoints);
     probe.start();
