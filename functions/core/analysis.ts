@@ -253,6 +253,19 @@ function bestReplicaOf(source: ServerId, servers: ServerObservation[]): ServerOb
   return best;
 }
 
+/**
+ * The side of a split brain a `resolve` policy keeps: the server most routers use; ties go to the
+ * configured primary, then to the lowest id (every watchdog computes the same answer).
+ */
+function sideToKeep(votes: Record<ServerId, number>, configuredPrimary: ServerId | null): ServerId {
+  return Object.keys(votes).sort(
+    (a, b) =>
+      votes[b]! - votes[a]! ||
+      Number(b === configuredPrimary) - Number(a === configuredPrimary) ||
+      (a < b ? -1 : 1),
+  )[0]!;
+}
+
 export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis {
   const maxLag = opts.maxLagSeconds ?? 60;
   const servers = snapshot.servers;
@@ -321,14 +334,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
           const e = errantOf(a, b);
           if (e) errant.push(e);
         }
-    // The side to keep if the policy says resolve: most routers; ties go to the configured primary,
-    // then to the lowest id (every watchdog computes the same answer from the same snapshot).
-    const keep = [...targetIds].sort(
-      (a, b) =>
-        targets[b]! - targets[a]! ||
-        Number(b === snapshot.configuredPrimary) - Number(a === snapshot.configuredPrimary) ||
-        (a < b ? -1 : 1),
-    )[0]!;
+    const keep = sideToKeep(targets, snapshot.configuredPrimary);
     return out('SplitBrain', {
       candidate: keep,
       evidence: [
@@ -376,12 +382,7 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
       }
       if (head(r)) {
         const all: Record<ServerId, number> = { [rId]: answering.length, [pId]: otherAnswering.length };
-        const keep = [rId, pId].sort(
-          (a, b) =>
-            all[b]! - all[a]! ||
-            Number(b === snapshot.configuredPrimary) - Number(a === snapshot.configuredPrimary) ||
-            (a < b ? -1 : 1),
-        )[0]!;
+        const keep = sideToKeep(all, snapshot.configuredPrimary);
         const errant = [errantOf(r, p), errantOf(p, r)].filter((e): e is ErrantSet => !!e);
         return out('SplitBrain', {
           primary: keep,
