@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds the RouterSwitch SSM Command document (infra/ssm/router-switch.json) from the router script
-// (infra/ssm/router-switch.sh, the single source of truth) and the parameter patterns exported by
+// files (infra/ssm/router-switch.sh and infra/ssm/router-kinds/*.sh, the single source of truth) and the
+// parameter patterns exported by
 // functions/routers/parameters.ts. `--check` only compares and exits 1 when the committed document is stale.
 //   node scripts/build-ssm-document.mjs [--check]
 import { execFileSync } from 'node:child_process';
@@ -15,10 +16,10 @@ const { buildRouterSwitchDocument, renderDocumentJson, validateCommandDocument }
   '../functions/routers/ssm-document.ts',
   import.meta.url,
 );
+const { readRouterScriptFiles } = await tsImport('../functions/routers/script-files.ts', import.meta.url);
 
-const scriptPath = join(root, 'infra/ssm/router-switch.sh');
 const documentPath = join(root, 'infra/ssm/router-switch.json');
-const document = buildRouterSwitchDocument(readFileSync(scriptPath, 'utf8'));
+const document = buildRouterSwitchDocument(readRouterScriptFiles(join(root, 'infra/ssm')));
 const problems = validateCommandDocument(document);
 if (problems.length > 0) {
   console.error(`build-ssm-document: the document is invalid:\n  ${problems.join('\n  ')}`);

@@ -27,11 +27,13 @@ export {
   validateSwitchParameters,
 } from './parameters.js';
 export { describeGroup, groupOutcome, parseScriptOutput, type ScriptResult } from './result.js';
+export { ROUTER_SCRIPT_DIR, readRouterScriptFiles } from './script-files.js';
 export { isThrottle, type SsmGroupTarget, SsmRouterSwitch, type SsmRouterSwitchOptions } from './ssm.js';
 export {
   buildRouterSwitchDocument,
   type CommandDocument,
-  embeddedScript,
+  embeddedScripts,
+  type RouterScriptFiles,
   renderDocumentJson,
   validateCommandDocument,
 } from './ssm-document.js';

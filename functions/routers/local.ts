@@ -1,10 +1,9 @@
 /**
- * RouterSwitch on this host: runs the very script the SSM document carries (infra/ssm/router-switch.sh)
- * with bash, once per router of the group, against local config files. Used by the CLI
+ * RouterSwitch on this host: runs the very script files the SSM document carries (infra/ssm/router-switch.sh,
+ * which loads infra/ssm/router-kinds/<kind>.sh) with bash, once per router of the group, against local config files. Used by the CLI
  * (`repl-watchdog routers ...`), the sandbox and the tests.
  */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { errorMessage, RouterSwitchError } from '../errors.js';
 import {
   type ApplyMode,
@@ -13,6 +12,7 @@ import {
   validateSwitchParameters,
 } from './parameters.js';
 import { describeGroup, groupOutcome, parseScriptOutput, routerOutcome } from './result.js';
+import { ROUTER_SCRIPT_PATH } from './script-files.js';
 import type {
   GroupSwitchResult,
   RouterAlerter,
@@ -21,7 +21,7 @@ import type {
   RouterSwitchRequest,
 } from './types.js';
 
-export const ROUTER_SCRIPT_PATH = fileURLToPath(new URL('../../infra/ssm/router-switch.sh', import.meta.url));
+export { ROUTER_SCRIPT_PATH };
 
 /** One router on this host. */
 export interface LocalRouter {

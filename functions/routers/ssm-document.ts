@@ -1,17 +1,21 @@
 /**
- * The RouterSwitch SSM Command document, built from the router script (infra/ssm/router-switch.sh) and
- * the parameter definitions (parameters.ts), and an offline validator for Command documents.
+ * The RouterSwitch SSM Command document, built from the router script files (infra/ssm/router-switch.sh,
+ * the common part, and infra/ssm/router-kinds/<kind>.sh, one per router kind) and the parameter
+ * definitions (parameters.ts), and an offline validator for Command documents.
  *
- * The SSM Agent runs `aws:runShellScript` with `sh`, not bash (on Debian and Ubuntu that is dash), so the
- * document is three runCommand entries:
+ * The SSM Agent runs `aws:runShellScript` with `sh`, not bash (on Debian and Ubuntu that is dash). The
+ * document's runCommand entries are:
  *  1. a POSIX sh prelude that maps each parameter to the script's RS_* variable. Values arrive only as
  *     environment variables (`interpolationType: ENV_VAR`, SSM Agent 3.3.2746.0 or later): no parameter
  *     is ever pasted into the script text with `{{ }}`, so even a value that slipped past allowedPattern
  *     could not become code. An older agent sets no variable; the script then refuses (exit 2) and
- *     changes nothing;
- *  2. the router script, verbatim (a unit test compares it with the file);
- *  3. a sh epilogue that runs the script with bash and returns its exit code.
- * The script travels in a quoted here-document, so the shell expands nothing inside it.
+ *     changes nothing. It makes a private folder for the files;
+ *  2. each script file without its comment and blank lines (see {@link compactScript}; a unit test
+ *     compares them with the files), written into that folder by a quoted here-document (the shell
+ *     expands nothing inside it), framed by short sh entries;
+ *  3. a sh epilogue that runs the common part with bash, removes the folder and returns the exit code.
+ * The files keep their layout in the folder (router-switch.sh, router-kinds/<kind>.sh), so the common
+ * part finds its kind file the same way there as in the repository.
  */
 import { DOCUMENT_PARAMETER_NAMES, DOCUMENT_PARAMETERS } from './parameters.js';
 
@@ -22,6 +26,11 @@ export const DOCUMENT_BUDGET_BYTES = 60 * 1024;
 
 export const SCRIPT_END_MARKER = 'ROUTER_SWITCH_SCRIPT_END';
 export const STEP_NAME = 'routerSwitch';
+/** The common part's name; the kind files are `router-kinds/<kind>.sh`. */
+export const COMMON_SCRIPT = 'router-switch.sh';
+
+/** Script files by their path under infra/ssm (COMMON_SCRIPT and router-kinds/<kind>.sh). */
+export type RouterScriptFiles = Readonly<Record<string, string>>;
 
 export interface DocumentParameterSpec {
   type: 'String';
@@ -46,6 +55,7 @@ export interface CommandDocument {
 
 /** Parameters the script reads (everything but ExecutionTimeout, which only the agent uses). */
 const SCRIPT_PARAMETERS = DOCUMENT_PARAMETER_NAMES.filter((name) => name !== 'ExecutionTimeout');
+const FILE_NAME = /^(router-switch|router-kinds\/[a-z][a-z0-9]{0,31})\.sh$/;
 
 function prelude(): string {
   const lines = [
@@ -63,30 +73,61 @@ function prelude(): string {
     lines.push(`${env}=\${SSM_${name}-}; export ${env}`);
   }
   lines.push(
-    'rs_script=$(mktemp /tmp/router-switch.XXXXXX) || exit 1',
-    `cat >"$rs_script" <<'${SCRIPT_END_MARKER}'`,
+    'rs_dir=$(mktemp -d /tmp/router-switch.XXXXXX) || exit 1',
+    'mkdir "$rs_dir/router-kinds" || exit 1',
   );
   return lines.join('\n');
 }
 
-function epilogue(): string {
-  return [
-    SCRIPT_END_MARKER,
-    'bash "$rs_script" </dev/null',
-    'rs_rc=$?',
-    'rm -f "$rs_script"',
-    'exit "$rs_rc"',
-  ].join('\n');
+/** The sh line that opens the here-document of one file. */
+function openFile(name: string): string {
+  return `cat >"$rs_dir/${name}" <<'${SCRIPT_END_MARKER}'`;
 }
 
-/** Builds the document around the script text (the file's content). */
-export function buildRouterSwitchDocument(script: string): CommandDocument {
-  const body = script.endsWith('\n') ? script.slice(0, -1) : script;
+function epilogue(): string {
+  return [`bash "$rs_dir/${COMMON_SCRIPT}" </dev/null`, 'rs_rc=$?', 'rm -rf "$rs_dir"', 'exit "$rs_rc"'].join(
+    '\n',
+  );
+}
+
+/**
+ * A script file as the document carries it: without whole-line comments (the shebang kept) and blank
+ * lines. The comments are for the reviewer of the repository; on the instance they only cost room
+ * under the 64 KB limit, which all the router kinds share. The files hold no here-document or
+ * multi-line string with a line starting with `#` (the integration tests run the document itself).
+ */
+export function compactScript(text: string): string {
+  const lines = text.split('\n');
+  const kept = lines.filter((line, i) => (i === 0 && line.startsWith('#!')) || !/^\s*(#.*)?$/.test(line));
+  return `${kept.join('\n')}\n`;
+}
+
+function checkBody(name: string, text: string): string {
+  const compact = compactScript(text);
+  const body = compact.slice(0, -1);
   if (body.split('\n').includes(SCRIPT_END_MARKER)) {
-    throw new Error(`the router script must not contain a line "${SCRIPT_END_MARKER}"`);
+    throw new Error(`the router script ${name} must not contain a line "${SCRIPT_END_MARKER}"`);
   }
   if (body.includes('{{'))
-    throw new Error('the router script must not contain "{{" (SSM would interpolate it)');
+    throw new Error(`the router script ${name} must not contain "{{" (SSM would interpolate it)`);
+  return body;
+}
+
+/** Builds the document around the script files (the common part first, then the kinds by name). */
+export function buildRouterSwitchDocument(files: RouterScriptFiles): CommandDocument {
+  if (files[COMMON_SCRIPT] === undefined) throw new Error(`the router scripts lack ${COMMON_SCRIPT}`);
+  const names = [
+    COMMON_SCRIPT,
+    ...Object.keys(files)
+      .filter((n) => n !== COMMON_SCRIPT)
+      .sort(),
+  ];
+  const runCommand = [prelude()];
+  for (const name of names) {
+    if (!FILE_NAME.test(name)) throw new Error(`unexpected router script name ${name}`);
+    runCommand.push(openFile(name), checkBody(name, files[name]!), SCRIPT_END_MARKER);
+  }
+  runCommand.push(epilogue());
   const parameters: Record<string, DocumentParameterSpec> = {};
   for (const name of DOCUMENT_PARAMETER_NAMES) {
     const spec = DOCUMENT_PARAMETERS[name];
@@ -100,14 +141,14 @@ export function buildRouterSwitchDocument(script: string): CommandDocument {
   return {
     schemaVersion: '2.2',
     description:
-      'mysql-failover RouterSwitch: points the local database router (HAProxy, MySQL Router or ProxySQL) at a new primary, keeps fenced servers out, verifies, and rolls back on failure. Prints one JSON result line. Generated by scripts/build-ssm-document.mjs from infra/ssm/router-switch.sh: edit those, not this.',
+      'mysql-failover RouterSwitch: points the local database router (HAProxy, MySQL Router or ProxySQL) at a new primary, keeps fenced servers out, verifies, and rolls back on failure. Prints one JSON result line. Generated by scripts/build-ssm-document.mjs from infra/ssm/router-switch.sh and infra/ssm/router-kinds/: edit those, not this.',
     parameters,
     mainSteps: [
       {
         action: 'aws:runShellScript',
         name: STEP_NAME,
         precondition: { StringEquals: ['platformType', 'Linux'] },
-        inputs: { timeoutSeconds: '{{ ExecutionTimeout }}', runCommand: [prelude(), body, epilogue()] },
+        inputs: { timeoutSeconds: '{{ ExecutionTimeout }}', runCommand },
       },
     ],
   };
@@ -118,11 +159,17 @@ export function renderDocumentJson(document: CommandDocument): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 
-/** The script carried by a document (runCommand entry 2), with its final newline back. */
-export function embeddedScript(document: CommandDocument): string {
-  const body = document.mainSteps[0]?.inputs.runCommand[1];
-  if (body === undefined) throw new Error('the document carries no script');
-  return `${body}\n`;
+/** The script files carried by a document (compacted), by name, each with its final newline back. */
+export function embeddedScripts(document: CommandDocument): Record<string, string> {
+  const run = document.mainSteps[0]?.inputs.runCommand ?? [];
+  const files: Record<string, string> = {};
+  for (let i = 1; i + 2 < run.length; i += 3) {
+    const name = /^cat >"\$rs_dir\/([^"]+)" <</.exec(run[i]!)?.[1];
+    if (name === undefined || run[i + 2] !== SCRIPT_END_MARKER) break;
+    files[name] = `${run[i + 1]}\n`;
+  }
+  if (files[COMMON_SCRIPT] === undefined) throw new Error('the document carries no script');
+  return files;
 }
 
 const PARAMETER_TYPES = ['String', 'StringList', 'Boolean', 'Integer', 'MapList', 'StringMap'];

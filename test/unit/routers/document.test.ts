@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -5,11 +6,14 @@ import {
   DOCUMENT_PARAMETERS,
   PATTERNS,
 } from '../../../functions/routers/parameters.js';
+import { readRouterScriptFiles } from '../../../functions/routers/script-files.js';
 import {
   buildRouterSwitchDocument,
+  COMMON_SCRIPT,
   type CommandDocument,
+  compactScript,
   DOCUMENT_BUDGET_BYTES,
-  embeddedScript,
+  embeddedScripts,
   renderDocumentJson,
   SCRIPT_END_MARKER,
   validateCommandDocument,
@@ -19,19 +23,43 @@ import { DOCUMENT_PATH, SCRIPT_PATH } from '../../fixtures/routers/agent.js';
 const documentText = readFileSync(DOCUMENT_PATH, 'utf8');
 const document = JSON.parse(documentText) as CommandDocument;
 const script = readFileSync(SCRIPT_PATH, 'utf8');
+const files = readRouterScriptFiles();
 
 describe('the RouterSwitch SSM document', () => {
-  it('carries the router script file verbatim', () => {
-    expect(embeddedScript(document)).toBe(script);
+  it('carries the common part and one file per router kind, each the file without its comments', () => {
+    expect(Object.keys(files)).toEqual([
+      COMMON_SCRIPT,
+      'router-kinds/haproxy.sh',
+      'router-kinds/mysqlrouter.sh',
+      'router-kinds/proxysql.sh',
+    ]);
+    const expected = Object.fromEntries(
+      Object.entries(files).map(([name, text]) => [name, compactScript(text)]),
+    );
+    expect(embeddedScripts(document)).toEqual(expected);
+    // What the instance runs still parses as bash.
+    for (const [name, text] of Object.entries(expected)) {
+      const check = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
+      expect(check.stderr, name).toBe('');
+      expect(check.status, name).toBe(0);
+    }
   });
 
-  it('is exactly what the build step produces from the script and the parameter module', () => {
+  it('is exactly what the build step produces from the script files and the parameter module', () => {
     // Compared as data: the layout is biome's (the build step formats the file).
-    expect(document).toEqual(JSON.parse(renderDocumentJson(buildRouterSwitchDocument(script))));
+    expect(document).toEqual(JSON.parse(renderDocumentJson(buildRouterSwitchDocument(files))));
   });
 
-  it('stays under the SSM size limit with room for the parameter values', () => {
-    expect(Buffer.byteLength(documentText, 'utf8')).toBeLessThan(DOCUMENT_BUDGET_BYTES);
+  it('stays under the SSM size limit with room for the parameter values and a fourth router kind', () => {
+    const size = Buffer.byteLength(documentText, 'utf8');
+    expect(size).toBeLessThan(DOCUMENT_BUDGET_BYTES);
+    // A fourth kind as large as the largest one of today still fits.
+    const largestKind = Math.max(
+      ...Object.entries(files)
+        .filter(([name]) => name !== COMMON_SCRIPT)
+        .map(([, text]) => Buffer.byteLength(JSON.stringify(compactScript(text)), 'utf8')),
+    );
+    expect(size + largestKind).toBeLessThan(DOCUMENT_BUDGET_BYTES);
   });
 
   it('validates offline against the Command document schema 2.2', () => {
@@ -76,9 +104,13 @@ describe('the RouterSwitch SSM document', () => {
     }
     // The only {{ }} reference is the agent's own timeout, outside the script.
     expect(JSON.stringify(document.mainSteps).match(/\{\{[^}]*\}\}/g)).toEqual(['{{ ExecutionTimeout }}']);
-    expect(script).not.toContain('{{');
-    expect(script.split('\n')).not.toContain(SCRIPT_END_MARKER);
-    expect(prelude).toContain(`<<'${SCRIPT_END_MARKER}'`);
+    for (const text of Object.values(files)) {
+      expect(text).not.toContain('{{');
+      expect(text.split('\n')).not.toContain(SCRIPT_END_MARKER);
+    }
+    expect(document.mainSteps[0]!.inputs.runCommand[1]).toBe(
+      `cat >"$rs_dir/${COMMON_SCRIPT}" <<'${SCRIPT_END_MARKER}'`,
+    );
   });
 
   it('reports what is wrong with a broken document', () => {
