@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Runs a TypeScript script (benchmarks, tools) through tsx's loader: node bin/run-ts.mjs FILE [ARGS...]
+// Runs a TypeScript script (benchmarks, tools) through tsx's loader, on Node 22: node bin/run-ts.mjs FILE [ARGS...]
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { register } from 'tsx/esm/api';
+import { ensureNode22 } from './node22.mjs';
 
+await ensureNode22();
+const { register } = await import('tsx/esm/api');
 register();
 const [file, ...rest] = process.argv.slice(2);
 if (!file) {

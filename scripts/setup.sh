@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent setup for the sandbox and the tests: Debian packages and npm dependencies.
+# Idempotent setup for the sandbox and the tests: Debian packages, Node.js 22 and npm dependencies.
 # Safe to run again; installs only what is missing. Never starts the distribution's own
 # MariaDB or HAProxy services: the sandbox and the tests start their own on loopback ports.
 set -euo pipefail
@@ -52,8 +52,12 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mariadb 2
   echo "setup: note: the system mariadb service is running; it is not used, the sandbox starts its own servers."
 fi
 
+# Node.js 22 in .node/ when the machine's node is older (see the script).
+bash scripts/setup-node.sh
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Under Node 22, like everything else: the dependencies' engines ask for it.
+  bash scripts/with-node.sh npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "setup: ok"

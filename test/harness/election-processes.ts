@@ -31,7 +31,7 @@ export async function buildParticipantBundle(): Promise<ParticipantBundle> {
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node22',
     outfile: file,
     logLevel: 'error',
     // mysql2 is CommonJS and requires node builtins at run time.

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { olderNode } from '../harness/older-node.js';
 import {
   ARTIFACT,
   ensurePackaged,
@@ -33,8 +34,11 @@ let cluster: Cluster | undefined;
 let bundleDir: string;
 let template: Template;
 
-/** Runs the bundled handler once in a fresh process; the script only imports the bundle by path. */
-function invoke(event: unknown, env: Record<string, string>): ChildResult {
+/**
+ * Runs the bundled handler once in a fresh process; the script only imports the bundle by path. `node`:
+ * the Node that runs it, by default the one running the tests (Node 22, as in Lambda).
+ */
+function invoke(event: unknown, env: Record<string, string>, node = process.execPath): ChildResult {
   const script = `
     const { handler } = await import(${JSON.stringify(join(bundleDir, 'functions', 'watchdog.mjs'))});
     const context = {
@@ -48,7 +52,7 @@ function invoke(event: unknown, env: Record<string, string>): ChildResult {
     process.stdout.write('SMOKE_RSS ' + process.resourceUsage().maxRSS + '\\n');
     process.exit(0);
   `;
-  const child = spawnSync(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], {
+  const child = spawnSync(node, ['--enable-source-maps', '--input-type=module', '-e', script], {
     // A folder without node_modules: the bundle must carry every dependency itself.
     cwd: bundleDir,
     encoding: 'utf8',
@@ -176,6 +180,22 @@ describe('bundled handler', () => {
     expect(state!.cluster).toBe('bundle');
     expect(state!.group).toBe('g1');
   });
+
+  // The bundle targets node22 (nodejs22.x) and keeps running on Node 20: a machine whose own node is
+  // older runs the tests on Node 22 from .node/, and its own node runs the same artifact here.
+  const older = olderNode();
+  it.skipIf(!older)(
+    `checks the local cluster on the machine's older node too (${older?.version ?? 'none'})`,
+    () => {
+      const { result } = invoke(
+        { action: 'check', group: 'g1' },
+        lambdaEnv(cluster!.configFile(), 'g1'),
+        older!.path,
+      );
+      expect(result.ok, JSON.stringify(result.error)).toBe(true);
+      expect(result.report?.analysis).toMatchObject({ code: 'Ok' });
+    },
+  );
 
   it('refuses a malformed console event with a message naming the accepted events', () => {
     const { result } = invoke({ action: 'explode' }, lambdaEnv(cluster!.configFile(), 'g1'));

@@ -16,7 +16,13 @@ const LOCK = join(ROOT, 'node_modules', '.cache', 'mysql-failover-package.lock')
 
 /** Files whose change changes the template or the artifact. */
 function inputs(): string[] {
-  const files = ['serverless.yml', 'deploy/sample.yml', 'package.json'];
+  const files = [
+    'serverless.yml',
+    'deploy/sample.yml',
+    'package.json',
+    'package-lock.json',
+    'scripts/esbuild-options.mjs',
+  ];
   const walk = (dir: string): void => {
     const abs = join(ROOT, dir);
     if (!existsSync(abs)) return;
