@@ -7,6 +7,11 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // One fresh worker per file, chosen rather than defaulted (vitest 5 suggests isolate: false to save
+    // worker start-ups): test files mock the AWS SDK clients (aws-sdk-client-mock patches their
+    // prototypes), keep cached configuration in module state and install exit and signal hooks for the
+    // clusters they start; none of that may leak into the next file.
+    isolate: true,
     // Two cores: more than two files starting clusters at once only makes every test slower.
     maxWorkers: 2,
     globalSetup: ['test/harness/global-setup.ts'],

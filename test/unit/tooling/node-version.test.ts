@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { majorOf, olderNode } from '../../harness/older-node.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -66,6 +67,26 @@ describe('Node 22 for the tests', () => {
       }
     }
     expect(bare).toEqual([]);
+  });
+});
+
+describe('Node 22 declared alike', () => {
+  it('names Node 22 in engines, @types/node, the esbuild target and the function runtime', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+      devDependencies: Record<string, string>;
+    };
+    expect(pkg.engines.node).toMatch(/^>=22(\.|$)/);
+    expect(pkg.devDependencies['@types/node']).toMatch(/^\^22\./);
+    // @ts-expect-error plain ESM module without types
+    const { bundleOptions } = (await import('../../../scripts/esbuild-options.mjs')) as {
+      bundleOptions: { target: string };
+    };
+    expect(bundleOptions.target).toBe('node22');
+    const template = parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8')) as {
+      provider: { runtime: string };
+    };
+    expect(template.provider.runtime).toBe('nodejs22.x');
   });
 });
 
