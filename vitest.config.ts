@@ -1,4 +1,10 @@
 import { defineConfig } from 'vitest/config';
+// @ts-expect-error plain ESM module without types
+import { ensureNode22 } from './bin/node22.mjs';
+
+// The tests run on Node 22, as the function does in Lambda: `npx vitest` started from a shell whose node
+// is older runs itself again under Node 22 (the machine's, or the one `npm run setup` put in .node/).
+await ensureNode22();
 
 export default defineConfig({
   test: {

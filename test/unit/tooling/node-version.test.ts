@@ -121,6 +121,21 @@ describe.skipIf(!older)(`on a machine whose node is older (${older?.version ?? '
     expect(seen.args).toEqual(['a', 'b c']);
   });
 
+  it('runs vitest started with the older node (npx vitest from a Node 20 shell) under Node 22', () => {
+    const probe = 'data:text/javascript,console.error("node-version-probe " + process.version)';
+    const vitest = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+    const result = run(older!.path, ['--import', probe, vitest, 'list', 'test/unit/core/gtid.test.ts'], {
+      ...process.env,
+      PATH: machinePath(),
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/gtid\.test\.ts/);
+    const probes = [...result.stderr.matchAll(/node-version-probe (v[\d.]+)/g)].map((m) => m[1]!);
+    expect(probes[0]).toBe(older?.version);
+    expect(probes.slice(1).length).toBeGreaterThan(0);
+    for (const version of probes.slice(1)) expect(majorOf(version)).toBeGreaterThanOrEqual(22);
+  });
+
   it('runs the repl-watchdog CLI started with the older node under Node 22, keeping its node options', () => {
     // --import runs in every process started with it: the older node first, then the Node 22 one.
     const probe = 'data:text/javascript,console.error("node-version-probe " + process.version)';
