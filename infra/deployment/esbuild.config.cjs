@@ -2,8 +2,8 @@
 /**
  * serverless-esbuild configuration (serverless.yml `custom.esbuild.config`): the one set of bundle
  * options in scripts/esbuild-options.mjs, shared with scripts/build.mjs (benchmarks, smoke tests), plus
- * what only the packaging plugin reads. serverless-esbuild loads this file with require(); Node
- * >= 20.19 can require() the ES module that holds the shared options.
+ * what only the packaging plugin reads. serverless-esbuild loads this file with require(); Node 22.12+
+ * (the version `npm run package` runs on) can require() the ES module that holds the shared options.
  */
 module.exports = () => {
   const { bundleOptions } = require('../../scripts/esbuild-options.mjs');
