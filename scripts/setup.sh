@@ -60,4 +60,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # Under Node 22, like everything else: the dependencies' engines ask for it.
   bash scripts/with-node.sh npm ci --no-audit --no-fund --loglevel=error
 fi
-echo "setup: ok"
+echo "setup: ok (the sandbox and the tests run on node $(bash scripts/with-node.sh node --version))"

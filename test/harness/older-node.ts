@@ -21,3 +21,11 @@ export function olderNode(): { path: string; version: string } | undefined {
   }
   return undefined;
 }
+
+/** PATH as a user's shell has it: without the private node the npm scripts put first (nor node_modules/.bin). */
+export function machinePath(root: string): string {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => dir !== join(root, '.node', 'bin') && !dir.endsWith('node_modules/.bin'))
+    .join(delimiter);
+}

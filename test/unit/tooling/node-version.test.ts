@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { majorOf, olderNode } from '../../harness/older-node.js';
+import { machinePath, majorOf, olderNode } from '../../harness/older-node.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const older = olderNode();
@@ -20,14 +20,6 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
   const child = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', env, timeout: 60_000 });
   return { status: child.status, stdout: child.stdout ?? '', stderr: child.stderr ?? '' };
-}
-
-/** PATH as a user's shell has it: without the private node the npm scripts put first. */
-function machinePath(): string {
-  return (process.env.PATH ?? '')
-    .split(':')
-    .filter((dir) => dir !== join(ROOT, '.node', 'bin') && !dir.endsWith('node_modules/.bin'))
-    .join(':');
 }
 
 describe('Node 22 for the tests', () => {
@@ -92,7 +84,7 @@ describe('Node 22 declared alike', () => {
 
 describe.skipIf(!older)(`on a machine whose node is older (${older?.version ?? 'none here'})`, () => {
   it('runs a command under Node 22 through scripts/with-node.sh, with that node first on PATH', () => {
-    const env = { ...process.env, PATH: machinePath() };
+    const env = { ...process.env, PATH: machinePath(ROOT) };
     expect(run('node', ['--version'], env).stdout.trim()).toBe(older?.version);
     const result = run('bash', ['scripts/with-node.sh', 'sh', '-c', 'node --version'], env);
     expect(result.status, result.stderr).toBe(0);
@@ -112,7 +104,7 @@ describe.skipIf(!older)(`on a machine whose node is older (${older?.version ?? '
     );
     const result = run(older!.path, ['bin/run-ts.mjs', script, 'a', 'b c'], {
       ...process.env,
-      PATH: machinePath(),
+      PATH: machinePath(ROOT),
     });
     expect(result.status, result.stderr).toBe(3);
     const seen = JSON.parse(result.stdout.trim()) as { self: string; child: string; args: string[] };
@@ -126,7 +118,7 @@ describe.skipIf(!older)(`on a machine whose node is older (${older?.version ?? '
     const vitest = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
     const result = run(older!.path, ['--import', probe, vitest, 'list', 'test/unit/core/gtid.test.ts'], {
       ...process.env,
-      PATH: machinePath(),
+      PATH: machinePath(ROOT),
     });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/gtid\.test\.ts/);
@@ -141,7 +133,7 @@ describe.skipIf(!older)(`on a machine whose node is older (${older?.version ?? '
     const probe = 'data:text/javascript,console.error("node-version-probe " + process.version)';
     const result = run(older!.path, ['--import', probe, 'bin/repl-watchdog.mjs', '--help'], {
       ...process.env,
-      PATH: machinePath(),
+      PATH: machinePath(ROOT),
     });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^repl-watchdog/);
