@@ -6,15 +6,19 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const MIN_MAJOR = 22;
+/** Node 22.12 or later (what vitest 5 needs; the same rule as scripts/with-node.sh). */
+function newEnough() {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major > 22 || (major === 22 && minor >= 12);
+}
 
 /**
- * Returns at once on Node 22 or later. On an older node it runs the same command (same node options,
+ * Returns at once on Node 22.12 or later. On an older node it runs the same command (same node options,
  * script and arguments) under Node 22 and ends this process with the child's exit status; it returns
  * only when it cannot (no scripts/with-node.sh next to this file), and the tool then runs where it is.
  */
 export async function ensureNode22() {
-  if (Number(process.versions.node.split('.')[0]) >= MIN_MAJOR) return;
+  if (newEnough()) return;
   const wrapper = fileURLToPath(new URL('../scripts/with-node.sh', import.meta.url));
   if (!existsSync(wrapper)) return;
   const child = spawn('bash', [wrapper, 'node', ...process.execArgv, ...process.argv.slice(1)], {

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Provides Node.js 22, the version the function runs on in Lambda (nodejs22.x), to the sandbox, the
-# tests, the benchmarks and the CLI when the machine's node is older. The binary comes from the npm
+# tests, the benchmarks and the CLI when the machine's node is older than 22.12 (what vitest 5 needs). The binary comes from the npm
 # registry (the package node-linux-<arch>, the official build) and goes to .node/ (ignored by git):
 # .node/bin/ then holds only `node`, and scripts/with-node.sh puts that folder first on PATH.
-# A machine whose node is already 22 or later keeps using its own, and nothing is fetched.
+# A machine whose node is already 22.12 or later keeps using its own, and nothing is fetched.
 # Idempotent, and offline after the first run: the package tarball stays in .node/ and is never
 # fetched again while it is there; its SHA-512 is checked against the digest pinned below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODE_VERSION=22.23.5
-MIN_MAJOR=22
+# Exits 0 on Node 22.12 or later (the same rule as scripts/with-node.sh and bin/node22.mjs).
+NEW_ENOUGH='const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) ? 0 : 1)'
 PRIVATE=.node/bin/node
 
 # The node first on PATH, leaving out our own .node/bin (a caller may already have put it there).
@@ -27,18 +28,16 @@ machine_node() {
   done
 }
 
-major_of() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-
 if [ -x "$PRIVATE" ] && [ "$("$PRIVATE" --version 2>/dev/null)" = "v$NODE_VERSION" ]; then
   exit 0
 fi
 machine="$(machine_node)"
-if [ -n "$machine" ] && [ "$(major_of "$machine")" -ge "$MIN_MAJOR" ]; then
+if [ -n "$machine" ] && "$machine" -e "$NEW_ENOUGH" 2>/dev/null; then
   exit 0
 fi
 
 if [ "$(uname -s)" != Linux ]; then
-  echo "setup: Node.js $MIN_MAJOR or later is needed (found: ${machine:-no node}); install it, then run this again." >&2
+  echo "setup: Node.js 22.12 or later is needed (found: ${machine:-no node}); install it, then run this again." >&2
   exit 1
 fi
 case "$(uname -m)" in
@@ -51,7 +50,7 @@ case "$(uname -m)" in
     sha512=7b52ce506295aee3c6b8b56eb67f3e0a09b9a48d403e6e0abe1fb36dbfea7bf6690fdb3e4d06f2e6252064e5a63e96d22a98f44ddf033f53743449d76ac1e2ce
     ;;
   *)
-    echo "setup: Node.js $MIN_MAJOR or later is needed and the registry has no build for $(uname -m); install it yourself." >&2
+    echo "setup: Node.js 22.12 or later is needed and the registry has no build for $(uname -m); install it yourself." >&2
     exit 1
     ;;
 esac
@@ -91,7 +90,7 @@ mv "$dest.part" "$dest"
 mkdir -p .node/bin
 ln -sfn "../node-v$NODE_VERSION-linux-$arch/bin/node" "$PRIVATE"
 if [ "$("$PRIVATE" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
-  echo "setup: the unpacked $PRIVATE does not run on this machine; install Node.js $MIN_MAJOR or later yourself." >&2
+  echo "setup: the unpacked $PRIVATE does not run on this machine; install Node.js 22.12 or later yourself." >&2
   exit 1
 fi
 echo "setup: Node.js $NODE_VERSION ready in .node/ (used by npm start, npm test and the other npm scripts)"
