@@ -97,10 +97,29 @@ async function allRoutersTo(address: string): Promise<void> {
   await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, server)));
 }
 
-/** Clears the sticky MAINT of db1 on every router (what a router switch's reload also does). */
-async function routersBackToDb1(): Promise<void> {
-  for (const r of cluster.routers) await r.runtime('set server mysql_failover/db1 state ready');
-  await allRoutersTo(db1);
+/**
+ * Clears the sticky MAINT of db1 on every router (what a router switch's reload also does), once the
+ * router's health checks have settled. A one-shot `state ready` is not enough: right after the servers
+ * restart, db1 can still be DOWN (rising) in a router's checks; `ready` is then a no-op, and when db2
+ * rises first the sticky task puts db1 in MAINT afterwards, so the router keeps to db2. Each router is
+ * therefore watched until db1 is UP and new connections land on it, clearing MAINT whenever it appears.
+ */
+async function routersBackToDb1(deadlineMs = 60_000): Promise<void> {
+  const primary = cluster.server(db1);
+  await Promise.all(
+    cluster.routers.map(async (router) => {
+      const end = Date.now() + deadlineMs;
+      for (;;) {
+        const state = (await router.serverStates()).find((s) => s.name === primary.name)?.status ?? '';
+        if (state === 'MAINT') await router.runtime(`set server mysql_failover/${primary.name} state ready`);
+        else if (state.startsWith('UP') && (await router.routesTo()) === db1) return;
+        if (Date.now() > end) break;
+        await sleep(100);
+      }
+      // Fails with the router's own view (states, where it routes) as evidence.
+      await cluster.waitForRouterTarget(router, primary, 0);
+    }),
+  );
 }
 
 beforeAll(async () => {
