@@ -4,7 +4,7 @@
  * variant cannot run on a real server here).
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -163,6 +163,50 @@ describe('the sweep of dead runs', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+describe('the template datadir', () => {
+  it('is built although another server starting beside it clears the shared tmpdir', async () => {
+    // A starting mariadbd (and every mariadb-install-db bootstrap) removes the #sql files it finds in
+    // its tmpdir. A builder that kept its temporary tables in a shared tmpdir lost them to any server
+    // starting beside it (seen on a fresh machine, two test workers building at once: "Unknown table
+    // 'mysql.tmp_proxies_priv'", and the whole test file failed). Here the shared tmpdir is a scratch
+    // folder the test clears the way such a server does, for as long as the build runs.
+    const shared = join(scratch, 'shared-tmp');
+    mkdirSync(shared, { recursive: true });
+    const swept: string[] = [];
+    let building = true;
+    const sweeper = (async () => {
+      while (building) {
+        for (const name of readdirSync(shared)) {
+          if (!name.startsWith('#sql')) continue;
+          rmSync(join(shared, name), { force: true, recursive: true });
+          swept.push(name);
+        }
+        await sleep(1);
+      }
+    })();
+    const root = join(scratch, 'template-root');
+    const built = await execFileAsync(
+      process.execPath,
+      ['bin/run-ts.mjs', 'test/harness/template-child.ts'],
+      {
+        env: { ...process.env, TMPDIR: shared, MYSQL_FAILOVER_HARNESS_ROOT: root },
+        timeout: 300_000,
+      },
+    )
+      .then(({ stdout }) => JSON.parse(stdout.trim()) as { path: string })
+      .catch((error: { stderr?: string; message: string }) => ({ error: error.stderr || error.message }))
+      .finally(() => {
+        building = false;
+      });
+    await sweeper;
+    expect(built).not.toHaveProperty('error');
+    expect(swept).toEqual([]);
+    const { path } = built as { path: string };
+    expect(path.startsWith(root)).toBe(true);
+    expect(existsSync(join(path, 'mysql', 'global_priv.frm'))).toBe(true);
+  }, 600_000);
 });
 
 describe('the grant statements', () => {
