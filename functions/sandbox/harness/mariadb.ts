@@ -101,9 +101,15 @@ async function buildTemplate(): Promise<string> {
   // Build beside it and rename: a concurrent builder (another test worker) either wins the rename or
   // finds the finished template; nobody ever sees a half-initialised one.
   const tmp = join(templates, `.tmp-${process.pid}-${randomBytes(3).toString('hex')}`);
-  mkdirSync(tmp, { recursive: true });
+  // Its own tmpdir: a mariadbd (or another bootstrap) starting with the same tmpdir removes every #sql
+  // file there, and the bootstrap then fails on its lost temporary tables ("Unknown table mysql.tmp_...").
+  mkdirSync(join(tmp, 'tmp'), { recursive: true });
   try {
-    await execFileAsync(installDb, [...INSTALL_ARGS, `--datadir=${join(tmp, 'data')}`], { timeout: 120_000 });
+    await execFileAsync(
+      installDb,
+      [...INSTALL_ARGS, `--datadir=${join(tmp, 'data')}`, `--tmpdir=${join(tmp, 'tmp')}`],
+      { timeout: 120_000 },
+    );
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });
     throw new ProcessError('mariadb-install-db failed to initialise the template datadir', { cause: error });
