@@ -1,11 +1,12 @@
 /**
- * Child process for the memory test: dumps one schema to the local S3 endpoint and restores it into a
- * target, then prints its peak RSS. Run in its own process so the figure is the dump's and restore's
- * alone (node bin/run-ts.mjs test/harness/s3-dump-child.ts '<json config>').
+ * Child process of bench/dump-memory.ts: dumps one schema to the local S3 endpoint and restores it into
+ * a target, then prints its peak RSS as one JSON line. Run in its own process so the figure is the
+ * dump's and restore's alone (node bin/run-ts.mjs bench/dump-memory-child.ts '<json config>'). It ends
+ * by itself once its output is written (no process.exit that could cut it).
  */
-import { dumpDatabase } from '../../functions/dump/dump.js';
-import { restoreDump } from '../../functions/dump/restore.js';
-import { openObjectStore } from '../../functions/storage/open-store.js';
+import { dumpDatabase } from '../functions/dump/dump.js';
+import { restoreDump } from '../functions/dump/restore.js';
+import { openObjectStore } from '../functions/storage/open-store.js';
 
 interface ChildConfig {
   source: { host: string; port: number; user: string; password: string };
