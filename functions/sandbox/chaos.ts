@@ -39,6 +39,7 @@ import { type CycleReport, runCycle } from '../operations/cycle.js';
 import { openConfiguredStore } from '../operations/store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
+import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
 import { sandboxRouterSwitch } from './drill.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
 import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
@@ -84,11 +85,14 @@ export interface ChaosResult {
   lostAckedWrites: number;
   medianRecoverS: number;
   maxRecoverS: number;
+  /** Rounds the loop's own plumbing failed (printed as HARNESS ERROR lines); they prove nothing. */
+  harnessErrors: number;
 }
 
 export interface ChaosDetails {
   result: ChaosResult;
   violations: string[];
+  harnessErrors: string[];
   acknowledged: number;
   salvagedAckedWrites: number;
   recoverS: number[];
@@ -121,6 +125,8 @@ export function faultSchedule(
 }
 
 const APP = { user: 'app_writer', password: 'chaos-app-pw' };
+/** A harness that fails this many rounds in a row is broken: the run stops and says so. */
+const MAX_HARNESS_ERRORS_IN_A_ROW = 3;
 const SB = { user: 'sb_chaos', password: 'chaos-sb-pw' };
 
 export function median(values: readonly number[]): number {
@@ -333,6 +339,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     violations.push(text);
     out(`VIOLATION ${text}`);
   };
+  // A failure of the loop's own plumbing, not of the watchdog: counted apart, never as a violation.
+  const harnessErrors: string[] = [];
+  const harnessFailure = (text: string): void => {
+    harnessErrors.push(text);
+    out(`HARNESS ERROR ${text}`);
+  };
   const faults: Record<string, number> = {};
   const recoverS: number[] = [];
   const salvaged = new Set<string>();
@@ -514,36 +526,51 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       return ok;
     };
 
-    /** One watchdog run in its own process, killed with SIGKILL after `killAfterMs` (if still running). */
-    const childCycle = async (group: string, killAfterMs: number): Promise<'killed' | 'finished'> => {
+    /**
+     * One watchdog run in its own process, killed with SIGKILL after `killAfterMs` (if still running).
+     * Its report is read whole (on 'close', after the pipe is drained); an exit without any report is
+     * a watchdog crash (a violation), a report that cannot be read is a harness error.
+     */
+    const childCycle = async (
+      round: number,
+      group: string,
+      killAfterMs: number,
+    ): Promise<'killed' | 'finished'> => {
       const child = spawn(
         process.execPath,
         [resolve('bin/run-ts.mjs'), resolve('functions/sandbox/chaos-child.ts'), configPath, group],
-        { stdio: ['ignore', 'pipe', 'ignore'] },
+        { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       children.add(child);
-      let text = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        text += d.toString();
-      });
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      // The kill clock starts when the child has begun its cycle.
-      for (let i = 0; i < 600 && !text.includes('started') && child.exitCode === null; i++) await sleep(50);
-      const outcome = await Promise.race([
-        exited.then(() => 'finished' as const),
-        sleep(killAfterMs).then(() => 'kill' as const),
-      ]);
-      if (outcome === 'kill') {
-        child.kill('SIGKILL');
-        await exited;
+      const output = readWhole(child);
+      try {
+        // The kill clock starts when the child has begun its cycle (loading it can take long when the
+        // machine is busy).
+        await waitForOutput(child, 'started', 120_000);
+        const outcome = await Promise.race([
+          output.then(() => 'finished' as const),
+          sleep(killAfterMs).then(() => 'kill' as const),
+        ]);
+        if (outcome === 'kill') {
+          child.kill('SIGKILL');
+          await output;
+          return 'killed';
+        }
+        const { code, signal, stdout, stderr } = await output;
+        const report = lastJsonLine<CycleReport>(stdout);
+        if (report.ok) record([report.value], round);
+        else if (report.missing)
+          violate(
+            `round ${round}: child watchdog of ${group} exited (${code ?? signal}) without a report: ${stderr.slice(-500)}`,
+          );
+        else
+          harnessFailure(
+            `round ${round}: report of the child watchdog of ${group} unreadable: ${report.error}`,
+          );
+        return 'finished';
+      } finally {
         children.delete(child);
-        return 'killed';
       }
-      children.delete(child);
-      const line = text.split('\n').find((l) => l.startsWith('{'));
-      if (!line) violate(`child watchdog of ${group} exited (${child.exitCode}) without a report`);
-      else record([JSON.parse(line) as CycleReport], -1);
-      return 'finished';
     };
 
     const waitRoutersOn = async (server: ServerHandle, ms = 60_000): Promise<void> => {
@@ -552,6 +579,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
 
     const runStart = Date.now();
     let roundsDone = 0;
+    let harnessInARow = 0;
     for (let round = 1; round <= options.rounds; round++) {
       if (options.minutes !== undefined && Date.now() - runStart > options.minutes * 60_000) {
         out(`time budget of ${options.minutes} min reached: stopping after ${roundsDone} rounds`);
@@ -561,196 +589,210 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       const { fault, params } = schedule[round - 1]!;
       const [p1 = 0, p2 = 0, p3 = 0] = params;
       faults[fault] = (faults[fault] ?? 0) + 1;
-      const primary = await currentPrimary();
-      const replicas = c.servers.filter((s) => s !== primary);
-      const replica = replicas[Math.floor(p2 * replicas.length)]!;
-      const windowsBefore = probe.windows;
-      const background: Promise<unknown>[] = [];
-      let store: () => ObjectStore = baseStore;
-      const outage = { down: false, hits: 0 };
-      let firstTrigger: Invocation['trigger'] = 'alarm';
-      let note = '';
-      const t0 = Date.now();
-
-      /** kill -9 the primary; restart it once every router has moved, after a random pause. */
-      const killPrimary = async (): Promise<void> => {
-        await primary.kill9();
-        await waitRoutersOn(replica);
-        await sleep(Math.floor(p3 * 3_000));
-        await primary.start();
-      };
-
-      switch (fault) {
-        case 'kill-primary':
-          await killPrimary();
-          break;
-        case 'hang-primary': {
-          const long = p1 >= 0.3;
-          await primary.pause();
-          if (long) await waitRoutersOn(replica);
-          else await sleep(800);
-          await primary.resume();
-          note = long ? 'long hang (routers moved)' : 'short hang (below detection)';
-          break;
-        }
-        case 'kill-replica':
-          await replica.kill9();
-          await sleep(Math.floor(p1 * 5_000));
-          await replica.start();
-          break;
-        case 'break-replication':
-          await c.breakReplication(replica).catch((e: unknown) => {
-            note = `could not break replication: ${errorMessage(e)}`;
-          });
-          break;
-        case 'restart-router': {
-          const r = c.routers[Math.floor(p1 * c.routers.length)]!;
-          await r.restart();
-          note = `router ${r.port}`;
-          break;
-        }
-        case 'kill-operation-master': {
-          await killPrimary();
-          const killAfter = 300 + Math.floor(p1 * 8_000);
-          const res = await childCycle(c.groups[0]!.name, killAfter);
-          note = `master ${res === 'killed' ? `killed ${killAfter} ms into its run` : 'finished before its kill'}`;
-          firstTrigger = 'schedule';
-          break;
-        }
-        case 'concurrent-triggers': {
-          await killPrimary();
-          const all = await Promise.all(
-            (['schedule', 'alarm', 'console'] as const).map((t) => invokeAll(round, t)),
-          );
-          note = `${all.flat().length} invocations at once`;
-          firstTrigger = 'schedule';
-          break;
-        }
-        case 'store-down-during-reseed':
-          await killPrimary();
-          outage.down = true;
-          store = storeWithOutage(baseStore, outage);
-          break;
-        case 'restart-mid-reseed': {
-          await killPrimary();
-          const target = primary; // the old primary is the one rebuilt
-          store = storeRestartingOnRestore(baseStore, () => {
-            background.push(
-              sleep(Math.floor(p1 * 1_500)).then(async () => {
-                await target.restart().catch(async () => target.start());
-                note = `${target.name} restarted during its restore`;
-              }),
-            );
-          });
-          break;
-        }
-      }
-
-      // Watchdog invocations, as the triggers would, until Ok (or the round's time is up).
-      let code: string | null = null;
-      let attempt = 0;
-      for (;;) {
-        const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
-        const reports = await invokeAll(round, trigger, store);
-        attempt++;
-        if (outage.down && attempt >= 1) {
-          // Storage is back for the following invocations.
-          outage.down = false;
-          store = baseStore;
-        }
-        if (fault === 'restart-mid-reseed' && attempt >= 2) store = baseStore;
-        await Promise.all(background);
-        const s = await status();
-        code = s.analysis?.code ?? null;
-        if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
-        if (Date.now() - t0 > roundTimeoutMs) {
-          violate(`round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`);
-          break;
-        }
-        await sleep(1_000);
-      }
-      const took = (Date.now() - t0) / 1000;
-      recoverS.push(took);
-
-      // Invariants.
-      const finalPrimary = await currentPrimary();
-      // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
-      // Promote leaves the step 'already-done' to the one that takes over.
-      if (finalPrimary !== primary) failovers++;
-      for (const r of c.servers.filter((s) => s !== finalPrimary)) {
-        await c.waitForReplication(r, 60_000).catch((e: unknown) => {
-          violate(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
-        });
-      }
-      const pool = new AdminPool(config);
       try {
-        const p = await pool.get(finalPrimary.address);
-        for (const r of c.servers.filter((s) => s !== finalPrimary)) {
-          const cmp = await compareChecksums(p, await pool.get(r.address)).catch((e: unknown) => {
-            violate(`round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
-            return null;
-          });
-          if (cmp && !cmp.consistent)
-            violate(
-              `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
-            );
-        }
-      } finally {
-        await pool.close();
-      }
-      // Taken before the primary is read: a write acknowledged after the read is not yet "lost".
-      const ackedNow = writer.ids();
-      const present = new Set(
-        (await finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`)).map((r) =>
-          String(r.id),
-        ),
-      );
-      const lost = [...ackedNow].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
-      if (lost.length > lostAckedWrites) {
-        const byId = new Map(writer.acks.map((a) => [a.id, a]));
-        const evidence = lost.slice(0, 5).map((id) => {
-          const a = byId.get(id);
-          return `${id} (acknowledged by server ${a?.serverId} through ${a?.group} at ${a ? new Date(a.atMs).toISOString() : '?'})`;
-        });
-        violate(
-          `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${evidence.join(', ')}`,
-        );
-      }
-      lostAckedWrites = lost.length;
-      maxLost = Math.max(maxLost, lost.length);
-      onlySalvaged = [...ackedNow].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
-      for (const s of c.servers) {
-        const rows = await s
-          .query(`SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`)
-          .catch(() => [{ n: 0, expired: 0 }]);
-        if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
-          violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
-      }
-      const procs = processTable();
-      const mariadbd = procs.filter((p) => p.args.includes('mariadbd') && p.args.includes(c.dir));
-      if (mariadbd.length !== c.servers.length)
-        violate(`round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`);
-      const strays = procs.filter(
-        // Ours only: other runs on the machine have their own cluster folders and ports.
-        (p) =>
-          (/chaos-child/.test(p.args) && p.args.includes(c.dir)) ||
-          (/^\S*(mariadb-binlog|mysqlbinlog)\s/.test(p.args) &&
-            c.servers.some((s) => p.args.includes(`${s.port}`))),
-      );
-      if (strays.length > 0)
-        violate(
-          `round ${round}: leaked processes: ${strays.map((p) => `${p.pid} ${p.args.slice(0, 80)}`).join('; ')}`,
-        );
-      const newWindows = probe.windows - windowsBefore;
-      if (newWindows > 0)
-        violate(
-          `round ${round} (${fault}): ${newWindows} split-brain window(s): ${probe.evidence.slice(-newWindows).join(' | ')}`,
-        );
+        const primary = await currentPrimary();
+        const replicas = c.servers.filter((s) => s !== primary);
+        const replica = replicas[Math.floor(p2 * replicas.length)]!;
+        const windowsBefore = probe.windows;
+        const background: Promise<unknown>[] = [];
+        let store: () => ObjectStore = baseStore;
+        const outage = { down: false, hits: 0 };
+        let firstTrigger: Invocation['trigger'] = 'alarm';
+        let note = '';
+        const t0 = Date.now();
 
-      const summary = writer.summary();
-      out(
-        `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
-      );
+        /** kill -9 the primary; restart it once every router has moved, after a random pause. */
+        const killPrimary = async (): Promise<void> => {
+          await primary.kill9();
+          await waitRoutersOn(replica);
+          await sleep(Math.floor(p3 * 3_000));
+          await primary.start();
+        };
+
+        switch (fault) {
+          case 'kill-primary':
+            await killPrimary();
+            break;
+          case 'hang-primary': {
+            const long = p1 >= 0.3;
+            await primary.pause();
+            if (long) await waitRoutersOn(replica);
+            else await sleep(800);
+            await primary.resume();
+            note = long ? 'long hang (routers moved)' : 'short hang (below detection)';
+            break;
+          }
+          case 'kill-replica':
+            await replica.kill9();
+            await sleep(Math.floor(p1 * 5_000));
+            await replica.start();
+            break;
+          case 'break-replication':
+            await c.breakReplication(replica).catch((e: unknown) => {
+              note = `could not break replication: ${errorMessage(e)}`;
+            });
+            break;
+          case 'restart-router': {
+            const r = c.routers[Math.floor(p1 * c.routers.length)]!;
+            await r.restart();
+            note = `router ${r.port}`;
+            break;
+          }
+          case 'kill-operation-master': {
+            await killPrimary();
+            const killAfter = 300 + Math.floor(p1 * 8_000);
+            const res = await childCycle(round, c.groups[0]!.name, killAfter);
+            note = `master ${res === 'killed' ? `killed ${killAfter} ms into its run` : 'finished before its kill'}`;
+            firstTrigger = 'schedule';
+            break;
+          }
+          case 'concurrent-triggers': {
+            await killPrimary();
+            const all = await Promise.all(
+              (['schedule', 'alarm', 'console'] as const).map((t) => invokeAll(round, t)),
+            );
+            note = `${all.flat().length} invocations at once`;
+            firstTrigger = 'schedule';
+            break;
+          }
+          case 'store-down-during-reseed':
+            await killPrimary();
+            outage.down = true;
+            store = storeWithOutage(baseStore, outage);
+            break;
+          case 'restart-mid-reseed': {
+            await killPrimary();
+            const target = primary; // the old primary is the one rebuilt
+            store = storeRestartingOnRestore(baseStore, () => {
+              background.push(
+                sleep(Math.floor(p1 * 1_500)).then(async () => {
+                  await target.restart().catch(async () => target.start());
+                  note = `${target.name} restarted during its restore`;
+                }),
+              );
+            });
+            break;
+          }
+        }
+
+        // Watchdog invocations, as the triggers would, until Ok (or the round's time is up).
+        let code: string | null = null;
+        let attempt = 0;
+        for (;;) {
+          const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
+          const reports = await invokeAll(round, trigger, store);
+          attempt++;
+          if (outage.down && attempt >= 1) {
+            // Storage is back for the following invocations.
+            outage.down = false;
+            store = baseStore;
+          }
+          if (fault === 'restart-mid-reseed' && attempt >= 2) store = baseStore;
+          await Promise.all(background);
+          const s = await status();
+          code = s.analysis?.code ?? null;
+          if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
+          if (Date.now() - t0 > roundTimeoutMs) {
+            violate(`round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`);
+            break;
+          }
+          await sleep(1_000);
+        }
+        const took = (Date.now() - t0) / 1000;
+        recoverS.push(took);
+
+        // Invariants.
+        const finalPrimary = await currentPrimary();
+        // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
+        // Promote leaves the step 'already-done' to the one that takes over.
+        if (finalPrimary !== primary) failovers++;
+        for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+          await c.waitForReplication(r, 60_000).catch((e: unknown) => {
+            violate(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
+          });
+        }
+        const pool = new AdminPool(config);
+        try {
+          const p = await pool.get(finalPrimary.address);
+          for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+            const cmp = await compareChecksums(p, await pool.get(r.address)).catch((e: unknown) => {
+              violate(`round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
+              return null;
+            });
+            if (cmp && !cmp.consistent)
+              violate(
+                `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
+              );
+          }
+        } finally {
+          await pool.close();
+        }
+        // Taken before the primary is read: a write acknowledged after the read is not yet "lost".
+        const ackedNow = writer.ids();
+        const present = new Set(
+          (await finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`)).map((r) =>
+            String(r.id),
+          ),
+        );
+        const lost = [...ackedNow].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
+        if (lost.length > lostAckedWrites) {
+          const byId = new Map(writer.acks.map((a) => [a.id, a]));
+          const evidence = lost.slice(0, 5).map((id) => {
+            const a = byId.get(id);
+            return `${id} (acknowledged by server ${a?.serverId} through ${a?.group} at ${a ? new Date(a.atMs).toISOString() : '?'})`;
+          });
+          violate(
+            `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${evidence.join(', ')}`,
+          );
+        }
+        lostAckedWrites = lost.length;
+        maxLost = Math.max(maxLost, lost.length);
+        onlySalvaged = [...ackedNow].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
+        for (const s of c.servers) {
+          const rows = await s
+            .query(
+              `SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`,
+            )
+            .catch(() => [{ n: 0, expired: 0 }]);
+          if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
+            violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
+        }
+        const procs = processTable();
+        const mariadbd = procs.filter((p) => p.args.includes('mariadbd') && p.args.includes(c.dir));
+        if (mariadbd.length !== c.servers.length)
+          violate(`round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`);
+        const strays = procs.filter(
+          // Ours only: other runs on the machine have their own cluster folders and ports.
+          (p) =>
+            (/chaos-child/.test(p.args) && p.args.includes(c.dir)) ||
+            (/^\S*(mariadb-binlog|mysqlbinlog)\s/.test(p.args) &&
+              c.servers.some((s) => p.args.includes(`${s.port}`))),
+        );
+        if (strays.length > 0)
+          violate(
+            `round ${round}: leaked processes: ${strays.map((p) => `${p.pid} ${p.args.slice(0, 80)}`).join('; ')}`,
+          );
+        const newWindows = probe.windows - windowsBefore;
+        if (newWindows > 0)
+          violate(
+            `round ${round} (${fault}): ${newWindows} split-brain window(s): ${probe.evidence.slice(-newWindows).join(' | ')}`,
+          );
+
+        const summary = writer.summary();
+        out(
+          `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
+        );
+        harnessInARow = 0;
+      } catch (error) {
+        // The harness failed (a server that would not start, a query of the checker): the round proves
+        // nothing either way. It is reported as such; the next round starts from an Ok cluster again.
+        harnessInARow++;
+        harnessFailure(`round ${round} (${fault}): ${errorMessage(error)}`);
+        if (harnessInARow >= MAX_HARNESS_ERRORS_IN_A_ROW) {
+          out(`stopping after ${harnessInARow} harness errors in a row`);
+          break;
+        }
+      }
     }
 
     acknowledged = writer.summary().acked;
@@ -764,11 +806,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       lostAckedWrites: maxLost,
       medianRecoverS: Math.round(median(recoverS) * 10) / 10,
       maxRecoverS: Math.round(Math.max(0, ...recoverS) * 10) / 10,
+      harnessErrors: harnessErrors.length,
     };
     const salvagedAcked = onlySalvaged;
     return {
       result,
       violations,
+      harnessErrors,
       acknowledged,
       salvagedAckedWrites: salvagedAcked,
       recoverS,

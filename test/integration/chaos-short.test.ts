@@ -13,12 +13,14 @@ describe('chaos (short run)', () => {
     const lines: string[] = [];
     const details = await runChaos({ rounds: 5, seed: 1, out: (l) => lines.push(l) });
     expect(details.violations, lines.join('\n')).toEqual([]);
+    expect(details.harnessErrors, lines.join('\n')).toEqual([]);
     expect(details.result).toMatchObject({
       bench: 'chaos',
       rounds: 5,
       violations: 0,
       splitBrainWindows: 0,
       lostAckedWrites: 0,
+      harnessErrors: 0,
     });
     expect(Object.keys(details.result.faults).sort()).toEqual(
       [
@@ -31,6 +33,8 @@ describe('chaos (short run)', () => {
     );
     // Faults that move the primary were survived by promoting the other server.
     expect(details.result.failovers).toBeGreaterThanOrEqual(2);
-    expect(details.acknowledged).toBeGreaterThan(100);
+    // The writer's acknowledged writes are what the lost-writes invariant checks; how many a run gets
+    // depends on the machine's speed, so only that there were some is asserted.
+    expect(details.acknowledged).toBeGreaterThan(0);
   }, 1_200_000);
 });
