@@ -118,9 +118,9 @@ export async function runRound(
         asMaster: async (ctx) => {
           await ctx.writeTarg(targ);
           // The master's work lasts until every other participant has joined and switched (at most
-          // 20 s): on a loaded machine a participant scheduled late would otherwise arrive after the
+          // 60 s): on a loaded machine a participant scheduled late would otherwise arrive after the
           // operation ended and rightly report 'finished-elsewhere', which is not what rounds test.
-          const until = Date.now() + 20_000;
+          const until = Date.now() + 60_000;
           while (switched.size < dbs.length - 1 && Date.now() < until) {
             await new Promise((r) => setTimeout(r, 20));
           }

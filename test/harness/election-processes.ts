@@ -97,8 +97,9 @@ export function spawnParticipant(
       }
     }
   });
+  // On 'close', not 'exit': by then every line the participant wrote has been read.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    child.once('exit', (code, signal) => res({ code, signal })),
+    child.once('close', (code, signal) => res({ code, signal })),
   );
   return {
     config,
@@ -111,19 +112,16 @@ export function spawnParticipant(
       return new Promise((res, rej) => {
         waiters.push({ event, predicate, resolve: res });
         void exited.then(() => {
-          // Give the stdout reader a moment to drain the last lines.
-          setImmediate(() => {
-            const late = events.find((e) => e.event === event && (!predicate || predicate(e)));
-            if (late) res(late);
-            else {
-              const errors = events.filter((e) => e.event === 'error').map((e) => String(e.message));
-              rej(
-                new Error(
-                  `${config.participant} exited without "${event}": ${errors.join('; ')} ${stderr.slice(-500)}`,
-                ),
-              );
-            }
-          });
+          const late = events.find((e) => e.event === event && (!predicate || predicate(e)));
+          if (late) res(late);
+          else {
+            const errors = events.filter((e) => e.event === 'error').map((e) => String(e.message));
+            rej(
+              new Error(
+                `${config.participant} exited without "${event}": ${errors.join('; ')} ${stderr.slice(-500)}`,
+              ),
+            );
+          }
         });
       });
     },

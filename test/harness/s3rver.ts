@@ -51,7 +51,8 @@ export async function startLocalS3(options: { bucket?: string } = {}): Promise<L
   });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
+    // Generous: starting node and loading s3rver takes seconds on a loaded 2-core machine.
+    const timer = setTimeout(() => reject(new Error('s3rver did not start within 120 s')), 120_000);
     child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
       const line = buf.split('\n')[0];

@@ -9,7 +9,6 @@
  * of an upload, during a failover (the old primary is never overwritten before its salvage is stored).
  */
 import { Transform } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
@@ -25,6 +24,7 @@ import { type Cluster, startCluster } from '../../functions/sandbox/harness/inde
 import type { ObjectStore } from '../../functions/storage/object-store.js';
 import type { Invocation } from '../../functions/triggers/events.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
+import { pollUntil } from '../harness/wait.js';
 
 let cluster: Cluster;
 let config: Config;
@@ -324,15 +324,12 @@ describe('object storage failing during a failover', () => {
     const alarm: Invocation = { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false };
     const steps = (r: CycleReport) => r.operation?.steps ?? [];
     /** Runs the watchdog as the alarm would, until a run has tried to salvage (a lease may be pending). */
-    const runUntilSalvageTried = async (c: Config, store: () => ObjectStore): Promise<CycleReport> => {
-      let last: CycleReport | undefined;
-      for (let i = 0; i < 6; i++) {
-        last = await runCycle(c, alarm, { routers, store });
-        if (steps(last).some((s) => s.kind === 'Salvage')) return last;
-        await sleep(2_000);
-      }
-      return last!;
-    };
+    const runUntilSalvageTried = (c: Config, store: () => ObjectStore): Promise<CycleReport> =>
+      pollUntil(
+        () => runCycle(c, alarm, { routers, store }),
+        (r) => steps(r).some((s) => s.kind === 'Salvage'),
+        { intervalMs: 2_000 },
+      );
     const oldPrimaryKeepsItsData = async (): Promise<void> => {
       const rows = await db1.query('SELECT id FROM harness.writes WHERE id = ?', [unreplicated.id]);
       expect(rows).toHaveLength(1);
@@ -384,14 +381,13 @@ describe('object storage failing during a failover', () => {
     await oldPrimaryKeepsItsData();
 
     // 3. Storage back (the cluster's folder store): salvage stored, then the rebuild.
-    let third: CycleReport | undefined;
-    for (let i = 0; i < 6; i++) {
-      third = await runCycle(config, alarm, { routers });
-      if (steps(third).some((s) => s.kind === 'Reseed' && s.outcome === 'done')) break;
-      await sleep(2_000);
-    }
-    expect(steps(third!).filter((s) => s.outcome === 'failed')).toEqual([]);
-    const record = third!.operation!.salvage[0];
+    const third = await pollUntil(
+      () => runCycle(config, alarm, { routers }),
+      (r) => steps(r).some((s) => s.kind === 'Reseed' && s.outcome === 'done'),
+      { intervalMs: 2_000 },
+    );
+    expect(steps(third).filter((s) => s.outcome === 'failed')).toEqual([]);
+    const record = third.operation!.salvage[0];
     expect(record?.transactions.flatMap((t) => t.rows ?? []).flatMap((r) => r.values)).toContain(
       `@1=${unreplicated.id}`,
     );

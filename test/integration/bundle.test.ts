@@ -49,8 +49,8 @@ function invoke(event: unknown, env: Record<string, string>, node = process.exec
     };
     const result = await handler(JSON.parse(process.env.SMOKE_EVENT), context);
     process.stdout.write('SMOKE_RESULT ' + JSON.stringify(result) + '\\n');
-    process.stdout.write('SMOKE_RSS ' + process.resourceUsage().maxRSS + '\\n');
-    process.exit(0);
+    // Exit only once the lines drained into the pipe (a report can be bigger than its buffer).
+    process.stdout.write('SMOKE_RSS ' + process.resourceUsage().maxRSS + '\\n', () => process.exit(0));
   `;
   const child = spawnSync(node, ['--enable-source-maps', '--input-type=module', '-e', script], {
     // A folder without node_modules: the bundle must carry every dependency itself.

@@ -15,6 +15,7 @@ import {
   writerSetupStatements,
 } from '../../functions/sandbox/writer.js';
 import type { Invocation } from '../../functions/triggers/events.js';
+import { pollUntil } from '../harness/wait.js';
 
 let cluster: Cluster;
 let config: Config;
@@ -155,11 +156,10 @@ describe('switchover', () => {
     const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     // The previous test re-pointed replication by hand: wait until the cluster has settled to Ok.
     const dry = { trigger: 'cli', action: 'check', group: 'g1', dryRun: true, force: false } as const;
-    let pre = await runCycle(config, dry);
-    for (let i = 0; i < 40 && pre.analysis?.code !== 'Ok'; i++) {
-      await new Promise((r) => setTimeout(r, 250));
-      pre = await runCycle(config, dry);
-    }
+    const pre = await pollUntil(
+      () => runCycle(config, dry),
+      (r) => r.analysis?.code === 'Ok',
+    );
     expect(pre.analysis?.code).toBe('Ok');
     expect(pre.analysis?.primary).toBe(db2.address);
     const writer = new AckWriter(
@@ -167,7 +167,12 @@ describe('switchover', () => {
       app,
     );
     writer.start();
-    await new Promise((r) => setTimeout(r, 500));
+    // Under load before the switch: writes acknowledged through every group's router.
+    await pollUntil(
+      () => writer.firstAckOn(db2.serverId, 0).size,
+      (groups) => groups === cluster.groups.length,
+      { intervalMs: 50 },
+    );
     const reports = await runAll({
       trigger: 'console',
       action: 'switchover',
@@ -175,7 +180,13 @@ describe('switchover', () => {
       dryRun: false,
       force: false,
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // ... and after it, on the new primary through every router (the writer retries through errors).
+    const switchedAt = Date.now();
+    await pollUntil(
+      () => writer.firstAckOn(db1.serverId, switchedAt).size,
+      (groups) => groups === cluster.groups.length,
+      { intervalMs: 50 },
+    );
     const stats = await writer.stop();
     const m = master(reports);
     expect(m.operation).toMatchObject({ operation: 'switchover', outcome: 'completed', target: db1.address });

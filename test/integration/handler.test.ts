@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { pollUntil } from '../harness/wait.js';
 
 const context = {
   functionName: 'mysql-failover-g1',
@@ -94,12 +95,10 @@ describe('watchdog handler', () => {
     await primary.kill9();
     await cluster.waitForRouterTarget(cluster.groups[0]!.routers[0]!, replica, 30_000);
     // A dry run first: the plan is reported and nothing is changed.
-    let dry: Json;
-    for (let i = 0; i < 60; i++) {
-      dry = (await handler({ action: 'check', group: 'g1', dryRun: true }, context)).report;
-      if (dry.analysis.code === 'PrimaryDead') break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const dry: Json = await pollUntil(
+      async () => (await handler({ action: 'check', group: 'g1', dryRun: true }, context)).report,
+      (report: Json) => report.analysis.code === 'PrimaryDead',
+    );
     expect(dry.analysis.code).toBe('PrimaryDead');
     expect(dry).toMatchObject({ mode: 'detect-and-plan', dryRun: true, plan: { kind: 'operation' } });
     expect(dry.operation).toBeUndefined();

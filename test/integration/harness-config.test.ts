@@ -142,7 +142,8 @@ describe('the sweep of dead runs', () => {
       });
       try {
         // spawn() returns before the exec: wait until both command lines name their folders.
-        for (let i = 0; i < 200 && processesUnder(root).length < 2; i++) await sleep(10);
+        const deadline = Date.now() + 30_000;
+        while (processesUnder(root).length < 2 && Date.now() < deadline) await sleep(10);
         expect(processesUnder(dead)).toEqual([orphan.pid]);
         expect(findLeaks(root).map((leak) => leak.dir)).toEqual([dead]);
         const report = reapDeadRuns(root);

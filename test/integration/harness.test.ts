@@ -22,7 +22,7 @@ import type { Connection, Row } from '../../functions/sandbox/harness/sql.js';
 async function waitUntil(
   what: string,
   check: () => Promise<boolean> | boolean,
-  timeoutMs = 15_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -62,7 +62,9 @@ describe('an operation master killed mid-reseed', () => {
     );
     children.push(child);
     let started = false;
-    for (let i = 0; i < 600 && !started && child.exitCode === null; i++) {
+    // The command line loads its code, observes and elects before it reseeds: a minute on a loaded machine.
+    const deadline = Date.now() + 90_000;
+    while (!started && child.exitCode === null && Date.now() < deadline) {
       started = await reseedStarted(db1);
       if (!started) await sleep(50);
     }
