@@ -74,9 +74,9 @@ try {
     probe,
     `const { handler } = await import(${JSON.stringify(join(process.cwd(), outfile))});
 const result = await handler({ action: 'check', group: 'g1' }, { getRemainingTimeInMillis: () => 300000, functionName: 'bench', awsRequestId: 'cold' });
-if (!result.ok) { console.error(JSON.stringify(result)); process.exit(1); }
-console.log(JSON.stringify({ coldMs: performance.now(), code: result.report.analysis.code }));
-process.exit(0);
+// Exit once the line drained into the pipe: process.exit() right after a write can cut it.
+if (!result.ok) process.stderr.write(JSON.stringify(result) + '\\n', () => process.exit(1));
+else process.stdout.write(JSON.stringify({ coldMs: performance.now(), code: result.report.analysis.code }) + '\\n', () => process.exit(0));
 `,
   );
   const coldRuns: number[] = [];

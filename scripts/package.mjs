@@ -71,8 +71,7 @@ const result = await handler({ action: 'status' }, context);
 const t2 = performance.now();
 process.stderr.write('COLD ' + JSON.stringify({ importMs: t1 - t0, invokeMs: t2 - t1, ok: result.ok,
   code: result.error?.code ?? result.report?.error?.code ?? null, rssKiB: process.resourceUsage().maxRSS,
-  cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000 }) + '\\n');
-process.exit(0);
+  cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000 }) + '\\n', () => process.exit(0));
 `;
 
 function runOnce(bundle, cwd, env, nodeOptions) {
@@ -87,7 +86,8 @@ function runOnce(bundle, cwd, env, nodeOptions) {
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the child's last line is read by then.
+    child.on('close', (code) => {
       const wallMs = performance.now() - started;
       const line = stderr.split('\n').find((l) => l.startsWith('COLD '));
       if (code !== 0 || !line) return fail(new Error(`child exited ${code}: ${stderr}`));
