@@ -216,7 +216,8 @@ export class Cluster {
   }
 
   // -------------------------------------------------------------------------------------------------
-  // Observation helpers
+  // Observation helpers. Their deadlines are for a loaded 2-core machine (a minute); each wait ends
+  // as soon as its condition holds, so a generous deadline costs nothing when things go well.
 
   async replicationStatus(server: ServerHandle): Promise<Row | null> {
     const rows = await server.query('SHOW SLAVE STATUS');
@@ -235,7 +236,7 @@ export class Cluster {
    * Waits until the replica's IO and SQL threads run and it has applied everything its source had
    * logged when we asked (the source's gtid_binlog_pos, via MASTER_GTID_WAIT).
    */
-  async waitForReplication(replica: ServerHandle, timeoutMs = 30_000): Promise<void> {
+  async waitForReplication(replica: ServerHandle, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: Row | null = null;
     for (;;) {
@@ -277,13 +278,13 @@ export class Cluster {
   async waitForRouterTarget(
     router: RouterHandle,
     server: ServerHandle | null,
-    timeoutMs = 15_000,
+    timeoutMs = 60_000,
   ): Promise<void> {
     const want = server?.address ?? null;
     const deadline = Date.now() + timeoutMs;
     let seen: string | null = null;
     for (;;) {
-      seen = await router.routesTo(want === null ? 500 : 2_000);
+      seen = await router.routesTo(want === null ? 500 : undefined);
       if (seen === want) return;
       if (Date.now() > deadline) {
         throw new WatchdogError(
@@ -303,7 +304,7 @@ export class Cluster {
   }
 
   /** Waits until the router's health checks see every server of the cluster UP. */
-  async waitForRouterHealthy(router: RouterHandle, timeoutMs = 15_000): Promise<void> {
+  async waitForRouterHealthy(router: RouterHandle, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const states = await router.serverStates().catch(() => []);
@@ -386,7 +387,7 @@ export class Cluster {
    */
   async breakReplication(
     replica: ServerHandle,
-    timeoutMs = 20_000,
+    timeoutMs = 60_000,
   ): Promise<{ errno: number; error: string }> {
     const status = await this.replicationStatus(replica);
     if (!status) throw new WatchdogError(`${replica.name} is not a replica`);

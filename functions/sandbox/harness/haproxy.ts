@@ -33,7 +33,7 @@ export interface HaproxyRouterOptions {
 }
 
 /** Sends one command to an HAProxy runtime API socket and returns the whole answer. */
-export function runtimeCommand(socketPath: string, command: string, timeoutMs = 3_000): Promise<string> {
+export function runtimeCommand(socketPath: string, command: string, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     let answer = '';
@@ -146,7 +146,7 @@ export class HaproxyRouter {
   }
 
   /** Starts HAProxy on the current config file; resolves when it listens and its runtime API answers. */
-  async start(timeoutMs = 15_000): Promise<void> {
+  async start(timeoutMs = 60_000): Promise<void> {
     if (this.isRunning()) return;
     const haproxy = requireBinary('haproxy');
     if (!existsSync(this.configPath)) this.writeConfig();
@@ -228,7 +228,7 @@ export class HaproxyRouter {
    * master has finished the reload and its new worker answers on the runtime API; throws if the master
    * rejected the new config (it then keeps the old worker running).
    */
-  async reload(timeoutMs = 10_000): Promise<void> {
+  async reload(timeoutMs = 30_000): Promise<void> {
     const master = this.pid;
     if (master === null) throw new ProcessError(`${this.name} is not running`);
     const deadline = Date.now() + timeoutMs;
@@ -302,7 +302,7 @@ export class HaproxyRouter {
    * Which server a NEW connection through this router lands on ("host:port" of the server, from
    * @@port), or null if the router accepts nothing or forwards to nothing.
    */
-  async routesTo(timeoutMs = 2_000): Promise<string | null> {
+  async routesTo(timeoutMs = 5_000): Promise<string | null> {
     try {
       const rows = await queryOnce<{ port: number | string }[]>(
         { host: this.host, port: this._port, ...this.options.probeAccount, connectTimeoutMs: timeoutMs },
