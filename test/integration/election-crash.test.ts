@@ -84,7 +84,7 @@ const MASTER_SIGNALS: SignalName[] = ['SCAN', 'MAST', 'OPER', 'TARG', 'MAOK'];
 
 describe('operation master killed with SIGKILL', () => {
   it.each(MASTER_SIGNALS)(
-    'right after %s: the operation still ends, taken over by a follower once the lease has passed',
+    'right after %s: the operation still ends, taken over by a follower',
     async (sig) => {
       const master = spawn(`crash-${sig}@host`, { dieAfter: sig });
       // The takeover master's work lasts 1.5 s, as a real operation's does: the other follower, scheduled
