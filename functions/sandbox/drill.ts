@@ -187,7 +187,16 @@ export async function playDrill(
     APP_ACCOUNT,
   );
   writer.start();
-  await sleep(1_000);
+  // The kill comes under load: once writes were acknowledged through every router (a loaded machine
+  // can take longer than any fixed pause), and at least a second after the writers started.
+  const startedAt = Date.now();
+  const deadline = startedAt + 60_000;
+  while (
+    (Date.now() - startedAt < 1_000 ||
+      writer.firstAckOn(primary.serverId, startedAt).size < cluster.groups.length) &&
+    Date.now() < deadline
+  )
+    await sleep(100);
   timeline.add(
     `writers running through ${cluster.routers.length} routers (${writer.summary().acked} acknowledged so far)`,
   );
