@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectCoordinationDb } from '../../functions/election/db.js';
 import { runOperation } from '../../functions/election/protocol.js';
-import type { OperationKind, SignalName } from '../../functions/election/schema.js';
+import { type OperationKind, type SignalName, TABLES } from '../../functions/election/schema.js';
 
 export interface ParticipantConfig {
   host: string;
@@ -33,6 +33,12 @@ export interface ParticipantConfig {
   dieAfter?: SignalName;
   /** The master's work lasts this long (renewing its lease meanwhile). */
   masterWorkMs?: number;
+  /**
+   * The master's work lasts until this many other participants have joined its epoch (FOLO), within
+   * AWAIT_FOLLOWERS_MS: participants a loaded machine schedules seconds late still find the operation
+   * open and follow it, instead of arriving after its end (which a fixed work time cannot promise).
+   */
+  awaitFollowers?: number;
   /** A follower never answers: it hangs after FOLO (until killed). */
   hangAsFollower?: boolean;
   /** Shift of this process's wall clock (ms); must change nothing. */
@@ -86,6 +92,25 @@ async function main(): Promise<void> {
   process.stdin.destroy();
 }
 
+const AWAIT_FOLLOWERS_MS = 120_000;
+
+async function followersJoined(
+  db: Awaited<ReturnType<typeof connectCoordinationDb>>,
+  epoch: number,
+  count: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const end = Date.now() + AWAIT_FOLLOWERS_MS;
+  while (!signal.aborted && Date.now() < end) {
+    const [row] = await db.query<{ n: number | string }>(
+      `SELECT COUNT(DISTINCT participant) AS n FROM ${TABLES.status} WHERE epoch = ? AND sig = 'FOLO'`,
+      [epoch],
+    );
+    if (Number(row?.n) >= count) return;
+    await sleep(100, undefined, { signal }).catch(() => {});
+  }
+}
+
 async function runOnce(
   config: ParticipantConfig,
   db: Awaited<ReturnType<typeof connectCoordinationDb>>,
@@ -109,6 +134,7 @@ async function runOnce(
       writeFileSync(config.routerFile, `${config.targ}\n`);
       if (config.masterWorkMs)
         await sleep(config.masterWorkMs, undefined, { signal: ctx.signal }).catch(() => {});
+      if (config.awaitFollowers) await followersJoined(db, ctx.epoch, config.awaitFollowers, ctx.signal);
     },
     asFollower: async (targ) => {
       if (config.hangAsFollower) await new Promise(() => {});

@@ -68,9 +68,9 @@ describe.runIf(enabled)('election among 50 processes', () => {
           routerFile: join(dir, `group${i}.router`),
           waitGo: true,
           rounds: 2,
-          // The master's work lasts 5 s, as a real operation's does: on 2 cores, 50 processes released
-          // at once are scheduled over seconds, and a late one must still find the operation open.
-          masterWorkMs: 5000,
+          // The master's work lasts until every other process has joined: on 2 cores, 50 processes
+          // released at once are scheduled over seconds, and a late one must still find the operation open.
+          awaitFollowers: N - 1,
         },
         { mode: 'bundle', bundle },
       ),

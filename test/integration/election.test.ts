@@ -276,9 +276,9 @@ describe('election among separate processes', () => {
     async (n, mode) => {
       // Each process takes part in two operations in a row (one start-up, two rounds).
       const procs = Array.from({ length: n }, (_, i) =>
-        // The master's work lasts 3 s, as a real operation's does: a process the loaded machine
+        // The master's work lasts until every other process has joined: a process the loaded machine
         // schedules late still finds the operation open and follows it instead of arriving after its end.
-        spawn(participantConfig(`proc-${i}`, { rounds: 2, masterWorkMs: 3000 }), mode),
+        spawn(participantConfig(`proc-${i}`, { rounds: 2, awaitFollowers: n - 1 }), mode),
       );
       await Promise.all(procs.map((p) => p.waitFor('ready')));
       for (const round of [1, 2]) {
