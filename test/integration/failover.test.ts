@@ -56,7 +56,7 @@ describe('failover (primary killed and restarted before the watchdog runs)', () 
       await cluster.writeSomething(db1, 'unreplicated'),
     ];
     await db1.kill9();
-    await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2, 30_000)));
+    await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2)));
     const onNewSide = await cluster.writeSomething(db2, 'after the kill');
     await db1.start();
 

@@ -93,7 +93,7 @@ describe('watchdog handler', () => {
   it('promotes the replica on the alarm after the primary is killed and the routers moved', async () => {
     const [primary, replica] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     await primary.kill9();
-    await cluster.waitForRouterTarget(cluster.groups[0]!.routers[0]!, replica, 30_000);
+    await cluster.waitForRouterTarget(cluster.groups[0]!.routers[0]!, replica);
     // A dry run first: the plan is reported and nothing is changed.
     const dry: Json = await pollUntil(
       async () => (await handler({ action: 'check', group: 'g1', dryRun: true }, context)).report,

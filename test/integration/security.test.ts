@@ -106,7 +106,7 @@ beforeAll(async () => {
       objectStore: 's3://ops-bucket/watchdog',
       objectStoreEncryption: { mode: 'aws:kms', kmsKeyId: 'alias/mysql-failover-dumps' },
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-      timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
+      timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
     }),
   );
   secrets.on(GetSecretValueCommand, { SecretId: 'db-secret' }).resolves({
