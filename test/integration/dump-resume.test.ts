@@ -8,7 +8,6 @@ import { cp, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpDatabase } from '../../functions/dump/dump.js';
 import { restoreDump } from '../../functions/dump/restore.js';
@@ -18,6 +17,7 @@ import type { ObjectStore } from '../../functions/storage/object-store.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
 import { checksums, detach } from '../harness/s3-dump-fixtures.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
+import { pollUntil } from '../harness/wait.js';
 
 const DB = 'app_resume';
 
@@ -274,7 +274,12 @@ describe('dump deadlines, resumption, integrity and consistency', () => {
       }
     })();
     try {
-      await sleep(200);
+      // The dump starts under load, and the writer goes on after it: conditions, not pauses.
+      await pollUntil(
+        () => writes,
+        (n) => n > 0,
+        { intervalMs: 20 },
+      );
       const store = openObjectStore(join(work, 'under-load'));
       const { manifest } = await dumpDatabase({
         source: who(0),
@@ -283,7 +288,12 @@ describe('dump deadlines, resumption, integrity and consistency', () => {
         chunkRows: 1500,
         schemas: [DB],
       });
-      await sleep(200);
+      const afterDump = writes;
+      await pollUntil(
+        () => writes,
+        (n) => n > afterDump,
+        { intervalMs: 20 },
+      );
       writing = false;
       await load;
       expect(writes).toBeGreaterThan(0);
