@@ -250,7 +250,7 @@ export class Flavor {
 
   gtidQuery(): string {
     return this.isMariadb
-      ? 'SELECT @@global.gtid_binlog_pos AS binlog_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_slave_pos AS slave_pos'
+      ? 'SELECT @@global.gtid_binlog_pos AS binlog_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_slave_pos AS slave_pos, @@global.gtid_binlog_state AS binlog_state'
       : 'SELECT @@global.gtid_executed AS executed, @@global.gtid_purged AS purged';
   }
 
@@ -258,14 +258,20 @@ export class Flavor {
    * After restoring a dump taken at `gtid`, make the server's GTID state say it has exactly that,
    * so auto-positioning asks the source for what follows. The server's own binary log is discarded
    * first (its transactions were saved before the reseed, safety rule 3). Replication must be stopped.
-   * - MariaDB: RESET MASTER, then gtid_slave_pos (with gtid_strict_mode a binlog holding a later seq
-   *   would make the SET fail).
+   * - MariaDB: RESET MASTER, then the source's whole gtid_binlog_state when known (the last seq of
+   *   every domain-server pair, so a later comparison of binlog states sees everything the restored
+   *   data contains, not only the newest GTID; it can only be set while the binlog is empty), then
+   *   gtid_slave_pos (with gtid_strict_mode a binlog holding a later seq would make the SET fail).
    * - MySQL: gtid_purged can only be set while gtid_executed is empty: RESET MASTER, or 8.2+'s
    *   RESET BINARY LOGS AND GTIDS (the only name on 8.4).
    */
-  setGtidPositionAfterRestore(gtid: string): Statement[] {
+  setGtidPositionAfterRestore(gtid: string, binlogState?: string): Statement[] {
     if (this.isMariadb) {
-      return [{ sql: 'RESET MASTER' }, { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] }];
+      return [
+        { sql: 'RESET MASTER' },
+        ...(binlogState ? [{ sql: 'SET GLOBAL gtid_binlog_state = ?', values: [binlogState] }] : []),
+        { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] },
+      ];
     }
     return [
       { sql: this.usesBinaryLogTerms ? 'RESET BINARY LOGS AND GTIDS' : 'RESET MASTER' },

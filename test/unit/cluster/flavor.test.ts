@@ -143,6 +143,14 @@ describe('read-only, GTID and binlog statements per version', () => {
       'RESET MASTER',
       "SET GLOBAL gtid_slave_pos = '0-1-42'",
     ]);
+    // With the source's binlog state, every domain-server pair it holds comes along.
+    expect(mariadb1011.setGtidPositionAfterRestore('0-2-692', '0-1-74,0-2-692').map(inlineStatement)).toEqual(
+      [
+        'RESET MASTER',
+        "SET GLOBAL gtid_binlog_state = '0-1-74,0-2-692'",
+        "SET GLOBAL gtid_slave_pos = '0-2-692'",
+      ],
+    );
     const set = '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42';
     for (const f of [mysql57, mysql8036]) {
       expect(f.setGtidPositionAfterRestore(set).map(inlineStatement)).toEqual([
