@@ -19,8 +19,10 @@ export const TOOL_NAME = 'mysql-failover';
 export const TOOL_VERSION = '0.1.0';
 
 /** Session settings every data object starts with (also what a restore by hand needs). */
-export const dataObjectHeader = (charset: string): string =>
+export const dataObjectHeader = (charset: string, versioned = false): string =>
   [
+    // History rows of a system-versioned table keep their ROW START/END (MariaDB 10.11+).
+    ...(versioned ? ['/*M!101100 SET @@session.system_versioning_insert_history=1*/;'] : []),
     `/*!40101 SET NAMES ${charset}*/;`,
     '/*!40014 SET FOREIGN_KEY_CHECKS=0*/;',
     '/*!40014 SET UNIQUE_CHECKS=0*/;',
