@@ -92,6 +92,57 @@ export const OBSERVE_VARIABLES_SQL = `SHOW GLOBAL VARIABLES WHERE Variable_name 
   (v) => `'${v}'`,
 ).join(',')})`;
 
+/**
+ * The `mysql` tables that hold accounts, their authentication and their privileges, per flavor: what
+ * a rebuilt server copies from its source so that every login and grant works on it as on the source.
+ * Replication state (gtid_slave_pos, slave_master_info, gtid_executed, ...) is never among them.
+ * - MariaDB 10.4+: global_priv (mysql.user is a view over it), db, tables_priv, columns_priv,
+ *   procs_priv, proxies_priv, roles_mapping.
+ * - MySQL 8.0+: user, db, tables_priv, columns_priv, procs_priv, proxies_priv, role_edges,
+ *   default_roles, global_grants, password_history.
+ */
+export const ACCOUNT_TABLES: Readonly<Record<GtidFlavor, readonly string[]>> = {
+  mariadb: [
+    'global_priv',
+    'db',
+    'tables_priv',
+    'columns_priv',
+    'procs_priv',
+    'proxies_priv',
+    'roles_mapping',
+  ],
+  mysql: [
+    'user',
+    'db',
+    'tables_priv',
+    'columns_priv',
+    'procs_priv',
+    'proxies_priv',
+    'role_edges',
+    'default_roles',
+    'global_grants',
+    'password_history',
+  ],
+};
+
+/**
+ * Accounts a server's installation creates for itself; a copy of the source's accounts leaves the
+ * target's own ones as they are (`root`@`localhost` may authenticate differently on every host).
+ */
+export const LOCAL_ACCOUNTS: Readonly<Record<GtidFlavor, readonly (readonly [string, string])[]>> = {
+  mariadb: [
+    ['root', 'localhost'],
+    ['mariadb.sys', 'localhost'],
+    ['mysql', 'localhost'],
+  ],
+  mysql: [
+    ['root', 'localhost'],
+    ['mysql.sys', 'localhost'],
+    ['mysql.session', 'localhost'],
+    ['mysql.infoschema', 'localhost'],
+  ],
+};
+
 export function parseVersion(version: string): ServerVersion {
   // MariaDB behind some proxies reports "5.5.5-10.11.6-MariaDB" for old clients; skip that prefix.
   const v = version.replace(/^5\.5\.5-/, '');
@@ -239,6 +290,18 @@ export class Flavor {
     return this.hasSuperReadOnly
       ? 'SELECT @@global.read_only AS read_only, @@global.super_read_only AS super_read_only'
       : 'SELECT @@global.read_only AS read_only, NULL AS super_read_only';
+  }
+
+  // ------------------------------------------------------------ accounts
+
+  /** The account tables of this flavor (see ACCOUNT_TABLES). */
+  accountTables(): readonly string[] {
+    return ACCOUNT_TABLES[this.name];
+  }
+
+  /** The installation's own accounts, never copied over (see LOCAL_ACCOUNTS). */
+  localAccounts(): readonly (readonly [string, string])[] {
+    return LOCAL_ACCOUNTS[this.name];
   }
 
   // ------------------------------------------------------------ GTIDs
