@@ -84,7 +84,6 @@ interface DataTask {
 
 const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
 const TRANSACTIONAL_ENGINES = new Set(['innodb', 'xtradb', 'rocksdb', 'tokudb']);
-const SYSTEM_USERS = ['root', 'mariadb.sys', 'mysql.sys', 'mysql.session', 'mysql.infoschema', ''];
 
 function str(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -309,7 +308,7 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       if (tablesText) await addSmall('schema', objectKey.tables(s), tablesText, { schema: s });
     }
     if (options.includeUsers) {
-      const text = await usersSql(control);
+      const text = await accountsSql(control, flavor);
       await addSmall('users', objectKey.users(), text, {});
     }
     for (const s of schemas) {
@@ -874,25 +873,59 @@ async function eventsSql(control: Conn, schema: string): Promise<Buffer | null> 
   return Buffer.concat(out);
 }
 
-async function usersSql(control: Conn): Promise<string> {
-  const list = await rows(
-    control,
-    `SELECT User AS u, Host AS h FROM mysql.user WHERE User NOT IN (?) ${''}ORDER BY User, Host`,
-    [SYSTEM_USERS],
-  );
-  let out = header('users and grants');
-  for (const r of list) {
-    const account = `${quoteString(col(r, 'u'))}@${quoteString(col(r, 'h'))}`;
-    let create: string;
+/**
+ * The source's accounts, authentication and privileges, copied as the rows of the flavor's account
+ * tables (MariaDB: mysql.global_priv, db, tables_priv, ...; see ACCOUNT_TABLES in cluster/flavor.ts):
+ * exact where CREATE USER + GRANT replays are not (password hashes, plugins, roles and default roles,
+ * resource limits, proxies, a password changed on an account that already exists on the target). The
+ * target's rows are replaced, except its installation's own accounts (root@localhost, ...), and
+ * FLUSH PRIVILEGES makes them effective at once. Restorable by hand like every other object.
+ */
+async function accountsSql(control: Conn, flavor: Flavor): Promise<Buffer> {
+  const out: Buffer[] = [Buffer.from(header('accounts and grants'))];
+  for (const table of flavor.accountTables()) {
+    const cols = await rows(
+      control,
+      `SELECT COLUMN_NAME AS c, DATA_TYPE AS dt, COLUMN_TYPE AS ct, CHARACTER_SET_NAME AS cs
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = ?
+        ORDER BY ORDINAL_POSITION`,
+      [table],
+    );
+    if (cols.length === 0) continue; // not in this server version
+    const names = cols.map((r) => col(r, 'c'));
+    const pick = (...want: string[]) => names.find((n) => want.includes(n.toLowerCase()));
+    const user = pick('user', 'to_user');
+    const host = pick('host', 'to_host');
+    const qt = `${quoteIdent('mysql')}.${quoteIdent(table)}`;
+    const notLocal =
+      user && host && flavor.localAccounts().length > 0
+        ? ` WHERE (${quoteIdent(user)}, ${quoteIdent(host)}) NOT IN (${flavor
+            .localAccounts()
+            .map(([u, h]) => `(${quoteString(u)}, ${quoteString(h)})`)
+            .join(', ')})`
+        : '';
+    const raw = cols.map((r) => columnRead(col(r, 'c'), col(r, 'dt'), col(r, 'ct'), col(r, 'cs') || null));
+    const plan = planCharsets(['mysql', table, ...names], raw);
+    out.push(Buffer.from(`DELETE FROM ${qt}${notLocal};\n/*!40101 SET NAMES ${plan.charset}*/;\n`));
+    const statements: Buffer[] = [];
+    const encoder = new InsertEncoder('mysql', table, plan.columns, (stmt) => {
+      statements.push(stmt);
+      return true;
+    });
+    await control.p.query('SET SESSION character_set_results = binary');
     try {
-      const [c] = await rows(control, `SHOW CREATE USER ${account}`);
-      create = str(Object.values(c ?? {})[0]);
-    } catch {
-      continue; // roles appear in mysql.user on MariaDB and have no CREATE USER
+      const [data] = await control.p.query({
+        sql: `SELECT ${raw.map((c) => c.expr).join(',')} FROM ${qt}${notLocal}`,
+        rowsAsArray: true,
+        typeCast: false,
+      });
+      for (const r of data as unknown as (Buffer | null)[][]) encoder.row(r);
+    } finally {
+      await control.p.query('SET SESSION character_set_results = utf8mb4');
     }
-    out += `${create.replace(/^CREATE USER (?!IF NOT EXISTS)/i, 'CREATE USER IF NOT EXISTS ')};\n`;
-    for (const g of await rows(control, `SHOW GRANTS FOR ${account}`))
-      out += `${str(Object.values(g)[0])};\n`;
+    encoder.flush();
+    out.push(...statements, Buffer.from('/*!40101 SET NAMES utf8mb4*/;\n'));
   }
-  return out;
+  out.push(Buffer.from('FLUSH PRIVILEGES;\n'));
+  return Buffer.concat(out);
 }

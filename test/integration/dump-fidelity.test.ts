@@ -299,6 +299,47 @@ describe('dumps that lose nothing', () => {
     expect(await db2.query("SHOW PROCEDURE STATUS WHERE Db = 'fidelity' AND Name = 'leftover'")).toEqual([]);
   });
 
+  it("copies the source's accounts, roles and grants, a changed password included", async () => {
+    await loadFixture(db1, 'accounts.sql');
+    // The target knows the account with the password it had before the source rotated it.
+    await db2.query("CREATE USER 'fid_app'@'%' IDENTIFIED BY 'fid-pw-1'");
+    await db2.query("CREATE USER 'only_on_target'@'%'");
+    const dir = join(work, 'accounts');
+    const m = (
+      await dumpDatabase({
+        source: who(db1),
+        store: openObjectStore(dir),
+        schemas: SCHEMAS,
+        includeUsers: true,
+      })
+    ).manifest;
+    expect(m.objects.map((o) => o.kind)).toContain('users');
+    await restoreDump({ target: who(db2), store: openObjectStore(dir), replace: true });
+    // Every account's row (authentication, limits, roles) equal; the target's own extra account gone.
+    const [a, b] = await both(
+      "SELECT User, Host, Priv FROM mysql.global_priv WHERE User NOT IN ('root', 'mariadb.sys', 'mysql') ORDER BY User, Host",
+    );
+    expect(a.map((r) => r.User)).toEqual(
+      expect.arrayContaining(['fid_app', 'fid_locked', 'fid_reader', 'watchdog']),
+    );
+    expect(b).toEqual(a);
+    const [rm1, rm2] = await both(
+      "SELECT * FROM mysql.roles_mapping WHERE User <> 'root' ORDER BY User, Host, Role",
+    );
+    expect(rm2).toEqual(rm1);
+    const [g1, g2] = await both("SHOW GRANTS FOR 'fid_app'@'%'");
+    expect(g2).toEqual(g1);
+    const c = await db2.connect({ user: 'fid_app', password: 'fid-pw-2' });
+    try {
+      const [r] = await c.query('SELECT CURRENT_ROLE() AS r, COUNT(*) AS n FROM fidelity.floats');
+      expect((r as Rows)[0]).toMatchObject({ r: 'fid_reader' });
+      expect(Number((r as Rows)[0]?.n)).toBe(5);
+    } finally {
+      await c.end();
+    }
+    await expect(db2.connect({ user: 'fid_app', password: 'fid-pw-1' })).rejects.toThrow(/Access denied/);
+  });
+
   it('restores by hand with zcat | mariadb, history and latin1 programs included', async () => {
     for (const s of SCHEMAS) await db2.query(`DROP DATABASE IF EXISTS \`${s}\``);
     await run('bash', [
