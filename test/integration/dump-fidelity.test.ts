@@ -22,23 +22,13 @@ import {
   startCluster,
 } from '../../functions/sandbox/harness/index.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
-import { checksums, detach, showCreates } from '../harness/s3-dump-fixtures.js';
+import { checksums, detach, loadDumpFixture, showCreates } from '../harness/s3-dump-fixtures.js';
 
 const run = promisify(execFile);
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'dump');
-const SCHEMAS = ['données_ü', 'fidelity', 'zzz_seqs'];
+const SCHEMAS = ['app_sakila', 'données_ü', 'fidelity', 'zzz_seqs'];
 
-/** Loads a fixture file as root through the mariadb client, as an operator would. */
-async function loadFixture(server: ServerHandle, file: string, charset = 'utf8mb4'): Promise<void> {
-  await run('bash', [
-    '-c',
-    'mariadb --comments --socket="$1" -uroot --default-character-set="$2" < "$3"',
-    'load',
-    server.socketPath,
-    charset,
-    join(FIXTURES, file),
-  ]);
-}
+const loadFixture = (server: ServerHandle, file: string, charset = 'utf8mb4') =>
+  loadDumpFixture(server, file, { charset });
 
 type Rows = Record<string, unknown>[];
 
@@ -68,6 +58,7 @@ describe('dumps that lose nothing', () => {
     work = await mkdtemp(join(tmpdir(), 'dump-fidelity-'));
     await cluster.waitForReplication(db2);
     await detach(db2);
+    await loadFixture(db1, 'sakila.sql');
     await loadFixture(db1, 'fidelity.sql');
     await loadFixture(db1, 'fidelity-latin1.sql', 'latin1');
     full = join(work, 'full');
@@ -77,6 +68,26 @@ describe('dumps that lose nothing', () => {
   });
   afterAll(async () => {
     await Promise.allSettled([cluster?.stop(), work ? rm(work, { recursive: true, force: true }) : 0]);
+  });
+
+  it('restores a Sakila-style schema: keys, FULLTEXT, spatial, partitions, views over views, routines', async () => {
+    expect(await checksums(db2, ['app_sakila'])).toEqual(await checksums(db1, ['app_sakila']));
+    expect(await showCreates(db2, 'app_sakila')).toEqual(await showCreates(db1, 'app_sakila'));
+    const [a, b] = await both(
+      "SELECT (SELECT GROUP_CONCAT(title ORDER BY fid) FROM app_sakila.a_film_titles) AS t, (SELECT COUNT(*) FROM app_sakila.film WHERE MATCH (title, description) AGAINST ('guillemets')) AS ft, (SELECT COUNT(*) FROM app_sakila.payment PARTITION (p2006)) AS p, (SELECT ST_AsText(location) FROM app_sakila.address WHERE address_id = 2) AS loc",
+    );
+    expect(a[0]).toMatchObject({ loc: 'POINT(139.76 35.68)' });
+    expect(b).toEqual(a);
+    for (const s of [db1, db2]) {
+      const c = await s.connect();
+      try {
+        await c.query('CALL app_sakila.film_in_stock(1, @n)');
+        const [rows] = await c.query('SELECT @n AS n');
+        expect(Number((rows as Rows)[0]?.n)).toBe(2);
+      } finally {
+        await c.end();
+      }
+    }
   });
 
   it('restores a schema whose name is not ASCII, with its default character set', async () => {
