@@ -131,6 +131,15 @@ describe('dumps that lose nothing', () => {
     );
   });
 
+  it('restores a 10 MiB BLOB into a target with the default 16 MiB max_allowed_packet', async () => {
+    const [a, b] = await both('SELECT id, LENGTH(b) AS n, MD5(b) AS h FROM fidelity.big_blob ORDER BY id');
+    expect(Number(a[0]?.n)).toBe(10 * 1024 * 1024);
+    expect(b).toEqual(a);
+    const o = manifest.objects.find((x) => x.table === 'big_blob')!;
+    // written as escaped bytes (about its size), not hex (twice it)
+    expect(o.bytes).toBeLessThan(11 * 1024 * 1024);
+  });
+
   it('keeps FLOAT values exact', async () => {
     const [a, b] = await both(
       'SELECT id, CAST(f AS DOUBLE) AS f, CAST(fu AS DOUBLE) AS fu, CAST(fmd AS DOUBLE) AS fmd, d FROM fidelity.floats ORDER BY id',
