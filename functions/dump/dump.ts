@@ -37,7 +37,7 @@ export interface DumpOptions {
   compressionLevel?: number;
   /** Upper bound of one multi-row INSERT (default 1 MiB; the target's max_allowed_packet must allow it). */
   maxStatementBytes?: number;
-  /** Also dump accounts and their grants (CREATE USER IF NOT EXISTS + GRANT). */
+  /** Also dump accounts, roles and grants (the flavor's account tables; every reseed does). */
   includeUsers?: boolean;
   /** Only these schemas (default: every user schema). */
   schemas?: string[];
