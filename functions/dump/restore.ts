@@ -21,7 +21,7 @@ import {
   withTrustedFunctionCreators,
 } from './connection.js';
 import { execStatement } from './definer.js';
-import { RESTORE_CHECKPOINT_SCHEMA, RESTORE_CHECKPOINT_TABLE } from './layout.js';
+import { isDataObjectStatement, RESTORE_CHECKPOINT_SCHEMA, RESTORE_CHECKPOINT_TABLE } from './layout.js';
 import {
   type DumpObject,
   MANIFEST_KEY,
@@ -483,12 +483,23 @@ async function loadDataObject(
   let inserted = 0;
   let bytes = 0;
   let statementError: unknown;
+  const insertPrefix = Buffer.from(
+    `INSERT INTO ${quoteIdent(o.schema ?? '')}.${quoteIdent(o.table ?? '')} (`,
+    'utf8',
+  );
   await c.p.query('START TRANSACTION');
   try {
     const run = async (stmts: Buffer[]) => {
       for (const whole of stmts) {
         if (statementError !== undefined) return;
         bytes += whole.length;
+        if (!isDataObjectStatement(whole, insertPrefix)) {
+          statementError = new DumpIntegrityError(
+            `${o.key} holds a statement a data object of ${o.schema}.${o.table} never has (corrupt or replaced); not run: ${shortSql(whole)}`,
+            { details: { key: o.key } },
+          );
+          return;
+        }
         try {
           for (const s of splitInsert(whole, packetLimit)) {
             const n = await exec(c, s);

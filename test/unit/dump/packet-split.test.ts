@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { columnRead, versioningColumns } from '../../../functions/dump/dump.js';
+import { isDataObjectStatement } from '../../../functions/dump/layout.js';
 import { splitInsert, valueSizes } from '../../../functions/dump/packet-split.js';
 
 const prefix = 'INSERT INTO `s`.`t` (`id`,`b`) VALUES\n';
@@ -60,5 +61,25 @@ describe('how columns are read', () => {
       'CREATE TABLE `t` (\n  `id` int(11),\n  `s` timestamp(6) GENERATED ALWAYS AS ROW START INVISIBLE,\n  `e` timestamp(6) GENERATED ALWAYS AS ROW END INVISIBLE,\n  PERIOD FOR SYSTEM_TIME (`s`, `e`)\n) WITH SYSTEM VERSIONING';
     expect(versioningColumns(explicit)).toEqual({ start: 's', end: 'e', trxId: false });
     expect(versioningColumns(explicit.replace(/timestamp\(6\)/g, 'bigint(20) unsigned')).trxId).toBe(true);
+  });
+});
+
+describe('isDataObjectStatement', () => {
+  const prefix = Buffer.from('INSERT INTO `s`.`t` (', 'utf8');
+  const ok = (sql: string) => isDataObjectStatement(Buffer.from(sql, 'utf8'), prefix);
+
+  it("accepts the header's session settings and INSERTs into the object's own table", () => {
+    expect(ok('-- mysql-failover dump: data of `s`.`t`, chunk 0\n/*!40101 SET NAMES utf8mb4*/')).toBe(true);
+    expect(ok("/*!40101 SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'*/")).toBe(true);
+    expect(ok('/*M!101100 SET @@session.system_versioning_insert_history=1*/')).toBe(true);
+    expect(ok('INSERT INTO `s`.`t` (`a`) VALUES\n(1)')).toBe(true);
+  });
+
+  it('refuses DDL, other tables and anything smuggled after a setting', () => {
+    expect(ok('DROP TABLE `s`.`t`')).toBe(false);
+    expect(ok('INSERT INTO `s`.`other` (`a`) VALUES\n(1)')).toBe(false);
+    expect(ok('-- comment\nCREATE TABLE x (a INT)')).toBe(false);
+    expect(ok('/*!40101 SET NAMES utf8mb4*/;\nDROP TABLE t')).toBe(false);
+    expect(ok('COMMIT')).toBe(false);
   });
 });
