@@ -3,7 +3,8 @@
  * HAProxy router, the watchdog's own cycle): an account created and a password rotated on the new
  * primary after a failover work on the server the watchdog rebuilt from it, after a second failover
  * to that server; and that failover's salvage record names exactly the transactions the rebuilt
- * server really lacked — not the whole history it received through its reseed.
+ * server really lacked — not the whole history it received through its reseed — and none at all in
+ * a third failover where nothing was missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../functions/config/schema.js';
@@ -118,5 +119,20 @@ describe('a server rebuilt by a reseed', () => {
     } finally {
       await c.end();
     }
+    // Failover 3, back to db2 (rebuilt from db1 by failover 2), when db1 lacks nothing: the salvage
+    // finds no transaction at all.
+    await cluster.waitForReplication(db2);
+    await db1.kill9();
+    await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2, 30_000)));
+    await db1.start();
+    const failover3 = await check('console', true);
+    expect(failover3.operation).toMatchObject({
+      operation: 'failover',
+      outcome: 'completed',
+      target: db2.address,
+    });
+    expect(failover3.operation!.salvage.flatMap((r) => r.transactions)).toEqual([]);
+    expect(failover3.operation!.salvage.reduce((n, r) => n + r.count, 0)).toBe(0);
+    expect(await canLogIn(db2, app.user, 'app-pw-2')).toBe(true);
   });
 });
