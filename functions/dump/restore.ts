@@ -232,7 +232,13 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
         try {
           await execStatement(control, stmt, warnings);
         } catch (error) {
-          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(stmt)}`, {
+          // ER_TABLEACCESS_DENIED_ERROR on an account table: an account set up before reseeds copied
+          // accounts lacks the grant; say which one instead of only the server's words.
+          const hint =
+            o.kind === 'users' && (error as { errno?: number }).errno === 1142
+              ? ' (copying accounts needs INSERT, DELETE on each mysql account table: run the grant statements of the README for the watchdog account)'
+              : '';
+          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}${hint}: ${shortSql(stmt)}`, {
             cause: error,
           });
         }

@@ -358,6 +358,15 @@ describe('dumps that lose nothing', () => {
       await c.end();
     }
     await expect(db2.connect({ user: 'fid_app', password: 'fid-pw-1' })).rejects.toThrow(/Access denied/);
+    // A watchdog account set up without the account-table grant is told what it lacks.
+    await db2.query("REVOKE INSERT, DELETE ON mysql.global_priv FROM 'watchdog'@'%'");
+    try {
+      await expect(
+        restoreDump({ target: who(db2), store: openObjectStore(dir), replace: true }),
+      ).rejects.toThrow(/20-users\.sql\.gz: .*denied.*needs INSERT, DELETE on each mysql account table/);
+    } finally {
+      await db2.query("GRANT INSERT, DELETE ON mysql.global_priv TO 'watchdog'@'%'");
+    }
   });
 
   it('restores by hand with zcat | mariadb, history and latin1 programs included', async () => {
