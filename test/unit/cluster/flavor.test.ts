@@ -138,6 +138,23 @@ describe('read-only, GTID and binlog statements per version', () => {
     expect(Flavor.detect('5.7.7').hasSuperReadOnly).toBe(false);
   });
 
+  it('names the account tables a reseed copies, never replication state', () => {
+    expect(mariadb1011.accountTables()).toEqual([
+      'global_priv',
+      'db',
+      'tables_priv',
+      'columns_priv',
+      'procs_priv',
+      'proxies_priv',
+      'roles_mapping',
+    ]);
+    expect(mysql84.accountTables()).toContain('global_grants');
+    for (const f of [mariadb1011, mysql84]) {
+      expect(f.accountTables().join()).not.toMatch(/gtid|slave|relay|master/);
+      expect(f.localAccounts()).toContainEqual(['root', 'localhost']);
+    }
+  });
+
   it('sets the GTID position after a restore the way each version allows', () => {
     expect(mariadb1011.setGtidPositionAfterRestore('0-1-42').map(inlineStatement)).toEqual([
       'RESET MASTER',
