@@ -92,6 +92,57 @@ export const OBSERVE_VARIABLES_SQL = `SHOW GLOBAL VARIABLES WHERE Variable_name 
   (v) => `'${v}'`,
 ).join(',')})`;
 
+/**
+ * The `mysql` tables that hold accounts, their authentication and their privileges, per flavor: what
+ * a rebuilt server copies from its source so that every login and grant works on it as on the source.
+ * Replication state (gtid_slave_pos, slave_master_info, gtid_executed, ...) is never among them.
+ * - MariaDB 10.4+: global_priv (mysql.user is a view over it), db, tables_priv, columns_priv,
+ *   procs_priv, proxies_priv, roles_mapping.
+ * - MySQL 8.0+: user, db, tables_priv, columns_priv, procs_priv, proxies_priv, role_edges,
+ *   default_roles, global_grants, password_history.
+ */
+export const ACCOUNT_TABLES: Readonly<Record<GtidFlavor, readonly string[]>> = {
+  mariadb: [
+    'global_priv',
+    'db',
+    'tables_priv',
+    'columns_priv',
+    'procs_priv',
+    'proxies_priv',
+    'roles_mapping',
+  ],
+  mysql: [
+    'user',
+    'db',
+    'tables_priv',
+    'columns_priv',
+    'procs_priv',
+    'proxies_priv',
+    'role_edges',
+    'default_roles',
+    'global_grants',
+    'password_history',
+  ],
+};
+
+/**
+ * Accounts a server's installation creates for itself; a copy of the source's accounts leaves the
+ * target's own ones as they are (`root`@`localhost` may authenticate differently on every host).
+ */
+export const LOCAL_ACCOUNTS: Readonly<Record<GtidFlavor, readonly (readonly [string, string])[]>> = {
+  mariadb: [
+    ['root', 'localhost'],
+    ['mariadb.sys', 'localhost'],
+    ['mysql', 'localhost'],
+  ],
+  mysql: [
+    ['root', 'localhost'],
+    ['mysql.sys', 'localhost'],
+    ['mysql.session', 'localhost'],
+    ['mysql.infoschema', 'localhost'],
+  ],
+};
+
 export function parseVersion(version: string): ServerVersion {
   // MariaDB behind some proxies reports "5.5.5-10.11.6-MariaDB" for old clients; skip that prefix.
   const v = version.replace(/^5\.5\.5-/, '');
@@ -241,6 +292,18 @@ export class Flavor {
       : 'SELECT @@global.read_only AS read_only, NULL AS super_read_only';
   }
 
+  // ------------------------------------------------------------ accounts
+
+  /** The account tables of this flavor (see ACCOUNT_TABLES). */
+  accountTables(): readonly string[] {
+    return ACCOUNT_TABLES[this.name];
+  }
+
+  /** The installation's own accounts, never copied over (see LOCAL_ACCOUNTS). */
+  localAccounts(): readonly (readonly [string, string])[] {
+    return LOCAL_ACCOUNTS[this.name];
+  }
+
   // ------------------------------------------------------------ GTIDs
 
   /** The variable holding what this server has executed (for set comparisons between servers). */
@@ -250,7 +313,7 @@ export class Flavor {
 
   gtidQuery(): string {
     return this.isMariadb
-      ? 'SELECT @@global.gtid_binlog_pos AS binlog_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_slave_pos AS slave_pos'
+      ? 'SELECT @@global.gtid_binlog_pos AS binlog_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_slave_pos AS slave_pos, @@global.gtid_binlog_state AS binlog_state'
       : 'SELECT @@global.gtid_executed AS executed, @@global.gtid_purged AS purged';
   }
 
@@ -258,14 +321,20 @@ export class Flavor {
    * After restoring a dump taken at `gtid`, make the server's GTID state say it has exactly that,
    * so auto-positioning asks the source for what follows. The server's own binary log is discarded
    * first (its transactions were saved before the reseed, safety rule 3). Replication must be stopped.
-   * - MariaDB: RESET MASTER, then gtid_slave_pos (with gtid_strict_mode a binlog holding a later seq
-   *   would make the SET fail).
+   * - MariaDB: RESET MASTER, then the source's whole gtid_binlog_state when known (the last seq of
+   *   every domain-server pair, so a later comparison of binlog states sees everything the restored
+   *   data contains, not only the newest GTID; it can only be set while the binlog is empty), then
+   *   gtid_slave_pos (with gtid_strict_mode a binlog holding a later seq would make the SET fail).
    * - MySQL: gtid_purged can only be set while gtid_executed is empty: RESET MASTER, or 8.2+'s
    *   RESET BINARY LOGS AND GTIDS (the only name on 8.4).
    */
-  setGtidPositionAfterRestore(gtid: string): Statement[] {
+  setGtidPositionAfterRestore(gtid: string, binlogState?: string): Statement[] {
     if (this.isMariadb) {
-      return [{ sql: 'RESET MASTER' }, { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] }];
+      return [
+        { sql: 'RESET MASTER' },
+        ...(binlogState ? [{ sql: 'SET GLOBAL gtid_binlog_state = ?', values: [binlogState] }] : []),
+        { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] },
+      ];
     }
     return [
       { sql: this.usesBinaryLogTerms ? 'RESET BINARY LOGS AND GTIDS' : 'RESET MASTER' },

@@ -10,6 +10,8 @@
  * To add a privilege: add one entry with the statement that needs it, then run the harness tests.
  */
 
+import { ACCOUNT_TABLES } from './flavor.js';
+
 export type GrantFlavor = 'mariadb' | 'mysql';
 
 /**
@@ -18,8 +20,14 @@ export type GrantFlavor = 'mariadb' | 'mysql';
  * restore), never on *.*: a global INSERT/UPDATE/DELETE/DROP/ALTER also covers the `mysql` schema, and
  * with it CREATE USER (MariaDB allows it to holders of INSERT on `mysql`) or editing the grant tables —
  * an account that can do that holds every privilege.
+ *
+ * `accounts`: on each of the flavor's account tables (`mysql.global_priv`, `mysql.db`, ... —
+ * ACCOUNT_TABLES in flavor.ts) and nothing else of `mysql`. A reseed copies the source's accounts
+ * into the rebuilt server (otherwise an account created or a password rotated on the primary is
+ * missing there, and the application cannot log in after the next failover to it). Writing those
+ * tables is as strong as CREATE USER: it is granted for that one purpose, and documented as such.
  */
-export type GrantScope = 'global' | 'schema';
+export type GrantScope = 'global' | 'schema' | 'accounts';
 
 export interface PrivilegeNeed {
   /** The privilege as written in GRANT. */
@@ -137,6 +145,12 @@ export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     scope: 'schema',
     neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines',
   },
+  {
+    privilege: 'INSERT, DELETE',
+    scope: 'accounts',
+    neededFor:
+      "reseed and recover: the source's accounts and grants copied into the rebuilt server (then FLUSH PRIVILEGES)",
+  },
 ];
 
 /** MySQL 8.0 / 8.4 (statement-level only: MySQL server binaries cannot run on our test machines). */
@@ -206,6 +220,12 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     privilege: 'ALTER ROUTINE',
     scope: 'schema',
     neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines',
+  },
+  {
+    privilege: 'INSERT, DELETE',
+    scope: 'accounts',
+    neededFor:
+      "reseed and recover: the source's accounts and grants copied into the rebuilt server (then FLUSH PRIVILEGES)",
   },
 ];
 
@@ -279,6 +299,7 @@ export function grantStatementsFor(
 ): string[] {
   const global = privileges.filter((p) => p.scope === 'global').map((p) => p.privilege);
   const perSchema = privileges.filter((p) => p.scope === 'schema').map((p) => p.privilege);
+  const onAccounts = privileges.filter((p) => p.scope === 'accounts').map((p) => p.privilege);
   const statements = [createUserStatement(flavor, account)];
   if (global.length > 0) statements.push(`GRANT ${global.join(', ')} ON *.* TO ${accountName(account)}`);
   if (perSchema.length > 0) {
@@ -287,6 +308,10 @@ export function grantStatementsFor(
         `GRANT ${perSchema.join(', ')} ON ${schemaIdentifier(schema)}.* TO ${accountName(account)}`,
       );
     }
+  }
+  if (onAccounts.length > 0) {
+    for (const table of ACCOUNT_TABLES[flavor])
+      statements.push(`GRANT ${onAccounts.join(', ')} ON \`mysql\`.\`${table}\` TO ${accountName(account)}`);
   }
   return statements;
 }

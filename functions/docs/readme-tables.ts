@@ -32,7 +32,8 @@ export function analysisTable(): string {
 
 function privilegeRows(list: readonly PrivilegeNeed[]): string[] {
   return list.map(
-    (p) => `| \`${p.privilege}\` | ${p.scope === 'global' ? '`*.*`' : 'per schema'} | ${cell(p.neededFor)} |`,
+    (p) =>
+      `| \`${p.privilege}\` | ${p.scope === 'global' ? '`*.*`' : p.scope === 'accounts' ? 'each `mysql` account table' : 'per schema'} | ${cell(p.neededFor)} |`,
   );
 }
 

@@ -37,7 +37,7 @@ export interface DumpOptions {
   compressionLevel?: number;
   /** Upper bound of one multi-row INSERT (default 1 MiB; the target's max_allowed_packet must allow it). */
   maxStatementBytes?: number;
-  /** Also dump accounts and their grants (CREATE USER IF NOT EXISTS + GRANT). */
+  /** Also dump accounts, roles and grants (the flavor's account tables; every reseed does). */
   includeUsers?: boolean;
   /** Only these schemas (default: every user schema). */
   schemas?: string[];
@@ -58,12 +58,19 @@ interface TableInfo {
   schema: string;
   name: string;
   type: 'BASE TABLE' | 'SEQUENCE';
+  /**
+   * System-versioned with ROW START/END timestamps: rows are read `FOR SYSTEM_TIME ALL` with both
+   * period columns, and inserted with `system_versioning_insert_history`, so the history comes along.
+   */
+  versioned: boolean;
   engine: string;
   estimatedRows: number;
   columns: InsertColumn[];
   /** SET NAMES of the table's data objects. */
   charset: string;
-  raw: { name: string; kind: ReturnType<typeof valueKindOf>; charset: string | null }[];
+  raw: { name: string; kind: ReturnType<typeof valueKindOf>; charset: string | null; expr: string }[];
+  /** What the SELECT reads for each column (same order as `columns`). */
+  selectList: string[];
   /** All columns, for the SELECT list (generated ones excluded from both). */
   pk: { name: string; dataType: string }[];
 }
@@ -77,7 +84,6 @@ interface DataTask {
 
 const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
 const TRANSACTIONAL_ENGINES = new Set(['innodb', 'xtradb', 'rocksdb', 'tokudb']);
-const SYSTEM_USERS = ['root', 'mariadb.sys', 'mysql.sys', 'mysql.session', 'mysql.infoschema', ''];
 
 function str(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -147,12 +153,12 @@ class ObjectWriter {
 async function writeSmallObject(
   store: ObjectStore,
   key: string,
-  text: string,
+  text: string | Buffer,
   level: number,
   signal?: AbortSignal,
 ): Promise<{ bytes: number; compressedBytes: number; sha256: string }> {
   const w = new ObjectWriter(store, key, level, signal);
-  w.write(Buffer.from(text, 'utf8'));
+  w.write(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
   return w.finish();
 }
 
@@ -294,9 +300,15 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
         tables.filter((t) => t.schema === s),
       );
       await addSmall('schema', objectKey.schema(s), text, { schema: s });
+      const tablesText = await tablesObjectSql(
+        control,
+        s,
+        tables.filter((t) => t.schema === s),
+      );
+      if (tablesText) await addSmall('schema', objectKey.tables(s), tablesText, { schema: s });
     }
     if (options.includeUsers) {
-      const text = await usersSql(control);
+      const text = await accountsSql(control, flavor);
       await addSmall('users', objectKey.users(), text, {});
     }
     for (const s of schemas) {
@@ -359,7 +371,7 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     async function addSmall(
       kind: ObjectKind,
       key: string,
-      text: string,
+      text: string | Buffer,
       where: { schema?: string },
     ): Promise<void> {
       written.push(key);
@@ -401,9 +413,11 @@ async function readGtid(control: Conn, flavor: Flavor): Promise<Manifest['gtid']
     const binlogPos = col(g ?? {}, 'binlog_pos');
     const currentPos = col(g ?? {}, 'current_pos');
     const slavePos = col(g ?? {}, 'slave_pos');
+    const binlogState = col(g ?? {}, 'binlog_state');
     // What this server's data contains: its binlog (log_slave_updates on) or, on a replica that does
     // not log replicated events, its current position.
-    return { position: binlogPos !== '' ? binlogPos : currentPos, binlogPos, currentPos, slavePos };
+    if (binlogPos === '') return { position: currentPos, binlogPos, currentPos, slavePos };
+    return { position: binlogPos, binlogPos, currentPos, slavePos, ...(binlogState ? { binlogState } : {}) };
   }
   const executed = col(g ?? {}, 'executed').replace(/\s+/g, '');
   return { position: executed, executed };
@@ -414,7 +428,7 @@ async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]
     control,
     `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n, TABLE_TYPE AS type, ENGINE AS engine, TABLE_ROWS AS est
        FROM information_schema.TABLES
-      WHERE TABLE_SCHEMA IN (?) AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE')
+      WHERE TABLE_SCHEMA IN (?) AND TABLE_TYPE IN ('BASE TABLE', 'SEQUENCE', 'SYSTEM VERSIONED')
       ORDER BY TABLE_SCHEMA, TABLE_NAME`,
     [schemas],
   );
@@ -443,30 +457,49 @@ async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]
       schema: col(r, 's'),
       name: col(r, 'n'),
       type: col(r, 'type') === 'SEQUENCE' ? 'SEQUENCE' : 'BASE TABLE',
+      versioned: col(r, 'type') === 'SYSTEM VERSIONED',
       engine: col(r, 'engine'),
       estimatedRows: Number(col(r, 'est')) || 0,
       columns: [],
       charset: 'utf8mb4',
       raw: [],
+      selectList: [],
       pk: [],
     });
+  }
+  // A versioned table's period columns: named in SHOW CREATE TABLE (information_schema shows explicit
+  // ones as generated columns and implicit row_start/row_end not at all).
+  const periods = new Map<TableInfo, { start: string; end: string; trxId: boolean }>();
+  for (const tbl of byTable.values()) {
+    if (!tbl.versioned) continue;
+    const [c] = await rows(control, `SHOW CREATE TABLE ${quoteIdent(tbl.schema)}.${quoteIdent(tbl.name)}`);
+    periods.set(tbl, versioningColumns(col(c ?? {}, 'Create Table')));
   }
   for (const r of c) {
     const tbl = byTable.get(id(col(r, 's'), col(r, 'n')));
     if (!tbl) continue;
     const extra = col(r, 'extra').toUpperCase();
+    const period = periods.get(tbl);
+    const name = col(r, 'c');
+    if (period && !period.trxId && (name === period.start || name === period.end)) continue; // added below
     // Generated columns keep their definition in CREATE TABLE; their values are computed, not inserted.
     // (MySQL marks expression defaults DEFAULT_GENERATED: those are ordinary columns.)
     const generated = col(r, 'gen') !== '' || /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/.test(extra);
     // System-versioning columns (ROW START/END) are maintained by the server.
     if (generated || /ROW (START|END)/.test(extra)) continue;
-    tbl.raw.push({
-      name: col(r, 'c'),
-      kind: valueKindOf(col(r, 'dt'), col(r, 'ct')),
-      charset: col(r, 'cs') || null,
-    });
+    tbl.raw.push(columnRead(name, col(r, 'dt'), col(r, 'ct'), col(r, 'cs') || null));
+  }
+  for (const [tbl, period] of periods) {
+    // Transaction-id periods (BIGINT) cannot be inserted; such a table keeps its current rows only.
+    if (period.trxId) {
+      tbl.versioned = false;
+      continue;
+    }
+    for (const p of [period.start, period.end])
+      tbl.raw.push({ name: p, kind: 'string', charset: null, expr: quoteIdent(p) });
   }
   for (const tbl of byTable.values()) {
+    tbl.selectList = tbl.raw.map((c) => c.expr);
     const plan = planCharsets([tbl.schema, tbl.name, ...tbl.raw.map((c) => c.name)], tbl.raw);
     tbl.charset = plan.charset;
     tbl.columns = plan.columns;
@@ -474,6 +507,41 @@ async function loadTables(control: Conn, schemas: string[]): Promise<TableInfo[]
   for (const r of k)
     byTable.get(id(col(r, 's'), col(r, 'n')))?.pk.push({ name: col(r, 'c'), dataType: col(r, 'dt') });
   return [...byTable.values()];
+}
+
+/**
+ * How one column is read and written. FLOAT goes through DOUBLE: the text protocol prints a FLOAT with
+ * 6 significant digits (16777216 -> 16777200), a DOUBLE with as many as it takes to read back the same
+ * value. An ENUM or SET that has an empty member is read by its index: as text, the member '' and the
+ * error value (ENUM) or the empty set (SET) look the same.
+ */
+export function columnRead(
+  name: string,
+  dataType: string,
+  columnType: string,
+  charset: string | null,
+): { name: string; kind: ReturnType<typeof valueKindOf>; charset: string | null; expr: string } {
+  const q = quoteIdent(name);
+  const dt = dataType.toLowerCase();
+  if (dt === 'float') return { name, kind: 'number', charset: null, expr: `CAST(${q} AS DOUBLE)` };
+  if ((dt === 'enum' || dt === 'set') && /[(,]''[,)]/.test(columnType))
+    return { name, kind: 'number', charset: null, expr: `${q} + 0` };
+  return { name, kind: valueKindOf(dataType, columnType), charset, expr: q };
+}
+
+/** The ROW START / ROW END columns of a system-versioned table, from its SHOW CREATE TABLE. */
+export function versioningColumns(create: string): { start: string; end: string; trxId: boolean } {
+  const find = (which: 'START' | 'END') => {
+    const m = new RegExp(
+      `^\\s*\`((?:[^\`]|\`\`)+)\`\\s+(\\w+)[^\\n]*GENERATED ALWAYS AS ROW ${which}`,
+      'm',
+    ).exec(create);
+    return m ? { name: (m[1] as string).replace(/``/g, '`'), type: (m[2] as string).toLowerCase() } : null;
+  };
+  const start = find('START');
+  const end = find('END');
+  if (!start || !end) return { start: 'row_start', end: 'row_end', trxId: false };
+  return { start: start.name, end: end.name, trxId: start.type === 'bigint' };
 }
 
 /** Splits a table with a single integer primary key into ranges of about `chunkRows` rows. */
@@ -524,7 +592,7 @@ async function dumpTableChunk(
   const writer = new ObjectWriter(store, task.key, level, signal);
   // A comment ends at a newline: keep odd identifiers from breaking out of it.
   const title = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}, chunk ${task.chunk}${task.where ? ` (${task.where})` : ''}`;
-  const head = `-- ${TOOL_NAME} dump: data of ${title.replace(/[\r\n]/g, ' ')}\n${dataObjectHeader(t.charset)}\n`;
+  const head = `-- ${TOOL_NAME} dump: data of ${title.replace(/[\r\n]/g, ' ')}\n${dataObjectHeader(t.charset, t.versioned)}\n`;
   writer.write(Buffer.from(head, 'utf8'));
   const raw = w.raw;
   let paused = false;
@@ -544,7 +612,8 @@ async function dumpTableChunk(
   );
   if (t.columns.length > 0) {
     const select =
-      `SELECT ${t.columns.map((c) => quoteIdent(c.name)).join(',')} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}` +
+      `SELECT ${t.selectList.join(',')} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}` +
+      (t.versioned ? ' FOR SYSTEM_TIME ALL' : '') +
       (task.where ? ` WHERE ${task.where}` : '');
     try {
       await new Promise<void>((resolve, reject) => {
@@ -576,6 +645,7 @@ async function dumpTableChunk(
     schema: t.schema,
     table: t.name,
     chunk: task.chunk,
+    ...(t.versioned ? { versioned: true } : {}),
     ...(task.where ? { where: task.where } : {}),
     rows: encoder.rows,
     ...r,
@@ -588,6 +658,11 @@ function header(what: string): string {
   return `-- ${TOOL_NAME} dump: ${what}\n/*!40101 SET NAMES utf8mb4*/;\n/*!40014 SET FOREIGN_KEY_CHECKS=0*/;\n`;
 }
 
+/**
+ * The database, its sequences (with their options and next value) and its tables. Sequences of every
+ * schema are created before any table (`00-schema/`, then `01-tables/`): a column's `DEFAULT
+ * NEXTVAL(seq)` needs its sequence to exist, whatever the names' order.
+ */
 async function schemaObjectSql(control: Conn, schema: string, tables: TableInfo[]): Promise<string> {
   const qs = quoteIdent(schema);
   const [db] = await rows(control, `SHOW CREATE DATABASE ${qs}`);
@@ -599,36 +674,80 @@ async function schemaObjectSql(control: Conn, schema: string, tables: TableInfo[
   out += "/*!40101 SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'*/;\n";
   out += `${createDb};\nUSE ${qs};\n`;
   for (const t of tables) {
+    if (t.type !== 'SEQUENCE') continue;
+    const qt = quoteIdent(t.name);
+    // SHOW CREATE SEQUENCE has the options (start, min/max, increment, cache, cycle); the table's one
+    // row has where it stands: the next value not yet handed to a cache, and the cycles done.
+    const [c] = await rows(control, `SHOW CREATE SEQUENCE ${qs}.${qt}`);
+    const create = col(c ?? {}, 'Create Table');
+    const [v] = await rows(control, `SELECT next_not_cached_value AS v, cycle_count AS r FROM ${qs}.${qt}`);
+    out += `DROP SEQUENCE IF EXISTS ${qt};\n${create};\nDO SETVAL(${qt}, ${str(v?.v)}, 0, ${str(v?.r) || '0'});\n`;
+  }
+  return out;
+}
+
+async function tablesObjectSql(control: Conn, schema: string, tables: TableInfo[]): Promise<string | null> {
+  const qs = quoteIdent(schema);
+  const list = tables.filter((t) => t.type !== 'SEQUENCE');
+  if (list.length === 0) return null;
+  let out = header(`tables of ${qs}`);
+  out += "/*!40101 SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO'*/;\n";
+  out += `USE ${qs};\n`;
+  for (const t of list) {
     const qt = quoteIdent(t.name);
     const [c] = await rows(control, `SHOW CREATE TABLE ${qs}.${qt}`);
-    const create = col(c ?? {}, 'Create Table');
-    if (t.type === 'SEQUENCE') {
-      const [v] = await rows(control, `SELECT next_not_cached_value AS v FROM ${qs}.${qt}`);
-      out += `DROP SEQUENCE IF EXISTS ${qt};\n${create};\nSELECT SETVAL(${qt}, ${str(v?.v)}, 0);\n`;
-    } else {
-      out += `DROP TABLE IF EXISTS ${qt};\n${create};\n`;
-    }
+    out += `DROP TABLE IF EXISTS ${qt};\n${col(c ?? {}, 'Create Table')};\n`;
   }
   return out;
 }
 
 /** A client-side DELIMITER block, as mariadb-dump writes it (our restore and the mariadb client both read it). */
-function delimited(stmt: string): string {
-  return `DELIMITER ;;\n${stmt} ;;\nDELIMITER ;\n`;
+function delimited(stmt: Buffer): Buffer {
+  return Buffer.concat([Buffer.from('DELIMITER ;;\n'), stmt, Buffer.from(' ;;\nDELIMITER ;\n')]);
 }
 
-function sessionFor(r: Row): string {
-  const cs = col(r, 'character_set_client');
-  const coll = col(r, 'collation_connection');
-  const mode = col(r, 'sql_mode');
-  return (
+/** A row of SHOW CREATE read with `character_set_results = binary`: every value as the server's bytes. */
+type RawRow = Record<string, Buffer | null>;
+
+async function rawRows(control: Conn, sql: string): Promise<RawRow[]> {
+  await control.p.query('SET SESSION character_set_results = binary');
+  try {
+    const [r] = await control.p.query({ sql, typeCast: false });
+    return r as RawRow[];
+  } finally {
+    await control.p.query('SET SESSION character_set_results = utf8mb4');
+  }
+}
+
+function rawCol(r: RawRow | undefined, name: string): Buffer {
+  if (!r) return Buffer.alloc(0);
+  const k = Object.keys(r).find((x) => x.toLowerCase() === name.toLowerCase());
+  return (k === undefined ? null : r[k]) ?? Buffer.alloc(0);
+}
+
+/**
+ * A stored program or view exactly as its creator's session had it. The server keeps the definition in
+ * the creating client's character set, with that character set and collation: read as bytes
+ * (`character_set_results = binary`), it is sent back as the same bytes under the same settings, so a
+ * literal like 'café' written by a latin1 client stays a latin1 literal (a UTF-8 rewrite would
+ * double-encode it). The session goes back to utf8mb4 for our own statements after it.
+ */
+function storedObject(r: RawRow | undefined, create: Buffer, extra = ''): Buffer {
+  const cs = rawCol(r, 'character_set_client').toString('latin1');
+  const coll = rawCol(r, 'collation_connection').toString('latin1');
+  const mode = rawCol(r, 'sql_mode').toString('latin1');
+  const session =
     (cs ? `SET character_set_client = ${quoteString(cs)};\n` : '') +
     (coll ? `SET collation_connection = ${quoteString(coll)};\n` : '') +
-    `SET SESSION sql_mode = ${quoteString(mode)};\n`
-  );
+    `SET SESSION sql_mode = ${quoteString(mode)};\n${extra}`;
+  return Buffer.concat([
+    Buffer.from(session, 'utf8'),
+    delimited(create),
+    Buffer.from('/*!40101 SET NAMES utf8mb4*/;\n', 'utf8'),
+  ]);
 }
 
-async function routinesSql(control: Conn, schema: string): Promise<string | null> {
+async function routinesSql(control: Conn, schema: string): Promise<Buffer | null> {
   const list = await rows(
     control,
     `SELECT ROUTINE_NAME AS n, ROUTINE_TYPE AS t FROM information_schema.ROUTINES
@@ -637,19 +756,19 @@ async function routinesSql(control: Conn, schema: string): Promise<string | null
   );
   if (list.length === 0) return null;
   const qs = quoteIdent(schema);
-  let out = header(`routines of ${qs}`) + `USE ${qs};\n`;
+  const out: Buffer[] = [Buffer.from(header(`routines of ${qs}`) + `USE ${qs};\n`)];
   for (const r of list) {
     const type = col(r, 't').toUpperCase() === 'FUNCTION' ? 'FUNCTION' : 'PROCEDURE';
     const qn = quoteIdent(col(r, 'n'));
-    const [c] = await rows(control, `SHOW CREATE ${type} ${qs}.${qn}`);
-    const create = col(c ?? {}, type === 'FUNCTION' ? 'Create Function' : 'Create Procedure');
-    out += `DROP ${type} IF EXISTS ${qn};\n${sessionFor(c ?? {})}${delimited(create)}`;
+    const [c] = await rawRows(control, `SHOW CREATE ${type} ${qs}.${qn}`);
+    const create = rawCol(c, type === 'FUNCTION' ? 'Create Function' : 'Create Procedure');
+    out.push(Buffer.from(`DROP ${type} IF EXISTS ${qn};\n`), storedObject(c, create));
   }
-  return out;
+  return Buffer.concat(out);
 }
 
 /** Views of every schema in dependency order (a view over a view comes after it), so no placeholders. */
-async function viewsSql(control: Conn, schemas: string[]): Promise<string | null> {
+async function viewsSql(control: Conn, schemas: string[]): Promise<Buffer | null> {
   const list = await rows(
     control,
     `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n FROM information_schema.VIEWS
@@ -657,29 +776,29 @@ async function viewsSql(control: Conn, schemas: string[]): Promise<string | null
     [schemas.length ? schemas : ['']],
   );
   if (list.length === 0) return null;
-  const views = new Map<string, { schema: string; name: string; create: string; row: Row }>();
+  const views = new Map<string, { schema: string; name: string; create: Buffer; row: RawRow | undefined }>();
   for (const r of list) {
     const s = col(r, 's');
     const n = col(r, 'n');
-    const [c] = await rows(control, `SHOW CREATE VIEW ${quoteIdent(s)}.${quoteIdent(n)}`);
+    const [c] = await rawRows(control, `SHOW CREATE VIEW ${quoteIdent(s)}.${quoteIdent(n)}`);
     views.set(`${quoteIdent(s)}.${quoteIdent(n)}`, {
       schema: s,
       name: n,
-      create: col(c ?? {}, 'Create View'),
-      row: c ?? {},
+      create: rawCol(c, 'Create View'),
+      row: c,
     });
   }
   const ordered = orderViews(
-    [...views.entries()].map(([id, v]) => ({ id, schema: v.schema, create: v.create })),
+    [...views.entries()].map(([id, v]) => ({ id, schema: v.schema, create: v.create.toString('utf8') })),
   ).map((id) => views.get(id)!);
-  let out = header('views');
+  const out: Buffer[] = [Buffer.from(header('views'))];
   for (const v of ordered) {
-    out += `USE ${quoteIdent(v.schema)};\nDROP VIEW IF EXISTS ${quoteIdent(v.name)};\n`;
-    out += `${sessionFor({ ...v.row, sql_mode: '' })}${v.create};\n`;
+    out.push(Buffer.from(`USE ${quoteIdent(v.schema)};\nDROP VIEW IF EXISTS ${quoteIdent(v.name)};\n`));
+    // A view's definition does not depend on sql_mode (it is stored resolved).
+    out.push(storedObject({ ...v.row, sql_mode: Buffer.alloc(0) }, v.create));
   }
-  return out;
+  return Buffer.concat(out);
 }
-
 /**
  * Orders views so each comes after the views it selects from. SHOW CREATE VIEW qualifies every table
  * it reads as `schema`.`name`; a reference without a schema is in the view's own schema.
@@ -712,7 +831,7 @@ export function orderViews(views: { id: string; schema: string; create: string }
   return out;
 }
 
-async function triggersSql(control: Conn, schema: string): Promise<string | null> {
+async function triggersSql(control: Conn, schema: string): Promise<Buffer | null> {
   const list = await rows(
     control,
     `SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
@@ -721,16 +840,19 @@ async function triggersSql(control: Conn, schema: string): Promise<string | null
   );
   if (list.length === 0) return null;
   const qs = quoteIdent(schema);
-  let out = header(`triggers of ${qs}`) + `USE ${qs};\n`;
+  const out: Buffer[] = [Buffer.from(header(`triggers of ${qs}`) + `USE ${qs};\n`)];
   for (const r of list) {
     const qn = quoteIdent(col(r, 'n'));
-    const [c] = await rows(control, `SHOW CREATE TRIGGER ${qs}.${qn}`);
-    out += `DROP TRIGGER IF EXISTS ${qn};\n${sessionFor(c ?? {})}${delimited(col(c ?? {}, 'SQL Original Statement'))}`;
+    const [c] = await rawRows(control, `SHOW CREATE TRIGGER ${qs}.${qn}`);
+    out.push(
+      Buffer.from(`DROP TRIGGER IF EXISTS ${qn};\n`),
+      storedObject(c, rawCol(c, 'SQL Original Statement')),
+    );
   }
-  return out;
+  return Buffer.concat(out);
 }
 
-async function eventsSql(control: Conn, schema: string): Promise<string | null> {
+async function eventsSql(control: Conn, schema: string): Promise<Buffer | null> {
   const list = await rows(
     control,
     'SELECT EVENT_NAME AS n FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME',
@@ -738,36 +860,72 @@ async function eventsSql(control: Conn, schema: string): Promise<string | null> 
   );
   if (list.length === 0) return null;
   const qs = quoteIdent(schema);
-  let out = header(`events of ${qs}`) + `USE ${qs};\n`;
+  const out: Buffer[] = [Buffer.from(header(`events of ${qs}`) + `USE ${qs};\n`)];
   for (const r of list) {
     const qn = quoteIdent(col(r, 'n'));
-    const [c] = await rows(control, `SHOW CREATE EVENT ${qs}.${qn}`);
-    const tz = col(c ?? {}, 'time_zone');
-    out += `DROP EVENT IF EXISTS ${qn};\n${sessionFor(c ?? {})}${tz ? `SET time_zone = ${quoteString(tz)};\n` : ''}`;
-    out += delimited(col(c ?? {}, 'Create Event'));
+    const [c] = await rawRows(control, `SHOW CREATE EVENT ${qs}.${qn}`);
+    const tz = rawCol(c, 'time_zone').toString('latin1');
+    out.push(
+      Buffer.from(`DROP EVENT IF EXISTS ${qn};\n`),
+      storedObject(c, rawCol(c, 'Create Event'), tz ? `SET time_zone = ${quoteString(tz)};\n` : ''),
+    );
   }
-  return out;
+  return Buffer.concat(out);
 }
 
-async function usersSql(control: Conn): Promise<string> {
-  const list = await rows(
-    control,
-    `SELECT User AS u, Host AS h FROM mysql.user WHERE User NOT IN (?) ${''}ORDER BY User, Host`,
-    [SYSTEM_USERS],
-  );
-  let out = header('users and grants');
-  for (const r of list) {
-    const account = `${quoteString(col(r, 'u'))}@${quoteString(col(r, 'h'))}`;
-    let create: string;
+/**
+ * The source's accounts, authentication and privileges, copied as the rows of the flavor's account
+ * tables (MariaDB: mysql.global_priv, db, tables_priv, ...; see ACCOUNT_TABLES in cluster/flavor.ts):
+ * exact where CREATE USER + GRANT replays are not (password hashes, plugins, roles and default roles,
+ * resource limits, proxies, a password changed on an account that already exists on the target). The
+ * target's rows are replaced, except its installation's own accounts (root@localhost, ...), and
+ * FLUSH PRIVILEGES makes them effective at once. Restorable by hand like every other object.
+ */
+async function accountsSql(control: Conn, flavor: Flavor): Promise<Buffer> {
+  const out: Buffer[] = [Buffer.from(header('accounts and grants'))];
+  for (const table of flavor.accountTables()) {
+    const cols = await rows(
+      control,
+      `SELECT COLUMN_NAME AS c, DATA_TYPE AS dt, COLUMN_TYPE AS ct, CHARACTER_SET_NAME AS cs
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = ?
+        ORDER BY ORDINAL_POSITION`,
+      [table],
+    );
+    if (cols.length === 0) continue; // not in this server version
+    const names = cols.map((r) => col(r, 'c'));
+    const pick = (...want: string[]) => names.find((n) => want.includes(n.toLowerCase()));
+    const user = pick('user', 'to_user');
+    const host = pick('host', 'to_host');
+    const qt = `${quoteIdent('mysql')}.${quoteIdent(table)}`;
+    const notLocal =
+      user && host && flavor.localAccounts().length > 0
+        ? ` WHERE (${quoteIdent(user)}, ${quoteIdent(host)}) NOT IN (${flavor
+            .localAccounts()
+            .map(([u, h]) => `(${quoteString(u)}, ${quoteString(h)})`)
+            .join(', ')})`
+        : '';
+    const raw = cols.map((r) => columnRead(col(r, 'c'), col(r, 'dt'), col(r, 'ct'), col(r, 'cs') || null));
+    const plan = planCharsets(['mysql', table, ...names], raw);
+    out.push(Buffer.from(`DELETE FROM ${qt}${notLocal};\n/*!40101 SET NAMES ${plan.charset}*/;\n`));
+    const statements: Buffer[] = [];
+    const encoder = new InsertEncoder('mysql', table, plan.columns, (stmt) => {
+      statements.push(stmt);
+      return true;
+    });
+    await control.p.query('SET SESSION character_set_results = binary');
     try {
-      const [c] = await rows(control, `SHOW CREATE USER ${account}`);
-      create = str(Object.values(c ?? {})[0]);
-    } catch {
-      continue; // roles appear in mysql.user on MariaDB and have no CREATE USER
+      const [data] = await control.p.query({
+        sql: `SELECT ${raw.map((c) => c.expr).join(',')} FROM ${qt}${notLocal}`,
+        rowsAsArray: true,
+        typeCast: false,
+      });
+      for (const r of data as unknown as (Buffer | null)[][]) encoder.row(r);
+    } finally {
+      await control.p.query('SET SESSION character_set_results = utf8mb4');
     }
-    out += `${create.replace(/^CREATE USER (?!IF NOT EXISTS)/i, 'CREATE USER IF NOT EXISTS ')};\n`;
-    for (const g of await rows(control, `SHOW GRANTS FOR ${account}`))
-      out += `${str(Object.values(g)[0])};\n`;
+    encoder.flush();
+    out.push(...statements, Buffer.from('/*!40101 SET NAMES utf8mb4*/;\n'));
   }
-  return out;
+  out.push(Buffer.from('FLUSH PRIVILEGES;\n'));
+  return Buffer.concat(out);
 }

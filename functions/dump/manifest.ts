@@ -31,7 +31,9 @@ function seg(name: string): string {
 }
 
 export const objectKey = {
+  /** The database and its sequences (every schema's sequences exist before any table refers to one). */
   schema: (schema: string) => `00-schema/${seg(schema)}.sql.gz`,
+  tables: (schema: string) => `01-tables/${seg(schema)}.sql.gz`,
   data: (schema: string, table: string, chunk: number) =>
     `10-data/${seg(schema)}/${seg(table)}.${String(chunk).padStart(5, '0')}.sql.gz`,
   users: () => `20-users.sql.gz`,
@@ -47,6 +49,8 @@ const objectSchema = z.object({
   schema: z.string().optional(),
   table: z.string().optional(),
   chunk: z.number().int().nonnegative().optional(),
+  /** A system-versioned table: its rows include the history (counted `FOR SYSTEM_TIME ALL`). */
+  versioned: z.boolean().optional(),
   /** The primary-key range of a chunk, as SQL (for people reading the manifest). */
   where: z.string().optional(),
   rows: z.number().int().nonnegative(),
@@ -78,6 +82,11 @@ export const manifestSchema = z.object({
     binlogPos: z.string().optional(),
     currentPos: z.string().optional(),
     slavePos: z.string().optional(),
+    /**
+     * MariaDB: gtid_binlog_state at the snapshot (the last seq of every domain-server pair). A restore
+     * sets it, so the rebuilt server's binlog state holds the source's whole history.
+     */
+    binlogState: z.string().optional(),
     /** MySQL: gtid_executed at the snapshot. */
     executed: z.string().optional(),
   }),

@@ -21,7 +21,7 @@ import {
   withTrustedFunctionCreators,
 } from './connection.js';
 import { execStatement } from './definer.js';
-import { RESTORE_CHECKPOINT_SCHEMA, RESTORE_CHECKPOINT_TABLE } from './layout.js';
+import { isDataObjectStatement, RESTORE_CHECKPOINT_SCHEMA, RESTORE_CHECKPOINT_TABLE } from './layout.js';
 import {
   type DumpObject,
   MANIFEST_KEY,
@@ -30,6 +30,7 @@ import {
   objectsInOrder,
   parseManifest,
 } from './manifest.js';
+import { PACKET_OVERHEAD, splitInsert } from './packet-split.js';
 import { type ProgressListener, type ProgressReport, ProgressTracker } from './progress.js';
 import { quoteIdent } from './sql-encode.js';
 import { LineStatementSplitter, SqlSplitter } from './sql-splitter.js';
@@ -82,6 +83,17 @@ async function restoreConnection(target: ConnectTarget, flavor?: Flavor): Promis
   const c = await connect(target, RAW_BYTES);
   await c.p.query(flavor ? flavor.disableBinlogForSession() : 'SET SESSION sql_log_bin = 0');
   await c.p.query("SET SESSION FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0, time_zone = '+00:00'");
+  return c;
+}
+
+/**
+ * The restore's own statements (checkpoint, names in DROP DATABASE, counts, the GTID position) run on
+ * a utf8mb4 connection: identifiers such as `données`.`tâble` must reach the server as UTF-8, which
+ * the byte-exact `binary` connections would not send.
+ */
+async function metaConnection(target: ConnectTarget): Promise<Conn> {
+  const c = await connect(target, { charset: 'utf8mb4' });
+  await c.p.query('SET SESSION sql_log_bin = 0');
   return c;
 }
 
@@ -178,6 +190,8 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
   signal?.addEventListener('abort', onAbort, { once: true });
   let progress: ProgressTracker | undefined;
   const warnings: string[] = [];
+  let meta: Conn | undefined;
+  let flavor: Flavor | undefined;
   try {
     // Everything about the dump is checked before the target is touched.
     const { manifest, id } = await loadVerifiedManifest(store);
@@ -185,10 +199,16 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
     aborted();
     const control = await restoreConnection(options.target);
     conns.push(control);
-    const [v] = await rows(control, 'SELECT @@version AS v, @@version_comment AS c');
-    const flavor = Flavor.detect(str(v?.v), str(v?.c));
+    meta = await metaConnection(options.target);
+    conns.push(meta);
+    const [v] = await rows(
+      meta,
+      'SELECT @@version AS v, @@version_comment AS c, @@global.max_allowed_packet AS maxPacket',
+    );
+    flavor = Flavor.detect(str(v?.v), str(v?.c));
+    const packetLimit = Number(str(v?.maxPacket)) - PACKET_OVERHEAD;
 
-    const { done, loading, resumed } = await openCheckpoint(control, manifest, id, options.replace === true);
+    const { done, loading, resumed } = await openCheckpoint(meta, manifest, id, options.replace === true);
     const todo = ordered.filter((o) => !done.has(o.key));
     progress = new ProgressTracker(
       'restore',
@@ -212,13 +232,19 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
         try {
           await execStatement(control, stmt, warnings);
         } catch (error) {
-          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(stmt)}`, {
+          // ER_TABLEACCESS_DENIED_ERROR on an account table: an account set up before reseeds copied
+          // accounts lacks the grant; say which one instead of only the server's words.
+          const hint =
+            o.kind === 'users' && (error as { errno?: number }).errno === 1142
+              ? ' (copying accounts needs INSERT, DELETE on each mysql account table: run the grant statements of the README for the watchdog account)'
+              : '';
+          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}${hint}: ${shortSql(stmt)}`, {
             cause: error,
           });
         }
       }
       // DDL commits by itself; re-running a schema object is harmless (DROP … IF EXISTS, CREATE).
-      await control.p.query(
+      await meta!.p.query(
         `INSERT INTO ${CP} (dump_id, object_key, rows_loaded, sha256) VALUES (?, ?, 0, ?)`,
         [id, o.key, o.sha256],
       );
@@ -242,7 +268,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
           while (next < data.length && failed === undefined) {
             aborted();
             const o = data[next++] as DumpObject;
-            await loadDataObject(c, store, o, id, progress!, signal, loading.has(o.key));
+            await loadDataObject(c, store, o, id, progress!, signal, loading.has(o.key), packetLimit);
           }
         } catch (error) {
           failed ??= error;
@@ -258,13 +284,13 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       });
     }
     aborted();
-    await verifyTableCounts(control, manifest);
+    await verifyTableCounts(meta, manifest);
 
     let gtidPosition = '';
     if (options.setGtid !== false && manifest.gtid.position !== '') {
-      for (const s of flavor.setGtidPositionAfterRestore(manifest.gtid.position)) {
+      for (const s of flavor.setGtidPositionAfterRestore(manifest.gtid.position, manifest.gtid.binlogState)) {
         try {
-          await control.p.query(s.sql, s.values);
+          await meta.p.query(s.sql, s.values);
         } catch (error) {
           throw new DbError(
             `setting the GTID position failed (${inlineStatement(s)}): ${errorMessage(error)}`,
@@ -274,16 +300,22 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
           );
         }
       }
-      const [g] = await rows(control, flavor.gtidQuery());
+      const [g] = await rows(meta, flavor.gtidQuery());
       gtidPosition = flavor.isMariadb ? str(g?.slave_pos) : str(g?.executed).replace(/\s+/g, '');
       if (gtidPosition !== manifest.gtid.position) {
         throw new DbError(
           `the target's GTID position is '${gtidPosition}' after setting '${manifest.gtid.position}'`,
         );
       }
+      const state = manifest.gtid.binlogState;
+      if (flavor.isMariadb && state && str(g?.binlog_state) !== state) {
+        throw new DbError(
+          `the target's gtid_binlog_state is '${str(g?.binlog_state)}' after setting '${state}'`,
+        );
+      }
     }
     // Finished: the checkpoint has served its purpose (never replicated: sql_log_bin is off).
-    await control.p.query(`DELETE FROM ${CP} WHERE dump_id = ?`, [id]);
+    await meta.p.query(`DELETE FROM ${CP} WHERE dump_id = ?`, [id]);
     const summary = progress.finish();
     return {
       url: store.url,
@@ -297,6 +329,11 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
     };
   } catch (error) {
     progress?.stop();
+    // A corrupt or truncated object: nothing of it was committed, the checkpoint keeps what was.
+    // The half-restored server must not take writes meanwhile; a rerun from a good copy resumes.
+    if (error instanceof DumpIntegrityError && meta && flavor) {
+      for (const sql of flavor.setReadOnly(true)) await meta.p.query(sql).catch(() => undefined);
+    }
     if (signal?.aborted) {
       throw new DeadlineError(
         `restore into ${describeTarget(options.target)} stopped (${errorMessage(signal.reason)}); run it again to resume`,
@@ -327,7 +364,7 @@ async function openCheckpoint(
   await control.p.query(
     `CREATE TABLE IF NOT EXISTS ${CP} (
        dump_id CHAR(64) NOT NULL,
-       object_key VARCHAR(700) NOT NULL,
+       object_key VARCHAR(700) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
        state ENUM('loading','done') NOT NULL DEFAULT 'done',
        rows_loaded BIGINT NOT NULL,
        sha256 CHAR(64) NOT NULL,
@@ -335,6 +372,19 @@ async function openCheckpoint(
        PRIMARY KEY (dump_id, object_key)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   );
+  // Keys are case-sensitive (tables `T` and `t` are two objects): a checkpoint made before keys were
+  // compared in binary is converted.
+  const [kc] = await rows(
+    control,
+    `SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'object_key'`,
+    [RESTORE_CHECKPOINT_SCHEMA, RESTORE_CHECKPOINT_TABLE],
+  );
+  if (str(kc?.c) !== 'utf8mb4_bin') {
+    await control.p.query(
+      `ALTER TABLE ${CP} MODIFY object_key VARCHAR(700) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL`,
+    );
+  }
   const cp = await rows(control, `SELECT dump_id, object_key, state FROM ${CP}`);
   const mine = cp.filter((r) => str(r.dump_id) === id);
   const others = cp.filter((r) => str(r.dump_id) !== id);
@@ -356,11 +406,12 @@ async function openCheckpoint(
       );
     return { done: keys('done'), loading: keys('loading'), resumed: true };
   }
-  // A fresh run: the target must not already hold the dump's schemas (or the caller said replace).
+  // A fresh run: the target must not already hold the dump's schemas (or the caller said replace). A
+  // schema without tables counts too: its default charset and its own routines would stay.
   const existing = manifest.schemas.length
     ? await rows(
         control,
-        'SELECT DISTINCT TABLE_SCHEMA AS s FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?)',
+        'SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN (?)',
         [manifest.schemas],
       )
     : [];
@@ -368,7 +419,7 @@ async function openCheckpoint(
     const names = existing.map((r) => str(r.s));
     if (!replace) {
       throw new SafetyRefusalError(
-        `the target already has tables in ${names.join(', ')}; restore with replace to overwrite them`,
+        `the target already has the schema(s) ${names.join(', ')}; restore with replace to overwrite them`,
         { details: { schemas: names } },
       );
     }
@@ -393,13 +444,18 @@ async function clearObjectRows(c: Conn, o: DumpObject): Promise<void> {
   if (o.schema === undefined || o.table === undefined) return;
   const t = `${quoteIdent(o.schema)}.${quoteIdent(o.table)}`;
   await c.p.query(`DELETE FROM ${t}${o.where ? ` WHERE ${o.where}` : ''}`);
+  // DELETE on a system-versioned table turns rows into history; the history goes too.
+  if (o.versioned) await c.p.query(`DELETE HISTORY FROM ${t}`);
 }
 
 /**
- * Streams one data object into the target. Statements commit one by one (a single transaction per
- * object is markedly slower on InnoDB for bulk loads); exactly-once comes from the checkpoint: the
- * object is marked 'loading' before its first row and 'done' only after its SHA-256, size and row
- * count matched the manifest. A 'loading' object found on resume is cleared before it is loaded again.
+ * Streams one data object into the target, in one transaction with its checkpoint row: the SHA-256 of
+ * the stored bytes is computed as they stream, and the transaction commits only after it, the size
+ * and the row count matched the manifest. A corrupt object (a flipped byte, a replaced file) is
+ * rolled back whole, even when the damage made a statement fail first (the rest is still read to tell
+ * corruption from a server error). Tables of non-transactional engines cannot roll back: their rows
+ * are deleted instead. A 'loading' mark (left by earlier versions, which committed statement by
+ * statement) makes a resume clear the object first.
  */
 async function loadDataObject(
   c: Conn,
@@ -409,12 +465,9 @@ async function loadDataObject(
   progress: ProgressTracker,
   signal: AbortSignal | undefined,
   wasLoading: boolean,
+  packetLimit: number,
 ): Promise<void> {
   if (wasLoading) await clearObjectRows(c, o);
-  await c.p.query(
-    `REPLACE INTO ${CP} (dump_id, object_key, state, rows_loaded, sha256) VALUES (?, ?, 'loading', 0, ?)`,
-    [dumpId, o.key, o.sha256],
-  );
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({
@@ -429,22 +482,43 @@ async function loadDataObject(
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   body.on('error', (e) => tap.destroy(e));
   tap.on('error', (e) => gunzip.destroy(e));
+  // Read errors reach us through the iteration below; one raised after it stopped has nobody to tell.
+  gunzip.on('error', () => undefined);
   body.pipe(tap).pipe(gunzip);
   const splitter = new LineStatementSplitter();
   let inserted = 0;
   let bytes = 0;
+  let statementError: unknown;
+  const insertPrefix = Buffer.from(
+    `INSERT INTO ${quoteIdent(o.schema ?? '')}.${quoteIdent(o.table ?? '')} (`,
+    'utf8',
+  );
+  await c.p.query('START TRANSACTION');
   try {
     const run = async (stmts: Buffer[]) => {
-      for (const s of stmts) {
-        bytes += s.length;
+      for (const whole of stmts) {
+        if (statementError !== undefined) return;
+        bytes += whole.length;
+        if (!isDataObjectStatement(whole, insertPrefix)) {
+          statementError = new DumpIntegrityError(
+            `${o.key} holds a statement a data object of ${o.schema}.${o.table} never has (corrupt or replaced); not run: ${shortSql(whole)}`,
+            { details: { key: o.key } },
+          );
+          return;
+        }
         try {
-          const n = await exec(c, s);
-          inserted += n;
-          progress.rows += n;
+          for (const s of splitInsert(whole, packetLimit)) {
+            const n = await exec(c, s);
+            inserted += n;
+            progress.rows += n;
+          }
         } catch (error) {
-          throw new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(s)}`, {
-            cause: error,
-          });
+          statementError =
+            error instanceof WatchdogError
+              ? error
+              : new DbError(`${o.key}: statement failed: ${errorMessage(error)}: ${shortSql(whole)}`, {
+                  cause: error,
+                });
         }
       }
     };
@@ -452,34 +526,36 @@ async function loadDataObject(
       for await (const chunk of gunzip as AsyncIterable<Buffer>) await run(splitter.push(chunk));
     } catch (error) {
       if (error instanceof WatchdogError || signal?.aborted) throw error;
-      throw new DumpIntegrityError(`${o.key} could not be read to the end: ${errorMessage(error)}`, {
-        cause: error,
-        details: { key: o.key },
-      });
+      throw new DumpIntegrityError(
+        `${o.key} (${o.schema}.${o.table}) could not be read to the end: ${errorMessage(error)}`,
+        { cause: error, details: { key: o.key } },
+      );
     }
     const rest = splitter.end();
+    // The whole object was read: its digest tells a corrupt object from a server error.
+    verifyDigest(o, size, hash.digest('hex'));
+    if (statementError !== undefined) throw statementError;
     if (rest.length > 0) {
       throw new DumpIntegrityError(`${o.key} ends in the middle of a statement (truncated)`, {
         details: { key: o.key, tail: shortSql(rest[0] as Buffer) },
       });
     }
-    verifyDigest(o, size, hash.digest('hex'));
     if (inserted !== o.rows) {
       throw new DumpIntegrityError(`${o.key} inserted ${inserted} rows, the manifest says ${o.rows}`, {
         details: { key: o.key, inserted, expected: o.rows },
       });
     }
-    await c.p.query(`UPDATE ${CP} SET state = 'done', rows_loaded = ? WHERE dump_id = ? AND object_key = ?`, [
-      inserted,
-      dumpId,
-      o.key,
-    ]);
+    await c.p.query(
+      `REPLACE INTO ${CP} (dump_id, object_key, state, rows_loaded, sha256) VALUES (?, ?, 'done', ?, ?)`,
+      [dumpId, o.key, inserted, o.sha256],
+    );
+    await c.p.query('COMMIT');
   } catch (error) {
     progress.rows -= inserted;
     body.destroy();
-    // A refused object leaves no rows behind (best effort: the 'loading' mark makes a resume clear it).
-    if (!signal?.aborted && error instanceof DumpIntegrityError)
-      await clearObjectRows(c, o).catch(() => undefined);
+    await c.p.query('ROLLBACK').catch(() => undefined);
+    // Rows of a non-transactional table survived the rollback (best effort: a resume clears them too).
+    if (!signal?.aborted) await clearObjectRows(c, o).catch(() => undefined);
     throw error;
   }
   progress.objectsDone++;
@@ -489,16 +565,24 @@ async function loadDataObject(
 
 /** Every table holds exactly the rows the manifest lists for it (catches duplicates and losses). */
 async function verifyTableCounts(control: Conn, manifest: Manifest): Promise<void> {
-  const perTable = new Map<string, { schema: string; table: string; rows: number }>();
+  const perTable = new Map<string, { schema: string; table: string; rows: number; versioned: boolean }>();
   for (const o of manifest.objects) {
     if (o.kind !== 'data' || o.schema === undefined || o.table === undefined) continue;
     const k = `${quoteIdent(o.schema)}.${quoteIdent(o.table)}`;
-    const e = perTable.get(k) ?? { schema: o.schema, table: o.table, rows: 0 };
+    const e = perTable.get(k) ?? {
+      schema: o.schema,
+      table: o.table,
+      rows: 0,
+      versioned: o.versioned === true,
+    };
     e.rows += o.rows;
     perTable.set(k, e);
   }
   for (const [k, e] of perTable) {
-    const [r] = await rows(control, `SELECT COUNT(*) AS n FROM ${k}`);
+    const [r] = await rows(
+      control,
+      `SELECT COUNT(*) AS n FROM ${k}${e.versioned ? ' FOR SYSTEM_TIME ALL' : ''}`,
+    );
     const n = Number(str(r?.n));
     if (n !== e.rows) {
       throw new DumpIntegrityError(`${k} holds ${n} rows after the restore; the dump has ${e.rows}`, {

@@ -3,6 +3,12 @@
  * (its schemas replaced), with the target's GTID state set to the dump's position so that replication
  * with auto-positioning continues exactly after it.
  *
+ * The dump includes the source's accounts and grants (the flavor's account tables): an account
+ * created or a password rotated on the source before the dump is not in the replication stream after
+ * the dump's position, so without them the rebuilt server would refuse those logins after the next
+ * failover to it. On MariaDB the target also gets the source's whole gtid_binlog_state, so a later
+ * comparison of binlog states (salvage) sees every transaction the restored data contains.
+ *
  * Resumable across invocations (Lambda deadline, a crashed operation master): the dump lives under a
  * key fixed by the operation and the target, so a later run finds its manifest and does not dump
  * again, and the restore continues from its checkpoint on the target.
@@ -42,6 +48,7 @@ export async function reseed(input: ReseedInput): Promise<StepResult> {
     const result = await dumpDatabase({
       source: { host: source.server.host, port: source.server.port, ...account },
       store,
+      includeUsers: true,
       ...(signal ? { signal } : {}),
     });
     dumped = true;

@@ -223,6 +223,19 @@ describe('the grant statements', () => {
         "ALTER ROUTINE ON `ongoing_failover`.* TO 'watchdog'@'%'",
       'GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX, REFERENCES, CREATE VIEW, CREATE ROUTINE, ' +
         "ALTER ROUTINE ON `app\\_%`.* TO 'watchdog'@'%'",
+      // the account tables a reseed copies, one by one (never the mysql schema as a whole)
+      ...[
+        'user',
+        'db',
+        'tables_priv',
+        'columns_priv',
+        'procs_priv',
+        'proxies_priv',
+        'role_edges',
+        'default_roles',
+        'global_grants',
+        'password_history',
+      ].map((t) => `GRANT INSERT, DELETE ON \`mysql\`.\`${t}\` TO 'watchdog'@'%'`),
     ]);
   });
 

@@ -138,11 +138,36 @@ describe('read-only, GTID and binlog statements per version', () => {
     expect(Flavor.detect('5.7.7').hasSuperReadOnly).toBe(false);
   });
 
+  it('names the account tables a reseed copies, never replication state', () => {
+    expect(mariadb1011.accountTables()).toEqual([
+      'global_priv',
+      'db',
+      'tables_priv',
+      'columns_priv',
+      'procs_priv',
+      'proxies_priv',
+      'roles_mapping',
+    ]);
+    expect(mysql84.accountTables()).toContain('global_grants');
+    for (const f of [mariadb1011, mysql84]) {
+      expect(f.accountTables().join()).not.toMatch(/gtid|slave|relay|master/);
+      expect(f.localAccounts()).toContainEqual(['root', 'localhost']);
+    }
+  });
+
   it('sets the GTID position after a restore the way each version allows', () => {
     expect(mariadb1011.setGtidPositionAfterRestore('0-1-42').map(inlineStatement)).toEqual([
       'RESET MASTER',
       "SET GLOBAL gtid_slave_pos = '0-1-42'",
     ]);
+    // With the source's binlog state, every domain-server pair it holds comes along.
+    expect(mariadb1011.setGtidPositionAfterRestore('0-2-692', '0-1-74,0-2-692').map(inlineStatement)).toEqual(
+      [
+        'RESET MASTER',
+        "SET GLOBAL gtid_binlog_state = '0-1-74,0-2-692'",
+        "SET GLOBAL gtid_slave_pos = '0-2-692'",
+      ],
+    );
     const set = '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42';
     for (const f of [mysql57, mysql8036]) {
       expect(f.setGtidPositionAfterRestore(set).map(inlineStatement)).toEqual([
