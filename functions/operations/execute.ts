@@ -11,7 +11,7 @@ import { observe, targetFromConfig } from '../cluster/observe.js';
 import { mysqlTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
-import type { OperationName, Plan, Step } from '../core/planner.js';
+import { type OperationName, type Plan, type Step, stepServers } from '../core/planner.js';
 import type { ServerId, Snapshot } from '../core/snapshot.js';
 import { pickCoordinationServer } from '../election/coordination-server.js';
 import { type CoordinationDb, connectCoordinationDb } from '../election/db.js';
@@ -163,8 +163,15 @@ async function refuseIfRoutedTo(
   }
 }
 
+function checkStepServers(config: Config, steps: readonly Step[]): void {
+  for (const step of steps) for (const id of stepServers(step)) serverById(config, id);
+}
+
 export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): Promise<OperationResult> {
   const { config, plan, snapshot } = input;
+  // Every step's server is resolved before the first step runs: an unknown one fails here, not after
+  // a fence has already taken writes down.
+  checkStepServers(config, plan.steps);
   const t0 = performance.now();
   const participant =
     deps.participant ?? `${input.groups.join('+') || 'all'}@${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -511,6 +518,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         'took over an operation whose plan was never stored; removing it so the next run plans afresh',
       );
     }
+    checkStepServers(config, stored.steps);
     result.operation = stored.operation;
     const journal = new Map((await readSteps(db, ctx.openedEpoch)).map((s) => [s.seq, s]));
     log('operation master', { operation: stored.operation, epoch: ctx.epoch, resumed: journal.size > 0 });
