@@ -170,8 +170,9 @@ async function runDumpCommand(command: 'dump' | 'restore', argv: string[], io: C
     const config = await loadConfig({ env: io.env, file: configFile });
     credentials = config.credentials.watchdog;
     // A restore refuses a target any router of the cluster sends connections to.
-    const { routersSendingTo } = await import('./dump/restore-guard.js');
-    routedTo = (host, port) => routersSendingTo(config, host, port);
+    const { routersSendingTo } = await import('./cluster/routed.js');
+    const cred = config.credentials.watchdog;
+    routedTo = cred ? (host, port) => routersSendingTo(config, `${host}:${port}`, cred) : undefined;
   }
   const dump = await import('./dump/cli.js');
   const ctx = {

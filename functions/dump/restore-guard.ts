@@ -78,28 +78,3 @@ export async function guardRestoreTarget(input: RestoreGuardInput & { force: boo
   }
   return problems;
 }
-
-/**
- * The routers (group/id) of a watchdog configuration that send new connections to host:port, observed
- * now through every configured router.
- */
-export async function routersSendingTo(
-  config: import('../config/schema.js').Config,
-  host: string,
-  port: number,
-): Promise<string[]> {
-  const { observe, targetFromConfig } = await import('../cluster/observe.js');
-  const { mysqlTls } = await import('../cluster/tls.js');
-  const cred = config.credentials.watchdog;
-  if (!cred) return [];
-  const snapshot = await observe(targetFromConfig(config), {
-    user: cred.user,
-    password: cred.password,
-    connectTimeoutMs: config.timeouts.connectMs,
-    queryTimeoutMs: config.timeouts.queryMs,
-    readOperation: false,
-    ...mysqlTls(config.tls),
-  });
-  const id = `${host}:${port}`;
-  return snapshot.routers.filter((r) => r.routesTo === id).map((r) => `${r.group}/${r.id}`);
-}

@@ -7,7 +7,7 @@
  * runs the stored plan and skips what is already done.
  */
 import { randomBytes } from 'node:crypto';
-import { observe, targetFromConfig } from '../cluster/observe.js';
+import { routersSendingTo } from '../cluster/routed.js';
 import { mysqlTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
@@ -146,19 +146,11 @@ async function refuseIfRoutedTo(
   server: ServerId,
   cred: { user: string; password: string },
 ): Promise<void> {
-  const snapshot = await observe(targetFromConfig(config), {
-    user: cred.user,
-    password: cred.password,
-    connectTimeoutMs: config.timeouts.connectMs,
-    queryTimeoutMs: config.timeouts.queryMs,
-    readOperation: false,
-    ...mysqlTls(config.tls),
-  });
-  const routed = snapshot.routers.filter((r) => r.routesTo === server);
+  const routed = await routersSendingTo(config, server, cred);
   if (routed.length > 0) {
     throw new SafetyRefusalError(
-      `refusing to reseed ${server}: ${routed.map((r) => `router ${r.group}/${r.id}`).join(', ')} send(s) new connections to it`,
-      { details: { server, routers: routed.map((r) => `${r.group}/${r.id}`) } },
+      `refusing to reseed ${server}: ${routed.map((r) => `router ${r}`).join(', ')} send(s) new connections to it`,
+      { details: { server, routers: routed } },
     );
   }
 }
