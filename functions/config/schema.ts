@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { PATTERNS as ROUTER_DOCUMENT_PATTERNS, SAFE_PATH } from '../routers/parameters.js';
+import { maskSecrets } from './mask.js';
 
 /** host:port with a DNS name, IPv4 or [IPv6] host; no shell metacharacters can pass. */
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
@@ -254,9 +255,6 @@ export type GroupConfig = Config['groups'][number];
 export type RouterConfig = GroupConfig['routers'][number];
 export type Credentials = z.output<typeof credentials>;
 
-/** Never print a secret: values under these keys are masked in error messages. */
-const SECRET_KEYS = /pass(word)?|secret|token/i;
-
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let current: unknown = input;
   for (const key of path) {
@@ -266,9 +264,11 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-function describe(value: unknown): string {
+/** The value shown in an error: secrets masked first (mask.ts), then shortened. */
+function describe(value: unknown, path: readonly PropertyKey[]): string {
   if (value === undefined) return 'missing';
-  const text = JSON.stringify(value) ?? String(value);
+  const masked = maskSecrets(value, path);
+  const text = JSON.stringify(masked) ?? String(masked);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -278,9 +278,7 @@ export function parseConfig(raw: unknown, source: string): Config {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const key = issue.path.map(String).join('.') || '(root)';
-    const shown = issue.path.some((p) => SECRET_KEYS.test(String(p)))
-      ? '***'
-      : describe(valueAt(raw, issue.path));
+    const shown = describe(valueAt(raw, issue.path), issue.path);
     return `${key}: ${issue.message} (got ${shown})`;
   });
   throw new ConfigError(`invalid configuration from ${source}: ${problems.join('; ')}`, {
