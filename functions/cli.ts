@@ -165,11 +165,22 @@ async function runDumpCommand(command: 'dump' | 'restore', argv: string[], io: C
     else rest.push(a);
   }
   let credentials: { user: string; password: string } | undefined;
+  let routedTo: ((host: string, port: number) => Promise<string[]>) | undefined;
   if (configFile !== undefined || io.env.CONFIG_FILE || io.env.MF_CONFIG || io.env.CONFIG_SSM_PATH) {
-    credentials = (await loadConfig({ env: io.env, file: configFile })).credentials.watchdog;
+    const config = await loadConfig({ env: io.env, file: configFile });
+    credentials = config.credentials.watchdog;
+    // A restore refuses a target any router of the cluster sends connections to.
+    const { routersSendingTo } = await import('./cluster/routed.js');
+    const cred = config.credentials.watchdog;
+    routedTo = cred ? (host, port) => routersSendingTo(config, `${host}:${port}`, cred) : undefined;
   }
   const dump = await import('./dump/cli.js');
-  const ctx = { env: io.env, log: io.err, ...(credentials ? { credentials } : {}) };
+  const ctx = {
+    env: io.env,
+    log: io.err,
+    ...(credentials ? { credentials } : {}),
+    ...(routedTo ? { routedTo } : {}),
+  };
   const result =
     command === 'dump' ? await dump.runDumpCommand(rest, ctx) : await dump.runRestoreCommand(rest, ctx);
   if (json && result) io.out(JSON.stringify(result, null, 2));

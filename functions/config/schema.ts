@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { PATTERNS as ROUTER_DOCUMENT_PATTERNS, SAFE_PATH } from '../routers/parameters.js';
+import { maskSecrets } from './mask.js';
 
 /** host:port with a DNS name, IPv4 or [IPv6] host; no shell metacharacters can pass. */
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
@@ -53,6 +55,16 @@ function resolveEndpoint(
 }
 
 const absolutePath = z.string().regex(PATH, 'must be an absolute path of letters, digits, _ . / -');
+/**
+ * A router file: what the router script accepts (components starting with a letter, digit or _, no
+ * `..`, `//` or dot file), checked here so a bad path fails at config load, not at switch time after
+ * fence and promote. Routers reached through SSM get the document's fixed folders on top (superRefine).
+ */
+const routerPath = absolutePath.regex(
+  new RegExp(`^${SAFE_PATH}$`),
+  'must be a plain absolute path: no "..", "//" or dot file, each part starting with a letter, digit or _',
+);
+const SSM_ROUTER_PATH = new RegExp(ROUTER_DOCUMENT_PATTERNS.ConfigPath);
 
 /** A database server: `"host:port"` or an object. */
 const server = z.preprocess(
@@ -89,7 +101,7 @@ const router = z.preprocess(
         .string()
         .regex(/^(i|mi)-[0-9a-f]{8,17}$/)
         .optional(),
-      configPath: absolutePath.optional(),
+      configPath: routerPath.optional(),
       adminSocket: absolutePath.optional(),
     })
     .transform((r, ctx) => {
@@ -114,7 +126,7 @@ const group = z.object({
   /** The router's listening port on each backend (used with ec2Tag discovery). */
   routerPort: port.optional(),
   /** Router config file on each backend (mysqlrouter.conf, haproxy.cfg). */
-  configPath: absolutePath.optional(),
+  configPath: routerPath.optional(),
   /** The routing section (`[routing:NAME]`) or HAProxy backend/listen name. */
   section: z.string().regex(NAME).default('mysql_failover'),
 });
@@ -202,6 +214,24 @@ export const configSchema = z
       if (names.has(g.name))
         ctx.addIssue({ code: 'custom', path: ['groups', i, 'name'], message: `duplicate ${g.name}` });
       names.add(g.name);
+      // Routers reached through SSM Run Command: the document accepts files in fixed folders only.
+      const viaSsm = g.ec2Tag !== undefined || g.routers.some((r) => r.instanceId !== undefined);
+      if (viaSsm && g.configPath !== undefined && !SSM_ROUTER_PATH.test(g.configPath)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i, 'configPath'],
+          message: `must be in one of the folders the router document allows (${SSM_ROUTER_PATH.source})`,
+        });
+      }
+      g.routers.forEach((r, j) => {
+        if (viaSsm && r.configPath !== undefined && !SSM_ROUTER_PATH.test(r.configPath)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', i, 'routers', j, 'configPath'],
+            message: `must be in one of the folders the router document allows (${SSM_ROUTER_PATH.source})`,
+          });
+        }
+      });
       if (g.routers.length === 0 && g.ec2Tag === undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -225,9 +255,6 @@ export type GroupConfig = Config['groups'][number];
 export type RouterConfig = GroupConfig['routers'][number];
 export type Credentials = z.output<typeof credentials>;
 
-/** Never print a secret: values under these keys are masked in error messages. */
-const SECRET_KEYS = /pass(word)?|secret|token/i;
-
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let current: unknown = input;
   for (const key of path) {
@@ -237,9 +264,11 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-function describe(value: unknown): string {
+/** The value shown in an error: secrets masked first (mask.ts), then shortened. */
+function describe(value: unknown, path: readonly PropertyKey[]): string {
   if (value === undefined) return 'missing';
-  const text = JSON.stringify(value) ?? String(value);
+  const masked = maskSecrets(value, path);
+  const text = JSON.stringify(masked) ?? String(masked);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -249,9 +278,7 @@ export function parseConfig(raw: unknown, source: string): Config {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const key = issue.path.map(String).join('.') || '(root)';
-    const shown = issue.path.some((p) => SECRET_KEYS.test(String(p)))
-      ? '***'
-      : describe(valueAt(raw, issue.path));
+    const shown = describe(valueAt(raw, issue.path), issue.path);
     return `${key}: ${issue.message} (got ${shown})`;
   });
   throw new ConfigError(`invalid configuration from ${source}: ${problems.join('; ')}`, {

@@ -11,18 +11,35 @@ import { readFile } from 'node:fs/promises';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { GetParametersByPathCommandOutput, SSMClient } from '@aws-sdk/client-ssm';
 import { ConfigError, errorMessage } from '../errors.js';
+import { isSecretPath } from './mask.js';
 import { type Config, parseConfig } from './schema.js';
 
 type Raw = Record<string, unknown>;
 
 // The YAML parser and the SDK commands are loaded only when a source needs them: a Lambda configured
 // with JSON from the environment never compiles them (cold start, see bench/check.ts).
+/** Where a JSON or YAML parse failed, without any of the text. */
+function parseErrorWhere(error: unknown): string {
+  const e = error as { code?: unknown; linePos?: Array<{ line: number; col: number }>; message?: unknown };
+  if (Array.isArray(e.linePos) && e.linePos[0]) {
+    const kind = typeof e.code === 'string' ? e.code : 'invalid YAML';
+    return `${kind} at line ${e.linePos[0].line}, column ${e.linePos[0].col}`;
+  }
+  const message = typeof e.message === 'string' ? e.message : '';
+  const at = /line (\d+) column (\d+)/.exec(message) ?? /position (\d+)/.exec(message);
+  if (at?.[2] !== undefined) return `invalid JSON at line ${at[1]}, column ${at[2]}`;
+  if (at) return `invalid JSON at position ${at[1]}`;
+  return error instanceof SyntaxError ? 'invalid JSON' : 'invalid YAML';
+}
+
 async function parseDocument(text: string, source: string): Promise<Raw> {
   let value: unknown;
   try {
     value = text.trimStart().startsWith('{') ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (error) {
-    throw new ConfigError(`cannot parse ${source}: ${errorMessage(error)}`, { cause: error });
+    // The parsers quote the text around the error (JSON a snippet, YAML a code frame): the text may
+    // hold a password, so only where it went wrong is said, and the cause is not kept.
+    throw new ConfigError(`cannot parse ${source}: ${parseErrorWhere(error)}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(`${source} must hold an object (a mapping of keys), got ${typeof value}`);
@@ -135,11 +152,14 @@ export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> 
         out = deepMerge(out, await parseDocument(parameter.Value, `SSM parameter ${parameter.Name}`));
       } else {
         const value = parameter.Value.trim();
-        const structured = value.startsWith('{') || value.startsWith('[');
+        // A password is a string, whatever it starts with: never parsed (`[x` is a fine password).
+        const path = key.split('/').filter(Boolean);
+        const secretLeaf = isSecretPath(path.slice(-1)) && !/^credentials?$/i.test(path.at(-1) ?? '');
+        const structured = !secretLeaf && (value.startsWith('{') || value.startsWith('['));
         const parsed = structured
           ? (await parseDocument(`{"v":${value}}`, `SSM parameter ${parameter.Name}`)).v
           : value;
-        setPath(overrides, key.split('/').filter(Boolean), parsed);
+        setPath(overrides, path, parsed);
       }
     }
     nextToken = page.NextToken;

@@ -292,26 +292,62 @@ export const RULES: Record<AnalysisCode, Rule> = {
   },
 };
 
+/** `host:port` with the port as a number: `db1:03306` is `db1:3306`, one server, one spelling. */
+export function canonicalServerId(id: string): string {
+  const at = id.lastIndexOf(':');
+  if (at < 0 || !/^0*\d{1,5}$/.test(id.slice(at + 1))) return id;
+  return `${id.slice(0, at)}:${Number(id.slice(at + 1))}`;
+}
+
+/** Every server a step names: what must be a configured server before the first step runs. */
+export function stepServers(step: Step): ServerId[] {
+  switch (step.kind) {
+    case 'SwitchRouters':
+      return [step.to, ...step.exclude];
+    case 'VerifyRouters':
+      return [step.to];
+    case 'Salvage':
+      return [step.server, step.missingOn];
+    case 'Reseed':
+    case 'StartReplication':
+      return [step.server, step.from];
+    case 'JoinElection':
+    case 'Verify':
+    case 'Alert':
+      return [];
+    default:
+      return [step.server];
+  }
+}
+
 function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   const base = { code: a.code, dryRun: ctx.dryRun ?? false, severity: 'info' as const };
+  const refuse = (reason: string): Plan => ({ ...base, kind: 'alert-only', steps: [], reason });
   if (a.code !== 'Ok' || !a.primary) {
-    return {
-      ...base,
-      kind: 'alert-only',
-      steps: [],
-      reason: `switchover refused: the cluster is ${a.code}, a switchover needs Ok`,
-    };
+    return refuse(`switchover refused: the cluster is ${a.code}, a switchover needs Ok`);
+  }
+  // A switchover fences a healthy primary first: whatever could make it fail afterwards is refused
+  // before, so a mistyped target never leaves writes down.
+  if (!ctx.force && ctx.antiFlapUntil != null && ctx.antiFlapUntil > ctx.now) {
+    return refuse(
+      `switchover refused: the anti-flap period runs until ${new Date(ctx.antiFlapUntil).toISOString()} (force to override)`,
+    );
   }
   const old = a.primary;
-  const candidates = (ctx.servers ?? []).filter((s) => s !== old);
-  const to = ctx.switchoverTo ?? (candidates.length === 1 ? candidates[0] : undefined);
+  const configured = ctx.servers ?? [];
+  const candidates = configured.filter((s) => s !== old);
+  const asked = ctx.switchoverTo === undefined ? undefined : canonicalServerId(ctx.switchoverTo);
+  const to = asked ?? (candidates.length === 1 ? candidates[0] : undefined);
   if (!to || to === old) {
-    return {
-      ...base,
-      kind: 'alert-only',
-      steps: [],
-      reason: `switchover refused: name the target (replicas: ${candidates.join(', ') || 'none'})`,
-    };
+    return refuse(`switchover refused: name the target (replicas: ${candidates.join(', ') || 'none'})`);
+  }
+  if (!configured.includes(to)) {
+    return refuse(
+      `switchover refused: ${to} is not a configured server (replicas: ${candidates.join(', ') || 'none'})`,
+    );
+  }
+  if (a.affected.includes(to) || a.errant.some((e) => e.server === to)) {
+    return refuse(`switchover refused: ${to} is not a healthy replica (${a.description})`);
   }
   return {
     ...base,

@@ -6,7 +6,8 @@ import { type ConnectTarget, parseHostPort } from './connection.js';
 import { type DumpResult, dumpDatabase } from './dump.js';
 import { type LoadSqlResult, loadSqlDump } from './load-sql.js';
 import { formatProgress, type ProgressReport } from './progress.js';
-import { type RestoreResult, restoreDump } from './restore.js';
+import { loadVerifiedManifest, type RestoreResult, restoreDump } from './restore.js';
+import { guardRestoreTarget } from './restore-guard.js';
 
 /**
  * `repl-watchdog dump` and `repl-watchdog restore`, as functions the CLI entry point calls with the
@@ -28,7 +29,11 @@ export const RESTORE_USAGE = `usage: repl-watchdog restore --from s3://BUCKET/PR
   --user NAME            account (default: $MYSQL_USER or root); password from $MYSQL_PWD
   --workers N            parallel loaders (default 2)
   --replace              drop the dump's schemas on the target first (otherwise refused if present)
-  --no-gtid              do not set the target's GTID position
+  --set-gtid             set the target's GTID position to the dump's (RESET MASTER: the target's
+                         binary logs and GTID history are lost; it becomes a fresh replica)
+  --no-gtid              leave the target's GTID position alone (one of the two is required)
+  --force                restore even into a target that is writable, has replicas attached, is used by
+                         a router of the --config, or holds transactions the dump lacks
   --s3-endpoint URL      S3-compatible endpoint (path-style addressing)
   A FILE.sql or FILE.sql.gz (local or s3://…/FILE.sql.gz) is loaded as a mysqldump/mariadb-dump file.`;
 
@@ -41,6 +46,8 @@ export interface CommandContext {
   log?: (line: string) => void;
   /** Extra S3 options (a client built once, credentials). */
   storeOptions?: OpenStoreOptions;
+  /** The routers (group/id) sending connections to host:port (from the watchdog config, when given). */
+  routedTo?: (host: string, port: number) => Promise<string[]>;
 }
 
 function intOpt(v: string | undefined, name: string, dflt: number, min = 1): number {
@@ -176,6 +183,8 @@ export async function runRestoreCommand(
       into: { type: 'string' },
       replace: { type: 'boolean' },
       'no-gtid': { type: 'boolean' },
+      'set-gtid': { type: 'boolean' },
+      force: { type: 'boolean' },
     },
     RESTORE_USAGE,
   );
@@ -187,6 +196,18 @@ export async function runRestoreCommand(
   const into = target(values.into, 'into', ctx, values.user);
   const sOpts = storeOptions(values, ctx);
   const file = sqlFileSource(values.from);
+  if (!file && values['set-gtid'] === values['no-gtid']) {
+    throw new UsageError(
+      `say --set-gtid (RESET MASTER, then the dump's position: the target's binary logs and GTID history are lost) or --no-gtid\n${RESTORE_USAGE}`,
+    );
+  }
+  // The target is checked before anything touches it (restore-guard.ts).
+  const routedBy = ctx.routedTo ? await ctx.routedTo(into.host!, into.port!) : [];
+  const dumpGtid = file
+    ? ''
+    : (await loadVerifiedManifest(openObjectStore(values.from, sOpts))).manifest.gtid.position;
+  const forced = await guardRestoreTarget({ target: into, dumpGtid, routedBy, force: values.force === true });
+  for (const problem of forced) log(`warning: --force: restoring although ${problem}`);
   const onProgress = (p: ProgressReport) => log(formatProgress(p));
   if (file) {
     const loc = parseStoreUrl(values.from);
@@ -209,7 +230,7 @@ export async function runRestoreCommand(
     store: openObjectStore(values.from, sOpts),
     workers: intOpt(values.workers, 'workers', 2),
     replace: values.replace === true,
-    setGtid: values['no-gtid'] !== true,
+    setGtid: values['set-gtid'] === true,
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     onProgress,
   });

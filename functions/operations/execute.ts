@@ -7,11 +7,11 @@
  * runs the stored plan and skips what is already done.
  */
 import { randomBytes } from 'node:crypto';
-import { observe, targetFromConfig } from '../cluster/observe.js';
+import { routersSendingTo } from '../cluster/routed.js';
 import { mysqlTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
-import type { OperationName, Plan, Step } from '../core/planner.js';
+import { type OperationName, type Plan, type Step, stepServers } from '../core/planner.js';
 import type { ServerId, Snapshot } from '../core/snapshot.js';
 import { pickCoordinationServer } from '../election/coordination-server.js';
 import { type CoordinationDb, connectCoordinationDb } from '../election/db.js';
@@ -146,25 +146,24 @@ async function refuseIfRoutedTo(
   server: ServerId,
   cred: { user: string; password: string },
 ): Promise<void> {
-  const snapshot = await observe(targetFromConfig(config), {
-    user: cred.user,
-    password: cred.password,
-    connectTimeoutMs: config.timeouts.connectMs,
-    queryTimeoutMs: config.timeouts.queryMs,
-    readOperation: false,
-    ...mysqlTls(config.tls),
-  });
-  const routed = snapshot.routers.filter((r) => r.routesTo === server);
+  const routed = await routersSendingTo(config, server, cred);
   if (routed.length > 0) {
     throw new SafetyRefusalError(
-      `refusing to reseed ${server}: ${routed.map((r) => `router ${r.group}/${r.id}`).join(', ')} send(s) new connections to it`,
-      { details: { server, routers: routed.map((r) => `${r.group}/${r.id}`) } },
+      `refusing to reseed ${server}: ${routed.map((r) => `router ${r}`).join(', ')} send(s) new connections to it`,
+      { details: { server, routers: routed } },
     );
   }
 }
 
+function checkStepServers(config: Config, steps: readonly Step[]): void {
+  for (const step of steps) for (const id of stepServers(step)) serverById(config, id);
+}
+
 export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): Promise<OperationResult> {
   const { config, plan, snapshot } = input;
+  // Every step's server is resolved before the first step runs: an unknown one fails here, not after
+  // a fence has already taken writes down.
+  checkStepServers(config, plan.steps);
   const t0 = performance.now();
   const participant =
     deps.participant ?? `${input.groups.join('+') || 'all'}@${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -511,6 +510,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         'took over an operation whose plan was never stored; removing it so the next run plans afresh',
       );
     }
+    checkStepServers(config, stored.steps);
     result.operation = stored.operation;
     const journal = new Map((await readSteps(db, ctx.openedEpoch)).map((s) => [s.seq, s]));
     log('operation master', { operation: stored.operation, epoch: ctx.epoch, resumed: journal.size > 0 });

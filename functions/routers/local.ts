@@ -4,6 +4,7 @@
  * (`repl-watchdog routers ...`), the sandbox and the tests.
  */
 import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import { errorMessage, RouterSwitchError } from '../errors.js';
 import {
   type ApplyMode,
@@ -176,24 +177,34 @@ export class LocalRouterSwitch implements RouterSwitch {
     action: 'switch' | 'status',
     request: RouterSwitchRequest,
   ): Record<string, string> {
-    const values = validateSwitchParameters({
-      action,
-      routerKind: router.routerKind,
-      configPath: router.configPath,
-      section: router.section,
-      destinations: request.destinations,
-      fenced: request.fenced,
-      dryRun: request.dryRun,
-      applyMode: router.applyMode,
-      serviceName: router.serviceName,
-      verifyAddress: router.verifyAddress,
-      verifyDefaultsFile: router.verifyDefaultsFile ?? '',
-      verifyTimeoutSeconds: router.verifyTimeoutSeconds,
-    });
+    // The operator's own routers on this host: their folders are allowed besides the fixed ones (the
+    // script still checks each file: regular, root-owned, not writable by group or others, small).
+    const dirs = [router.configPath, router.verifyDefaultsFile]
+      .filter((path): path is string => path !== undefined && path !== '')
+      .map((path) => dirname(path));
+    const extraDirs = [...new Set(dirs)];
+    const values = validateSwitchParameters(
+      {
+        action,
+        routerKind: router.routerKind,
+        configPath: router.configPath,
+        section: router.section,
+        destinations: request.destinations,
+        fenced: request.fenced,
+        dryRun: request.dryRun,
+        applyMode: router.applyMode,
+        serviceName: router.serviceName,
+        verifyAddress: router.verifyAddress,
+        verifyDefaultsFile: router.verifyDefaultsFile ?? '',
+        verifyTimeoutSeconds: router.verifyTimeoutSeconds,
+      },
+      { extraDirs },
+    );
     const env: Record<string, string> = {
       ...(this.options.env ?? {}),
       ...scriptEnvironment(values),
       RS_SETTINGS_FILE: router.settingsFile ?? '',
+      RS_ALLOWED_DIRS: extraDirs.join(':'),
     };
     if (router.applyCommand !== undefined) env.RS_APPLY_COMMAND = router.applyCommand;
     if (router.backupDir !== undefined) env.RS_BACKUP_DIR = router.backupDir;

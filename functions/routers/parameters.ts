@@ -13,22 +13,69 @@
  */
 import { UsageError } from '../errors.js';
 
-/** One `host:port`: a DNS name or IPv4 address (no IPv6 literals: `[`/`]` are kept out of the patterns). */
-export const HOST_PORT = '[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}';
+/**
+ * One `host:port`: a DNS name or IPv4 address (no IPv6 literals: `[`/`]` are kept out of the patterns).
+ * The port has no leading zero, so one server has one spelling (`db1:03306` would slip past the
+ * fenced and duplicate checks, which compare strings).
+ */
+export const HOST_PORT = '[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[1-9][0-9]{0,4}';
 const HOST_PORT_LIST = `${HOST_PORT}(,${HOST_PORT}){0,15}`;
-/** An absolute path whose components start with a letter, digit or `_` (so no `..` component). */
-const ABS_PATH = '(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32}';
+/**
+ * One path component: starts with a letter, digit or `_`, dots only between other characters. So no
+ * `.` or `..` component, no dot file, no `..` anywhere, and (with the `/` before each one) no `//`.
+ */
+const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9_-]{0,63}([.][A-Za-z0-9_-]{1,63}){0,7}';
+/** An absolute path of such components. */
+export const SAFE_PATH = `(/${SEGMENT}){1,16}`;
+/**
+ * The only folders the SSM document lets a path parameter name: a router's own config folder, or ours
+ * (/etc/mysql-failover, for the verification login and the ProxySQL admin login). The script checks the
+ * file itself on the instance: a regular file, owned by root, not writable by group or others, in a
+ * folder that is not either, small (see router-switch.sh, trusted_file).
+ */
+export const ROUTER_DIRS = [
+  '/etc/haproxy',
+  '/etc/mysqlrouter',
+  '/etc/proxysql',
+  '/etc/mysql-failover',
+] as const;
+export const VERIFY_DIRS = ['/etc/mysql-failover'] as const;
 
+/** A pattern for a file at most four levels under one of DIRS (each a SAFE_PATH). */
+export function pathUnder(dirs: readonly string[]): string {
+  const safe = new RegExp(`^${SAFE_PATH}$`);
+  for (const dir of dirs) if (!safe.test(dir)) throw new Error(`not a safe folder: ${dir}`);
+  const alternatives = dirs.map((dir) => dir.replaceAll('.', '[.]')).join('|');
+  return `(${alternatives})(/${SEGMENT}){1,4}`;
+}
+
+/** systemd units of the routers themselves (an instance name allowed): never any other unit. */
+const ROUTER_UNIT = '(haproxy|mysqlrouter|proxysql)(@[A-Za-z0-9_-]{1,64})?([.]service)?';
+
+/** The document's patterns (SSM checks them before the instance sees anything). */
 export const PATTERNS = {
   Destinations: `^(${HOST_PORT_LIST})?$`,
   Fenced: `^(${HOST_PORT_LIST})?$`,
-  ConfigPath: `^${ABS_PATH}$`,
+  ConfigPath: `^${pathUnder(ROUTER_DIRS)}$`,
   Section: '^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$',
-  ServiceName: '^([A-Za-z0-9_][A-Za-z0-9_.@-]{0,127})?$',
+  ServiceName: `^(${ROUTER_UNIT})?$`,
   VerifyAddress: `^(${HOST_PORT})?$`,
-  VerifyDefaultsFile: `^(${ABS_PATH})?$`,
-  VerifyTimeoutSeconds: '^[0-9]{1,3}$',
-  ExecutionTimeout: '^[0-9]{2,4}$',
+  VerifyDefaultsFile: `^(${pathUnder(VERIFY_DIRS)})?$`,
+  // At most a minute: the check runs twice at most, and the whole run must end within ExecutionTimeout.
+  VerifyTimeoutSeconds: '^([1-9]|[1-5][0-9]|60)$',
+  // 120 to 3600 seconds: always more than twice the longest verification plus the lock wait.
+  ExecutionTimeout: '^(1[2-9][0-9]|[2-9][0-9]{2}|[1-2][0-9]{3}|3[0-5][0-9]{2}|3600)$',
+} as const;
+
+/**
+ * What the script itself checks (router-switch.sh declares these as PAT_*): the same, except that a
+ * path need only be safe in shape; the script then requires it under one of ROUTER_DIRS or a folder
+ * the instance's root-owned settings allow (RS_ALLOWED_DIRS), and checks the file (trusted_file).
+ */
+export const SCRIPT_PATTERNS = {
+  ...PATTERNS,
+  ConfigPath: `^${SAFE_PATH}$`,
+  VerifyDefaultsFile: `^(${SAFE_PATH})?$`,
 } as const;
 
 export const ROUTER_KINDS = ['haproxy', 'mysqlrouter', 'proxysql'] as const;
@@ -176,16 +223,23 @@ export interface SwitchParametersInput {
 
 export type DocumentParameterValues = Record<DocumentParameterName, string>;
 
-function check(name: DocumentParameterName, value: string, problems: string[]): void {
+function check(name: DocumentParameterName, value: string, problems: string[], pattern?: string): void {
   const spec = DOCUMENT_PARAMETERS[name];
   if (spec.allowedValues && !spec.allowedValues.includes(value)) {
     problems.push(`${name} must be one of ${spec.allowedValues.join(', ')} (got ${JSON.stringify(value)})`);
   }
-  if (spec.allowedPattern && !new RegExp(spec.allowedPattern).test(value)) {
-    problems.push(
-      `${name} does not match ${spec.allowedPattern} (got ${JSON.stringify(value.slice(0, 80))})`,
-    );
+  const allowed = pattern ?? spec.allowedPattern;
+  if (allowed && !new RegExp(allowed).test(value)) {
+    problems.push(`${name} does not match ${allowed} (got ${JSON.stringify(value.slice(0, 80))})`);
   }
+}
+
+export interface ValidateOptions {
+  /**
+   * Folders besides ROUTER_DIRS that path parameters may name: only for a local run on this host (the
+   * operator's own routers), never for the SSM document, whose patterns are fixed.
+   */
+  extraDirs?: readonly string[];
 }
 
 function portOk(hostPort: string): boolean {
@@ -197,7 +251,10 @@ function portOk(hostPort: string): boolean {
  * Validates a request and renders it as the document's parameter values (strings, as SSM wants them).
  * Throws a UsageError naming every offending parameter; nothing is sent or run before this passes.
  */
-export function validateSwitchParameters(input: SwitchParametersInput): DocumentParameterValues {
+export function validateSwitchParameters(
+  input: SwitchParametersInput,
+  options: ValidateOptions = {},
+): DocumentParameterValues {
   const values: DocumentParameterValues = {
     Action: input.action ?? 'switch',
     RouterKind: input.routerKind,
@@ -214,10 +271,23 @@ export function validateSwitchParameters(input: SwitchParametersInput): Document
     ExecutionTimeout: String(input.executionTimeoutSeconds ?? 120),
   };
   const problems: string[] = [];
+  const extra = options.extraDirs ?? [];
+  const localPatterns: Partial<Record<DocumentParameterName, string>> =
+    extra.length === 0
+      ? {}
+      : {
+          ConfigPath: `^${pathUnder([...ROUTER_DIRS, ...extra])}$`,
+          VerifyDefaultsFile: `^(${pathUnder([...VERIFY_DIRS, ...extra])})?$`,
+        };
   for (const name of DOCUMENT_PARAMETER_NAMES) {
     const value = values[name];
     if (typeof value !== 'string') problems.push(`${name} must be a string`);
-    else check(name, value, problems);
+    else check(name, value, problems, localPatterns[name]);
+  }
+  if (Number(values.VerifyTimeoutSeconds) * 2 >= Number(values.ExecutionTimeout)) {
+    problems.push(
+      `VerifyTimeoutSeconds (${values.VerifyTimeoutSeconds}) must be less than half of ExecutionTimeout (${values.ExecutionTimeout}): the check may run twice`,
+    );
   }
   // Joining could hide an element that smuggles a comma or is empty: check every element on its own too.
   const element = new RegExp(`^${HOST_PORT}$`);

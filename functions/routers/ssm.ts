@@ -49,7 +49,10 @@ export interface SsmGroupTarget {
 
 export interface SsmRouterSwitchOptions {
   client: Pick<SSMClient, 'send'>;
-  /** Name (or ARN) of the RouterSwitch document created from infra/ssm/router-switch.json. */
+  /**
+   * Base name of the RouterSwitch documents: the document of a router kind is `<documentName>-<kind>`,
+   * created from infra/ssm/router-switch-<kind>.json (one document per kind: see ssm-document.ts).
+   */
   documentName: string;
   documentVersion?: string;
   groups: Readonly<Record<string, SsmGroupTarget>>;
@@ -78,6 +81,11 @@ export interface SsmRouterSwitchOptions {
   alerter?: RouterAlerter;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+}
+
+/** The name of the document of one router kind. */
+export function documentNameFor(baseName: string, kind: string): string {
+  return `${baseName}-${kind}`;
 }
 
 const TERMINAL = new Set(['Success', 'Cancelled', 'TimedOut', 'Failed']);
@@ -245,7 +253,7 @@ export class SsmRouterSwitch implements RouterSwitch {
     parameters: DocumentParameterValues,
   ): Promise<{ commandId: string; results: RouterResult[] }> {
     const input: SendCommandCommandInput = {
-      DocumentName: this.options.documentName,
+      DocumentName: documentNameFor(this.options.documentName, parameters.RouterKind),
       DocumentVersion: this.options.documentVersion,
       // Empty values are left to the document's defaults (all of them ''): SSM need not accept [''].
       Parameters: Object.fromEntries(

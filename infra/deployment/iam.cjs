@@ -116,7 +116,9 @@ function statementsFor(d, group) {
       Sid: 'RunRouterSwitchDocument',
       Effect: 'Allow',
       Action: ['ssm:SendCommand'],
-      Resource: [sub(`${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:document/\${RouterSwitchDocument}`)],
+      Resource: ['Haproxy', 'Mysqlrouter', 'Proxysql'].map((kind) =>
+        sub(`${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:document/\${RouterSwitch${kind}Document}`),
+      ),
     },
     {
       // The backends of every group of this cluster, not only the function's own: the master of an

@@ -27,7 +27,8 @@ function environmentFor(d, group) {
     REPLICATION_SECRET_ARN: d.secrets.replication,
     DUMPS_URL: dumpsUrl(d),
     SNS_TOPIC_ARN: { Ref: 'NotificationsTopic' },
-    ROUTER_DOCUMENT: { Ref: 'RouterSwitchDocument' },
+    // Base name: the document of a group's router kind is `<ROUTER_DOCUMENT>-<kind>`.
+    ROUTER_DOCUMENT: d.routerDocumentName,
     ROUTER_TAG_KEY: d.routers.tagKey,
     METRICS_NAMESPACE: d.function.metricsNamespace,
     POWERTOOLS_SERVICE_NAME: d.powertoolsServiceName,
@@ -183,8 +184,8 @@ function outputs(d) {
     DumpsUrl: { Description: 'Where dumps, salvage and audit records are written', Value: dumpsUrl(d) },
     NotificationsTopicArn: { Description: 'Reports and alarms', Value: { Ref: 'NotificationsTopic' } },
     RouterSwitchDocumentName: {
-      Description: 'SSM Command document that rewrites router destinations',
-      Value: { Ref: 'RouterSwitchDocument' },
+      Description: 'SSM Command documents that rewrite router destinations: this name, then -<router kind>',
+      Value: d.routerDocumentName,
     },
     DashboardName: { Value: { Ref: 'Dashboard' } },
     BackendTag: {

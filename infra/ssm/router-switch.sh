@@ -54,15 +54,31 @@ fi
 ROUTER_FUNCTIONS=(router_check_inputs router_parse router_new_state router_render router_in_place
   router_validate router_backup router_apply router_verify_address router_restore router_status)
 
-# The same patterns as functions/routers/parameters.ts (PATTERNS) and the document's allowedPattern.
-PAT_Destinations='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}(,[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}){0,15})?$'
-PAT_Fenced='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}(,[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}){0,15})?$'
-PAT_ConfigPath='^(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32}$'
+# The same patterns as functions/routers/parameters.ts (SCRIPT_PATTERNS): the document's, except that a
+# path need only be safe in shape here; check_paths then holds it to the allowed folders.
+PAT_Destinations='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[1-9][0-9]{0,4}(,[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[1-9][0-9]{0,4}){0,15})?$'
+PAT_Fenced='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[1-9][0-9]{0,4}(,[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[1-9][0-9]{0,4}){0,15})?$'
+PAT_ConfigPath='^(/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}([.][A-Za-z0-9_-]{1,63}){0,7}){1,16}$'
 PAT_Section='^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$'
-PAT_ServiceName='^([A-Za-z0-9_][A-Za-z0-9_.@-]{0,127})?$'
-PAT_VerifyAddress='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5})?$'
-PAT_VerifyDefaultsFile='^((/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32})?$'
-PAT_VerifyTimeoutSeconds='^[0-9]{1,3}$'
+PAT_ServiceName='^((haproxy|mysqlrouter|proxysql)(@[A-Za-z0-9_-]{1,64})?([.]service)?)?$'
+PAT_VerifyAddress='^([A-Za-z0-9][A-Za-z0-9.-]{0,252}:[1-9][0-9]{0,4})?$'
+PAT_VerifyDefaultsFile='^((/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}([.][A-Za-z0-9_-]{1,63}){0,7}){1,16})?$'
+PAT_VerifyTimeoutSeconds='^([1-9]|[1-5][0-9]|60)$'
+
+# Folders a path parameter may name (the document allows only these), plus the ones the instance's
+# root-owned settings add (RS_ALLOWED_DIRS, colon-separated). Files there are checked by trusted_file.
+ALLOWED_DIRS=(/etc/haproxy /etc/mysqlrouter /etc/proxysql /etc/mysql-failover)
+# Config and defaults files are small; a larger one (or /dev/zero) is refused before anything reads it.
+MAX_FILE_BYTES=1048576
+RUNNER_UID=$(id -u)
+
+# The verification password of a local run arrives in MYSQL_PWD: kept in a variable and handed to each
+# client call alone, so no other child (HAProxy's daemon above all) inherits it.
+VERIFY_PASSWORD=${MYSQL_PWD-}
+export -n VERIFY_PASSWORD 2>/dev/null
+unset MYSQL_PWD
+# Nothing from the environment may point a client at an option file, a login file or a plugin.
+unset MYSQL_HOME MARIADB_HOME MYSQL_TEST_LOGIN_FILE LIBMYSQL_PLUGIN_DIR LIBMYSQL_PLUGINS MARIADB_PLUGIN_DIR
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -141,7 +157,7 @@ emit() {
   J+=',"host":'
   json_string "${HOSTNAME:-unknown}"
   J+=',"config":'
-  json_string "${RS_CONFIG_PATH:-}"
+  json_string "${RS_CONFIG_GIVEN:-${RS_CONFIG_PATH:-}}"
   J+=',"section":'
   json_string "${RS_SECTION:-}"
   J+=',"dryRun":'
@@ -197,17 +213,14 @@ trap cleanup EXIT
 load_settings() {
   local file=${RS_SETTINGS_FILE-/etc/mysql-failover/router-switch.env}
   [[ -n $file && -f $file ]] || return 0
-  local owner mode
-  owner=$(stat -c %u -- "$file") || return 0
-  mode=$(stat -c %a -- "$file") || return 0
   # The file may carry a command: trust it only if nobody but root (or the runner) can change it.
-  if [[ $owner != 0 && $owner != "$(id -u)" ]] || (((8#$mode & 8#022) != 0)); then
-    warn "ignoring $file: it must be owned by root and not writable by group or others"
+  if ! only_owner_writes "$file" || ! only_owner_writes "$(dirname -- "$file")"; then
+    warn "ignoring $file: it and its folder must be owned by root and not writable by group or others"
     return 0
   fi
   local line key value
   while IFS= read -r line || [[ -n $line ]]; do
-    [[ $line =~ ^[[:space:]]*(RS_APPLY_COMMAND|RS_BACKUP_DIR|RS_VERIFY_USER|RS_SQL_CLIENT|RS_HAPROXY_BIN)=(.*)$ ]] || continue
+    [[ $line =~ ^[[:space:]]*(RS_APPLY_COMMAND|RS_BACKUP_DIR|RS_VERIFY_USER|RS_SQL_CLIENT|RS_HAPROXY_BIN|RS_ALLOWED_DIRS)=(.*)$ ]] || continue
     key=${BASH_REMATCH[1]}
     value=${BASH_REMATCH[2]}
     if [[ ${#value} -ge 2 && ${value:0:1} == "${value: -1}" && (${value:0:1} == "'" || ${value:0:1} == '"') ]]; then
@@ -219,6 +232,72 @@ load_settings() {
       export "${key?}"
     fi
   done <"$file"
+}
+
+# Whether PATH (followed if a link) is owned by root or the runner and not writable by group or others.
+only_owner_writes() {
+  local info
+  info=$(stat -L -c '%u %a' -- "$1" 2>/dev/null) || return 1
+  [[ ${info% *} == 0 || ${info% *} == "$RUNNER_UID" ]] && (((8#${info#* } & 8#022) == 0))
+}
+
+in_allowed_dir() {
+  local dir
+  for dir in "${ALLOWED_DIRS[@]}"; do [[ $1 == "$dir"/* ]] && return 0; done
+  return 1
+}
+
+# trusted_file NAME PATH: PATH, links followed, must be a regular file in an allowed folder, owned by
+# root and not writable by group or others, in a folder of which the same holds, and at most
+# MAX_FILE_BYTES. Root reads it, and a client or router may act on what it says. Sets TRUSTED_PATH.
+TRUSTED_PATH=''
+trusted_file() {
+  local name=$1 path=$2 real size
+  in_allowed_dir "$path" || finish 2 "$name $path is not in a folder router-switch may use (${ALLOWED_DIRS[*]})"
+  real=$(realpath -e -- "$path" 2>/dev/null) || finish 2 "$name $path does not exist"
+  in_allowed_dir "$real" || finish 2 "$name $path leads to $real, outside the folders router-switch may use"
+  [[ -f $real ]] || finish 2 "$name $path is not a regular file"
+  only_owner_writes "$real" || finish 2 "$name $path must be owned by root and not writable by group or others"
+  only_owner_writes "${real%/*}" ||
+    finish 2 "the folder of $name $path must be owned by root and not writable by group or others"
+  size=$(stat -c %s -- "$real") || finish 2 "cannot stat $name $path"
+  ((size <= MAX_FILE_BYTES)) || finish 2 "$name $path is larger than $MAX_FILE_BYTES bytes"
+  TRUSTED_PATH=$real
+}
+
+# read_client_login FILE ARGS PASSWORD: the login a client defaults file holds, read as data: the
+# [client]/[mysql]/[mariadb] user, host, port and socket become options after --no-defaults, the
+# password goes to the variable PASSWORD (handed to the client as MYSQL_PWD, for that call alone).
+# Every other option (plugin-dir, default-auth, !include, ...) is ignored: a client started by root
+# never loads a plugin or another file because a file said so.
+read_client_login() {
+  local file=$1 line group='' key value ignored=''
+  local -n args=$2 password=$3
+  args=(--no-defaults)
+  password=''
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    if [[ $line =~ ^[[:space:]]*\[([^]]*)\][[:space:]]*$ ]]; then
+      group=${BASH_REMATCH[1]}
+      continue
+    fi
+    case $group in client | mysql | mariadb | client-server | client-mariadb) ;; *) continue ;; esac
+    [[ $line =~ ^[[:space:]]*([A-Za-z][A-Za-z0-9_-]*)[[:space:]]*=[[:space:]]*(.*)$ ]] || continue
+    key=${BASH_REMATCH[1]//_/-}
+    value=${BASH_REMATCH[2]}
+    value=${value%"${value##*[![:space:]]}"}
+    if [[ ${#value} -ge 2 && ${value:0:1} == "${value: -1}" && (${value:0:1} == "'" || ${value:0:1} == '"') ]]; then
+      value=${value:1:${#value}-2}
+    fi
+    # shellcheck disable=SC2034 # password is a nameref: the caller's variable
+    case $key in
+    user | host | port | socket) args+=("--$key=$value") ;;
+    password) password=$value ;;
+    *) ignored+=" $key" ;;
+    esac
+  done <"$file"
+  [[ -z $ignored ]] || warn "ignored in $file (only user, password, host, port, socket are read):$ignored"
+  return 0
 }
 
 need() {
@@ -240,6 +319,7 @@ split_list() {
 }
 
 validate_inputs() {
+  local d
   RS_ACTION=${RS_ACTION:-switch}
   RS_SECTION=${RS_SECTION:-mysql_failover}
   RS_DESTINATIONS=${RS_DESTINATIONS:-}
@@ -252,6 +332,7 @@ validate_inputs() {
   RS_VERIFY_TIMEOUT=${RS_VERIFY_TIMEOUT:-20}
   RS_ROUTER_KIND=${RS_ROUTER_KIND:-}
   RS_CONFIG_PATH=${RS_CONFIG_PATH:-}
+  RS_CONFIG_GIVEN=$RS_CONFIG_PATH
   case $RS_ACTION in switch | status) ;; *) finish 2 "invalid Action (switch or status)" ;; esac
   # A kind is a file name under router-kinds/ (load_router_kind): nothing else may reach the path.
   [[ $RS_ROUTER_KIND =~ ^[a-z][a-z0-9]{0,31}$ ]] || finish 2 "invalid RouterKind"
@@ -265,12 +346,22 @@ validate_inputs() {
   need VerifyAddress "$RS_VERIFY_ADDRESS" "$PAT_VerifyAddress"
   need VerifyDefaultsFile "$RS_VERIFY_DEFAULTS_FILE" "$PAT_VerifyDefaultsFile"
   need VerifyTimeoutSeconds "$RS_VERIFY_TIMEOUT" "$PAT_VerifyTimeoutSeconds"
+  local dirs
+  IFS=':' read -r -a dirs <<<"${RS_ALLOWED_DIRS:-}"
+  for d in "${dirs[@]}"; do
+    [[ $d =~ $PAT_ConfigPath ]] && ALLOWED_DIRS+=("$d")
+  done
+  in_allowed_dir "$RS_CONFIG_PATH" ||
+    finish 2 "ConfigPath $RS_CONFIG_PATH is not in a folder router-switch may use (${ALLOWED_DIRS[*]})"
+  if [[ -n $RS_VERIFY_DEFAULTS_FILE ]] && ! in_allowed_dir "$RS_VERIFY_DEFAULTS_FILE"; then
+    finish 2 "VerifyDefaultsFile $RS_VERIFY_DEFAULTS_FILE is not in a folder router-switch may use (${ALLOWED_DIRS[*]})"
+  fi
   split_list "$RS_DESTINATIONS" DEST
   split_list "$RS_FENCED" FENCED
   if [[ $RS_ACTION == switch && ${#DEST[@]} -eq 0 ]]; then
     finish 2 "Destinations must name at least the new primary"
   fi
-  local d f seen=' '
+  local f seen=' '
   for d in "${DEST[@]}"; do
     [[ $seen == *" $d "* ]] && finish 2 "Destinations lists $d twice"
     seen+="$d "
@@ -317,12 +408,18 @@ backup_config() {
   stamp=$(date -u +%Y%m%dT%H%M%S%NZ)
   R_BACKUP="$BACKUP_DIR/$CONFIG_KEY.$stamp.bak"
   cp -p -- "$RS_CONFIG_PATH" "$R_BACKUP" || finish 1 "cannot back up $RS_CONFIG_PATH to $R_BACKUP"
-  # Keep the 20 newest backups of this file.
-  local old
-  # shellcheck disable=SC2012 # our own backup names: no newline in them
-  while IFS= read -r old; do rm -f -- "$old"; done < <(
-    ls -1t -- "$BACKUP_DIR/$CONFIG_KEY".*.bak 2>/dev/null | tail -n +21
-  )
+  rotate_backups "$BACKUP_DIR/$CONFIG_KEY." .bak
+}
+
+# rotate_backups PREFIX SUFFIX: keeps the 20 newest backups PREFIX<stamp>SUFFIX, newest by the UTC
+# stamp in the name (cp -p keeps the config's own mtime, so mtimes say nothing), and never R_BACKUP.
+rotate_backups() {
+  local backups=("$1"*"$2") i
+  [[ -e ${backups[0]} ]] || return 0
+  # Globs expand sorted by name, and the stamps sort as the times they stand for: oldest first.
+  for ((i = 0; i < ${#backups[@]} - 20; i++)); do
+    [[ ${backups[$i]} == "$R_BACKUP" ]] || rm -f -- "${backups[$i]}"
+  done
 }
 
 # The file the kind renders the new state into (router_new_state picks where). Sets NEW_TEMP (a global,
@@ -336,8 +433,11 @@ new_temp() {
 # A temporary file next to the config (same file system, so the final rename is atomic), with the
 # config's owner and mode.
 new_temp_next_to_config() {
-  NEW_TEMP=$(mktemp -- "$(dirname -- "$RS_CONFIG_PATH")/.$(basename -- "$RS_CONFIG_PATH").rs.XXXXXX") ||
-    finish 1 "cannot create a temporary file next to $RS_CONFIG_PATH"
+  temp_next_to_config || finish 1 "cannot create a temporary file next to $RS_CONFIG_PATH"
+}
+
+temp_next_to_config() {
+  NEW_TEMP=$(mktemp -- "$(dirname -- "$RS_CONFIG_PATH")/.$(basename -- "$RS_CONFIG_PATH").rs.XXXXXX") || return 1
   TMP_FILES+=("$NEW_TEMP")
   chmod --reference="$RS_CONFIG_PATH" -- "$NEW_TEMP" 2>/dev/null || true
   chown --reference="$RS_CONFIG_PATH" -- "$NEW_TEMP" 2>/dev/null || true
@@ -346,13 +446,6 @@ new_temp_next_to_config() {
 install_file() {
   # install_file TMP: rename over the config.
   mv -f -- "$1" "$RS_CONFIG_PATH"
-}
-
-restore_backup_file() {
-  local tmp
-  tmp=$(mktemp -- "$(dirname -- "$RS_CONFIG_PATH")/.$(basename -- "$RS_CONFIG_PATH").rs.XXXXXX") || return 1
-  TMP_FILES+=("$tmp")
-  cp -p -- "$R_BACKUP" "$tmp" && mv -f -- "$tmp" "$RS_CONFIG_PATH"
 }
 
 run_apply_command() {
@@ -388,19 +481,24 @@ find_sql_client() {
 }
 
 VERIFY_ARGS=()
+VERIFY_READY=false
+
+# The verification login, once: from VerifyDefaultsFile (checked by trusted_file, read as data), else
+# RS_VERIFY_USER with the password of a local run. Missing file or user: verification is skipped.
+load_verify_login() {
+  VERIFY_ARGS=()
+  if [[ -n $RS_VERIFY_DEFAULTS_FILE && -e $RS_VERIFY_DEFAULTS_FILE ]]; then
+    trusted_file VerifyDefaultsFile "$RS_VERIFY_DEFAULTS_FILE"
+    read_client_login "$TRUSTED_PATH" VERIFY_ARGS VERIFY_PASSWORD
+    VERIFY_READY=true
+  elif [[ -n ${RS_VERIFY_USER:-} ]]; then
+    VERIFY_ARGS=(--no-defaults "--user=$RS_VERIFY_USER")
+    VERIFY_READY=true
+  fi
+}
 
 verify_credentials() {
-  VERIFY_ARGS=()
-  [[ -n $SQL_CLIENT ]] || return 1
-  if [[ -n $RS_VERIFY_DEFAULTS_FILE && -r $RS_VERIFY_DEFAULTS_FILE ]]; then
-    VERIFY_ARGS=("--defaults-extra-file=$RS_VERIFY_DEFAULTS_FILE")
-    return 0
-  fi
-  if [[ -n ${RS_VERIFY_USER:-} ]]; then
-    VERIFY_ARGS=(--no-defaults "--user=$RS_VERIFY_USER")
-    return 0
-  fi
-  return 1
+  [[ -n $SQL_CLIENT && $VERIFY_READY == true ]]
 }
 
 # Prints "server_id port hostname" of the server answering at host:port, or nothing.
@@ -408,8 +506,9 @@ identity_at() {
   local address=$1 host port
   host=${address%:*}
   port=${address##*:}
-  "$SQL_CLIENT" "${VERIFY_ARGS[@]}" --protocol=TCP "--host=$host" "--port=$port" --connect-timeout=2 \
-    -N -B -e 'SELECT @@server_id, @@port, @@hostname' 2>/dev/null </dev/null | tr '\t' ' ' | head -n 1
+  MYSQL_PWD=$VERIFY_PASSWORD "$SQL_CLIENT" "${VERIFY_ARGS[@]}" --protocol=TCP "--host=$host" "--port=$port" \
+    --connect-timeout=2 -N -B -e 'SELECT @@server_id, @@port, @@hostname' 2>/dev/null </dev/null |
+    tr '\t' ' ' | head -n 1
 }
 
 # verify THROUGH: the identity answering through the router must be that of DEST[0].
@@ -546,6 +645,11 @@ main() {
   validate_inputs
   load_router_kind
   router_check_inputs
+  # Every file named by a parameter is checked before anything reads it; a link is followed, and the
+  # file it leads to is the one changed (the link stays a link).
+  trusted_file ConfigPath "$RS_CONFIG_PATH"
+  RS_CONFIG_PATH=$TRUSTED_PATH
+  load_verify_login
   find_sql_client
   # Lock before reading the config, so a concurrent run cannot change it between read and rename.
   if [[ $RS_ACTION == switch && $RS_DRY_RUN == false ]]; then take_lock; fi

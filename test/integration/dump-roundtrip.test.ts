@@ -157,8 +157,10 @@ describe('dump and restore round trip', () => {
       /already holds a dump/,
     );
     await expect(runRestoreCommand(['--from', dir], ctx)).rejects.toBeInstanceOf(UsageError);
-    await expect(runRestoreCommand(['--from', dir, '--into', db2.address], ctx)).rejects.toThrow(/replace/);
-    await runRestoreCommand(['--from', dir, '--into', db2.address, '--replace'], ctx);
+    // db2 is a writable replica of db1: overwriting it takes --force (restore-guard.ts).
+    const into = ['--from', dir, '--into', db2.address, '--set-gtid', '--force'];
+    await expect(runRestoreCommand(into, ctx)).rejects.toThrow(/replace/);
+    await runRestoreCommand([...into, '--replace'], ctx);
     expect(lines.filter((l) => /^(dump|restore) done/.test(l))).toHaveLength(2);
     expect(await checksums(db2, [TYPES_DB])).toEqual(await checksums(db1, [TYPES_DB]));
   });

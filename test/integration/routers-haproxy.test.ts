@@ -6,7 +6,7 @@
  * cannot be installed here: test/fixtures/routers/fake-mysqlrouter-restart.sh).
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRouterSwitch } from '../../functions/routers/local.js';
@@ -37,6 +37,7 @@ function runOn(router: RouterHandle, parameters: Record<string, string>) {
       ...parameters,
     },
     { RS_SETTINGS_FILE: settings },
+    { allowDirs: [dirname(router.configPath), cluster.dir] },
   );
 }
 
@@ -294,6 +295,7 @@ describe('MySQL Router driver, verified through a restarted router', () => {
           ...parameters,
         },
         { RS_SETTINGS_FILE: settingsFor(command) },
+        { allowDirs: [mrDir, cluster.dir] },
       );
     // The router as it runs before the failover: on db1.
     const status = await run(restart, { Action: 'status' });
@@ -307,6 +309,7 @@ describe('MySQL Router driver, verified through a restarted router', () => {
         VerifyDefaultsFile: verifyDefaults,
       },
       { RS_SETTINGS_FILE: settingsFor(restart) },
+      { allowDirs: [mrDir, cluster.dir] },
     );
     expect(started.result?.alreadyInPlace).toBe(false); // not answering yet: the script applied (started) it
     expect(started.result?.verify.status).toBe('ok');
@@ -316,7 +319,8 @@ describe('MySQL Router driver, verified through a restarted router', () => {
     expect(stale.exitCode).toBe(5);
     expect(stale.result).toMatchObject({ rolledBack: true, verify: { status: 'failed' } });
     expect(stale.result?.verify.answered).toMatch(new RegExp(`^1 ${db1().port} `));
-    expect(readFileSync(configPath, 'utf8')).toBe(original);
+    // Rolled back to the previous destinations without the fenced server: never back to it.
+    expect(readFileSync(configPath, 'utf8')).toBe(original.replace(`${db1().address},`, ''));
 
     // The real switch: rewritten, restarted, and the new primary answers through the router.
     const switched = await run(restart, { Destinations: db2().address, Fenced: db1().address });

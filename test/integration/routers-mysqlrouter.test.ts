@@ -54,6 +54,7 @@ const run = (parameters: Record<string, string>, env: Record<string, string> = {
       ...parameters,
     },
     { RS_SETTINGS_FILE: settingsPath, ...env },
+    { allowDirs: [dir] },
   );
 
 beforeEach(() => {
@@ -158,7 +159,7 @@ describe('router script on MySQL Router configs', () => {
     ]);
   });
 
-  it('restores the backup and restarts again when the restart fails', async () => {
+  it('restores the backup without the fenced server and restarts again when the restart fails', async () => {
     const original = install('mysqlrouter-read-write.conf');
     // Fails the first time (on the new config), succeeds on the restored one.
     const marker = join(dir, 'failed-once');
@@ -169,9 +170,14 @@ describe('router script on MySQL Router configs', () => {
 
     expect(result.exitCode).toBe(4);
     expect(result.result).toMatchObject({ ok: false, rolledBack: true, changed: false });
-    expect(readFileSync(configPath, 'utf8')).toBe(original);
-    // First restart on the new file (old primary in one section), second on the restored one (in two).
-    expect(restarts()).toEqual(['restart 1', 'restart 2']);
+    // The previous config, but the fenced server never comes back among the section's destinations;
+    // the other section is untouched.
+    const lines = original.split('\n');
+    const first = lines.indexOf('destinations = 10.0.0.11:3306,10.0.0.12:3306');
+    lines[first] = 'destinations = 10.0.0.12:3306';
+    expect(readFileSync(configPath, 'utf8')).toBe(lines.join('\n'));
+    // First restart on the new file, second on the restored one: the old primary in the other section only.
+    expect(restarts()).toEqual(['restart 1', 'restart 1']);
   });
 
   it('makes the new primary the only destination when the strategy is not ordered', async () => {

@@ -21,7 +21,7 @@ let adminDefaults: string;
 let log: string;
 
 function admin(sql: string): string[] {
-  const out = execFileSync(FAKE, [`--defaults-extra-file=${adminDefaults}`], {
+  const out = execFileSync(FAKE, [`--no-defaults`], {
     input: sql,
     env: { ...process.env, ...env, FAKE_PROXYSQL_LOG: join(dir, 'setup.log') },
     encoding: 'utf8',
@@ -37,6 +37,7 @@ const run = (parameters: Record<string, string>, extraEnv: Record<string, string
   runDocumentAsAgent(
     { RouterKind: 'proxysql', ConfigPath: adminDefaults, Section: '10:20', ...parameters },
     { ...env, ...extraEnv },
+    { allowDirs: [dir] },
   );
 
 beforeEach(() => {
@@ -136,38 +137,51 @@ describe('router script on ProxySQL', () => {
     ).toBe(true);
   });
 
-  it('restores mysql_servers from the backup when the admin interface refuses the switch', async () => {
+  it('restores mysql_servers from the backup, fenced server kept out, when the admin interface refuses the switch', async () => {
     const original = admin('SELECT * FROM mysql_servers ORDER BY 1, 2, 3;');
+    // The rollback never gives the fenced server traffic again: the backup, with it OFFLINE_HARD.
+    const fencedOut = original.map((row) =>
+      row.replace(/^(10\t10\.0\.0\.11\t3306\t0\t)ONLINE/, '$1OFFLINE_HARD'),
+    );
+    expect(fencedOut).not.toEqual(original);
     const result = await run(
       { Destinations: '10.0.0.12:3306', Fenced: '10.0.0.11:3306' },
       { FAKE_PROXYSQL_FAIL: 'SAVE MYSQL SERVERS TO DISK' },
     );
     expect(result.exitCode).toBe(6);
     // The failure also refuses the SAVE of the restore, so the script says a human is needed; the
-    // config and runtime tables are nevertheless back to the original (LOAD ran).
-    expect(admin('SELECT * FROM mysql_servers ORDER BY 1, 2, 3;')).toEqual(original);
+    // config and runtime tables are nevertheless back to the original, fenced server out (LOAD ran).
+    expect(admin('SELECT * FROM mysql_servers ORDER BY 1, 2, 3;')).toEqual(fencedOut);
     expect(admin(`${ROWS}`)).toEqual([
-      '10\t10.0.0.11\t3306\tONLINE',
+      '10\t10.0.0.11\t3306\tOFFLINE_HARD',
       '10\t10.0.0.12\t3306\tONLINE',
       '20\t10.0.0.12\t3306\tONLINE',
     ]);
+    // Every text value travels hex-encoded: the backup holds no quote or backslash of any value.
     const backup = readFileSync(result.result!.backup, 'utf8');
-    expect(backup).toContain(`'db2; "quoted" ''text'''`);
+    const hex = Buffer.from(`db2; "quoted" 'text'`).toString('hex').toUpperCase();
+    expect(backup).toContain(`CAST(X'${hex}' AS TEXT)`);
+    expect(backup).not.toMatch(/["\\]/);
   });
 
-  it('rolls back and reports failure when the runtime does not show the switch', async () => {
+  it('rolls back, fenced server kept out, when the admin interface refuses part of the switch', async () => {
     const original = admin('SELECT * FROM mysql_servers ORDER BY 1, 2, 3;');
     const result = await run(
       { Destinations: '10.0.0.12:3306', Fenced: '10.0.0.11:3306' },
-      { FAKE_PROXYSQL_FAIL: "UPDATE mysql_servers SET status='OFFLINE_HARD'" },
+      { FAKE_PROXYSQL_FAIL: 'INSERT OR IGNORE INTO mysql_servers' },
     );
     expect(result.exitCode).toBe(4);
     expect(result.result).toMatchObject({ ok: false, rolledBack: true });
-    expect(admin('SELECT * FROM mysql_servers ORDER BY 1, 2, 3;')).toEqual(original);
-    // The restore: the whole table replayed from the backup, loaded and saved.
+    expect(admin('SELECT * FROM mysql_servers ORDER BY 1, 2, 3;')).toEqual(
+      original.map((row) => row.replace(/^(10\t10\.0\.0\.11\t3306\t0\t)ONLINE/, '$1OFFLINE_HARD')),
+    );
+    // The restore: the whole table replayed from the backup, the fenced server kept out, loaded, saved.
     const sent = statements();
     const restore = sent.slice(sent.lastIndexOf('DELETE FROM mysql_servers'));
-    expect(restore).toHaveLength(6);
+    expect(restore).toHaveLength(7);
+    expect(restore[4]).toBe(
+      "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='10.0.0.11' AND port=3306",
+    );
     expect(restore.slice(1, 4).every((s) => s.startsWith('INSERT INTO mysql_servers (hostgroup_id'))).toBe(
       true,
     );

@@ -65,7 +65,7 @@ describe('router script defences', () => {
             [name]: value,
           },
           env(),
-          { validate: false },
+          { validate: false, allowDirs: [dir] },
         );
         expect(run.exitCode, `${name}=${JSON.stringify(value)}`).toBe(2);
         expect(run.result?.message).toMatch(/^invalid /);
@@ -81,7 +81,7 @@ describe('router script defences', () => {
       const run = await runDocumentAsAgent(
         { RouterKind: 'mysqlrouter', ConfigPath: configPath, Destinations: '10.0.0.12:3306', [name]: value },
         env(),
-        { validate: false },
+        { validate: false, allowDirs: [dir] },
       );
       expect(run.exitCode, name).toBe(2);
     }
@@ -98,7 +98,7 @@ describe('router script defences', () => {
         Destinations: '10.0.0.12:3306',
       },
       env(),
-      { envVars: false },
+      { envVars: false, allowDirs: [dir] },
     );
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('needs SSM Agent 3.3.2746.0 or later');
@@ -115,6 +115,7 @@ describe('router script defences', () => {
         Destinations: '10.0.0.12:3306',
       },
       env(),
+      { allowDirs: [dir] },
     );
     const lines = run.stdout.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);

@@ -35,6 +35,11 @@ hap_parse() {
   [[ -r $RS_CONFIG_PATH ]] || finish 1 "cannot read $RS_CONFIG_PATH"
   mapfile -t HAP_LINES <"$RS_CONFIG_PATH"
   local i line in_global=false count=0 words
+  # A CRLF file would be rewritten with mixed line ends; a conditional block (.if/.else) around
+  # server lines cannot be rewritten without changing what it means. Both are refused, untouched.
+  for line in "${HAP_LINES[@]}"; do
+    [[ $line == *$'\r' ]] && finish 1 "$RS_CONFIG_PATH has CRLF line ends; convert it to LF first"
+  done
   HAP_START=-1
   HAP_END=${#HAP_LINES[@]}
   for i in "${!HAP_LINES[@]}"; do
@@ -63,6 +68,10 @@ hap_parse() {
   done
   [[ $count -eq 0 ]] && finish 1 "no 'listen $RS_SECTION' or 'backend $RS_SECTION' section in $RS_CONFIG_PATH"
   [[ $count -gt 1 ]] && finish 1 "section $RS_SECTION appears $count times in $RS_CONFIG_PATH"
+  for ((i = HAP_START + 1; i < HAP_END; i++)); do
+    [[ ${HAP_LINES[$i]} =~ ^[[:space:]]*[.](if|elif|else|endif)([[:space:]]|$) ]] &&
+      finish 1 "section $RS_SECTION has a conditional block (.${BASH_REMATCH[1]}); rewrite it without one first"
+  done
   HAP_SERVER_ADDRS=()
   HAP_SERVER_NAMES=()
   local actives=() backups=() rest
@@ -166,6 +175,7 @@ hap_render() {
 
 hap_validate() {
   local output
+  hap_lua_trusted "$1" || return 1
   if ! output=$("$HAP_BIN" -c -f "$1" 2>&1); then
     R_MESSAGE="haproxy -c rejected the new config: $(grep -E 'ALERT|ERROR' <<<"$output" | tail -n 5)"
     return 1
@@ -201,9 +211,9 @@ while True:
 
 # The master CLI socket of a master-worker HAProxy (-S path[,options] on the master's command line).
 hap_master_socket() {
-  local pidfile=${HAP_PIDFILE:-/run/haproxy.pid} pid arg next=false
-  pid=$(head -n 1 -- "$pidfile" 2>/dev/null | tr -dc '0-9')
-  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  local pid arg next=false
+  pid=$(hap_pid) || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
   while IFS= read -r -d '' arg; do
     if [[ $next == true ]]; then
       arg=${arg%%,*}
@@ -308,8 +318,7 @@ hap_reload() {
     ;;
   pidfile)
     local pidfile=${HAP_PIDFILE:-/run/haproxy.pid} pid cmdline
-    pid=$(head -n 1 -- "$pidfile" 2>/dev/null | tr -dc '0-9')
-    if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
+    if ! pid=$(hap_pid) || ! kill -0 "$pid" 2>/dev/null; then
       log "no running HAProxy behind pidfile $pidfile"
       return 1
     fi
@@ -335,6 +344,72 @@ hap_through() {
   if [[ -n $RS_VERIFY_ADDRESS ]]; then printf '%s' "$RS_VERIFY_ADDRESS"; else printf '%s' "$HAP_BIND"; fi
 }
 
+# The pid of the HAProxy behind the pidfile, or nothing: a stale pidfile may name an unrelated process
+# by now, which must never get a signal (nor have its command line read as HAProxy's).
+hap_pid() {
+  local pidfile=${HAP_PIDFILE:-/run/haproxy.pid} pid comm
+  pid=$(head -c 32 -- "$pidfile" 2>/dev/null | head -n 1 | tr -dc '0-9')
+  [[ -n $pid ]] || return 1
+  comm=$(cat -- "/proc/$pid/comm" 2>/dev/null) || return 1
+  [[ $comm == haproxy* ]] || {
+    log "pidfile $pidfile names process $pid ($comm), not HAProxy"
+    return 1
+  }
+  printf '%s' "$pid"
+}
+
+# haproxy -c runs the Lua a config loads (lua-load, lua-load-per-thread) while it checks it, as root:
+# every such file, and every lua-prepend-path folder, must be one only root can change.
+hap_lua_trusted() {
+  local line words path
+  while IFS= read -r line; do
+    read -r -a words <<<"$line"
+    path=${words[1]:-}
+    path=${path//\"/}
+    case ${words[0]:-} in
+    lua-load | lua-load-per-thread)
+      if [[ $path != /* || ! -f $path ]] || ! only_owner_writes "$path" || ! only_owner_writes "${path%/*}"; then
+        R_MESSAGE="refusing to run haproxy -c: ${words[0]} $path is not a root-owned file that only root can change"
+        return 1
+      fi
+      ;;
+    lua-prepend-path)
+      path=${path%%\?*}
+      path=${path%/*}
+      if [[ $path != /* || ! -d $path ]] || ! only_owner_writes "$path"; then
+        R_MESSAGE="refusing to run haproxy -c: lua-prepend-path ${words[1]:-} is not in a folder only root can change"
+        return 1
+      fi
+      ;;
+    esac
+  done < <(grep -E '^[[:space:]]*lua-(load|load-per-thread|prepend-path)[[:space:]]' -- "$1")
+  return 0
+}
+
+# Writes the config as parsed (the backup's content) to $1 with every fenced server of the section
+# disabled: a rollback never gives a fenced server traffic again.
+hap_render_restore() {
+  local out=$1 i line rest
+  {
+    for i in "${!HAP_LINES[@]}"; do
+      line=${HAP_LINES[$i]}
+      if [[ $i -gt $HAP_START && $i -lt $HAP_END && $line =~ $HAP_SERVER_RE ]] &&
+        in_list "${BASH_REMATCH[3]}" "${FENCED[@]}"; then
+        rest=" ${BASH_REMATCH[4]%%#*} "
+        if [[ $rest != *' disabled '* ]]; then
+          if [[ $line == *'#'* ]]; then line="${line%%#*} disabled #${line#*#}"; else line+=' disabled'; fi
+        fi
+      fi
+      printf '%s\n' "$line"
+    done
+  } >"$out"
+}
+
+hap_restore() {
+  temp_next_to_config || return 1
+  hap_render_restore "$NEW_TEMP" && install_file "$NEW_TEMP" && hap_reload
+}
+
 # ---------------------------------------------------------------------------------------------------
 # The router interface (see ../router-switch.sh)
 # ---------------------------------------------------------------------------------------------------
@@ -355,7 +430,7 @@ router_apply() {
   hap_reload
 }
 router_verify_address() { hap_through; }
-router_restore() { restore_backup_file && hap_reload; }
+router_restore() { hap_restore; }
 router_status() {
   [[ -n $HAP_SOCKET && -S $HAP_SOCKET ]] || return 0
   local line

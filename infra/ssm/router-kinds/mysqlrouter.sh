@@ -17,6 +17,9 @@ mr_parse() {
   mapfile -t MR_LINES <"$RS_CONFIG_PATH"
   local name=${RS_SECTION#routing:} i line in_section=false count=0 mode='' strategy='' bind_address='' bind_port=''
   local dest_count=0
+  for line in "${MR_LINES[@]}"; do
+    [[ $line == *$'\r' ]] && finish 1 "$RS_CONFIG_PATH has CRLF line ends; convert it to LF first"
+  done
   for i in "${!MR_LINES[@]}"; do
     line=${MR_LINES[$i]}
     if [[ $line =~ ^[[:space:]]*\[([^]]*)\][[:space:]]*$ ]]; then
@@ -80,9 +83,13 @@ mr_new_destinations() {
 }
 
 mr_render() {
-  local out=$1 value i
   mr_new_destinations
-  value=$MR_NEW_VALUE
+  mr_write "$1" "$MR_NEW_VALUE"
+}
+
+# mr_write OUT VALUE: the config as parsed, with VALUE as the section's destinations.
+mr_write() {
+  local out=$1 value=$2 i
   {
     for i in "${!MR_LINES[@]}"; do
       if [[ $i -eq $MR_DEST_LINE ]]; then
@@ -147,6 +154,22 @@ mr_through() {
 
 # ---------------------------------------------------------------------------------------------------
 
+# The config as parsed (the backup's content) without the fenced servers among its destinations: a
+# rollback never gives a fenced server traffic again. When only fenced servers were listed there is
+# nothing to restore to, and the router needs a human.
+mr_restore() {
+  local kept=() d
+  for d in "${R_PREVIOUS[@]}"; do in_list "$d" "${FENCED[@]}" || kept+=("$d"); done
+  if [[ ${#kept[@]} -eq 0 ]]; then
+    log "the previous destinations were all fenced: not restoring them"
+    return 1
+  fi
+  temp_next_to_config || return 1
+  local joined
+  printf -v joined '%s,' "${kept[@]}"
+  mr_write "$NEW_TEMP" "${joined%,}" && install_file "$NEW_TEMP" && mr_restart
+}
+
 # ---------------------------------------------------------------------------------------------------
 # The router interface (see ../router-switch.sh)
 # ---------------------------------------------------------------------------------------------------
@@ -163,5 +186,5 @@ router_apply() {
   mr_restart
 }
 router_verify_address() { mr_through; }
-router_restore() { restore_backup_file && mr_restart; }
+router_restore() { mr_restore; }
 router_status() { :; }

@@ -11,14 +11,20 @@ PS_READER=''
 PS_CONFIG_ROWS=''
 PS_RUNTIME_ROWS=''
 
+PS_ARGS=()
+PS_PASSWORD=''
+
+# SQL on stdin; rows on stdout, tab-separated, raw. The login is read from ConfigPath as data (no
+# defaults file, no plugin: read_client_login); --binary-mode turns off the client's own commands
+# (`\!` runs a shell command), so no byte of the input is anything but SQL.
 ps_admin() {
-  # SQL on stdin; rows on stdout, tab-separated, raw.
-  "$SQL_CLIENT" "--defaults-extra-file=$RS_CONFIG_PATH" -N -B -r
+  MYSQL_PWD=$PS_PASSWORD "$SQL_CLIENT" "${PS_ARGS[@]}" --binary-mode -N -B -r
 }
 
 ps_parse() {
   [[ -n $SQL_CLIENT ]] || finish 1 "no mariadb or mysql client to reach the ProxySQL admin interface"
   [[ -r $RS_CONFIG_PATH ]] || finish 1 "cannot read the ProxySQL admin defaults file $RS_CONFIG_PATH"
+  read_client_login "$RS_CONFIG_PATH" PS_ARGS PS_PASSWORD
   PS_WRITER=${RS_SECTION%%:*}
   PS_READER=''
   [[ $RS_SECTION == *:* ]] && PS_READER=${RS_SECTION#*:}
@@ -70,13 +76,11 @@ ps_rows_in_place() {
 
 # The admin SQL of a switch. Host names and ports passed the patterns above: they cannot leave quotes.
 ps_switch_sql() {
-  local p_host=${DEST[0]%:*} p_port=${DEST[0]##*:} f d
+  local p_host=${DEST[0]%:*} p_port=${DEST[0]##*:} d
   printf '%s\n' "DELETE FROM mysql_servers WHERE hostgroup_id=$PS_WRITER AND NOT (hostname='$p_host' AND port=$p_port);"
   printf '%s\n' "INSERT OR IGNORE INTO mysql_servers (hostgroup_id, hostname, port) VALUES ($PS_WRITER, '$p_host', $p_port);"
   printf '%s\n' "UPDATE mysql_servers SET status='ONLINE' WHERE hostgroup_id=$PS_WRITER AND hostname='$p_host' AND port=$p_port;"
-  for f in "${FENCED[@]}"; do
-    printf '%s\n' "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='${f%:*}' AND port=${f##*:};"
-  done
+  ps_fence_sql
   if [[ -n $PS_READER ]]; then
     for d in "${DEST[@]:1}"; do
       printf '%s\n' "INSERT OR IGNORE INTO mysql_servers (hostgroup_id, hostname, port) VALUES ($PS_READER, '${d%:*}', ${d##*:});"
@@ -85,18 +89,52 @@ ps_switch_sql() {
   printf '%s\n' 'LOAD MYSQL SERVERS TO RUNTIME;' 'SAVE MYSQL SERVERS TO DISK;'
 }
 
+# Every text value travels hex-encoded (CAST(X'..' AS TEXT)): the backup holds only digits, hex and
+# fixed SQL, whatever a comment or host name contains, and ps_restore replays nothing else.
+PS_COLUMNS='hostgroup_id, hostname, port, gtid_port, status, weight, compression, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment'
+PS_TEXT="CAST\\(X'[0-9A-F]*' AS TEXT\\)"
+PS_BACKUP_ROW="^INSERT INTO mysql_servers \\($PS_COLUMNS\\) VALUES \\([0-9]+, $PS_TEXT, [0-9]+, [0-9]+, $PS_TEXT(, [0-9]+){6}, $PS_TEXT\\);$"
+
 ps_backup() {
   local stamp rows
   stamp=$(date -u +%Y%m%dT%H%M%S%NZ)
   R_BACKUP="$BACKUP_DIR/$CONFIG_KEY.mysql_servers.$stamp.sql"
-  # SQLite's quote() renders every value as a literal, so the backup is replayable SQL as is.
-  rows=$(printf '%s\n' "SELECT 'INSERT INTO mysql_servers (hostgroup_id, hostname, port, gtid_port, status, weight, compression, max_connections, max_replication_lag, use_ssl, max_latency_ms, comment) VALUES (' || hostgroup_id || ', ' || quote(hostname) || ', ' || port || ', ' || gtid_port || ', ' || quote(status) || ', ' || weight || ', ' || compression || ', ' || max_connections || ', ' || max_replication_lag || ', ' || use_ssl || ', ' || max_latency_ms || ', ' || quote(comment) || ');' FROM mysql_servers ORDER BY hostgroup_id, hostname, port;" |
+  rows=$(printf '%s\n' "SELECT 'INSERT INTO mysql_servers ($PS_COLUMNS) VALUES (' || hostgroup_id || ', CAST(X''' || hex(hostname) || ''' AS TEXT), ' || port || ', ' || gtid_port || ', CAST(X''' || hex(status) || ''' AS TEXT), ' || weight || ', ' || compression || ', ' || max_connections || ', ' || max_replication_lag || ', ' || use_ssl || ', ' || max_latency_ms || ', CAST(X''' || hex(comment) || ''' AS TEXT));' FROM mysql_servers ORDER BY hostgroup_id, hostname, port;" |
     ps_admin) || finish 1 "cannot read mysql_servers for the backup"
   {
     printf '%s\n' 'DELETE FROM mysql_servers;'
     [[ -n $rows ]] && printf '%s\n' "$rows"
-    printf '%s\n' 'LOAD MYSQL SERVERS TO RUNTIME;' 'SAVE MYSQL SERVERS TO DISK;'
   } >"$R_BACKUP" || finish 1 "cannot write the backup $R_BACKUP"
+  rotate_backups "$BACKUP_DIR/$CONFIG_KEY.mysql_servers." .sql
+}
+
+# Replays the backup, with the fenced servers kept OFFLINE_HARD: a rollback never gives a fenced
+# server traffic again. Only lines of the backup's own fixed form are replayed.
+ps_restore() {
+  local line n=0 sql=''
+  while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
+    if [[ $n -eq 1 ]]; then
+      [[ $line == 'DELETE FROM mysql_servers;' ]] || return 1
+    elif [[ ! $line =~ $PS_BACKUP_ROW ]]; then
+      log "refusing to replay line $n of $R_BACKUP: not a backup row"
+      return 1
+    fi
+    sql+="$line"$'\n'
+  done <"$R_BACKUP"
+  [[ $n -ge 1 ]] || return 1
+  {
+    printf '%s' "$sql"
+    ps_fence_sql
+    printf '%s\n' 'LOAD MYSQL SERVERS TO RUNTIME;' 'SAVE MYSQL SERVERS TO DISK;'
+  } | ps_admin >&2
+}
+
+ps_fence_sql() {
+  local f
+  for f in "${FENCED[@]}"; do
+    printf '%s\n' "UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE hostname='${f%:*}' AND port=${f##*:};"
+  done
 }
 
 ps_check_runtime() {
@@ -151,5 +189,5 @@ router_apply() {
   ps_check_runtime
 }
 router_verify_address() { ps_through; }
-router_restore() { ps_admin <"$R_BACKUP" >&2; }
+router_restore() { ps_restore; }
 router_status() { :; }

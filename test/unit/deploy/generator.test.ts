@@ -13,7 +13,12 @@ import { ROOT } from './packaged.js';
 const require = createRequire(import.meta.url);
 const RouterDocumentPlugin = require('../../../infra/deployment/router-document-plugin.cjs') as {
   new (serverless: unknown): { inject(): void };
-  loadDocument(serviceDir: string): { schemaVersion: string; parameters: Record<string, unknown> };
+  loadDocument(
+    serviceDir: string,
+    kind: string,
+  ): { schemaVersion: string; parameters: Record<string, unknown> };
+  KINDS: string[];
+  logicalId(kind: string): string;
 };
 const { normalize, build } = require('../../../infra/deployment/index.cjs') as {
   normalize: (raw: unknown, opts: { service: string; stage: string }) => unknown;
@@ -178,19 +183,31 @@ describe('router document plugin', () => {
     service: { provider: { compiledCloudFormationTemplate: { Resources: resources } } },
   });
 
-  it("puts infra/ssm/router-switch.json, unresolved, into the document's Content", () => {
-    const document = { Type: 'AWS::SSM::Document', Properties: { Content: {} } };
-    new RouterDocumentPlugin(serverless({ RouterSwitchDocument: document })).inject();
-    const content = document.Properties.Content as { schemaVersion: string; mainSteps: unknown[] };
-    expect(content).toEqual(RouterDocumentPlugin.loadDocument(ROOT));
-    expect(content.schemaVersion).toBe('2.2');
-    // The shell script keeps its ${VAR}s: osls variable resolution never saw it.
-    expect(JSON.stringify(content.mainSteps)).toContain('${');
+  it("puts each infra/ssm/router-switch-<kind>.json, unresolved, into its document's Content", () => {
+    const documents = Object.fromEntries(
+      RouterDocumentPlugin.KINDS.map((kind) => [
+        RouterDocumentPlugin.logicalId(kind),
+        { Type: 'AWS::SSM::Document', Properties: { Content: {} } },
+      ]),
+    );
+    new RouterDocumentPlugin(serverless(documents)).inject();
+    for (const kind of RouterDocumentPlugin.KINDS) {
+      const content = documents[RouterDocumentPlugin.logicalId(kind)]!.Properties.Content as {
+        schemaVersion: string;
+        mainSteps: unknown[];
+        parameters: { RouterKind: { allowedValues: string[] } };
+      };
+      expect(content).toEqual(RouterDocumentPlugin.loadDocument(ROOT, kind));
+      expect(content.schemaVersion).toBe('2.2');
+      expect(content.parameters.RouterKind.allowedValues).toEqual([kind]);
+      // The shell script keeps its ${VAR}s: osls variable resolution never saw it.
+      expect(JSON.stringify(content.mainSteps)).toContain('${');
+    }
   });
 
   it('fails the packaging when the template has no router document', () => {
     expect(() => new RouterDocumentPlugin(serverless({})).inject()).toThrow(
-      /no AWS::SSM::Document RouterSwitchDocument/,
+      /no AWS::SSM::Document RouterSwitchHaproxyDocument/,
     );
   });
 });

@@ -114,7 +114,7 @@ describe('functions', () => {
         REPLICATION_SECRET_ARN: sample.secrets.replication,
         DUMPS_URL: `s3://<DumpsBucket>/${sample.dumps.prefix}`,
         SNS_TOPIC_ARN: '<NotificationsTopic>',
-        ROUTER_DOCUMENT: '<RouterSwitchDocument>',
+        ROUTER_DOCUMENT: 'mysql-failover-sample-router-switch',
         ROUTER_TAG_KEY: sample.routers.tagKey,
         METRICS_NAMESPACE: sample.function.metricsNamespace,
         POWERTOOLS_SERVICE_NAME: sample.powertoolsServiceName,
@@ -267,24 +267,31 @@ describe('dumps bucket', () => {
   });
 });
 
-describe('router switch document', () => {
-  const doc = (): CfnResource => template.Resources.RouterSwitchDocument!;
+describe('router switch documents', () => {
+  const kinds = ['Haproxy', 'Mysqlrouter', 'Proxysql'];
+  const doc = (kind: string): CfnResource => template.Resources[`RouterSwitch${kind}Document`]!;
 
-  it('is a Command document', () => {
-    expect(doc().Type).toBe('AWS::SSM::Document');
-    expect(doc().Properties.DocumentType).toBe('Command');
-    expect((doc().Properties.Content as { schemaVersion: string }).schemaVersion).toBe('2.2');
+  it('are Command documents, one per router kind, named after the base name the function gets', () => {
+    for (const kind of kinds) {
+      expect(doc(kind).Type).toBe('AWS::SSM::Document');
+      expect(doc(kind).Properties.DocumentType).toBe('Command');
+      expect((doc(kind).Properties.Content as { schemaVersion: string }).schemaVersion).toBe('2.2');
+      expect(doc(kind).Properties.Name).toBe(`mysql-failover-sample-router-switch-${kind.toLowerCase()}`);
+    }
   });
 
-  it('constrains every parameter with a pattern or a list of values', () => {
-    const parameters = (doc().Properties.Content as { parameters?: Record<string, Record<string, unknown>> })
-      .parameters;
-    expect(Object.keys(parameters ?? {}).length).toBeGreaterThan(0);
-    for (const [name, parameter] of Object.entries(parameters ?? {})) {
-      const constrained =
-        typeof parameter.allowedPattern === 'string' ||
-        (Array.isArray(parameter.allowedValues) && parameter.allowedValues.length > 0);
-      expect(constrained, `parameter ${name} has allowedPattern or allowedValues`).toBe(true);
+  it('constrain every parameter with a pattern or a list of values', () => {
+    for (const kind of kinds) {
+      const parameters = (
+        doc(kind).Properties.Content as { parameters?: Record<string, Record<string, unknown>> }
+      ).parameters;
+      expect(Object.keys(parameters ?? {}).length).toBeGreaterThan(0);
+      for (const [name, parameter] of Object.entries(parameters ?? {})) {
+        const constrained =
+          typeof parameter.allowedPattern === 'string' ||
+          (Array.isArray(parameter.allowedValues) && parameter.allowedValues.length > 0);
+        expect(constrained, `${kind} parameter ${name} has allowedPattern or allowedValues`).toBe(true);
+      }
     }
   });
 });
@@ -455,7 +462,11 @@ describe('IAM least privilege', () => {
       // tags only (the operation master switches every group's routers).
       const send = mine.filter((s) => s.Action.includes('ssm:SendCommand'));
       const documentGrant = send.find((s) => s.Resource.map(r).some((x) => x.includes(':document/')));
-      expect(documentGrant?.Resource.map(r)).toEqual([arn('ssm', 'document/<RouterSwitchDocument>')]);
+      expect(documentGrant?.Resource.map(r)).toEqual(
+        ['Haproxy', 'Mysqlrouter', 'Proxysql'].map((kind) =>
+          arn('ssm', `document/<RouterSwitch${kind}Document>`),
+        ),
+      );
       const instanceGrant = send.find((s) => s.Resource.map(r).some((x) => x.includes(':instance/')));
       expect(instanceGrant?.Resource.map(r)).toEqual([arn('ec2', 'instance/*')]);
       expect(instanceGrant?.Condition).toEqual({

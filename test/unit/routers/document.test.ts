@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   DOCUMENT_PARAMETER_NAMES,
   DOCUMENT_PARAMETERS,
-  PATTERNS,
+  ROUTER_KINDS,
+  SCRIPT_PATTERNS,
 } from '../../../functions/routers/parameters.js';
 import { readRouterScriptFiles } from '../../../functions/routers/script-files.js';
 import {
@@ -13,78 +15,107 @@ import {
   type CommandDocument,
   compactScript,
   DOCUMENT_BUDGET_BYTES,
+  documentFileName,
   embeddedScripts,
   renderDocumentJson,
   SCRIPT_END_MARKER,
+  scriptKinds,
   validateCommandDocument,
 } from '../../../functions/routers/ssm-document.js';
-import { DOCUMENT_PATH, SCRIPT_PATH } from '../../fixtures/routers/agent.js';
+import { documentPath, SCRIPT_PATH } from '../../fixtures/routers/agent.js';
 
-const documentText = readFileSync(DOCUMENT_PATH, 'utf8');
-const document = JSON.parse(documentText) as CommandDocument;
 const script = readFileSync(SCRIPT_PATH, 'utf8');
 const files = readRouterScriptFiles();
+const documents = Object.fromEntries(
+  ROUTER_KINDS.map((kind) => [kind, JSON.parse(readFileSync(documentPath(kind), 'utf8')) as CommandDocument]),
+);
 
-describe('the RouterSwitch SSM document', () => {
-  it('carries the common part and one file per router kind, each the file without its comments', () => {
-    expect(Object.keys(files)).toEqual([
-      COMMON_SCRIPT,
-      'router-kinds/haproxy.sh',
-      'router-kinds/mysqlrouter.sh',
-      'router-kinds/proxysql.sh',
-    ]);
-    const expected = Object.fromEntries(
-      Object.entries(files).map(([name, text]) => [name, compactScript(text)]),
-    );
-    expect(embeddedScripts(document)).toEqual(expected);
-    // What the instance runs still parses as bash.
-    for (const [name, text] of Object.entries(expected)) {
-      const check = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
-      expect(check.stderr, name).toBe('');
-      expect(check.status, name).toBe(0);
-    }
+describe('the RouterSwitch SSM documents', () => {
+  it('are one per router kind file, and no other document is left in infra/ssm', () => {
+    expect(scriptKinds(files)).toEqual([...ROUTER_KINDS]);
+    const committed = readdirSync(dirname(SCRIPT_PATH)).filter((name) => name.endsWith('.json'));
+    expect(committed.sort()).toEqual(ROUTER_KINDS.map(documentFileName).sort());
   });
 
-  it('is exactly what the build step produces from the script files and the parameter module', () => {
-    // Compared as data: the layout is biome's (the build step formats the file).
-    expect(document).toEqual(JSON.parse(renderDocumentJson(buildRouterSwitchDocument(files))));
-  });
+  describe.each(ROUTER_KINDS)('%s', (kind) => {
+    const document = documents[kind]!;
+    const documentText = readFileSync(documentPath(kind), 'utf8');
 
-  it('stays under the SSM size limit with room for the parameter values and a fourth router kind', () => {
-    const size = Buffer.byteLength(documentText, 'utf8');
-    expect(size).toBeLessThan(DOCUMENT_BUDGET_BYTES);
-    // A fourth kind as large as the largest one of today still fits.
-    const largestKind = Math.max(
-      ...Object.entries(files)
-        .filter(([name]) => name !== COMMON_SCRIPT)
-        .map(([, text]) => Buffer.byteLength(JSON.stringify(compactScript(text)), 'utf8')),
-    );
-    expect(size + largestKind).toBeLessThan(DOCUMENT_BUDGET_BYTES);
-  });
+    it('carries the common part and its kind file, each the file without its comments', () => {
+      const names = [COMMON_SCRIPT, `router-kinds/${kind}.sh`];
+      const expected = Object.fromEntries(names.map((name) => [name, compactScript(files[name]!)]));
+      expect(embeddedScripts(document)).toEqual(expected);
+      // What the instance runs still parses as bash.
+      for (const [name, text] of Object.entries(expected)) {
+        const check = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
+        expect(check.stderr, name).toBe('');
+        expect(check.status, name).toBe(0);
+      }
+    });
 
-  it('validates offline against the Command document schema 2.2', () => {
-    expect(validateCommandDocument(document)).toEqual([]);
-    expect(document.schemaVersion).toBe('2.2');
-    expect(document.mainSteps).toHaveLength(1);
-    expect(document.mainSteps[0]!.action).toBe('aws:runShellScript');
-    expect(document.mainSteps[0]!.precondition).toEqual({ StringEquals: ['platformType', 'Linux'] });
-    expect(document.mainSteps[0]!.inputs.timeoutSeconds).toBe('{{ ExecutionTimeout }}');
-  });
+    it('is exactly what the build step produces from the script files and the parameter module', () => {
+      // Compared as data: the layout is biome's (the build step formats the file).
+      expect(document).toEqual(JSON.parse(renderDocumentJson(buildRouterSwitchDocument(files, kind))));
+    });
 
-  it('gives every parameter a String type and an allowedPattern or allowedValues', () => {
-    expect(Object.keys(document.parameters)).toEqual(DOCUMENT_PARAMETER_NAMES);
-    for (const [name, spec] of Object.entries(document.parameters)) {
-      expect(spec.type, name).toBe('String');
-      expect(spec.allowedPattern !== undefined || spec.allowedValues !== undefined, name).toBe(true);
-    }
-  });
+    it('stays under the SSM size limit with room for the parameter values', () => {
+      expect(Buffer.byteLength(documentText, 'utf8')).toBeLessThan(DOCUMENT_BUDGET_BYTES);
+    });
 
-  it('uses the same patterns and values as our own validation', () => {
-    for (const name of DOCUMENT_PARAMETER_NAMES) {
-      expect(document.parameters[name]!.allowedPattern, name).toBe(DOCUMENT_PARAMETERS[name].allowedPattern);
-      expect(document.parameters[name]!.allowedValues, name).toEqual(
-        DOCUMENT_PARAMETERS[name].allowedValues ? [...DOCUMENT_PARAMETERS[name].allowedValues!] : undefined,
+    it('validates offline against the Command document schema 2.2', () => {
+      expect(validateCommandDocument(document)).toEqual([]);
+      expect(document.schemaVersion).toBe('2.2');
+      expect(document.mainSteps).toHaveLength(1);
+      expect(document.mainSteps[0]!.action).toBe('aws:runShellScript');
+      expect(document.mainSteps[0]!.precondition).toEqual({ StringEquals: ['platformType', 'Linux'] });
+      expect(document.mainSteps[0]!.inputs.timeoutSeconds).toBe('{{ ExecutionTimeout }}');
+    });
+
+    it('gives every parameter a String type and an allowedPattern or allowedValues', () => {
+      expect(Object.keys(document.parameters)).toEqual(DOCUMENT_PARAMETER_NAMES);
+      for (const [name, spec] of Object.entries(document.parameters)) {
+        expect(spec.type, name).toBe('String');
+        expect(spec.allowedPattern !== undefined || spec.allowedValues !== undefined, name).toBe(true);
+      }
+    });
+
+    it('uses the same patterns and values as our own validation, and accepts its own kind only', () => {
+      for (const name of DOCUMENT_PARAMETER_NAMES) {
+        expect(document.parameters[name]!.allowedPattern, name).toBe(
+          DOCUMENT_PARAMETERS[name].allowedPattern,
+        );
+        if (name === 'RouterKind') continue;
+        expect(document.parameters[name]!.allowedValues, name).toEqual(
+          DOCUMENT_PARAMETERS[name].allowedValues ? [...DOCUMENT_PARAMETERS[name].allowedValues!] : undefined,
+        );
+      }
+      expect(document.parameters.RouterKind).toMatchObject({ allowedValues: [kind], default: kind });
+    });
+
+    it('passes each value to the script only as an environment variable, never pasted into the text', () => {
+      const prelude = document.mainSteps[0]!.inputs.runCommand[0]!;
+      for (const name of DOCUMENT_PARAMETER_NAMES.filter((n) => n !== 'ExecutionTimeout')) {
+        expect(document.parameters[name]!.interpolationType).toBe('ENV_VAR');
+        expect(prelude).toContain(`${DOCUMENT_PARAMETERS[name].env}=\${SSM_${name}-}; export`);
+      }
+      // The only {{ }} reference is the agent's own timeout, outside the script.
+      expect(JSON.stringify(document.mainSteps).match(/\{\{[^}]*\}\}/g)).toEqual(['{{ ExecutionTimeout }}']);
+      expect(document.mainSteps[0]!.inputs.runCommand[1]).toBe(
+        `cat >"$rs_dir/${COMMON_SCRIPT}" <<'${SCRIPT_END_MARKER}'`,
       );
+    });
+  });
+
+  it('a fourth router kind as large as the largest of today still fits its own document', () => {
+    const sizes = ROUTER_KINDS.map((kind) => Buffer.byteLength(readFileSync(documentPath(kind), 'utf8')));
+    // Kinds do not share a document: a new one adds a document, so only the largest matters.
+    expect(Math.max(...sizes)).toBeLessThan(DOCUMENT_BUDGET_BYTES);
+  });
+
+  it('keeps {{ and the here-document marker out of every script file', () => {
+    for (const text of Object.values(files)) {
+      expect(text).not.toContain('{{');
+      expect(text.split('\n')).not.toContain(SCRIPT_END_MARKER);
     }
   });
 
@@ -92,29 +123,13 @@ describe('the RouterSwitch SSM document', () => {
     const declared = Object.fromEntries(
       [...script.matchAll(/^PAT_([A-Za-z]+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]),
     );
-    const { ExecutionTimeout: _unused, ...scriptSide } = PATTERNS;
+    const { ExecutionTimeout: _unused, ...scriptSide } = SCRIPT_PATTERNS;
     expect(declared).toEqual(scriptSide);
   });
 
-  it('passes each value to the script only as an environment variable, never pasted into the text', () => {
-    const prelude = document.mainSteps[0]!.inputs.runCommand[0]!;
-    for (const name of DOCUMENT_PARAMETER_NAMES.filter((n) => n !== 'ExecutionTimeout')) {
-      expect(document.parameters[name]!.interpolationType).toBe('ENV_VAR');
-      expect(prelude).toContain(`${DOCUMENT_PARAMETERS[name].env}=\${SSM_${name}-}; export`);
-    }
-    // The only {{ }} reference is the agent's own timeout, outside the script.
-    expect(JSON.stringify(document.mainSteps).match(/\{\{[^}]*\}\}/g)).toEqual(['{{ ExecutionTimeout }}']);
-    for (const text of Object.values(files)) {
-      expect(text).not.toContain('{{');
-      expect(text.split('\n')).not.toContain(SCRIPT_END_MARKER);
-    }
-    expect(document.mainSteps[0]!.inputs.runCommand[1]).toBe(
-      `cat >"$rs_dir/${COMMON_SCRIPT}" <<'${SCRIPT_END_MARKER}'`,
-    );
-  });
-
   it('reports what is wrong with a broken document', () => {
-    const broken = structuredClone(document) as unknown as Record<string, unknown> & CommandDocument;
+    const broken = structuredClone(documents.haproxy!) as unknown as Record<string, unknown> &
+      CommandDocument;
     (broken as { schemaVersion: string }).schemaVersion = '2.0';
     delete broken.parameters.Section!.allowedPattern;
     broken.parameters.DryRun!.default = 'maybe';
@@ -133,5 +148,84 @@ describe('the RouterSwitch SSM document', () => {
     expect(validateCommandDocument({ schemaVersion: '2.2', mainSteps: [] })).toContain(
       'mainSteps must be a non-empty list',
     );
+  });
+});
+
+describe('the generated documents hold the root boundary on the backends', () => {
+  const accepts = (kind: string, name: string, value: string): boolean => {
+    const spec = documents[kind]!.parameters[name]!;
+    if (spec.allowedValues && !spec.allowedValues.includes(value)) return false;
+    return spec.allowedPattern === undefined || new RegExp(spec.allowedPattern).test(value);
+  };
+
+  it.each(ROUTER_KINDS)(
+    '%s: no path parameter accepts a file outside the fixed folders, a device or ..',
+    (kind) => {
+      for (const name of ['ConfigPath', 'VerifyDefaultsFile']) {
+        for (const bad of [
+          '/tmp/x.cnf',
+          '/dev/zero',
+          '/etc/haproxy/../../tmp/x.cnf',
+          '/etc/mysql-failover/../../root/x.cnf',
+          '/etc/haproxy/a..b',
+          '/etc/haproxy//haproxy.cfg',
+          '/etc/haproxy/.hidden.cfg',
+          '/etc/haproxyx/haproxy.cfg',
+          '/etc/haproxy',
+          '/root/.my.cnf',
+          '/proc/self/environ',
+          'etc/haproxy/haproxy.cfg',
+        ]) {
+          expect(accepts(kind, name, bad), `${name}=${bad}`).toBe(false);
+        }
+      }
+      expect(accepts(kind, 'ConfigPath', '/etc/haproxy/haproxy.cfg')).toBe(true);
+      expect(accepts(kind, 'ConfigPath', '/etc/mysqlrouter/mysqlrouter.conf')).toBe(true);
+      expect(accepts(kind, 'ConfigPath', '/etc/mysql-failover/proxysql-admin.cnf')).toBe(true);
+      expect(accepts(kind, 'VerifyDefaultsFile', '/etc/mysql-failover/router-verify.cnf')).toBe(true);
+      expect(accepts(kind, 'VerifyDefaultsFile', '/etc/haproxy/router-verify.cnf')).toBe(false);
+    },
+  );
+
+  it.each(ROUTER_KINDS)('%s: ServiceName accepts router units only', (kind) => {
+    for (const unit of [
+      'reboot.target',
+      'mariadb',
+      'amazon-ssm-agent',
+      'sshd.service',
+      'haproxy.target',
+      'haproxyx',
+    ]) {
+      expect(accepts(kind, 'ServiceName', unit), unit).toBe(false);
+    }
+    for (const unit of [
+      '',
+      'haproxy',
+      'haproxy.service',
+      'mysqlrouter',
+      'mysqlrouter@shop.service',
+      'proxysql',
+    ]) {
+      expect(accepts(kind, 'ServiceName', unit), unit).toBe(true);
+    }
+  });
+
+  it.each(ROUTER_KINDS)('%s: VerifyTimeoutSeconds always fits twice inside ExecutionTimeout', (kind) => {
+    expect(accepts(kind, 'VerifyTimeoutSeconds', '60')).toBe(true);
+    expect(accepts(kind, 'VerifyTimeoutSeconds', '61')).toBe(false);
+    expect(accepts(kind, 'VerifyTimeoutSeconds', '999')).toBe(false);
+    expect(accepts(kind, 'VerifyTimeoutSeconds', '0')).toBe(false);
+    expect(accepts(kind, 'ExecutionTimeout', '119')).toBe(false);
+    expect(accepts(kind, 'ExecutionTimeout', '120')).toBe(true);
+    expect(accepts(kind, 'ExecutionTimeout', '3600')).toBe(true);
+    expect(accepts(kind, 'ExecutionTimeout', '3601')).toBe(false);
+  });
+
+  it.each(ROUTER_KINDS)('%s: a port has one spelling (no leading zero)', (kind) => {
+    for (const name of ['Destinations', 'Fenced', 'VerifyAddress']) {
+      expect(accepts(kind, name, 'db1:03306'), name).toBe(false);
+      expect(accepts(kind, name, 'db1:0'), name).toBe(false);
+      expect(accepts(kind, name, 'db1:3306'), name).toBe(true);
+    }
   });
 });

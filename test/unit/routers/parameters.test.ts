@@ -6,9 +6,9 @@ import {
   validateSwitchParameters,
 } from '../../../functions/routers/parameters.js';
 import type { CommandDocument } from '../../../functions/routers/ssm-document.js';
-import { DOCUMENT_PATH } from '../../fixtures/routers/agent.js';
+import { documentPath } from '../../fixtures/routers/agent.js';
 
-const document = JSON.parse(readFileSync(DOCUMENT_PATH, 'utf8')) as CommandDocument;
+const document = JSON.parse(readFileSync(documentPath('haproxy'), 'utf8')) as CommandDocument;
 
 const HOSTILE = [
   '; rm -rf /',
@@ -145,7 +145,55 @@ describe('router switch parameters', () => {
     expect(() => validateSwitchParameters({ ...valid, destinations: ['10.0.0.12:70000'] })).toThrow(
       /1-65535/,
     );
-    expect(() => validateSwitchParameters({ ...valid, destinations: ['10.0.0.12:0'] })).toThrow(/1-65535/);
+    expect(() => validateSwitchParameters({ ...valid, destinations: ['10.0.0.12:0'] })).toThrow(
+      /not host:port/,
+    );
+  });
+
+  it('gives a port one spelling: a leading zero cannot slip past the fenced and duplicate checks', () => {
+    expect(() => validateSwitchParameters({ ...valid, destinations: ['10.0.0.11:03306'] })).toThrow(
+      /not host:port/,
+    );
+    expect(() =>
+      validateSwitchParameters({ ...valid, destinations: ['10.0.0.12:3306', '10.0.0.12:03306'] }),
+    ).toThrow(/not host:port/);
+  });
+
+  it('accepts only router units as ServiceName', () => {
+    for (const serviceName of ['reboot.target', 'mariadb', 'amazon-ssm-agent', 'sshd']) {
+      expect(() => validateSwitchParameters({ ...valid, serviceName }), serviceName).toThrow(/ServiceName/);
+    }
+    expect(validateSwitchParameters({ ...valid, serviceName: 'haproxy@edge.service' }).ServiceName).toBe(
+      'haproxy@edge.service',
+    );
+  });
+
+  it('keeps the verification well inside the execution timeout', () => {
+    expect(() =>
+      validateSwitchParameters({ ...valid, verifyTimeoutSeconds: 900, executionTimeoutSeconds: 120 }),
+    ).toThrow(/VerifyTimeoutSeconds/);
+    expect(() =>
+      validateSwitchParameters({ ...valid, verifyTimeoutSeconds: 60, executionTimeoutSeconds: 120 }),
+    ).toThrow(/less than half of ExecutionTimeout/);
+    expect(
+      validateSwitchParameters({ ...valid, verifyTimeoutSeconds: 59, executionTimeoutSeconds: 120 }),
+    ).toMatchObject({ VerifyTimeoutSeconds: '59', ExecutionTimeout: '120' });
+  });
+
+  it('names a path outside the fixed folders, and allows other folders only when asked (local runs)', () => {
+    expect(() => validateSwitchParameters({ ...valid, configPath: '/tmp/haproxy.cfg' })).toThrow(
+      /ConfigPath/,
+    );
+    expect(() => validateSwitchParameters({ ...valid, verifyDefaultsFile: '/tmp/evil.cnf' })).toThrow(
+      /VerifyDefaultsFile/,
+    );
+    expect(
+      validateSwitchParameters({ ...valid, configPath: '/tmp/r1/haproxy.cfg' }, { extraDirs: ['/tmp/r1'] })
+        .ConfigPath,
+    ).toBe('/tmp/r1/haproxy.cfg');
+    expect(() =>
+      validateSwitchParameters({ ...valid, configPath: '/tmp/r1/../x.cfg' }, { extraDirs: ['/tmp/r1'] }),
+    ).toThrow(/ConfigPath/);
   });
 
   it('refuses a fenced server as a destination, duplicates, and an empty switch', () => {

@@ -91,7 +91,7 @@ function adapter(overrides: Partial<SsmRouterSwitchOptions> = {}): SsmRouterSwit
       },
     },
     cloudWatchLogGroup: '/mysql-failover/router-switch',
-    executionTimeoutSeconds: 90,
+    executionTimeoutSeconds: 150,
     sleep: async (ms) => {
       sleeps.push(ms);
     },
@@ -127,7 +127,7 @@ describe('SsmRouterSwitch', () => {
     expect(sent).toHaveLength(1);
     const input = sent[0]!.args[0].input;
     expect(input).toMatchObject({
-      DocumentName: 'MysqlFailover-RouterSwitch',
+      DocumentName: 'MysqlFailover-RouterSwitch-haproxy',
       Targets: [{ Key: 'tag:mysql-failover-group', Values: ['web'] }],
       MaxConcurrency: '100%',
       MaxErrors: '100%',
@@ -149,7 +149,7 @@ describe('SsmRouterSwitch', () => {
       ApplyMode: ['auto'],
       VerifyDefaultsFile: ['/etc/mysql-failover/router-verify.cnf'],
       VerifyTimeoutSeconds: ['20'],
-      ExecutionTimeout: ['90'],
+      ExecutionTimeout: ['150'],
     });
     expect(result).toMatchObject({ group: 'web', outcome: 'switched', alarm: false, commandIds: ['cmd-1'] });
     expect(result.routers).toHaveLength(1);
