@@ -1,6 +1,7 @@
 /**
- * The three ways the watchdog is started, turned into one `Invocation`:
+ * The ways the watchdog is started, turned into one `Invocation`:
  *   - the EventBridge schedule (every 10 minutes; our rule's constant input, or a raw Scheduled Event),
+ *   - a backend watcher's "Router Primary Down" event (infra/watcher/watcher.sh): a check, at once,
  *   - a manual invoke from the console: {"action", "group", "dryRun", "force"},
  *   - a CloudWatch alarm: the EventBridge "CloudWatch Alarm State Change" event, or the alarm wrapped in SNS.
  * Anything else is refused with a message that says what was wrong and what is accepted.
@@ -12,7 +13,7 @@ export const ACTIONS = ['check', 'status', 'failover', 'recover', 'switchover'] 
 export type Action = (typeof ACTIONS)[number];
 
 export interface Invocation {
-  trigger: 'schedule' | 'console' | 'alarm' | 'cli' | 'continuation';
+  trigger: 'schedule' | 'console' | 'alarm' | 'cli' | 'continuation' | 'watcher';
   action: Action;
   /** The backend group this invocation serves; undefined = the function's own (env GROUP). */
   group: string | undefined;
@@ -20,10 +21,22 @@ export interface Invocation {
   force: boolean;
   /** For alarms: which alarm and its new state. */
   alarm?: { name: string; state: string; reason?: string };
+  /** For watcher events: which backend saw what, and when EventBridge received it. */
+  watcher?: WatcherReport;
   /** For continuations: the operation to resume. */
   resume?: Record<string, unknown>;
   /** switchover: the server to promote (host:port); default: the healthiest replica. */
   target?: string;
+}
+
+/** One backend's word that its router saw the primary go down: only ever a reason to look now. */
+export interface WatcherReport {
+  backend: string;
+  routerKind: string;
+  primary: string;
+  reason: string;
+  /** The EventBridge envelope's `time` (set by EventBridge on receipt, whole seconds), in ms. */
+  receivedAtMs: number;
 }
 
 const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a group name');
@@ -79,6 +92,21 @@ const snsAlarmMessage = z.object({
   NewStateReason: z.string().optional(),
 });
 
+const watcherEvent = z.object({
+  source: z.literal('mysql-failover.watcher'),
+  'detail-type': z.literal('Router Primary Down'),
+  time: z.string().refine((t) => Number.isFinite(Date.parse(t)), 'must be an ISO 8601 time'),
+  detail: z.object({
+    cluster: z.string().max(64),
+    group: groupName,
+    backend: z.string().max(128),
+    routerKind: z.enum(['haproxy', 'mysqlrouter', 'proxysql']),
+    primary: z.string().max(300),
+    state: z.literal('down'),
+    reason: z.string().max(1000).default(''),
+  }),
+});
+
 const continuation = z.object({
   source: z.literal('mysql-failover.continuation'),
   group: groupName.optional(),
@@ -89,7 +117,7 @@ const ACCEPTED =
   'accepted events: a console event {"action": "check"|"status"|"failover"|"recover"|"switchover", ' +
   '"group": "<name>", "dryRun": true|false, "force": true|false}; the schedule input {"source": "schedule", ' +
   '"group": "<name>"}; an EventBridge Scheduled Event; a "CloudWatch Alarm State Change" event; ' +
-  'an SNS notification carrying a CloudWatch alarm';
+  'an SNS notification carrying a CloudWatch alarm; a backend watcher\'s "Router Primary Down" event';
 
 function explain(error: z.ZodError): string {
   return error.issues
@@ -146,6 +174,21 @@ export function parseEvent(event: unknown): Invocation {
       throw new EventValidationError(`SNS message is not a CloudWatch alarm: ${explain(parsed.error)}`);
     }
     return alarmInvocation(parsed.data.AlarmName, parsed.data.NewStateValue, parsed.data.NewStateReason);
+  }
+  if (record.source === 'mysql-failover.watcher') {
+    const parsed = watcherEvent.safeParse(event);
+    if (!parsed.success) throw new EventValidationError(`invalid watcher event: ${explain(parsed.error)}`);
+    const { backend, routerKind, primary, reason } = parsed.data.detail;
+    // The function's own group: the rule already matched detail.group, and a backend's word does not
+    // choose what the watchdog checks.
+    return {
+      trigger: 'watcher',
+      action: 'check',
+      group: undefined,
+      dryRun: false,
+      force: false,
+      watcher: { backend, routerKind, primary, reason, receivedAtMs: Date.parse(parsed.data.time) },
+    };
   }
   if (record.source === 'mysql-failover.continuation') {
     const parsed = continuation.safeParse(event);

@@ -92,3 +92,47 @@ describe('parseEvent', () => {
     ).toThrow(/not a CloudWatch alarm/);
   });
 });
+
+describe('the backend watcher event', () => {
+  it('reads a "Router Primary Down" event as a check of the function group, keeping who saw what', () => {
+    expect(parseEvent(sample('watcher-primary-down'))).toEqual({
+      trigger: 'watcher',
+      action: 'check',
+      group: undefined,
+      dryRun: false,
+      force: false,
+      watcher: {
+        backend: 'i-0abc1234def567890',
+        routerKind: 'haproxy',
+        primary: '10.0.1.10:3306',
+        reason: 'haproxy mysql_failover/db1 is MAINT',
+        receivedAtMs: Date.parse('2026-11-25T12:03:11Z'),
+      },
+    });
+  });
+
+  it('never lets the event choose another group, force or an action', () => {
+    const event = sample('watcher-primary-down') as { detail: Record<string, unknown> };
+    const parsed = parseEvent({
+      ...event,
+      action: 'failover',
+      force: true,
+      detail: { ...event.detail, group: 'api' },
+    });
+    expect(parsed).toMatchObject({ action: 'check', group: undefined, force: false, dryRun: false });
+  });
+
+  it('refuses a watcher event without an EventBridge time or with an unknown router kind, naming the key', () => {
+    const event = sample('watcher-primary-down') as Record<string, unknown> & {
+      detail: Record<string, unknown>;
+    };
+    const { time: _time, ...noTime } = event;
+    expect(() => parseEvent(noTime)).toThrow(/invalid watcher event: time/);
+    expect(() => parseEvent({ ...event, detail: { ...event.detail, routerKind: 'nginx' } })).toThrow(
+      /invalid watcher event: detail\.routerKind/,
+    );
+    expect(() => parseEvent({ ...event, detail: { ...event.detail, state: 'up' } })).toThrow(
+      EventValidationError,
+    );
+  });
+});
