@@ -27,6 +27,7 @@ import {
 } from './operations/notify.js';
 import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
+import { coveredByEarlierCycle } from './triggers/coalesce.js';
 import { parseEvent } from './triggers/events.js';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'mysql-failover';
@@ -94,8 +95,13 @@ function config(): Promise<Config> {
 /** Time kept back before the Lambda deadline: work is aborted cleanly and the report still returned. */
 const DEADLINE_MARGIN_MS = Number(process.env.DEADLINE_MARGIN_MS ?? 20_000);
 
+/** When this container last started a cycle: a burst of watcher events needs only one (triggers/coalesce.ts). */
+let lastCycleStartMs: number | undefined;
+
 export interface HandlerResult {
   ok: boolean;
+  /** Why no cycle ran (a watcher event an earlier cycle already covered). */
+  skipped?: string;
   report?: CycleReport;
   error?: Record<string, unknown>;
 }
@@ -116,6 +122,12 @@ async function watchdog(
     }
     throw error;
   }
+  if (invocation.watcher && coveredByEarlierCycle(invocation.watcher.receivedAtMs, lastCycleStartMs)) {
+    const skipped = `covered by the cycle started at ${new Date(lastCycleStartMs ?? 0).toISOString()}`;
+    logger.info('watcher event coalesced', { watcher: invocation.watcher, skipped });
+    return { ok: true, skipped };
+  }
+  lastCycleStartMs = Date.now();
   try {
     const cfg = await config();
     const group = invocation.group ?? process.env.GROUP;
@@ -198,5 +210,6 @@ export const handler = middy(watchdog, {
 /** For tests: forget the cached configuration. */
 export function resetForTests(): void {
   configPromise = undefined;
+  lastCycleStartMs = undefined;
   routerSwitch = undefined;
 }
