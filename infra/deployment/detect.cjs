@@ -37,7 +37,8 @@ function watcherPattern(d, group) {
 
 /** The function event (osls `eventBridge`) that starts a group's watchdog on its watcher events. */
 function watcherEvent(d, group) {
-  return { eventBridge: { eventBus: busArn(), pattern: watcherPattern(d, group) } };
+  // osls takes the bus by name (Fn::GetAtt Name), so the rule depends on the bus resource.
+  return { eventBridge: { eventBus: { 'Fn::GetAtt': [BUS_ID, 'Name'] }, pattern: watcherPattern(d, group) } };
 }
 
 /** The backends' only EventBridge right: the watcher's event, on this stack's bus. */

@@ -7,6 +7,8 @@
  * on any other wildcard.
  */
 
+const { backendPutEventsStatement } = require('./detect.cjs');
+
 const sub = (template) => ({ 'Fn::Sub': template });
 const ARN_PREFIX = 'arn:${AWS::Partition}';
 const REGION_ACCOUNT = '${AWS::Region}:${AWS::AccountId}';
@@ -229,7 +231,8 @@ function backendInstanceProfile(d) {
     BackendInstanceRole: {
       Type: 'AWS::IAM::Role',
       Properties: {
-        Description: 'Example role for application backends: lets the SSM agent receive Run Command',
+        Description:
+          'Example role for application backends: lets the SSM agent receive Run Command and the watcher send its event',
         AssumeRolePolicyDocument: {
           Version: '2012-10-17',
           Statement: [
@@ -237,6 +240,13 @@ function backendInstanceProfile(d) {
           ],
         },
         ManagedPolicyArns: [sub('arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore')],
+        // The watcher's one event, to this stack's bus only (infra/deployment/detect.cjs).
+        Policies: [
+          {
+            PolicyName: 'watcher-events',
+            PolicyDocument: { Version: '2012-10-17', Statement: [backendPutEventsStatement()] },
+          },
+        ],
         Tags: [{ Key: 'mysql-failover:cluster', Value: d.cluster }],
       },
     },

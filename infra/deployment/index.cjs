@@ -9,6 +9,7 @@ const { loadDeployment, normalize } = require('./config.cjs');
 const { roleFor, backendInstanceProfile } = require('./iam.cjs');
 const { dumpsBucket, dumpsUrl } = require('./storage.cjs');
 const { alarmsFor, dashboard } = require('./monitoring.cjs');
+const detect = require('./detect.cjs');
 
 const SERVICE_DIR = path.resolve(__dirname, '..', '..');
 const HANDLER = 'functions/watchdog.handler';
@@ -63,6 +64,8 @@ function eventsFor(d, group) {
     });
   }
   if (group.alarmTopicArn) events.push({ sns: { arn: group.alarmTopicArn } });
+  // The backend watchers' "Router Primary Down" events start a check at once (infra/deployment/detect.cjs).
+  events.push(detect.watcherEvent(d, group));
   return events;
 }
 
@@ -209,13 +212,14 @@ function resourcesOf(d) {
     ...notifications(d),
     ...watchdogParameter(d),
     ...dashboard(d),
+    ...detect.resources(d),
     ...(d.backendInstanceProfile ? backendInstanceProfile(d) : {}),
   };
   for (const group of d.groups) {
     resources[`${group.id}WatchdogRole`] = roleFor(d, group);
     Object.assign(resources, alarmsFor(d, group));
   }
-  return { Resources: resources, Outputs: outputs(d) };
+  return { Resources: resources, Outputs: { ...outputs(d), ...detect.outputs(d) } };
 }
 
 /** Pure: a validated deployment -> the pieces serverless.yml includes. */

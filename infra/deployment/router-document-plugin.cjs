@@ -11,6 +11,8 @@
  */
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
+const { buildWatcherInstallDocument } = require('../watcher/document.cjs');
+const { DOCUMENT_ID: WATCHER_DOCUMENT_ID } = require('./detect.cjs');
 
 const KINDS = ['haproxy', 'mysqlrouter', 'proxysql'];
 const documentFile = (kind) => path.join('infra', 'ssm', `router-switch-${kind}.json`);
@@ -50,6 +52,9 @@ class RouterDocumentPlugin {
       }
       resource.Properties.Content = loadDocument(this.serverless.serviceDir, kind);
     }
+    // The watcher's install document (infra/deployment/detect.cjs) carries shell scripts too.
+    const watcher = template.Resources[WATCHER_DOCUMENT_ID];
+    if (watcher?.Type === 'AWS::SSM::Document') watcher.Properties.Content = buildWatcherInstallDocument();
   }
 }
 

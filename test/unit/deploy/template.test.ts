@@ -159,7 +159,11 @@ describe('triggers', () => {
   it('starts a check of the group when one of its alarms goes to ALARM, passing the alarm event unchanged', () => {
     for (const group of sample.groups) {
       const [id] = functionOf(group);
-      const alarmRules = rulesTargeting(id).filter(([, rule]) => rule.Properties.EventPattern);
+      const alarmRules = rulesTargeting(id).filter(
+        ([, rule]) =>
+          (rule.Properties.EventPattern as { source?: string[] } | undefined)?.source?.[0] ===
+          'aws.cloudwatch',
+      );
       expect(alarmRules).toHaveLength(1);
       const rule = alarmRules[0]![1];
       expect(rule.Properties.EventPattern).toEqual({
@@ -199,12 +203,14 @@ describe('triggers', () => {
         const source = r(p.SourceArn);
         const rules = rulesTargeting(fnId).map(([ruleId, rule]) => {
           const name = rule.Properties.Name as string | undefined;
-          return { ruleId, name };
+          // A rule on a custom bus (the watchers' events) is rule/<bus>/<name>.
+          const bus = rule.Properties.EventBusName === undefined ? '' : `${r(rule.Properties.EventBusName)}/`;
+          return { ruleId, name, bus };
         });
         const matches = rules.some(
-          ({ ruleId, name }) =>
+          ({ ruleId, name, bus }) =>
             targetId(p.SourceArn) === ruleId ||
-            (name !== undefined && source === `arn:aws:events:${REGION}:${ACCOUNT}:rule/${name}`),
+            (name !== undefined && source === `arn:aws:events:${REGION}:${ACCOUNT}:rule/${bus}${name}`),
         );
         expect(matches, `permission source ${source} is a rule targeting ${fnId}`).toBe(true);
       } else if (p.Principal === 'sns.amazonaws.com') {
