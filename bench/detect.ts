@@ -4,8 +4,9 @@
  * schedule). No alarm, no test invoke.
  *
  *   2 MariaDB servers with read_only=ON in their configuration (the recommended mode: writes stop at the
- *   death and resume only when the watchdog promotes the replica), 3 backend groups with one sticky
- *   HAProxy router each, a writer through every router recording each acknowledged write;
+ *   death and resume only when the watchdog promotes the replica), 3 backend groups with 2 backends each
+ *   (a sticky HAProxy router per backend; --routers-per-group=N), a writer through every router
+ *   recording each acknowledged write;
  *   one watcher per router (infra/watcher/watcher.sh, the installed defaults: 250 ms, 5 s gap, 30 s
  *   repeat) sending signed PutEvents to the EventBridge stand-in (functions/sandbox/eventbridge.ts);
  *   the stand-in's rules are the ones the stack deploys (infra/deployment/index.cjs `build`, run on a
@@ -22,7 +23,7 @@
  * EventBridge-to-Lambda hop is a pipe (in AWS it adds its own delivery latency, typically well under a
  * second, and a cold start when the container was reclaimed).
  *
- * Options: --trials=N (default 20), --seed=N. Last line:
+ * Options: --trials=N (default 20), --routers-per-group=N (default 2), --seed=N. Last line:
  * {"bench":"detect","trials":…,"mechanism":"…","p50OutageS":…,"maxOutageS":…,"lostAckedWrites":…,"monthlyCostUsd":…}
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -47,6 +48,8 @@ import { baseMonthlyUsd, costSummary } from './detect-cost.js';
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
 const trials = arg('trials', 20);
+/** Backends (routers, watchers, writers) per group: 2 in the documented cluster, 1 for a lighter run. */
+const routersPerGroup = arg('routers-per-group', 2);
 let seed = arg('seed', 2026);
 const random = (): number => {
   // mulberry32: a repeatable sequence of kill moments for a given --seed.
@@ -166,7 +169,7 @@ async function main(): Promise<number> {
   const cluster = await startCluster({
     servers: 2,
     groups: 3,
-    routersPerGroup: 1,
+    routersPerGroup,
     routerMode: 'sticky',
     readOnlyServers: true,
     name: 'bench-detect',
@@ -233,7 +236,7 @@ async function main(): Promise<number> {
       for (const router of group.routers) {
         const w = new WatcherProcess({
           dir: cluster.dir,
-          name: `watcher-${group.name}`,
+          name: `watcher-${group.name}-${router.port}`,
           env: {
             MFW_CLUSTER: CLUSTER_NAME,
             MFW_GROUP: group.name,
@@ -243,7 +246,7 @@ async function main(): Promise<number> {
             MFW_EVENT_BUS: bus,
             MFW_REGION: bridge.region,
             MFW_ENDPOINT: bridge.endpoint,
-            MFW_BACKEND: `backend-${group.name}`,
+            MFW_BACKEND: `backend-${group.name}-${router.port}`,
             AWS_ACCESS_KEY_ID: bridge.credentials.accessKeyId,
             AWS_SECRET_ACCESS_KEY: bridge.credentials.secretAccessKey,
             AWS_SESSION_TOKEN: bridge.credentials.sessionToken,
@@ -257,8 +260,12 @@ async function main(): Promise<number> {
     // Warm containers, as the schedule's runs leave them: the sources compile on a first run here, which
     // takes seconds on a loaded machine; the bundle's cold start in Lambda is about 0.25-0.5 s (bench:check).
     await Promise.all([...functions.values()].map((f) => f.invoke({ action: 'status' }, 'console')));
+    // One writer per router, labelled by its router, so each router's gap is measured on its own.
+    const labels = cluster.groups.flatMap((g) => g.routers.map((r) => `${g.name}/${r.port}`));
     writer = new AckWriter(
-      cluster.groups.flatMap((g) => g.routers.map((r) => ({ group: g.name, host: r.host, port: r.port }))),
+      cluster.groups.flatMap((g) =>
+        g.routers.map((r) => ({ group: `${g.name}/${r.port}`, host: r.host, port: r.port })),
+      ),
       APP,
       20,
     );
@@ -272,7 +279,7 @@ async function main(): Promise<number> {
       // Healthy: every router acknowledges writes on the primary, the replica replicates.
       await cluster.waitForReplication(replica, 120_000);
       const since = Date.now();
-      for (let i = 0; writer.firstAckOn(primary.serverId, since).size < cluster.groups.length; i++) {
+      for (let i = 0; writer.firstAckOn(primary.serverId, since).size < labels.length; i++) {
         if (i > 600)
           throw new Error(`trial ${trial}: writes do not reach ${primary.name} through every router`);
         await sleep(100);
@@ -285,7 +292,7 @@ async function main(): Promise<number> {
       let recoveredAt = 0;
       for (let i = 0; ; i++) {
         const firsts = writer.firstAckOn(replica.serverId, killAt);
-        if (firsts.size === cluster.groups.length) {
+        if (firsts.size === labels.length) {
           recoveredAt = Math.max(...firsts.values());
           break;
         }
@@ -297,8 +304,8 @@ async function main(): Promise<number> {
       }
       // The outage through each router: last acknowledged write before the kill to the first after it.
       let outage = 0;
-      for (const g of cluster.groups) {
-        const acks = writer.acks.filter((a) => a.group === g.name).map((a) => a.atMs);
+      for (const label of labels) {
+        const acks = writer.acks.filter((a) => a.group === label).map((a) => a.atMs);
         const last = Math.max(...acks.filter((t) => t <= killAt));
         const next = Math.min(...acks.filter((t) => t > killAt));
         outage = Math.max(outage, next - last);
