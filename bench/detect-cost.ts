@@ -51,12 +51,13 @@ export function baseMonthlyUsd(): number {
 /**
  * Push from the routers, on top of the base: nothing while healthy (the watchers send nothing, SSM
  * State Manager and Run Command cost nothing on EC2). Per incident every backend sends its event plus
- * one repeat, each starts an invocation: one full cycle per group, the others answered as covered.
+ * one repeat, each starts an invocation: at most two full cycles per group (the second when the burst
+ * and the first cycle fall within the same second of EventBridge's stamp), the others answered as covered.
  */
 export function pushMonthlyUsd(): number {
   const backends = CLUSTER.groups * CLUSTER.backendsPerGroup;
   const events = CLUSTER.incidentsPerMonth * backends * 2;
-  const cycles = CLUSTER.incidentsPerMonth * CLUSTER.groups;
+  const cycles = CLUSTER.incidentsPerMonth * CLUSTER.groups * 2;
   const coalesced = events - cycles;
   const gbSeconds = cycles * CLUSTER.checkSeconds * CLUSTER.memoryGb + coalesced * 0.01 * CLUSTER.memoryGb;
   const logGb = ((cycles + coalesced) * CLUSTER.logBytesPerRun) / 1e9;

@@ -43,7 +43,7 @@ import {
   WRITER_TABLE,
   writerSetupStatements,
 } from '../functions/sandbox/writer.js';
-import { baseMonthlyUsd, costSummary } from './detect-cost.js';
+import { baseMonthlyUsd, costSummary, pushMonthlyUsd } from './detect-cost.js';
 
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
@@ -362,7 +362,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `load average ${load}; ${trials} trials; outages (s) ${outages.map((o) => o.toFixed(2)).join(' ')}; ` +
         `acknowledged ${acked}; missing on the final primary ${lost.length} (not in a salvage record: ${unexplained.length}); ` +
-        `monthly cost: base check ${costs.baseUsd} USD (every mode), push detection +${costs.pushUsd} USD, ` +
+        `monthly cost: base check ${costs.baseUsd} USD (every mode), push detection +${pushMonthlyUsd().toFixed(4)} USD, ` +
         `a 1-minute watch loop would be +${costs.watchUsd} USD (+${costs.watch128Usd} at 128 MB)\n`,
     );
     process.stdout.write(
@@ -374,7 +374,8 @@ async function main(): Promise<number> {
         p50OutageS: Math.round(median(outages) * 100) / 100,
         maxOutageS: Math.round(Math.max(...outages) * 100) / 100,
         lostAckedWrites: lost.length,
-        monthlyCostUsd: costs.pushUsd,
+        // The detection mode's own cost, above the base check every mode pays (baseMonthlyCostUsd).
+        monthlyCostUsd: Math.round(pushMonthlyUsd() * 10_000) / 10_000,
         baseMonthlyCostUsd: Math.round(baseMonthlyUsd() * 100) / 100,
       })}\n`,
     );
