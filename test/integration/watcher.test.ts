@@ -8,16 +8,25 @@
  * stack's own rule pattern (infra/deployment/detect.cjs).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgeStandIn, type ReceivedEntry } from '../../functions/sandbox/eventbridge.js';
-import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { type Cluster, freePort, startCluster } from '../../functions/sandbox/harness/index.js';
+import { type Connection, openConnection } from '../../functions/sandbox/harness/sql.js';
 import { WatcherProcess } from '../../functions/sandbox/watcher.js';
 
 const require = createRequire(import.meta.url);
@@ -329,6 +338,107 @@ describe('watcher on MySQL Router, through the kernel socket table', () => {
       state: 'down',
     });
     expect(String(detailOf(entry!).reason)).toContain(`later destination: 127.0.0.1:${p2}`);
+  });
+});
+
+/**
+ * MySQL Router 9.7 from Debian unstable, unpacked by scripts/setup-mysql.sh into a private prefix whose
+ * binaries run through the prefix's own loader. The loader is started through a link named mysqlrouter,
+ * so the process is called mysqlrouter, as when the package runs it.
+ */
+const MYSQL_PREFIX = join(
+  process.env.MYSQL_FAILOVER_CACHE ?? join(homedir(), '.cache', 'mysql-failover'),
+  'mysql-9.7',
+);
+const haveMysqlRouter =
+  existsSync(join(MYSQL_PREFIX, '.complete')) && existsSync(join(MYSQL_PREFIX, 'usr/bin/mysqlrouter'));
+
+describe.skipIf(!haveMysqlRouter)('watcher on a real MySQL Router 9.7 in front of real MariaDB', () => {
+  let cluster: Cluster;
+  let router: ChildProcess | undefined;
+  const connections: Connection[] = [];
+  afterAll(async () => {
+    for (const c of connections) c.destroy();
+    router?.kill('SIGTERM');
+    await cluster?.stop();
+  });
+
+  it('sees the router move to the replica when the primary is killed, and sends the event', async () => {
+    cluster = await startCluster({ servers: 2, groups: 0, name: 'watcher-mysqlrouter' });
+    const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    const port = await freePort();
+    const config = join(cluster.dir, 'mysqlrouter.conf');
+    writeFileSync(
+      config,
+      [
+        '[DEFAULT]',
+        'logging_folder=',
+        `runtime_folder=${cluster.dir}`,
+        `data_folder=${cluster.dir}`,
+        `plugin_folder=${join(MYSQL_PREFIX, 'usr/lib/mysqlrouter/plugin')}`,
+        '',
+        '[routing:mysql_failover]',
+        'bind_address=127.0.0.1',
+        `bind_port=${port}`,
+        `destinations=${db1.address},${db2.address}`,
+        'routing_strategy=first-available',
+        'protocol=classic',
+        'client_ssl_mode=PASSTHROUGH',
+        '',
+      ].join('\n'),
+    );
+    const loader = join(cluster.dir, 'mysqlrouter');
+    symlinkSync(join(MYSQL_PREFIX, 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'), loader);
+    const libraries = ['usr/lib/x86_64-linux-gnu', 'usr/lib/mysql-router', 'usr/lib/mysqlrouter/private']
+      .map((d) => join(MYSQL_PREFIX, d))
+      .join(':');
+    router = spawn(
+      loader,
+      ['--library-path', libraries, join(MYSQL_PREFIX, 'usr/bin/mysqlrouter'), '-c', config],
+      {
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    );
+    const through = { host: '127.0.0.1', port, ...cluster.credentials.watchdog, connectTimeoutMs: 2_000 };
+    /** An application connection through the router, kept open; the port of the server it reached. */
+    const connect = async (deadlineMs: number, want: number): Promise<void> => {
+      const deadline = Date.now() + deadlineMs;
+      for (;;) {
+        try {
+          const c = await openConnection(through);
+          connections.push(c);
+          const [rows] = await c.query('SELECT @@port AS port');
+          if (Number((rows as { port: string }[])[0]!.port) === want) return;
+        } catch {}
+        if (Date.now() > deadline) throw new Error(`no connection through MySQL Router reached port ${want}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await connect(60_000, db1.port);
+    const watcher = startWatcher(
+      cluster.dir,
+      'watcher-mr',
+      watcherEnv({
+        MFW_GROUP: 'm1',
+        MFW_ROUTER_KIND: 'mysqlrouter',
+        MFW_CONFIG_PATH: config,
+        MFW_SECTION: 'mysql_failover',
+      }),
+    );
+    await watcher.waitForOutput(/watcher: up: mysqlrouter holds [1-9]\d* connection/, 30_000);
+    expect(bridge.received).toHaveLength(0);
+
+    await db1.kill9();
+    // The application keeps connecting: first-available now lands on the replica.
+    await connect(60_000, db2.port);
+    const [entry] = await bridge.waitForEntries(1, 30_000);
+    expect(detailOf(entry!)).toMatchObject({
+      group: 'm1',
+      routerKind: 'mysqlrouter',
+      primary: db1.address,
+      state: 'down',
+    });
+    expect(String(detailOf(entry!).reason)).toContain(`later destination: ${db2.address}`);
   });
 });
 
