@@ -249,15 +249,46 @@ probe_mysqlrouter() {
   fi
 }
 
+# The admin login from the defaults file, read as data (user, password, host, port, socket only): the
+# client runs with --no-defaults, so no option file can reach it, as in the router switch.
+PS_ARGS=()
+PS_PASSWORD=''
+proxysql_login() {
+  local line group='' key value
+  PS_ARGS=(--no-defaults)
+  PS_PASSWORD=''
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    if [[ $line =~ ^[[:space:]]*\[([^]]*)\][[:space:]]*$ ]]; then
+      group=${BASH_REMATCH[1]}
+      continue
+    fi
+    case $group in client | mysql | mariadb | client-server | client-mariadb) ;; *) continue ;; esac
+    [[ $line =~ ^[[:space:]]*([A-Za-z][A-Za-z0-9_-]*)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] || continue
+    key=${BASH_REMATCH[1]//_/-}
+    value=${BASH_REMATCH[2]}
+    [[ $value =~ ^\'(.*)\'$ || $value =~ ^\"(.*)\"$ ]] && value=${BASH_REMATCH[1]}
+    case $key in
+      user | host | port | socket) PS_ARGS+=("--$key=$value") ;;
+      password) PS_PASSWORD=$value ;;
+    esac
+  done <"$MFW_CONFIG_PATH"
+}
+
 probe_proxysql() {
   STATE=unknown
   local client=${MFW_SQL_CLIENT:-}
   if [[ -z $client ]]; then
     if command -v mariadb >/dev/null 2>&1; then client=mariadb; else client=mysql; fi
   fi
+  if [[ ! -r $MFW_CONFIG_PATH ]]; then
+    REASON="cannot read the ProxySQL admin defaults file $MFW_CONFIG_PATH"
+    return
+  fi
+  proxysql_login
   local writer=${MFW_SECTION%%:*} out
   if ! out=$(printf 'SELECT hostname, port, status FROM runtime_mysql_servers WHERE hostgroup_id=%s ORDER BY weight DESC, hostname, port;\n' "$writer" |
-    "$client" "--defaults-extra-file=$MFW_CONFIG_PATH" -N -B -r 2>&1); then
+    MYSQL_PWD=$PS_PASSWORD "$client" "${PS_ARGS[@]}" -N -B -r 2>&1); then
     REASON="ProxySQL admin: ${out:0:200}"
     return
   fi

@@ -175,7 +175,7 @@ function fakeProxysql(): { dir: string; env: Record<string, string>; admin: (sql
     FAKE_PROXYSQL_LOG: join(dir, 'admin.log'),
   };
   const admin = async (sql: string): Promise<void> => {
-    const child = spawn(FAKE_PROXYSQL, [`--defaults-extra-file=${join(dir, 'admin.cnf')}`], {
+    const child = spawn(FAKE_PROXYSQL, ['--no-defaults'], {
       env: { ...process.env, ...env },
       stdio: ['pipe', 'ignore', 'inherit'],
     });
