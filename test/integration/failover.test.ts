@@ -30,7 +30,11 @@ function runAll(invocation: Omit<Invocation, 'group'>): Promise<CycleReport[]> {
 
 function master(reports: CycleReport[]): CycleReport {
   const m = reports.filter((r) => r.operation?.role === 'master');
-  expect(m).toHaveLength(1);
+  const seen = reports.map(
+    (r) =>
+      `${r.group}: ${r.analysis?.code ?? '-'} ${r.plan?.kind ?? '-'} ${r.operation?.role ?? '-'} ${r.operation?.outcome ?? '-'} ${r.error?.message ?? r.operation?.error ?? ''}`,
+  );
+  expect(m, seen.join('\n')).toHaveLength(1);
   return m[0]!;
 }
 
