@@ -98,7 +98,10 @@ export function sandboxConfig(cluster: Cluster, source: string): Config {
     {
       ...cluster.config(),
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-      timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
+      // A loaded 2-core machine can take seconds to greet a new connection: a tighter limit made a
+      // healthy server look unreachable (a switchover at load average 150 found no master). A killed
+      // server still refuses at once.
+      timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
     },
     source,
   );
