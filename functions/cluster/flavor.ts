@@ -48,12 +48,15 @@ export interface ChangeSourceOptions {
   /** MariaDB: `slave_pos` (default; after a restore) or `current_pos` (a former primary rejoining). */
   mariadbGtidMode?: 'slave_pos' | 'current_pos';
   /**
-   * MySQL 8.0+: ask the source for its RSA key so caching_sha2_password works without TLS.
-   * Defaults to true on MySQL 8.0+.
+   * MySQL 8.0+: ask the source for its RSA key (caching_sha2_password without TLS). Only over a TLS
+   * channel that verifies the source: over any other, a man in the middle hands out his own key and
+   * reads the replication password. Default false; with TLS the password needs no key.
    */
   getSourcePublicKey?: boolean;
   /** Replication over TLS (MASTER_SSL / SOURCE_SSL = 1). */
   ssl?: boolean;
+  /** ...and the source's certificate checked (MASTER_SSL_VERIFY_SERVER_CERT = 1). */
+  verifyServerCert?: boolean;
 }
 
 /** Global variables the observation reads. Names a server does not know are simply absent. */
@@ -243,6 +246,7 @@ export class Flavor {
         values.push(retry);
       }
       if (o.ssl) parts.push('MASTER_SSL = 1');
+      if (o.ssl && o.verifyServerCert) parts.push('MASTER_SSL_VERIFY_SERVER_CERT = 1');
       // The GTID mode is a keyword, not a string: validated, never interpolated from outside.
       const mode = o.mariadbGtidMode ?? 'slave_pos';
       if (mode !== 'slave_pos' && mode !== 'current_pos')
@@ -259,9 +263,14 @@ export class Flavor {
       values.push(retry);
     }
     if (o.ssl) parts.push(`${p}_SSL = 1`);
+    if (o.ssl && o.verifyServerCert) parts.push(`${p}_SSL_VERIFY_SERVER_CERT = 1`);
     parts.push(`${p}_AUTO_POSITION = 1`);
-    // caching_sha2_password (default since 8.0) needs TLS or the source's public key.
-    if (atLeast(this.version, 8, 0, 4) && (o.getSourcePublicKey ?? true)) {
+    if (o.getSourcePublicKey && atLeast(this.version, 8, 0, 4)) {
+      if (!o.ssl || !o.verifyServerCert) {
+        throw new WatchdogError(
+          'GET_SOURCE_PUBLIC_KEY only over a TLS channel that verifies the source: anywhere else the replication password goes to whoever answers',
+        );
+      }
       parts.push(modern ? 'GET_SOURCE_PUBLIC_KEY = 1' : 'GET_MASTER_PUBLIC_KEY = 1');
     }
     return {

@@ -28,6 +28,7 @@ import {
 import { COORDINATION_SCHEMA, TABLES } from '../election/schema.js';
 import { errorMessage } from '../errors.js';
 import { Flavor, OBSERVE_VARIABLES_SQL } from './flavor.js';
+import { mysqlPeerCertificate, openWithTls } from './tls.js';
 
 export interface ObservedServer {
   /** `host:port`, the id used everywhere. */
@@ -138,26 +139,29 @@ async function connect(
 ): Promise<mysql.Connection> {
   const connectTimeout = opts.connectTimeoutMs ?? 2000;
   let gaveUp = false;
-  const p = mysql
-    .createConnection({
-      host,
-      port,
-      user: opts.user,
-      password: opts.password,
-      connectTimeout,
-      multipleStatements,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      dateStrings: true,
-      ...(opts.ssl ? { ssl: opts.ssl } : {}),
-    })
-    .then((c) => {
-      // A dropped idle connection emits 'error'; without a listener that would crash the process.
-      c.on('error', () => {});
-      // Connected after we stopped waiting: close it, or its socket would keep the process alive.
-      if (gaveUp) c.destroy();
-      return c;
-    });
+  const p = openWithTls(
+    opts.ssl,
+    (ssl) =>
+      mysql.createConnection({
+        host,
+        port,
+        user: opts.user,
+        password: opts.password,
+        connectTimeout,
+        multipleStatements,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        dateStrings: true,
+        ...(ssl ? { ssl } : {}),
+      }),
+    { host, peer: mysqlPeerCertificate, close: (c) => c.destroy() },
+  ).then((c) => {
+    // A dropped idle connection emits 'error'; without a listener that would crash the process.
+    c.on('error', () => {});
+    // Connected after we stopped waiting: close it, or its socket would keep the process alive.
+    if (gaveUp) c.destroy();
+    return c;
+  });
   // A SIGSTOPped server accepts TCP (the kernel does) but never sends its handshake: bound it too.
   return withDeadline(p, connectTimeout + 100, `connect to ${host}:${port}`, () => {
     gaveUp = true;

@@ -191,10 +191,14 @@ export const configSchema = z
     /** TLS to the database servers. */
     tls: z
       .object({
-        mode: z.enum(['off', 'preferred', 'required', 'verify-ca']).default('off'),
+        /** What MySQL's --ssl-mode says (cluster/tls.ts); preferred: TLS whenever the server offers it. */
+        mode: z.enum(['off', 'preferred', 'required', 'verify-ca', 'verify-identity']).default('preferred'),
+        /** The CA as a file... */
         caPath: z.string().optional(),
+        /** ...or inline, the PEM text (an SSM SecureString or a Secrets Manager secret). */
+        ca: z.string().optional(),
       })
-      .default({ mode: 'off' }),
+      .default({ mode: 'preferred' }),
   })
   .superRefine((config, ctx) => {
     const ids = new Set<string>();
@@ -240,6 +244,17 @@ export const configSchema = z
         });
       }
     });
+    if (
+      (config.tls.mode === 'verify-ca' || config.tls.mode === 'verify-identity') &&
+      !config.tls.ca &&
+      !config.tls.caPath
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'mode'],
+        message: `${config.tls.mode} needs the CA (tls.ca or tls.caPath): the public CA list is never trusted`,
+      });
+    }
     if (config.objectStoreEncryption.mode === 'aws:kms' && !config.objectStoreEncryption.kmsKeyId) {
       ctx.addIssue({
         code: 'custom',

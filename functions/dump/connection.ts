@@ -1,5 +1,6 @@
 import mysql, { type Connection, type ConnectionOptions } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
+import { mysqlPeerCertificate, openWithTls } from '../cluster/tls.js';
 import { DbError, UsageError } from '../errors.js';
 
 /** Where and as whom the dump or restore connects. */
@@ -36,6 +37,19 @@ export interface Conn {
 }
 
 export async function connect(target: ConnectTarget, extra: Partial<ConnectionOptions> = {}): Promise<Conn> {
+  // A profile name (a string) is mysql2's own business: handed over as is.
+  if (typeof target.ssl === 'string') return connectOnce(target, extra);
+  return openWithTls(
+    target.ssl,
+    (ssl) => {
+      const { ssl: _given, ...rest } = target;
+      return connectOnce(ssl ? { ...rest, ssl } : rest, extra);
+    },
+    { host: target.host ?? '127.0.0.1', peer: (c) => mysqlPeerCertificate(c.raw), close: (c) => c.destroy() },
+  );
+}
+
+async function connectOnce(target: ConnectTarget, extra: Partial<ConnectionOptions>): Promise<Conn> {
   const raw = mysql.createConnection({
     ...(target.socketPath
       ? { socketPath: target.socketPath }

@@ -1,5 +1,6 @@
 import type { SslOptions } from 'mysql2';
 import mysql from 'mysql2/promise';
+import { mysqlPeerCertificate, openWithTls } from '../cluster/tls.js';
 import { DbError, StateChangeRefusedError } from '../errors.js';
 
 /**
@@ -48,18 +49,23 @@ export const SESSION_SETUP = [
 export async function connectCoordinationDb(endpoint: CoordinationEndpoint): Promise<CoordinationDb> {
   let connection: mysql.Connection;
   try {
-    connection = await mysql.createConnection({
-      host: endpoint.host,
-      port: endpoint.port,
-      user: endpoint.user,
-      password: endpoint.password,
-      connectTimeout: endpoint.connectTimeoutMs ?? 5000,
-      // Timestamps are read as UNIX_TIMESTAMP(...) decimals; keep them exact strings, parse ourselves.
-      decimalNumbers: false,
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      ...(endpoint.ssl ? { ssl: endpoint.ssl } : {}),
-    });
+    connection = await openWithTls(
+      endpoint.ssl,
+      (ssl) =>
+        mysql.createConnection({
+          host: endpoint.host,
+          port: endpoint.port,
+          user: endpoint.user,
+          password: endpoint.password,
+          connectTimeout: endpoint.connectTimeoutMs ?? 5000,
+          // Timestamps are read as UNIX_TIMESTAMP(...) decimals; keep them exact strings, parse ourselves.
+          decimalNumbers: false,
+          supportBigNumbers: true,
+          bigNumberStrings: false,
+          ...(ssl ? { ssl } : {}),
+        }),
+      { host: endpoint.host, peer: mysqlPeerCertificate, close: (c) => c.destroy() },
+    );
   } catch (error) {
     throw new DbError(`cannot connect to the coordination server ${endpoint.host}:${endpoint.port}`, {
       cause: error,

@@ -6,7 +6,7 @@
  */
 import mysql from 'mysql2/promise';
 import { Flavor, inlineStatement, type Statement } from '../cluster/flavor.js';
-import { mysqlTls } from '../cluster/tls.js';
+import { mysqlPeerCertificate, mysqlTls, openWithTls } from '../cluster/tls.js';
 import type { Config, ServerConfig } from '../config/schema.js';
 import type { ServerId } from '../core/snapshot.js';
 import { ConfigError, DbError, errorMessage } from '../errors.js';
@@ -39,17 +39,22 @@ export async function connectAdmin(config: Config, id: ServerId): Promise<Server
   if (!cred) throw new ConfigError('credentials.watchdog is missing');
   let connection: mysql.Connection;
   try {
-    connection = await mysql.createConnection({
-      host: server.host,
-      port: server.port,
-      user: cred.user,
-      password: cred.password,
-      connectTimeout: config.timeouts.connectMs,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      dateStrings: true,
-      ...mysqlTls(config.tls),
-    });
+    connection = await openWithTls(
+      mysqlTls(config.tls).ssl,
+      (ssl) =>
+        mysql.createConnection({
+          host: server.host,
+          port: server.port,
+          user: cred.user,
+          password: cred.password,
+          connectTimeout: config.timeouts.connectMs,
+          supportBigNumbers: true,
+          bigNumberStrings: true,
+          dateStrings: true,
+          ...(ssl ? { ssl } : {}),
+        }),
+      { host: server.host, peer: mysqlPeerCertificate, close: (c) => c.destroy() },
+    );
   } catch (error) {
     throw new DbError(`cannot connect to ${id}: ${errorMessage(error)}`, {
       cause: error,

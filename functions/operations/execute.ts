@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { routersSendingTo } from '../cluster/routed.js';
-import { mysqlTls } from '../cluster/tls.js';
+import { mysqlTls, replicationTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
 import { type OperationName, type Plan, type Step, stepServers } from '../core/planner.js';
@@ -470,6 +470,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           password: replication.password,
           gtidMode: reseeded ? 'slave_pos' : 'current_pos',
           timeoutMs: 30_000,
+          tls: replicationTls(config.tls),
         });
         await clearFenced(db, step.server);
         return kept ? { ...r, detail: `${r.detail}; kept read-only (${kept.detail})` } : r;

@@ -180,6 +180,8 @@ export interface StartReplicationInput {
   gtidMode: 'slave_pos' | 'current_pos';
   /** How long to wait for both threads to run. */
   timeoutMs: number;
+  /** Replication over TLS, and the source's certificate checked (replicationTls(config.tls)). */
+  tls?: { ssl: boolean; verifyServerCert: boolean };
 }
 
 /** CHANGE MASTER TO with GTID auto-position, START, and wait until both threads run without error. */
@@ -197,6 +199,7 @@ export async function startReplication(
       password: input.password,
       connectRetrySeconds: 1,
       mariadbGtidMode: input.gtidMode,
+      ...(input.tls ?? {}),
     }),
   );
   await admin.run(admin.flavor.startReplica());

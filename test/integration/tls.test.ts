@@ -6,23 +6,32 @@
  * with that account shows that every connection place uses TLS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watchdogGrantStatements } from '../../functions/cluster/grants.js';
-import { mysqlTls } from '../../functions/cluster/tls.js';
-import type { Config } from '../../functions/config/schema.js';
+import { mysqlTls, replicationTls } from '../../functions/cluster/tls.js';
+import { type Config, parseConfig } from '../../functions/config/schema.js';
 import { connect as dumpConnect } from '../../functions/dump/connection.js';
 import { connectCoordinationDb } from '../../functions/election/db.js';
 import { ConfigError } from '../../functions/errors.js';
 import { connectAdmin } from '../../functions/operations/admin.js';
 import { type CycleReport, runCycle } from '../../functions/operations/cycle.js';
+import { startReplication } from '../../functions/operations/server-steps.js';
 import { sandboxConfig, sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 
 let dir: string;
 let cluster: Cluster;
+let plain: Cluster;
+/** A configuration as written (parseConfig's input). */
+const RAW = {
+  clusterName: 'tls',
+  servers: ['127.0.0.1:1', '127.0.0.1:2'],
+  groups: [{ name: 'g1', routerKind: 'haproxy', routers: ['127.0.0.1:3'] }],
+  credentials: { watchdog: { user: 'w', password: 'p' } },
+};
 let config: Config;
 const tlsAccount = { user: 'watchdog_tls', password: 'tls-only-pw' };
 
@@ -79,6 +88,8 @@ const status = (c: Config): Promise<CycleReport> =>
   runCycle(c, { trigger: 'cli', action: 'status', group: 'g1', dryRun: true, force: false });
 
 beforeAll(async () => {
+  // A cluster whose servers offer no TLS at all: what `preferred` must still reach.
+  plain = await startCluster({ servers: 2, groups: 1, name: 'tls-plain' });
   dir = mkdtempSync(join(tmpdir(), 'mf-tls-'));
   makeCertificates('good');
   makeCertificates('other');
@@ -102,6 +113,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await plain?.stop();
   await cluster?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -185,6 +197,104 @@ describe('TLS to the database servers', () => {
   it('names the CA file when it cannot be read', () => {
     expect(() => mysqlTls({ mode: 'verify-ca', caPath: join(dir, 'missing.pem') })).toThrow(ConfigError);
     expect(() => mysqlTls({ mode: 'verify-ca', caPath: join(dir, 'missing.pem') })).toThrow(/tls\.caPath/);
+  });
+
+  it('checks the host name only with verify-identity (the certificate names 127.0.0.1, not localhost)', async () => {
+    const server = cluster.servers[0]!;
+    const open = async (mode: 'verify-ca' | 'verify-identity', host: string) => {
+      const c = await dumpConnect({
+        host,
+        port: server.port,
+        ...tlsAccount,
+        ...mysqlTls({ mode, caPath: join(dir, 'good-ca.pem') }),
+      });
+      await c.close();
+    };
+    await open('verify-identity', '127.0.0.1');
+    await expect(open('verify-identity', 'localhost')).rejects.toThrow(/altnames/);
+    // verify-ca checks the chain only: the same name mismatch passes.
+    await open('verify-ca', 'localhost');
+  });
+
+  it('trusts only the CA it is given, inline as well as in a file, and never a verify mode without one', async () => {
+    const inline = await status(
+      withTls({ mode: 'verify-identity', ca: readFileSync(join(dir, 'good-ca.pem'), 'utf8') }),
+    );
+    expect(inline.analysis?.code).toBe('Ok');
+    const other = await status(
+      withTls({ mode: 'verify-ca', ca: readFileSync(join(dir, 'other-ca.pem'), 'utf8') }),
+    );
+    const servers = (other.snapshot as { servers: Array<{ reachable: boolean }> }).servers;
+    expect(servers.every((s) => !s.reachable)).toBe(true);
+    for (const mode of ['verify-ca', 'verify-identity'] as const) {
+      expect(() => parseConfig({ ...RAW, tls: { mode } }, 'test')).toThrow(/tls\.mode: .* needs the CA/);
+      expect(() => mysqlTls({ mode })).toThrow(/needs the CA/);
+    }
+    expect(() => mysqlTls({ mode: 'verify-ca', ca: 'not a certificate' })).toThrow(/tls\.ca holds no PEM/);
+  });
+
+  it('defaults to preferred: TLS when the server offers it, plain TCP when it has none; required refuses that server', async () => {
+    expect(parseConfig(RAW, 'test').tls.mode).toBe('preferred');
+    const server = cluster.servers[0]!;
+    const ssl = await dumpConnect({
+      host: server.host,
+      port: server.port,
+      ...tlsAccount,
+      ...mysqlTls({ mode: 'preferred' }),
+    });
+    try {
+      const [rows] = await ssl.p.query("SHOW SESSION STATUS LIKE 'Ssl_version'");
+      expect((rows as Array<{ Value: string }>)[0]?.Value).toMatch(/^TLSv1\.[23]$/);
+    } finally {
+      await ssl.close();
+    }
+    const plainServer = plain.servers[0]!;
+    const account = plain.credentials.watchdog;
+    const c = await dumpConnect({
+      host: plainServer.host,
+      port: plainServer.port,
+      ...account,
+      ...mysqlTls({ mode: 'preferred' }),
+    });
+    try {
+      const [rows] = await c.p.query("SHOW SESSION STATUS LIKE 'Ssl_version'");
+      expect((rows as Array<{ Value: string }>)[0]?.Value).toBe('');
+    } finally {
+      await c.close();
+    }
+    await expect(
+      dumpConnect({
+        host: plainServer.host,
+        port: plainServer.port,
+        ...account,
+        ...mysqlTls({ mode: 'required' }),
+      }),
+    ).rejects.toThrow(/does not support secure connection/);
+  });
+
+  it('replicates over TLS when the mode asks for it', async () => {
+    const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    const c = withTls({ mode: 'required' });
+    const admin = await connectAdmin(c, db2.address);
+    try {
+      await startReplication(admin, {
+        sourceHost: db1.host,
+        sourcePort: db1.port,
+        ...cluster.credentials.replication,
+        gtidMode: 'slave_pos',
+        timeoutMs: 30_000,
+        tls: replicationTls(c.tls),
+      });
+      const [row] = await admin.query<{ Master_SSL_Allowed: string }>('SHOW SLAVE STATUS');
+      expect(row?.Master_SSL_Allowed).toBe('Yes');
+    } finally {
+      await admin.close();
+    }
+    expect(replicationTls({ mode: 'preferred' })).toEqual({ ssl: false, verifyServerCert: false });
+    expect(replicationTls({ mode: 'verify-identity', caPath: 'x' })).toEqual({
+      ssl: true,
+      verifyServerCert: true,
+    });
   });
 
   it('fails over, salvages and reseeds with every watchdog session over TLS', async () => {

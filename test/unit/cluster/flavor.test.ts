@@ -100,11 +100,11 @@ describe('replica statements per version', () => {
       'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_CONNECT_RETRY = ?, MASTER_AUTO_POSITION = 1',
     );
     expect(mysql8022.changeSource(changeOpts).sql).toBe(
-      'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_CONNECT_RETRY = ?, MASTER_AUTO_POSITION = 1, GET_MASTER_PUBLIC_KEY = 1',
+      'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_CONNECT_RETRY = ?, MASTER_AUTO_POSITION = 1',
     );
     for (const f of [mysql8036, mysql84, mysql91]) {
       expect(f.changeSource(changeOpts).sql).toBe(
-        'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, SOURCE_CONNECT_RETRY = ?, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1',
+        'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, SOURCE_CONNECT_RETRY = ?, SOURCE_AUTO_POSITION = 1',
       );
     }
     expect(mysql84.changeSource({ ...changeOpts, getSourcePublicKey: false, ssl: true }).sql).toMatch(
