@@ -3,16 +3,26 @@
  * source into a local S3 endpoint (s3rver) or a folder, and the target is stopped, replaced, started
  * read-only and replicates from the GTID position the backup itself recorded.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flavor } from '../../functions/cluster/flavor.js';
+import { parseScriptResult } from '../../functions/operations/physical/commands.js';
+import type { CommandDocument } from '../../functions/routers/ssm-document.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
+import { runDocumentAsAgent } from '../fixtures/routers/agent.js';
 import { physicalHosts } from '../harness/physical-hosts.js';
 import { checksums, detach } from '../harness/s3-dump-fixtures.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
+
+const reseedDocument = (): CommandDocument =>
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../infra/ssm/physical-reseed.json', import.meta.url)), 'utf8'),
+  );
 
 const DB = 'app_physical';
 
@@ -47,6 +57,34 @@ describe('physical reseed script on real MariaDB', () => {
     ]);
   });
 
+  it("refuses a store other than the host's own and a service hook without a local caller, touching nothing", async () => {
+    const db2 = cluster.servers[1]!;
+    const agentEnv = {
+      RESEED_STORE: join(work, 'allowed-store'),
+      RESEED_DATADIR: db2.dataDir,
+      RESEED_WORK_DIR: join(work, 'refusals'),
+      RESEED_NO_DEFAULTS: '1',
+    };
+    const elsewhere = await runDocumentAsAgent(
+      { Action: 'backup', Key: 'x/backup.xb.gz', Store: 's3://attacker-bucket/loot' },
+      agentEnv,
+      {},
+      reseedDocument(),
+    );
+    expect(elsewhere.exitCode).toBe(2);
+    expect(parseScriptResult(elsewhere.stdout)?.message).toMatch(/not this host's reseed store/);
+    // 'hook' passes no SSM check (allowedValues) and, forced through, finds no descriptors to talk to.
+    const forced = await runDocumentAsAgent(
+      { Action: 'restore', Key: 'x/backup.xb.gz', Store: agentEnv.RESEED_STORE, ServiceControl: 'hook' },
+      agentEnv,
+      { validate: false },
+      reseedDocument(),
+    );
+    expect(forced.exitCode).toBe(2);
+    expect(parseScriptResult(forced.stdout)?.message).toMatch(/needs fds 3 and 4/);
+    expect(db2.isRunning()).toBe(true);
+  });
+
   for (const storeKind of ['s3', 'folder'] as const) {
     it(`rebuilds a diverged server through the ${storeKind} store and it replicates from the backup's own GTID record`, async () => {
       const [db1, db2] = cluster.servers as [Cluster['servers'][0], Cluster['servers'][0]];
@@ -62,10 +100,33 @@ describe('physical reseed script on real MariaDB', () => {
         ...(storeKind === 's3' ? { s3 } : {}),
       });
       const key = `reseed-${storeKind}/backup.xb.gz`;
-      const backup = await hosts.wait(await hosts.start(db1.address, { action: 'backup', key, store }));
-      expect(backup.error ?? '').toBe('');
-      expect(backup.state).toBe('succeeded');
-      expect(backup.result!.rawBytes).toBeGreaterThan(1_000_000);
+      if (storeKind === 's3') {
+        // The backup through the SSM document itself, run the way the agent runs it (sh, SSM_ variables),
+        // with the host's settings in its environment.
+        const run = await runDocumentAsAgent(
+          { Action: 'backup', Key: key, Store: store },
+          {
+            RESEED_STORE: store,
+            RESEED_S3_ENDPOINT: s3.endpoint,
+            RESEED_DATADIR: db1.dataDir,
+            RESEED_WORK_DIR: join(work, 'agent'),
+            RESEED_SOCKET: db1.socketPath,
+            RESEED_NO_DEFAULTS: '1',
+            AWS_ACCESS_KEY_ID: 'S3RVER',
+            AWS_SECRET_ACCESS_KEY: 'S3RVER',
+          },
+          {},
+          reseedDocument(),
+        );
+        expect(run.stderr.slice(-2000)).not.toMatch(/failed|error/i);
+        expect(run.exitCode).toBe(0);
+        expect(parseScriptResult(run.stdout)?.rawBytes).toBeGreaterThan(1_000_000);
+      } else {
+        const backup = await hosts.wait(await hosts.start(db1.address, { action: 'backup', key, store }));
+        expect(backup.error ?? '').toBe('');
+        expect(backup.state).toBe('succeeded');
+        expect(backup.result!.rawBytes).toBeGreaterThan(1_000_000);
+      }
       const objects = await openObjectStore(store, s3.storeOptions).list(`reseed-${storeKind}/`);
       expect(objects.map((o) => o.key)).toEqual(expect.arrayContaining([key, `${key}.progress.json`]));
       // Written after the backup: replication must bring it over from the backup's position.
