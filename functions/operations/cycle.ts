@@ -24,6 +24,7 @@ import type { Invocation } from '../triggers/events.js';
 import type { OperationResult } from './execute.js';
 import { antiFlapRemainingMs, readFenced } from './journal.js';
 import { owedRebuildPlan } from './owed-rebuild.js';
+import type { HostCommands } from './physical/commands.js';
 
 /** The logging the cycle needs; Powertools' Logger and console-like objects both fit. */
 export interface CycleLogger {
@@ -50,6 +51,8 @@ export interface CycleDeps {
   store?: () => ObjectStore;
   /** Election participant id (default: group@pid-random). */
   participant?: string;
+  /** Where physical reseeds run their commands (SSM or local bash); absent: logical on MariaDB. */
+  hostCommands?: HostCommands;
 }
 
 export interface CycleReport {
@@ -240,6 +243,7 @@ export async function runCycle(
             observe: () => observe(ownTarget, { ...observeOptions, readOperation: false }),
             ...(deps.signal ? { signal: deps.signal } : {}),
             ...(deps.participant ? { participant: deps.participant } : {}),
+            ...(deps.hostCommands ? { hostCommands: deps.hostCommands } : {}),
             log: (message, extra) => logger.info(message, { group: report.group, ...extra }),
           },
         );
