@@ -13,7 +13,7 @@ import { type ServerAdmin, str } from '../admin.js';
 import type { StepResult } from '../server-steps.js';
 import { chooseReseedMethod } from './choose.js';
 import type { HostCommands } from './commands.js';
-import { dropCoordinationCopy, physicalReseed, RESEED_COMMAND_TABLE, readCommand } from './orchestrate.js';
+import { dropCoordinationCopy, ensureReseedJournal, physicalReseed, readCommand } from './orchestrate.js';
 import type { ReseedProgress } from './progress.js';
 
 export interface PhysicalBranchInput {
@@ -49,7 +49,7 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
   // Source and target are one flavor family (replication between them); the target may be stopped.
   const mariadb = source.flavor.isMariadb;
   if (config.reseed.method === 'logical') return null;
-  await input.db.execute(RESEED_COMMAND_TABLE);
+  await ensureReseedJournal(input.db);
   const already = (await readCommand(input.db, input.openedEpoch, target, 'backup')) !== null;
   const reachable =
     mariadb && input.commands

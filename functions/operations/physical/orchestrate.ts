@@ -41,6 +41,11 @@ export const RESEED_COMMAND_TABLE = `CREATE TABLE IF NOT EXISTS ${T} (
     PRIMARY KEY (opened_epoch, server, stage)
   ) ENGINE=InnoDB`;
 
+export async function ensureReseedJournal(db: CoordinationDb): Promise<void> {
+  await db.execute(`CREATE DATABASE IF NOT EXISTS \`${COORDINATION_SCHEMA}\``);
+  await db.execute(RESEED_COMMAND_TABLE);
+}
+
 export interface CommandRow {
   server: string;
   stage: PhysicalAction;
@@ -253,7 +258,7 @@ export async function dropCoordinationCopy(admin: ServerAdmin): Promise<void> {
 }
 
 export async function physicalReseed(input: PhysicalReseedInput): Promise<StepResult> {
-  await input.db.execute(RESEED_COMMAND_TABLE);
+  await ensureReseedJournal(input.db);
   const t0 = Date.now();
   const backup = await runStage(input, 'backup', input.source);
   const restore = await runStage(input, 'restore', input.target);

@@ -32,7 +32,8 @@ export interface ReseedProgress {
 
 export function progressOf(server: string, record: ProgressRecord): ReseedProgress {
   const bytes = record.stage === 'backup' ? record.rawBytes : record.storedBytes;
-  const total = record.done ? Math.max(bytes, record.expectedBytes) : record.expectedBytes;
+  // Once done, what was read is the total (the estimate is only an estimate).
+  const total = record.done ? bytes : record.expectedBytes;
   const seconds = record.elapsedMs / 1000;
   const rate = seconds > 0 ? bytes / seconds : 0;
   // A datadir estimate can be exceeded (files grew during the backup): never a negative ETA.

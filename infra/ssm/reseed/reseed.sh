@@ -168,7 +168,10 @@ do_backup() {
   backup_options
   tmp="$RESEED_WORK_DIR/backup-tmp"
   { rm -rf -- "$tmp" && mkdir -p -- "$tmp"; } || finish 3 "cannot prepare $tmp"
-  expected=$(du -sb -- "$RESEED_DATADIR" 2>/dev/null | cut -f1)
+  # What mariadb-backup will read: every file but the redo log (only its tail is copied), binary
+  # and relay logs (not copied at all).
+  expected=$(find "$RESEED_DATADIR" -type f ! -name 'ib_logfile*' ! -name '*-bin.[0-9]*' ! -name '*-bin.index' \
+    ! -name 'relay-*' -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')
   log "backup of $RESEED_DATADIR (about $expected bytes) to ${PR_KEY}"
   # --target-dir holds only mariadb-backup's checkpoint files; the data goes to the stream.
   mariadb-backup "${BACKUP_OPTS[@]}" --backup --stream=xbstream --parallel="$PR_PARALLEL" \
