@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../../functions/config/schema.js';
 import { runCycle } from '../../functions/operations/cycle.js';
 import { continuationEvent } from '../../functions/operations/notify.js';
+import { formatStatus } from '../../functions/operations/status-view.js';
 import { sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { parseEvent } from '../../functions/triggers/events.js';
@@ -75,6 +76,16 @@ describe('a physical reseed through the recover operation', () => {
     await watcher;
     expect(first.operation).toMatchObject({ role: 'master', outcome: 'aborted', continuationNeeded: true });
     expect(first.operation!.steps.map((s) => `${s.kind}:${s.outcome}`)).toContain('Salvage:done');
+
+    // Between the runs, status shows the restore still running on its host.
+    const status = await runCycle(config, {
+      trigger: 'cli',
+      action: 'status',
+      group: 'g1',
+      dryRun: true,
+      force: false,
+    });
+    expect(formatStatus(status)).toMatch(new RegExp(`reseed in progress: ${db2.address}: physical restore`));
 
     const second = await runCycle(config, parseEvent(continuationEvent(first)), {
       routers: sandboxRouterSwitch(config),

@@ -13,7 +13,8 @@ import { type ServerAdmin, str } from '../admin.js';
 import type { StepResult } from '../server-steps.js';
 import { chooseReseedMethod } from './choose.js';
 import type { HostCommands } from './commands.js';
-import { dropCoordinationCopy, ensureReseedJournal, physicalReseed, readCommand } from './orchestrate.js';
+import { ensureReseedJournal, readCommand } from './journal.js';
+import { dropCoordinationCopy, physicalReseed } from './orchestrate.js';
 import type { ReseedProgress } from './progress.js';
 
 export interface PhysicalBranchInput {

@@ -21,81 +21,9 @@ import { type ServerAdmin, str } from '../admin.js';
 import type { StepResult } from '../server-steps.js';
 import { getJson } from '../store.js';
 import type { HostCommands, ReseedScriptResult } from './commands.js';
+import { ensureReseedJournal, readCommand, T } from './journal.js';
 import type { PhysicalAction } from './parameters.js';
 import { describeProgress, type ProgressRecord, progressOf, type ReseedProgress } from './progress.js';
-
-const T = `\`${COORDINATION_SCHEMA}\`.reseed_command`;
-
-export const RESEED_COMMAND_TABLE = `CREATE TABLE IF NOT EXISTS ${T} (
-    opened_epoch BIGINT UNSIGNED NOT NULL,
-    server VARCHAR(191) NOT NULL,
-    stage VARCHAR(16) NOT NULL,
-    attempt INT UNSIGNED NOT NULL,
-    runner VARCHAR(16) NOT NULL,
-    command_id VARCHAR(100) NOT NULL,
-    state ENUM('running','done','failed') NOT NULL,
-    started_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-    updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-    progress TEXT NULL,
-    result TEXT NULL,
-    PRIMARY KEY (opened_epoch, server, stage)
-  ) ENGINE=InnoDB`;
-
-export async function ensureReseedJournal(db: CoordinationDb): Promise<void> {
-  await db.execute(`CREATE DATABASE IF NOT EXISTS \`${COORDINATION_SCHEMA}\``);
-  await db.execute(RESEED_COMMAND_TABLE);
-}
-
-export interface CommandRow {
-  server: string;
-  stage: PhysicalAction;
-  attempt: number;
-  runner: string;
-  commandId: string;
-  state: 'running' | 'done' | 'failed';
-  progress: ReseedProgress | null;
-  result: ReseedScriptResult | null;
-}
-
-function toRow(r: Record<string, unknown>): CommandRow {
-  const json = <V>(v: unknown): V | null =>
-    v === null || v === undefined ? null : (JSON.parse(str(v)) as V);
-  return {
-    server: str(r.server),
-    stage: str(r.stage) as PhysicalAction,
-    attempt: Number(r.attempt),
-    runner: str(r.runner),
-    commandId: str(r.command_id),
-    state: str(r.state) as CommandRow['state'],
-    progress: json<ReseedProgress>(r.progress),
-    result: json<ReseedScriptResult>(r.result),
-  };
-}
-
-export async function readCommand(
-  db: CoordinationDb,
-  openedEpoch: number,
-  server: string,
-  stage: PhysicalAction,
-): Promise<CommandRow | null> {
-  const [r] = await db.query<Record<string, unknown>>(
-    `SELECT * FROM ${T} WHERE opened_epoch = ? AND server = ? AND stage = ?`,
-    [openedEpoch, server, stage],
-  );
-  return r ? toRow(r) : null;
-}
-
-/** The progress of every physical reseed still running (for `repl-watchdog status`); [] without a journal. */
-export async function readRunningReseeds(db: CoordinationDb): Promise<ReseedProgress[]> {
-  const [t] = await db.query<{ n: number }>(
-    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'ongoing_failover' AND table_name = 'reseed_command'",
-  );
-  if (Number(t?.n) !== 1) return [];
-  const rows = await db.query<Record<string, unknown>>(
-    `SELECT * FROM ${T} WHERE state = 'running' ORDER BY updated_at DESC LIMIT 20`,
-  );
-  return rows.map(toRow).flatMap((r) => (r.progress ? [r.progress] : []));
-}
 
 export interface PhysicalReseedInput {
   db: CoordinationDb;
