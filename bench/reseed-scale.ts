@@ -12,7 +12,7 @@
  * The last line is one JSON object.
  *
  *   node bin/run-ts.mjs bench/reseed-scale.ts [--tables 8] [--rows 2000000] [--interrupt-every 60]
- *     [--max-invocations 200]
+ *     [--max-invocations 30]
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -43,7 +43,7 @@ const { values } = parseArgs({
 const TABLES = Number(values.tables ?? 8);
 const ROWS = Number(values.rows ?? 2_000_000);
 const INTERRUPT_S = Number(values['interrupt-every'] ?? 60);
-const MAX_INVOCATIONS = Number(values['max-invocations'] ?? 200);
+const MAX_INVOCATIONS = Number(values['max-invocations'] ?? 30);
 const DB = 'sbtest';
 
 function log(line: string): void {
