@@ -12,11 +12,16 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../../functions/config/schema.js';
+import { connectCoordinationDb } from '../../functions/election/db.js';
+import { ReseedCommandError } from '../../functions/errors.js';
 import { runCycle } from '../../functions/operations/cycle.js';
 import { continuationEvent } from '../../functions/operations/notify.js';
+import type { HostCommands } from '../../functions/operations/physical/commands.js';
+import { physicalReseed } from '../../functions/operations/physical/orchestrate.js';
 import { formatStatus } from '../../functions/operations/status-view.js';
 import { sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { openObjectStore } from '../../functions/storage/open-store.js';
 import { parseEvent } from '../../functions/triggers/events.js';
 import { physicalHosts } from '../harness/physical-hosts.js';
 import { checksums } from '../harness/s3-dump-fixtures.js';
@@ -122,4 +127,51 @@ describe('a physical reseed through the recover operation', () => {
     });
     expect(after.analysis?.code, JSON.stringify(after.analysis?.evidence)).toBe('Ok');
   }, 600_000);
+});
+
+describe('a physical reseed whose host command fails', () => {
+  it('starts it again, at most three times, then fails the step with the host’s own message', async () => {
+    const [db1] = cluster.servers as [Cluster['servers'][number]];
+    const db = await connectCoordinationDb({
+      host: db1.host,
+      port: db1.port,
+      ...config.credentials.watchdog!,
+    });
+    const started: string[] = [];
+    const failing: HostCommands = {
+      kind: 'fake',
+      reachable: async () => true,
+      start: async (server, request) => {
+        started.push(`${request.action}@${server}`);
+        return `cmd-${started.length}`;
+      },
+      status: async () => ({ state: 'failed', error: 'mariadb-backup --backup failed (exit 1)' }),
+    };
+    try {
+      const outcome = await physicalReseed({
+        db,
+        openedEpoch: 999_001,
+        source: cluster.servers[0]!.address,
+        target: cluster.servers[1]!.address,
+        commands: failing,
+        store: openObjectStore(cluster.objectStoreDir),
+        key: 'failing/backup.xb.gz',
+        connectTarget: () => Promise.reject(new Error('never reached')),
+        beforeRestore: () => Promise.reject(new Error('never reached')),
+        signal: new AbortController().signal,
+        pollMs: 10,
+      }).catch((e: unknown) => e);
+      expect(outcome).toBeInstanceOf(ReseedCommandError);
+      expect(String((outcome as Error).message)).toMatch(
+        /backup on .* failed 3 times: mariadb-backup --backup failed/,
+      );
+      expect(started).toEqual(Array(3).fill(`backup@${cluster.servers[0]!.address}`));
+      const [row] = await db.query<{ attempt: number; state: string; command_id: string }>(
+        'SELECT attempt, state, command_id FROM ongoing_failover.reseed_command WHERE opened_epoch = 999001',
+      );
+      expect(row).toMatchObject({ attempt: 3, state: 'failed', command_id: 'cmd-3' });
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -76,12 +76,13 @@ async function runStage(
   const log = input.log ?? (() => {});
   let row = await readCommand(db, openedEpoch, server, stage);
   if (row?.state === 'done' && row.result) return row.result;
+  let lastError = row?.result?.message ?? 'see the journal';
   for (;;) {
     if (!row || row.state === 'failed') {
       const attempt = (row?.attempt ?? 0) + 1;
       if (attempt > maxAttempts) {
         throw new ReseedCommandError(
-          `physical ${stage} on ${server} failed ${maxAttempts} times: ${row?.result?.message ?? 'see the journal'}`,
+          `physical ${stage} on ${server} failed ${maxAttempts} times: ${lastError}`,
         );
       }
       if (signal.aborted)
@@ -145,7 +146,8 @@ async function runStage(
       ],
     );
     if (status.state === 'succeeded' && status.result) return status.result;
-    log('physical reseed: command failed', { stage, server, commandId: row.commandId, error: status.error });
+    lastError = status.error ?? status.result?.message ?? 'failed without a message';
+    log('physical reseed: command failed', { stage, server, commandId: row.commandId, error: lastError });
     // exit 4/5 of a restore: the server was stopped or emptied; a new attempt fetches again and
     // replaces it; the journal keeps every attempt's outcome in `result` of the last one.
     row = { ...row, state: 'failed', result: status.result ?? null };
