@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flavor } from '../../functions/cluster/flavor.js';
 import { parseScriptResult } from '../../functions/operations/physical/commands.js';
+import { LocalHostCommands } from '../../functions/operations/physical/local-commands.js';
 import type { CommandDocument } from '../../functions/routers/ssm-document.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
@@ -159,4 +160,35 @@ describe('physical reseed script on real MariaDB', () => {
       expect(left.filter((f) => !f.endsWith('.log'))).toEqual([]);
     }, 600_000);
   }
+
+  it('refuses to empty a datadir that a server still holds after the stop (a hook or unit that did not stop it)', async () => {
+    const db2 = cluster.servers[1]!;
+    const store = join(work, 'folder-store');
+    const [before] = await db2.query<{ n: number }[]>(`SELECT COUNT(*) AS n FROM ${DB}.t`);
+    const lying = new LocalHostCommands({
+      hosts: new Map([
+        [
+          db2.address,
+          {
+            settings: {
+              RESEED_STORE: store,
+              RESEED_DATADIR: db2.dataDir,
+              RESEED_WORK_DIR: join(work, 'lying'),
+              RESEED_SOCKET: db2.socketPath,
+              RESEED_NO_DEFAULTS: '1',
+            },
+            service: { stop: async () => {}, startReadOnly: async () => {} },
+          },
+        ],
+      ]),
+    });
+    const restore = await lying.wait(
+      await lying.start(db2.address, { action: 'restore', key: 'reseed-folder/backup.xb.gz', store }),
+    );
+    expect(restore.state).toBe('failed');
+    expect(restore.result?.message).toMatch(/still holds/);
+    expect(db2.isRunning()).toBe(true);
+    const [after] = await db2.query<{ n: number }[]>(`SELECT COUNT(*) AS n FROM ${DB}.t`);
+    expect(Number(after?.n)).toBe(Number(before?.n));
+  }, 300_000);
 });

@@ -223,6 +223,15 @@ service_start_read_only() {
   return $rc
 }
 
+# True while a server still holds the datadir: InnoDB keeps an exclusive fcntl lock on ibdata1 as long
+# as it runs, whatever stopped or did not stop it (a wrong unit name, a second instance).
+datadir_in_use() {
+  [[ -f $RESEED_DATADIR/ibdata1 ]] || return 1
+  ! python3 -c 'import fcntl, sys
+f = open(sys.argv[1], "r+b")
+fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)' "$RESEED_DATADIR/ibdata1" 2>/dev/null
+}
+
 binlog_info() {
   local file line
   for file in "$1/mariadb_backup_binlog_info" "$1/xtrabackup_binlog_info"; do
@@ -263,6 +272,9 @@ do_restore() {
   owner=$(stat -c %u:%g -- "$RESEED_DATADIR") || finish 1 "cannot read the owner of $RESEED_DATADIR"
   log "stopping the server"
   service_stop || finish 4 "the server did not stop; nothing was changed"
+  if datadir_in_use; then
+    finish 4 "a server still holds $RESEED_DATADIR after the stop (another unit or instance?); nothing was changed"
+  fi
   R_STOPPED=true
   log "replacing $RESEED_DATADIR"
   find "$RESEED_DATADIR" -mindepth 1 -delete || finish 5 "could not empty $RESEED_DATADIR"
