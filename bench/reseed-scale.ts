@@ -165,6 +165,11 @@ try {
       commands: hosts,
       store: openObjectStore(`s3://${s3.bucket}/physical`, s3.storeOptions),
       key: 'bench/backup.xb.gz',
+      connectSource: async () => {
+        const admin = await connectAdmin(config, source.address);
+        sessions.push(admin);
+        return admin;
+      },
       connectTarget: async () => {
         const admin = await connectAdmin(config, target.address);
         sessions.push(admin);

@@ -45,6 +45,16 @@ beforeAll(async () => {
   await db1.query('CREATE DATABASE app_physical');
   await db1.query('CREATE TABLE app_physical.t (id INT PRIMARY KEY, v VARCHAR(80)) ENGINE=InnoDB');
   await db1.query("INSERT INTO app_physical.t SELECT seq, REPEAT('r', 80) FROM test.seq_1_to_30000");
+  // History written by another server id (as after an earlier failover): the source's binlog state
+  // holds an entry for it that its newest GTID does not show.
+  const other = await db1.connect();
+  try {
+    await other.query('SET SESSION server_id = 7');
+    await other.query("INSERT INTO app_physical.t VALUES (40000, 'written by server 7')");
+  } finally {
+    await other.end();
+  }
+  await db1.query("INSERT INTO app_physical.t VALUES (40001, 'written by server 1')");
   await cluster.waitForReplication(cluster.servers[1]!);
 }, 120_000);
 
@@ -116,6 +126,10 @@ describe('a physical reseed through the recover operation', () => {
     await db1.query("INSERT INTO app_physical.t VALUES (30001, 'after the rebuild')");
     await cluster.waitForReplication(db2, 60_000);
     expect(await checksums(db2, ['app_physical'])).toEqual(await checksums(db1, ['app_physical']));
+    // The rebuilt server's binary log state holds the source's history, not only its newest GTID, so
+    // that a later salvage (binlog states compared) does not count that history as missing.
+    const [state] = await db2.query<{ s: string }[]>('SELECT @@global.gtid_binlog_state AS s');
+    expect(state?.s.split(',')).toEqual(expect.arrayContaining([expect.stringMatching(/^0-7-\d+$/)]));
     const [ro] = await db2.query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
     expect(Number(ro?.ro)).toBe(1);
     const after = await runCycle(config, {
@@ -156,6 +170,7 @@ describe('a physical reseed whose host command fails', () => {
         commands: failing,
         store: openObjectStore(cluster.objectStoreDir),
         key: 'failing/backup.xb.gz',
+        connectSource: () => Promise.reject(new Error('never reached')),
         connectTarget: () => Promise.reject(new Error('never reached')),
         beforeRestore: () => Promise.reject(new Error('never reached')),
         signal: new AbortController().signal,

@@ -78,6 +78,7 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
     store: input.store,
     key: input.key,
     parallel: config.reseed.parallel,
+    connectSource: async () => source,
     connectTarget: input.connectTarget,
     beforeRestore: input.beforeRestore,
     signal: input.signal,

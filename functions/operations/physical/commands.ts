@@ -15,6 +15,8 @@ export interface ReseedScriptResult {
   /** The GTID position the backup holds (restore only; from mariadb_backup_binlog_info). */
   gtid: string;
   binlog: string;
+  /** The offset in `binlog` the backup corresponds to. */
+  binlogPos: number;
   rawBytes: number;
   storedBytes: number;
   stopped: boolean;

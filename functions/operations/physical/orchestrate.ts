@@ -20,6 +20,7 @@ import type { ObjectStore } from '../../storage/object-store.js';
 import { type ServerAdmin, str } from '../admin.js';
 import type { StepResult } from '../server-steps.js';
 import { getJson } from '../store.js';
+import { binlogStateAt } from './binlog-state.js';
 import type { HostCommands, ReseedScriptResult } from './commands.js';
 import { ensureReseedJournal, readCommand, T } from './journal.js';
 import type { PhysicalAction } from './parameters.js';
@@ -36,6 +37,8 @@ export interface PhysicalReseedInput {
   /** The backup's key under that store. */
   key: string;
   parallel?: number;
+  /** A session to the source (its binary log gives the binlog state at the backup). */
+  connectSource: () => Promise<ServerAdmin>;
   /** A fresh session to the target (its old one died with the restart). */
   connectTarget: () => Promise<ServerAdmin>;
   /** Safety rule 3, repeated right before the restore command starts. */
@@ -198,7 +201,17 @@ export async function physicalReseed(input: PhysicalReseedInput): Promise<StepRe
   if (Number(ro?.ro) !== 1) await admin.run('SET GLOBAL read_only = ON');
   await dropCoordinationCopy(admin);
   const gtid = restore.gtid;
-  if (gtid) for (const s of admin.flavor.setGtidPositionAfterRestore(gtid)) await admin.run(s);
+  // The source's whole binlog state at the backup, so that its history is the rebuilt server's too.
+  const state = gtid
+    ? await binlogStateAt(await input.connectSource(), restore.binlog, restore.binlogPos)
+    : null;
+  if (gtid && state && admin.flavor.isMariadb) {
+    await admin.run('RESET MASTER');
+    await admin.run({ sql: 'SET GLOBAL gtid_binlog_state = ?', values: [state] });
+    await admin.run({ sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] });
+  } else if (gtid) {
+    for (const s of admin.flavor.setGtidPositionAfterRestore(gtid)) await admin.run(s);
+  }
   const [pos] = await admin.query<{ p: unknown }>(
     `SELECT @@global.${admin.flavor.isMariadb ? 'gtid_slave_pos' : 'gtid_executed'} AS p`,
   );
@@ -206,11 +219,12 @@ export async function physicalReseed(input: PhysicalReseedInput): Promise<StepRe
     throw new ReseedCommandError(`the rebuilt server's GTID position is ${str(pos?.p)}, expected ${gtid}`);
   }
   return {
-    detail: `${input.target} rebuilt physically from ${input.source}: ${backup.rawBytes} bytes (${backup.storedBytes} compressed) at GTID ${gtid || 'none'} through ${input.store.url}/${input.key} (${input.commands.kind} commands)`,
+    detail: `${input.target} rebuilt physically from ${input.source}: ${backup.rawBytes} bytes (${backup.storedBytes} compressed) at GTID ${gtid || 'none'}${state ? ` (binlog state ${state})` : ''} through ${input.store.url}/${input.key} (${input.commands.kind} commands)`,
     data: {
       method: 'physical',
       backupUrl: `${input.store.url}/${input.key}`,
       gtid,
+      binlogState: state,
       rawBytes: backup.rawBytes,
       storedBytes: backup.storedBytes,
       backupSeconds: backup.durationS,

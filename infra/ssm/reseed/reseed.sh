@@ -57,6 +57,7 @@ R_OK=false
 R_MESSAGE=''
 R_GTID=''
 R_BINLOG=''
+R_BINLOG_POS=0
 R_RAW=0
 R_STORED=0
 R_STOPPED=false
@@ -75,9 +76,9 @@ json_string() {
 
 START_S=$SECONDS
 emit() {
-  printf '{"schema":"physical-reseed/1","ok":%s,"action":%s,"key":%s,"host":%s,"gtid":%s,"binlog":%s,"rawBytes":%d,"storedBytes":%d,"stopped":%s,"started":%s,"durationS":%d,"message":%s}\n' \
+  printf '{"schema":"physical-reseed/1","ok":%s,"action":%s,"key":%s,"host":%s,"gtid":%s,"binlog":%s,"binlogPos":%d,"rawBytes":%d,"storedBytes":%d,"stopped":%s,"started":%s,"durationS":%d,"message":%s}\n' \
     "$R_OK" "$(json_string "${PR_ACTION:-}")" "$(json_string "${PR_KEY:-}")" "$(json_string "${HOSTNAME:-unknown}")" \
-    "$(json_string "$R_GTID")" "$(json_string "$R_BINLOG")" "$R_RAW" "$R_STORED" "$R_STOPPED" "$R_STARTED" \
+    "$(json_string "$R_GTID")" "$(json_string "$R_BINLOG")" "$R_BINLOG_POS" "$R_RAW" "$R_STORED" "$R_STOPPED" "$R_STARTED" \
     "$((SECONDS - START_S))" "$(json_string "$R_MESSAGE")"
 }
 
@@ -239,6 +240,8 @@ binlog_info() {
     IFS= read -r line <"$file" || true
     # "binlog-file<TAB>position<TAB>gtid" (the GTID field is empty when the source had no GTID yet).
     R_BINLOG=${line%%$'\t'*}
+    local rest=${line#*$'\t'}
+    [[ ${rest%%$'\t'*} =~ ^[0-9]+$ ]] && R_BINLOG_POS=${rest%%$'\t'*}
     if [[ $line == *$'\t'*$'\t'* ]]; then
       R_GTID=${line##*$'\t'}
     fi
