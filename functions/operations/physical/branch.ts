@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/schema.js';
 import type { ServerId } from '../../core/snapshot.js';
 import type { CoordinationDb } from '../../election/db.js';
-import { DbError, errorMessage, ReseedCommandError } from '../../errors.js';
+import { DbError, errorMessage, ReseedCommandError, SafetyRefusalError } from '../../errors.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import { type ServerAdmin, str } from '../admin.js';
 import type { StepResult } from '../server-steps.js';
@@ -36,6 +36,22 @@ export interface PhysicalBranchInput {
   signal: AbortSignal;
   log?: (message: string, extra?: Record<string, unknown>) => void;
   onProgress?: (progress: ReseedProgress) => void;
+}
+
+/**
+ * Safety rule 8 for the one command that stops and replaces a server: a server that others replicate
+ * from is not a leaf to rebuild (stopping it cuts them off; its replacement would not hold what they
+ * applied). Read from its process list: a connected replica holds a Binlog Dump thread.
+ */
+export async function refuseIfReplicatedFrom(target: ServerAdmin): Promise<void> {
+  const rows = await target.query<{ host: unknown }>(
+    "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')",
+  );
+  if (rows.length > 0) {
+    throw new SafetyRefusalError(
+      `refusing to replace ${target.id}: ${rows.length} replica(s) replicate from it (${rows.map((r) => str(r.host)).join(', ')})`,
+    );
+  }
 }
 
 async function sourceBytes(source: ServerAdmin): Promise<number> {
@@ -80,7 +96,10 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
     parallel: config.reseed.parallel,
     connectSource: async () => source,
     connectTarget: input.connectTarget,
-    beforeRestore: input.beforeRestore,
+    beforeRestore: async () => {
+      await input.beforeRestore();
+      await refuseIfReplicatedFrom(await input.connectTarget());
+    },
     signal: input.signal,
     ...(input.log ? { log: input.log } : {}),
     ...(input.onProgress ? { onProgress: input.onProgress } : {}),
@@ -96,6 +115,7 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
   const { source } = input;
   const target = await input.connectTarget();
   await input.beforeRestore();
+  await refuseIfReplicatedFrom(target);
   const statements = target.flavor.cloneStatements({
     host: source.server.replicationHost,
     port: source.server.replicationPort,
