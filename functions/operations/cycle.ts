@@ -147,6 +147,19 @@ async function coordinationFacts(
   }
 }
 
+/** The report's view of the coordination facts (the anti-flap end is filled in by the caller). */
+function coordinationOf(
+  facts: Awaited<ReturnType<typeof coordinationFacts>>,
+): NonNullable<CycleReport['coordination']> {
+  return {
+    server: facts.server,
+    antiFlapUntil: null,
+    fenced: facts.fenced,
+    ...(facts.reseeds.length ? { reseeds: facts.reseeds } : {}),
+    ...(facts.error ? { error: facts.error } : {}),
+  };
+}
+
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
@@ -206,13 +219,7 @@ export async function runCycle(
     if (invocation.action === 'status' && report.analysis.code === 'OperationInProgress') {
       // A long physical reseed runs on its hosts between runs: status shows how far it is.
       const facts = await coordinationFacts(config, snapshot);
-      report.coordination = {
-        server: facts.server,
-        antiFlapUntil: null,
-        fenced: facts.fenced,
-        ...(facts.reseeds.length ? { reseeds: facts.reseeds } : {}),
-        ...(facts.error ? { error: facts.error } : {}),
-      };
+      report.coordination = coordinationOf(facts);
     }
     if (invocation.action !== 'status') {
       const nowMs = (deps.now?.() ?? new Date()).getTime();
@@ -220,13 +227,7 @@ export async function runCycle(
       let fenced: string[] = [];
       if (report.analysis.code !== 'Ok' || invocation.action === 'switchover') {
         const facts = await coordinationFacts(config, snapshot);
-        report.coordination = {
-          server: facts.server,
-          antiFlapUntil: null,
-          fenced: facts.fenced,
-          ...(facts.reseeds.length ? { reseeds: facts.reseeds } : {}),
-          ...(facts.error ? { error: facts.error } : {}),
-        };
+        report.coordination = coordinationOf(facts);
         fenced = facts.fenced;
         // A group whose routers still use a server the watchdog fenced missed a switch: the journal
         // is part of what the analysis weighs (RoutersBehind rather than a split brain).
