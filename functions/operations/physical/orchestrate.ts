@@ -205,12 +205,8 @@ export async function physicalReseed(input: PhysicalReseedInput): Promise<StepRe
   const state = gtid
     ? await binlogStateAt(await input.connectSource(), restore.binlog, restore.binlogPos)
     : null;
-  if (gtid && state && admin.flavor.isMariadb) {
-    await admin.run('RESET MASTER');
-    await admin.run({ sql: 'SET GLOBAL gtid_binlog_state = ?', values: [state] });
-    await admin.run({ sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtid] });
-  } else if (gtid) {
-    for (const s of admin.flavor.setGtidPositionAfterRestore(gtid)) await admin.run(s);
+  if (gtid) {
+    for (const s of admin.flavor.setGtidPositionAfterRestore(gtid, state ?? undefined)) await admin.run(s);
   }
   const [pos] = await admin.query<{ p: unknown }>(
     `SELECT @@global.${admin.flavor.isMariadb ? 'gtid_slave_pos' : 'gtid_executed'} AS p`,
