@@ -80,6 +80,11 @@ export class SafetyRefusalError extends WatchdogError {
   override readonly code = 'SafetyRefusal';
 }
 
+/** A physical reseed's command on a database host (backup or restore) failed or was lost. */
+export class ReseedCommandError extends WatchdogError {
+  override readonly code = 'ReseedCommandError';
+}
+
 /** A local process (mariadbd, haproxy, bash script) failed to start or exited badly. */
 export class ProcessError extends WatchdogError {
   override readonly code = 'ProcessError';

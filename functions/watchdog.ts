@@ -4,6 +4,7 @@
  * an operation that reached the deadline. It stays thin: parse the event, load the configuration once
  * per container, run one cycle, then send what the report asks for (SNS summary, continuation).
  */
+
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -25,6 +26,7 @@ import {
   operationSummary,
   recordOperationMetrics,
 } from './operations/notify.js';
+import type { HostCommands } from './operations/physical/commands.js';
 import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import { coveredByEarlierCycle } from './triggers/coalesce.js';
@@ -69,6 +71,18 @@ async function routersFor(cfg: Config): Promise<RouterSwitch> {
   }
   routerSwitch = { config: cfg, routers };
   return routers;
+}
+
+/**
+ * Physical reseeds on MariaDB run on the database hosts through the PhysicalReseed document
+ * (RESEED_DOCUMENT) when the config names the hosts (reseed.hosts); otherwise there is no host to run
+ * them on and `auto` stays logical.
+ */
+async function hostCommandsFor(cfg: Config): Promise<HostCommands | undefined> {
+  const documentName = process.env.RESEED_DOCUMENT;
+  if (!documentName || Object.keys(cfg.reseed.hosts).length === 0) return undefined;
+  const { SsmHostCommands } = await import('./operations/physical/ssm-commands.js');
+  return new SsmHostCommands({ client: await ssmClient(), config: cfg, documentName });
 }
 
 /** Time kept back for the report, the SNS summary and the continuation after an operation stops. */
@@ -146,7 +160,12 @@ async function watchdog(
       report = await runCycle(
         cfg,
         { ...invocation, group },
-        { logger, signal: AbortSignal.any([signal, own.signal]), routers: await routersFor(cfg) },
+        {
+          logger,
+          signal: AbortSignal.any([signal, own.signal]),
+          routers: await routersFor(cfg),
+          hostCommands: await hostCommandsFor(cfg),
+        },
       );
     } finally {
       clearTimeout(timer);

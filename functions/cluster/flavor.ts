@@ -351,6 +351,41 @@ export class Flavor {
     ];
   }
 
+  /** MySQL 8.0.17+: the clone plugin copies a whole server physically (CLONE INSTANCE FROM). */
+  get supportsClone(): boolean {
+    return !this.isMariadb && atLeast(this.version, 8, 0, 17);
+  }
+
+  /**
+   * Rebuilds this server (the recipient) as a physical copy of the donor with the clone plugin. The
+   * plugin must be loaded on both (`plugin-load-add=mysql_clone.so`); the donor account needs
+   * BACKUP_ADMIN there, the account running this CLONE_ADMIN here. The donor must be listed in
+   * clone_valid_donor_list first. CLONE replaces every schema, then restarts the recipient (under
+   * systemd or mysqld_safe; otherwise it stops with error 3707 and must be started); the copy keeps
+   * the donor's gtid_executed, so auto-positioning continues after it without setting a position.
+   * Progress: performance_schema.clone_status and clone_progress on the recipient.
+   */
+  cloneStatements(donor: { host: string; port: number; user: string; password: string }): Statement[] {
+    if (!this.supportsClone)
+      throw new Error(`CLONE needs MySQL 8.0.17 or later (this is ${this.versionString})`);
+    const address = donor.host.includes(':') ? `[${donor.host}]` : donor.host;
+    return [
+      { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${address}:${donor.port}`] },
+      {
+        sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ?',
+        values: [donor.user, donor.host, donor.port, donor.password],
+      },
+    ];
+  }
+
+  /** The recipient's view of the last clone (state, error, and the stage being copied with its bytes). */
+  cloneStatusQuery(): string {
+    return `SELECT s.STATE AS state, s.ERROR_NO AS errno, s.ERROR_MESSAGE AS error, s.GTID_EXECUTED AS gtid,
+              p.STAGE AS stage, p.DATA AS bytes, p.ESTIMATE AS estimate
+         FROM performance_schema.clone_status s
+         LEFT JOIN performance_schema.clone_progress p ON p.STATE = 'In Progress'`;
+  }
+
   /** Coordination writes that must not replicate (the same on every flavor; needs a privileged user). */
   disableBinlogForSession(): string {
     return 'SET SESSION sql_log_bin = 0';

@@ -131,6 +131,37 @@ const group = z.object({
   section: z.string().regex(NAME).default('mysql_failover'),
 });
 
+/**
+ * How a server is rebuilt: `logical` (a streaming dump through the function), `physical` (on the
+ * database hosts: mariadb-backup through the object store by the PhysicalReseed SSM document, or MySQL's
+ * CLONE), or `auto`: physical when the source holds more than `physicalAboveGb` and both hosts are
+ * reachable through SSM (MySQL: CLONE whenever the server supports it), logical otherwise.
+ */
+const reseed = z
+  .object({
+    method: z.enum(['auto', 'logical', 'physical']).default('auto'),
+    physicalAboveGb: z.coerce.number().min(0).max(1_000_000).default(5),
+    /** The database hosts as SSM targets, by server name or host:port. */
+    hosts: z
+      .record(
+        z.string(),
+        z.object({
+          instanceId: z.string().regex(/^(i|mi)-[0-9a-f]{8,17}$/),
+          /** The server's systemd unit on that host. */
+          serviceName: z
+            .string()
+            .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$/)
+            .default('mariadb'),
+        }),
+      )
+      .default({}),
+    /** mariadb-backup threads on the source. */
+    parallel: z.coerce.number().int().min(1).max(16).default(2),
+    /** Seconds a command may run on a host (SSM's limit is 48 hours). */
+    commandTimeoutSeconds: z.coerce.number().int().min(60).max(172_800).default(86_400),
+  })
+  .default({});
+
 const credentials = z.object({
   user: z.string().min(1).max(80),
   password: z.string(),
@@ -186,6 +217,7 @@ export const configSchema = z
       .min(0)
       .max(7 * 24 * 3600)
       .default(3600),
+    reseed,
     /** What to do on SplitBrain: resolve by the documented rule, or only alert. */
     splitBrainPolicy: z.enum(['resolve', 'alert-only']).default('alert-only'),
     /** TLS to the database servers. */
@@ -255,6 +287,15 @@ export const configSchema = z
         message: `${config.tls.mode} needs the CA (tls.ca or tls.caPath): the public CA list is never trusted`,
       });
     }
+    for (const key of Object.keys(config.reseed.hosts)) {
+      if (!config.servers.some((s) => s.id === key || s.name === key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['reseed', 'hosts', key],
+          message: `names no configured server (${config.servers.map((s) => s.name).join(', ')})`,
+        });
+      }
+    }
     if (config.objectStoreEncryption.mode === 'aws:kms' && !config.objectStoreEncryption.kmsKeyId) {
       ctx.addIssue({
         code: 'custom',
@@ -269,6 +310,7 @@ export type ServerConfig = Config['servers'][number];
 export type GroupConfig = Config['groups'][number];
 export type RouterConfig = GroupConfig['routers'][number];
 export type Credentials = z.output<typeof credentials>;
+export type ReseedConfig = Config['reseed'];
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let current: unknown = input;

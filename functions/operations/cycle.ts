@@ -24,6 +24,9 @@ import type { Invocation } from '../triggers/events.js';
 import type { OperationResult } from './execute.js';
 import { antiFlapRemainingMs, readFenced } from './journal.js';
 import { owedRebuildPlan } from './owed-rebuild.js';
+import type { HostCommands } from './physical/commands.js';
+import { readRunningReseeds } from './physical/journal.js';
+import type { ReseedProgress } from './physical/progress.js';
 
 /** The logging the cycle needs; Powertools' Logger and console-like objects both fit. */
 export interface CycleLogger {
@@ -50,6 +53,8 @@ export interface CycleDeps {
   store?: () => ObjectStore;
   /** Election participant id (default: group@pid-random). */
   participant?: string;
+  /** Where physical reseeds run their commands (SSM or local bash); absent: logical on MariaDB. */
+  hostCommands?: HostCommands;
 }
 
 export interface CycleReport {
@@ -70,7 +75,14 @@ export interface CycleReport {
   timings: { observeMs?: number; analyzeMs?: number; planMs?: number; totalMs: number };
   queries?: number;
   /** The anti-flap period in force when planning, and the servers owed a rebuild. */
-  coordination?: { server: string | null; antiFlapUntil: string | null; fenced: string[]; error?: string };
+  coordination?: {
+    server: string | null;
+    antiFlapUntil: string | null;
+    fenced: string[];
+    /** Physical reseeds still running on their hosts (bytes, rate, ETA). */
+    reseeds?: ReseedProgress[];
+    error?: string;
+  };
   /** What the execution did (steps, salvage, audit record), when a plan was executed. */
   operation?: OperationResult;
   error?: Record<string, unknown>;
@@ -90,7 +102,13 @@ function memo<T>(make: () => T): () => T {
 async function coordinationFacts(
   config: Config,
   snapshot: Snapshot,
-): Promise<{ server: string | null; antiFlapRemainingMs: number | null; fenced: string[]; error?: string }> {
+): Promise<{
+  server: string | null;
+  antiFlapRemainingMs: number | null;
+  fenced: string[];
+  reseeds: ReseedProgress[];
+  error?: string;
+}> {
   const pick = pickCoordinationServer({
     servers: snapshot.servers.map((s) => ({ host: s.host, port: s.port, reachable: s.reachable })),
     routers: snapshot.routers.map((r) => ({
@@ -103,7 +121,8 @@ async function coordinationFacts(
         : null,
     })),
   });
-  if (!pick.server) return { server: null, antiFlapRemainingMs: null, fenced: [], error: pick.reason };
+  if (!pick.server)
+    return { server: null, antiFlapRemainingMs: null, fenced: [], reseeds: [], error: pick.reason };
   const server = `${pick.server.host}:${pick.server.port}`;
   const cred = config.credentials.watchdog!;
   try {
@@ -118,13 +137,27 @@ async function coordinationFacts(
         server,
         antiFlapRemainingMs: await antiFlapRemainingMs(db, config.antiFlapSeconds),
         fenced: await readFenced(db),
+        reseeds: await readRunningReseeds(db),
       };
     } finally {
       await db.close();
     }
   } catch (error) {
-    return { server, antiFlapRemainingMs: null, fenced: [], error: errorMessage(error) };
+    return { server, antiFlapRemainingMs: null, fenced: [], reseeds: [], error: errorMessage(error) };
   }
+}
+
+/** The report's view of the coordination facts (the anti-flap end is filled in by the caller). */
+function coordinationOf(
+  facts: Awaited<ReturnType<typeof coordinationFacts>>,
+): NonNullable<CycleReport['coordination']> {
+  return {
+    server: facts.server,
+    antiFlapUntil: null,
+    fenced: facts.fenced,
+    ...(facts.reseeds.length ? { reseeds: facts.reseeds } : {}),
+    ...(facts.error ? { error: facts.error } : {}),
+  };
 }
 
 function round(ms: number): number {
@@ -183,18 +216,18 @@ export async function runCycle(
     report.timings.analyzeMs = round(performance.now() - tAnalyze);
     logger.info('analysis', { code: report.analysis.code, group: report.group });
 
+    if (invocation.action === 'status' && report.analysis.code === 'OperationInProgress') {
+      // A long physical reseed runs on its hosts between runs: status shows how far it is.
+      const facts = await coordinationFacts(config, snapshot);
+      report.coordination = coordinationOf(facts);
+    }
     if (invocation.action !== 'status') {
       const nowMs = (deps.now?.() ?? new Date()).getTime();
       let antiFlapUntil = deps.antiFlapUntil?.getTime() ?? null;
       let fenced: string[] = [];
       if (report.analysis.code !== 'Ok' || invocation.action === 'switchover') {
         const facts = await coordinationFacts(config, snapshot);
-        report.coordination = {
-          server: facts.server,
-          antiFlapUntil: null,
-          fenced: facts.fenced,
-          ...(facts.error ? { error: facts.error } : {}),
-        };
+        report.coordination = coordinationOf(facts);
         fenced = facts.fenced;
         // A group whose routers still use a server the watchdog fenced missed a switch: the journal
         // is part of what the analysis weighs (RoutersBehind rather than a split brain).
@@ -240,6 +273,7 @@ export async function runCycle(
             observe: () => observe(ownTarget, { ...observeOptions, readOperation: false }),
             ...(deps.signal ? { signal: deps.signal } : {}),
             ...(deps.participant ? { participant: deps.participant } : {}),
+            ...(deps.hostCommands ? { hostCommands: deps.hostCommands } : {}),
             log: (message, extra) => logger.info(message, { group: report.group, ...extra }),
           },
         );

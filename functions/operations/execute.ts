@@ -43,6 +43,9 @@ import {
   stepStarted,
   storePlan,
 } from './journal.js';
+import { physicalIfChosen } from './physical/branch.js';
+import type { HostCommands } from './physical/commands.js';
+import type { ReseedProgress } from './physical/progress.js';
 import { reseed } from './reseed.js';
 import { type SalvageRecord, salvage } from './salvage.js';
 import {
@@ -68,6 +71,8 @@ export interface ExecuteDeps {
   log?: (message: string, extra?: Record<string, unknown>) => void;
   /** Seconds a CatchUp waits for the applier (default 60). */
   catchUpTimeoutSeconds?: number;
+  /** Where a physical reseed's commands run (SSM or local bash); absent: no physical reseed on MariaDB. */
+  hostCommands?: HostCommands;
 }
 
 export interface ExecuteInput {
@@ -98,6 +103,8 @@ export interface OperationResult {
   warnings: string[];
   /** True when the run stopped before the end (deadline): a continuation finishes it. */
   continuationNeeded: boolean;
+  /** The last progress of a physical reseed this run followed (bytes, rate, ETA). */
+  reseedProgress?: ReseedProgress;
   durationMs: number;
   election?: Omit<OperationReport, 'signals'>;
   error?: Record<string, unknown>;
@@ -445,6 +452,29 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       case 'Reseed': {
         const name = serverById(config, step.server).name;
         await refuseIfRoutedTo(config, step.server, cred!);
+        // config.reseed chooses: a physical rebuild on the hosts (or CLONE), else the logical dump below.
+        const physical = await physicalIfChosen({
+          config,
+          db,
+          openedEpoch: ctx.openedEpoch,
+          source: await pool.get(step.from),
+          target: step.server,
+          connectTarget: async () => {
+            await pool.drop(step.server);
+            return pool.get(step.server);
+          },
+          ...(deps.hostCommands ? { commands: deps.hostCommands } : {}),
+          store: deps.store(),
+          key: `${prefix()}/physical-${name}/backup.xb.gz`,
+          donorAccount: { user: cred!.user, password: cred!.password },
+          beforeRestore: () => refuseIfRoutedTo(config, step.server, cred!),
+          signal: ctx.signal,
+          log,
+          onProgress: (p) => {
+            result.reseedProgress = p;
+          },
+        });
+        if (physical) return physical;
         return reseed({
           target: await pool.get(step.server),
           source: await pool.get(step.from),

@@ -5,6 +5,8 @@
  *   CheckDurationMs     observe + analyze + plan
  *   Operations          1 per operation run (counted by the operations layer)
  *   OperationDurationMs duration of an operation
+ *   ReseedBytes, ReseedBytesPerSecond, ReseedEtaSeconds  the last progress of a physical reseed this
+ *                       run followed (its stage as metadata)
  */
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Config } from '../config/schema.js';
@@ -21,4 +23,11 @@ export function recordCycleMetrics(metrics: Metrics, config: Config, report: Cyc
   metrics.addMetric('ClusterState', MetricUnit.Count, clusterStateValue(report));
   metrics.addMetric('CheckDurationMs', MetricUnit.Milliseconds, report.timings.totalMs);
   if (report.analysis) metrics.addMetadata('analysis', report.analysis.code);
+  const p = report.operation?.reseedProgress;
+  if (p) {
+    metrics.addMetric('ReseedBytes', MetricUnit.Bytes, p.bytes);
+    metrics.addMetric('ReseedBytesPerSecond', MetricUnit.BytesPerSecond, p.rateBytesPerSecond);
+    if (p.etaSeconds !== null) metrics.addMetric('ReseedEtaSeconds', MetricUnit.Seconds, p.etaSeconds);
+    metrics.addMetadata('reseedStage', `${p.method} ${p.stage} ${p.server}`);
+  }
 }

@@ -2,9 +2,11 @@
  * The readable views the CLI and the sandbox print: servers, replication, routers, the ongoing operation,
  * and the analysis with its plan. Pure: report in, text out.
  */
+
 import type { Step } from '../core/planner.js';
 import type { RouterObservation, ServerObservation, Snapshot } from '../core/snapshot.js';
 import type { CycleReport } from './cycle.js';
+import { describeProgress } from './physical/progress.js';
 
 function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
@@ -161,6 +163,8 @@ function formatAnalysisAndPlan(report: CycleReport): string[] {
   if (report.coordination?.fenced.length) {
     lines.push(`fenced, owed a rebuild: ${report.coordination.fenced.join(', ')}`);
   }
+  for (const p of report.coordination?.reseeds ?? [])
+    lines.push(`reseed in progress: ${describeProgress(p)}`);
   const op = report.operation;
   if (op) {
     lines.push(
@@ -177,6 +181,7 @@ function formatAnalysisAndPlan(report: CycleReport): string[] {
       lines.push(`  salvage of ${r.server}: ${r.count} transaction(s) missing on ${r.missingOn} -> ${r.url}`);
     }
     for (const w of op.warnings ?? []) lines.push(`  warning: ${w}`);
+    if (op.reseedProgress) lines.push(`  reseed progress: ${describeProgress(op.reseedProgress)}`);
     if (op.auditUrl) lines.push(`  audit record: ${op.auditUrl}`);
     if (op.continuationNeeded) lines.push('  stopped at the deadline; a continuation resumes it');
     if (op.error) lines.push(`  error: ${String(op.error.message)}`);

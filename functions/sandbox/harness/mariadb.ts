@@ -140,6 +140,11 @@ export interface MariadbServerOptions {
   extraArgs?: readonly string[];
 }
 
+export interface StartOverrides {
+  readOnly?: boolean;
+  skipSlaveStart?: boolean;
+}
+
 /** A local mariadbd the harness controls. */
 export class MariadbServer {
   readonly name: string;
@@ -203,7 +208,7 @@ export class MariadbServer {
     this._port = port;
   }
 
-  private args(): string[] {
+  private args(once: StartOverrides = {}): string[] {
     return [
       '--no-defaults',
       '--user=root',
@@ -222,7 +227,8 @@ export class MariadbServer {
       '--gtid-strict-mode=1',
       '--binlog-format=ROW',
       // The seed's mode: every server writable, the watchdog fences. Or read-only at every start.
-      `--read-only=${this.options.readOnly ? 'ON' : 'OFF'}`,
+      `--read-only=${(once.readOnly ?? this.options.readOnly) ? 'ON' : 'OFF'}`,
+      ...(once.skipSlaveStart ? ['--skip-slave-start'] : []),
       '--skip-name-resolve',
       // Health checks and killed clients must never get 127.0.0.1 blocked.
       '--max-connect-errors=1000000',
@@ -245,8 +251,12 @@ export class MariadbServer {
     ];
   }
 
-  /** Starts mariadbd with the same datadir, port and options; resolves when it accepts connections. */
-  async start(timeoutMs = 60_000): Promise<void> {
+  /**
+   * Starts mariadbd with the same datadir, port and options; resolves when it accepts connections.
+   * `once` changes this start only (a physical reseed starts the rebuilt server read-only, without
+   * replication, as its systemd path does with MYSQLD_OPTS).
+   */
+  async start(timeoutMs = 60_000, once: StartOverrides = {}): Promise<void> {
     if (this.isRunning()) return;
     const mariadbd = requireBinary('mariadbd');
     const logOffset = existsSync(this.errorLogPath) ? readFileSync(this.errorLogPath).length : 0;
@@ -254,7 +264,7 @@ export class MariadbServer {
     let child: ChildProcess;
     try {
       // Own process group: a Ctrl-C in the terminal reaches our exit hooks, which stop the servers in order.
-      child = spawn(mariadbd, this.args(), { detached: true, stdio: ['ignore', out, out] });
+      child = spawn(mariadbd, this.args(once), { detached: true, stdio: ['ignore', out, out] });
     } finally {
       closeSync(out);
     }

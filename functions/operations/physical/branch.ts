@@ -1,0 +1,154 @@
+/**
+ * The branch point from the Reseed step to a physical rebuild: measures the source, asks the hosts,
+ * chooses the method (choose.ts) and runs it — mariadb-backup through the hosts (orchestrate.ts) or
+ * MySQL's CLONE (statement level) — or returns null for the logical path.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../../config/schema.js';
+import type { ServerId } from '../../core/snapshot.js';
+import type { CoordinationDb } from '../../election/db.js';
+import { DbError, errorMessage, ReseedCommandError, SafetyRefusalError } from '../../errors.js';
+import type { ObjectStore } from '../../storage/object-store.js';
+import { type ServerAdmin, str } from '../admin.js';
+import type { StepResult } from '../server-steps.js';
+import { chooseReseedMethod } from './choose.js';
+import type { HostCommands } from './commands.js';
+import { ensureReseedJournal, readCommand } from './journal.js';
+import { dropCoordinationCopy, physicalReseed } from './orchestrate.js';
+import type { ReseedProgress } from './progress.js';
+
+export interface PhysicalBranchInput {
+  config: Config;
+  db: CoordinationDb;
+  openedEpoch: number;
+  source: ServerAdmin;
+  /** The target's id; it is connected only when needed (it is stopped while its restore runs). */
+  target: ServerId;
+  connectTarget: () => Promise<ServerAdmin>;
+  /** Absent: no host can run the physical reseed (logical, or CLONE on MySQL). */
+  commands?: HostCommands;
+  /** The base store (config.objectStore: the hosts' RESEED_STORE) and the backup's key in it. */
+  store: ObjectStore;
+  key: string;
+  /** The account CLONE connects to the donor with (BACKUP_ADMIN there). */
+  donorAccount: { user: string; password: string };
+  beforeRestore: () => Promise<void>;
+  signal: AbortSignal;
+  log?: (message: string, extra?: Record<string, unknown>) => void;
+  onProgress?: (progress: ReseedProgress) => void;
+}
+
+/**
+ * Safety rule 8 for the one command that stops and replaces a server: a server that others replicate
+ * from is not a leaf to rebuild (stopping it cuts them off; its replacement would not hold what they
+ * applied). Read from its process list: a connected replica holds a Binlog Dump thread.
+ */
+export async function refuseIfReplicatedFrom(target: ServerAdmin): Promise<void> {
+  const rows = await target.query<{ host: unknown }>(
+    "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')",
+  );
+  if (rows.length > 0) {
+    throw new SafetyRefusalError(
+      `refusing to replace ${target.id}: ${rows.length} replica(s) replicate from it (${rows.map((r) => str(r.host)).join(', ')})`,
+    );
+  }
+}
+
+async function sourceBytes(source: ServerAdmin): Promise<number> {
+  const [r] = await source.query<{ b: unknown }>(
+    "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS b FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema', 'sys')",
+  );
+  return Number(str(r?.b)) || 0;
+}
+
+export async function physicalIfChosen(input: PhysicalBranchInput): Promise<StepResult | null> {
+  const { config, target, source } = input;
+  // Source and target are one flavor family (replication between them); the target may be stopped.
+  const mariadb = source.flavor.isMariadb;
+  if (config.reseed.method === 'logical') return null;
+  await ensureReseedJournal(input.db);
+  const already = (await readCommand(input.db, input.openedEpoch, target, 'backup')) !== null;
+  const reachable =
+    mariadb && input.commands
+      ? (await input.commands.reachable(source.id)) && (await input.commands.reachable(target))
+      : false;
+  const { method, reason } = chooseReseedMethod({
+    config: config.reseed,
+    mariadb,
+    supportsClone: source.flavor.supportsClone,
+    sourceBytes: await sourceBytes(source),
+    hostsReachable: reachable,
+    alreadyPhysical: already,
+  });
+  input.log?.('reseed method', { target, method, reason });
+  if (method === 'logical') return null;
+  if (method === 'clone') return cloneReseed(input, reason);
+  if (!input.commands)
+    throw new ReseedCommandError('a physical reseed is under way but no host commands are configured');
+  const r = await physicalReseed({
+    db: input.db,
+    openedEpoch: input.openedEpoch,
+    source: source.id,
+    target,
+    commands: input.commands,
+    store: input.store,
+    key: input.key,
+    parallel: config.reseed.parallel,
+    connectSource: async () => source,
+    connectTarget: input.connectTarget,
+    beforeRestore: async () => {
+      await input.beforeRestore();
+      await refuseIfReplicatedFrom(await input.connectTarget());
+    },
+    signal: input.signal,
+    ...(input.log ? { log: input.log } : {}),
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+  });
+  return { ...r, detail: `${r.detail} (${reason})` };
+}
+
+/**
+ * MySQL: CLONE INSTANCE FROM the source. The statement runs until the copy is done; the recipient
+ * then restarts itself (or, without a supervisor, stops with error 3707 and is started by its unit).
+ */
+async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<StepResult> {
+  const { source } = input;
+  const target = await input.connectTarget();
+  await input.beforeRestore();
+  await refuseIfReplicatedFrom(target);
+  const statements = target.flavor.cloneStatements({
+    host: source.server.replicationHost,
+    port: source.server.replicationPort,
+    ...input.donorAccount,
+  });
+  for (const [i, s] of statements.entries()) {
+    try {
+      await target.run(s);
+    } catch (error) {
+      // The connection drops when the recipient restarts after the copy; 3707: no supervisor restarted it.
+      const errno = error instanceof DbError ? (error.details?.errno as number | undefined) : undefined;
+      if (i === statements.length - 1 && (errno === undefined || errno === 3707)) break;
+      throw error;
+    }
+  }
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    try {
+      const admin = await input.connectTarget();
+      const [s] = await admin.query<Record<string, unknown>>(admin.flavor.cloneStatusQuery());
+      if (str(s?.state) === 'Completed') {
+        await dropCoordinationCopy(admin);
+        return {
+          detail: `${target.id} cloned from ${source.id} at GTID ${str(s?.gtid)} (${reason})`,
+          data: { method: 'clone', gtid: str(s?.gtid) },
+        };
+      }
+      if (str(s?.state) === 'Failed')
+        throw new ReseedCommandError(`CLONE failed: ${str(s?.errno)} ${str(s?.error)}`);
+    } catch (error) {
+      if (error instanceof ReseedCommandError || Date.now() > deadline) throw error;
+      input.log?.('clone: waiting for the recipient', { error: errorMessage(error) });
+    }
+    await sleep(2_000, undefined, { signal: input.signal });
+  }
+}

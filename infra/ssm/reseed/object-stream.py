@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""object-stream: streams a physical backup into the object store and back, for infra/ssm/reseed/reseed.sh.
+
+  object-stream.py put KEY EXPECTED_BYTES   stdin (raw xbstream) -> gzip -> KEY (S3 multipart or folder)
+  object-stream.py get KEY                  KEY -> gunzip -> stdout (raw xbstream)
+
+Why Python: the database hosts have no Node.js and not necessarily the AWS CLI, but every Linux image
+the SSM Agent supports ships python3. Only the standard library is used: SigV4 signing, multipart
+upload, IMDSv2 credentials. Memory stays bounded (at most three parts in flight), nothing is written to
+local disk, and zlib and hashlib release the GIL, so compressing and uploading overlap on two cores.
+
+Settings are environment variables set by reseed.sh from its root-owned settings file (never from the
+document's parameters): RESEED_STORE (s3://bucket/prefix or an absolute folder), RESEED_S3_ENDPOINT
+(a local S3 endpoint; empty for AWS), RESEED_SSE (AES256 or aws:kms), RESEED_SSE_KMS_KEY_ID,
+RESEED_GZIP_LEVEL (1..9). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
+else the instance role through IMDSv2. Region: AWS_REGION, AWS_DEFAULT_REGION, else IMDSv2.
+
+Progress: KEY.progress.json (put) or KEY.restore-progress.json (get) is rewritten every few seconds
+with the bytes so far, so that the orchestrating function can report rate and ETA.
+"""
+import datetime
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import urllib.parse
+import zlib
+
+CHUNK = 1 << 20
+PART_BASE = 16 << 20
+PROGRESS_EVERY_S = 5.0
+KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}){0,15}$")
+
+
+def fail(message, code=1):
+    sys.stderr.write("object-stream: %s\n" % message)
+    sys.exit(code)
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --------------------------------------------------------------------------------------------------
+# Credentials and signing
+# --------------------------------------------------------------------------------------------------
+def imds(path, token=None, method="GET"):
+    conn = http.client.HTTPConnection("169.254.169.254", 80, timeout=3)
+    headers = {"X-aws-ec2-metadata-token-ttl-seconds": "300"} if method == "PUT" else {}
+    if token:
+        headers["X-aws-ec2-metadata-token"] = token
+    conn.request(method, path, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    if resp.status != 200:
+        raise RuntimeError("IMDS %s: HTTP %d" % (path, resp.status))
+    return body
+
+
+class Credentials:
+    def __init__(self):
+        self.expires = 0.0
+        self.key = self.secret = self.token = None
+        self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+        self.refresh()
+
+    def refresh(self):
+        if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            self.key = os.environ["AWS_ACCESS_KEY_ID"]
+            self.secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+            self.token = os.environ.get("AWS_SESSION_TOKEN") or None
+            self.expires = float("inf")
+            if not self.region:
+                self.region = "us-east-1"
+            return
+        token = imds("/latest/api/token", method="PUT")
+        if not self.region:
+            self.region = imds("/latest/meta-data/placement/region", token)
+        role = imds("/latest/meta-data/iam/security-credentials/", token).split("\n")[0].strip()
+        data = json.loads(imds("/latest/meta-data/iam/security-credentials/" + role, token))
+        self.key, self.secret, self.token = data["AccessKeyId"], data["SecretAccessKey"], data["Token"]
+        exp = datetime.datetime.strptime(data["Expiration"], "%Y-%m-%dT%H:%M:%SZ")
+        self.expires = exp.replace(tzinfo=datetime.timezone.utc).timestamp() - 300
+
+    def current(self):
+        if time.time() > self.expires:
+            self.refresh()
+        return self
+
+
+def quote(s, safe="-_.~"):
+    return urllib.parse.quote(s, safe=safe)
+
+
+def hmac256(key, msg):
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+class S3:
+    def __init__(self, bucket, prefix):
+        self.bucket = bucket
+        self.prefix = prefix
+        self.creds = Credentials()
+        endpoint = os.environ.get("RESEED_S3_ENDPOINT", "")
+        if endpoint:
+            u = urllib.parse.urlsplit(endpoint)
+            self.scheme, self.host, self.path_style = u.scheme, u.netloc, True
+        else:
+            region = self.creds.region
+            self.scheme, self.host, self.path_style = "https", "%s.s3.%s.amazonaws.com" % (bucket, region), False
+
+    def full_key(self, key):
+        return "%s/%s" % (self.prefix, key) if self.prefix else key
+
+    def request(self, method, key, query=None, body=b"", headers=None, stream=False):
+        """One signed request; returns the response (read or streaming). Retries transient failures."""
+        query = query or {}
+        path = "/" + quote(self.full_key(key), safe="/-_.~")
+        if self.path_style:
+            path = "/" + self.bucket + path
+        for attempt in range(6):
+            creds = self.creds.current()
+            amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            payload_hash = hashlib.sha256(body).hexdigest()
+            h = {"host": self.host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash}
+            if creds.token:
+                h["x-amz-security-token"] = creds.token
+            for k, v in (headers or {}).items():
+                h[k.lower()] = v
+            signed = sorted(h)
+            canonical_query = "&".join(
+                "%s=%s" % (quote(k), quote(v)) for k, v in sorted(query.items())
+            )
+            canonical = "\n".join([
+                method, path, canonical_query,
+                "".join("%s:%s\n" % (k, h[k].strip()) for k in signed),
+                ";".join(signed), payload_hash,
+            ])
+            scope = "%s/%s/s3/aws4_request" % (amz_date[:8], creds.region)
+            to_sign = "\n".join([
+                "AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()
+            ])
+            k = hmac256(("AWS4" + creds.secret).encode(), amz_date[:8])
+            k = hmac256(hmac256(hmac256(k, creds.region), "s3"), "aws4_request")
+            sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+            h["authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+                creds.key, scope, ";".join(signed), sig)
+            conn_cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            try:
+                conn = conn_cls(self.host, timeout=120)
+                conn.request(method, path + ("?" + canonical_query if canonical_query else ""), body=body,
+                             headers=h)
+                resp = conn.getresponse()
+                if resp.status >= 500 or resp.status == 429:
+                    resp.read()
+                    raise RuntimeError("HTTP %d" % resp.status)
+                if resp.status >= 300:
+                    detail = resp.read().decode(errors="replace")[:500]
+                    fail("%s %s: HTTP %d %s" % (method, key, resp.status, detail))
+                if stream:
+                    return resp
+                data = resp.read()
+                conn.close()
+                return data
+            except (OSError, http.client.HTTPException, RuntimeError) as error:
+                if attempt == 5:
+                    fail("%s %s failed after retries: %s" % (method, key, error))
+                time.sleep(min(30, 0.5 * 2 ** attempt))
+        return None
+
+    def put_small(self, key, data):
+        self.request("PUT", key, body=data, headers={"content-type": "application/json"})
+
+    def upload(self, key, parts):
+        """Multipart upload of the byte strings `parts` yields; aborted on failure."""
+        sse = sse_headers()
+        out = self.request("POST", key, {"uploads": ""}, headers=dict(sse, **{"content-type": "application/gzip"}))
+        m = re.search(rb"<UploadId>([^<]+)</UploadId>", out)
+        if not m:
+            fail("CreateMultipartUpload returned no UploadId")
+        upload_id = m.group(1).decode()
+        etags = []
+        try:
+            for number, data in enumerate(parts, start=1):
+                resp = self.request("PUT", key, {"partNumber": str(number), "uploadId": upload_id}, body=data,
+                                    stream=True)
+                etag = resp.getheader("ETag")
+                resp.read()
+                etags.append((number, etag))
+            xml = "<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+                "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, e) for n, e in etags)
+            self.request("POST", key, {"uploadId": upload_id}, body=xml.encode())
+        except BaseException:
+            try:
+                self.request("DELETE", key, {"uploadId": upload_id})
+            except BaseException:
+                sys.stderr.write("object-stream: could not abort the multipart upload of %s\n" % key)
+            raise
+
+    def open(self, key):
+        return self.request("GET", key, stream=True)
+
+
+def sse_headers():
+    mode = os.environ.get("RESEED_SSE", "AES256")
+    if mode == "none":
+        return {}
+    h = {"x-amz-server-side-encryption": mode}
+    if mode == "aws:kms" and os.environ.get("RESEED_SSE_KMS_KEY_ID"):
+        h["x-amz-server-side-encryption-aws-kms-key-id"] = os.environ["RESEED_SSE_KMS_KEY_ID"]
+    return h
+
+
+class Folder:
+    """A local folder laid out like functions/storage/folder-store.ts: a key is a relative path."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def path(self, key):
+        return os.path.join(self.root, *key.split("/"))
+
+    def write_atomic(self, key, chunks):
+        target = self.path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temp = "%s.part-%d" % (target, os.getpid())
+        try:
+            with open(temp, "wb") as f:
+                for data in chunks:
+                    f.write(data)
+            os.rename(temp, target)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+
+    def put_small(self, key, data):
+        self.write_atomic(key, [data])
+
+    def upload(self, key, parts):
+        self.write_atomic(key, parts)
+
+    def open(self, key):
+        try:
+            return open(self.path(key), "rb")
+        except OSError as error:
+            fail("cannot read %s: %s" % (key, error))
+        return None
+
+
+def open_store():
+    url = os.environ.get("RESEED_STORE", "")
+    m = re.match(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/?(.*)$", url)
+    if m:
+        return S3(m.group(1), m.group(2).strip("/"))
+    if url.startswith("/"):
+        return Folder(url)
+    return fail("RESEED_STORE must be s3://bucket/prefix or an absolute folder", 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress
+# --------------------------------------------------------------------------------------------------
+class Progress:
+    def __init__(self, store, key, stage, expected):
+        self.store, self.key, self.stage, self.expected = store, key, stage, expected
+        self.raw = self.stored = 0
+        self.started = now_iso()
+        self.t0 = time.time()
+        self.last = 0.0
+
+    def write(self, done=False, force=False):
+        t = time.time()
+        if not force and t - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = t
+        record = {
+            "schema": "reseed-progress/1", "stage": self.stage, "rawBytes": self.raw,
+            "storedBytes": self.stored, "expectedBytes": self.expected, "startedAt": self.started,
+            "updatedAt": now_iso(), "elapsedMs": int((t - self.t0) * 1000), "done": done,
+        }
+        try:
+            self.store.put_small(self.key, (json.dumps(record) + "\n").encode())
+        except SystemExit:
+            # A progress record that cannot be written never fails the backup itself.
+            sys.stderr.write("object-stream: progress record not written\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# put / get
+# --------------------------------------------------------------------------------------------------
+def put(key, expected):
+    store = open_store()
+    level = int(os.environ.get("RESEED_GZIP_LEVEL", "1"))
+    progress = Progress(store, key + ".progress.json", "backup", expected)
+    progress.write(force=True)
+    # Parts flow through a bounded queue to an uploader thread: compression (main thread) and the
+    # network (uploader) overlap; at most three parts are in memory.
+    q = queue.Queue(maxsize=2)
+    failure = []
+
+    def parts():
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            yield item
+
+    def uploader():
+        try:
+            store.upload(key, parts())
+        except BaseException as error:  # SystemExit from fail() included
+            failure.append(error)
+            while q.get() is not None:
+                pass
+
+    t = threading.Thread(target=uploader, daemon=True)
+    t.start()
+    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+    buf = []
+    size = 0
+    number = 1
+    stdin = sys.stdin.buffer
+    while True:
+        data = stdin.read(CHUNK)
+        if not data:
+            break
+        progress.raw += len(data)
+        out = comp.compress(data)
+        if out:
+            buf.append(out)
+            size += len(out)
+        # S3 allows 10,000 parts: parts grow by 16 MiB every 1,000 (up to about 880 GB compressed).
+        if size >= PART_BASE * (1 + (number - 1) // 1000):
+            progress.stored += size
+            q.put(b"".join(buf))
+            buf, size, number = [], 0, number + 1
+            progress.write()
+        if failure:
+            break
+    if not failure:
+        buf.append(comp.flush())
+        size += len(buf[-1])
+        progress.stored += size
+        q.put(b"".join(buf))
+    q.put(None)
+    t.join()
+    if failure:
+        fail("upload of %s failed: %s" % (key, failure[0]))
+    progress.write(done=True, force=True)
+    print(json.dumps({"rawBytes": progress.raw, "storedBytes": progress.stored}))
+
+
+def get(key):
+    store = open_store()
+    body = store.open(key)
+    total = 0
+    if hasattr(body, "getheader"):
+        total = int(body.getheader("Content-Length") or 0)
+    else:
+        total = os.fstat(body.fileno()).st_size
+    progress = Progress(store, key + ".restore-progress.json", "restore", total)
+    progress.write(force=True)
+    decomp = zlib.decompressobj(31)
+    out = sys.stdout.buffer
+    while True:
+        data = body.read(CHUNK)
+        if not data:
+            break
+        progress.stored += len(data)
+        raw = decomp.decompress(data)
+        progress.raw += len(raw)
+        out.write(raw)
+        progress.write()
+    tail = decomp.flush()
+    progress.raw += len(tail)
+    out.write(tail)
+    out.flush()
+    if not decomp.eof:
+        fail("%s ended before the end of its gzip stream (truncated object)" % key)
+    if total and progress.stored != total:
+        fail("%s: read %d of %d bytes" % (key, progress.stored, total))
+    progress.write(done=True, force=True)
+
+
+def main(argv):
+    if len(argv) < 2 or argv[0] not in ("put", "get") or not KEY_RE.match(argv[1]):
+        fail("usage: object-stream.py put KEY EXPECTED_BYTES | get KEY (KEY: letters, digits, _ . = - /)", 2)
+    if argv[0] == "put":
+        put(argv[1], int(argv[2]) if len(argv) > 2 and argv[2].isdigit() else 0)
+    else:
+        get(argv[1])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
