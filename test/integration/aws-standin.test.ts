@@ -152,7 +152,7 @@ describe('AWS stand-in, read by the SDK', () => {
             timeoutSeconds: '{{ ExecutionTimeout }}',
             runCommand: [
               // dash, not bash: the agent runs the script with sh
-              '[ -z "${BASH_VERSION-}" ] || exit 9',
+              '[ -z "$BASH_VERSION" ] || exit 9',
               'sleep "$SSM_Sleep"',
               'printf "%s" "$SSM_Word"; i=0; while [ $i -lt 3000 ]; do printf x; i=$((i+1)); done; echo',
               'echo "$AWS_SSM_INSTANCE_ID" >&2',
