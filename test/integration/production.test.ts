@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { main } from '../../functions/cli.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { ROOT } from '../../functions/sandbox/production/bundle.js';
 import {
@@ -84,6 +85,55 @@ describe('the deployed bundle, against the AWS stand-in', () => {
     expect(env.standin.calls).toContain('GetSecretValue');
   });
 
+  it("the CLI reads the deployed configuration with the operator's credentials and reads the routers through SSM", async () => {
+    const saved = { ...process.env };
+    // The SDK's standard settings, as on an operator's bastion (here: pointing at the stand-in).
+    Object.assign(process.env, env.standin.sdkEnv(), {
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    });
+    try {
+      const lines: string[] = [];
+      const io = {
+        out: (t: string) => lines.push(t),
+        err: (t: string) => lines.push(t),
+        env: {
+          ...process.env,
+          CONFIG_SSM_PATH: env.configSsmPath,
+          DB_SECRET_ARN: env.secrets.database,
+          REPLICATION_SECRET_ARN: env.secrets.replication,
+          ROUTER_DOCUMENT: env.documentName,
+        },
+      };
+      expect(await main(['status', '--json'], io), lines.join('\n')).toBe(0);
+      const status = JSON.parse(lines.join('\n')) as Json;
+      expect(status.analysis.code).toBe('Ok');
+      expect(status.discovery.map((d: Json) => [d.group, d.source, d.found])).toEqual(
+        env.groups.map((g) => [g, 'ec2-tag', 1]),
+      );
+      lines.length = 0;
+      const commands = env.standin.commands.size;
+      expect(await main(['routers', 'status', '--routers', 'ssm', '--json'], io), lines.join('\n')).toBe(0);
+      const results = JSON.parse(lines.join('\n')) as Json[];
+      expect(results.map((r) => r.outcome)).toEqual(['status', 'status']);
+      for (const r of results) {
+        expect(r.routers[0].target).toMatch(/^i-0/);
+        expect(r.routers[0].invocationStatus).toBe('Success');
+      }
+      expect(env.standin.commands.size).toBe(commands + 2);
+      // --routers ssm with a configuration that names router addresses only is refused at load
+      lines.length = 0;
+      const local = {
+        ...io,
+        env: { ...io.env, CONFIG_SSM_PATH: '', DB_SECRET_ARN: '', REPLICATION_SECRET_ARN: '' },
+      };
+      expect(await main(['status', '--routers', 'ssm', '--config', cluster.configFile()], local)).toBe(2);
+      expect(lines.join('\n')).toContain('instanceId');
+    } finally {
+      process.env = saved;
+    }
+  });
+
   it('changes no server while a group has no router instance, alerts once, and refuses a config SSM cannot switch', async () => {
     const [primary, replica] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     const api = env.standin.instances.find((i) => i.tags[TAG_KEY] === 'api')!;
@@ -93,6 +143,7 @@ describe('the deployed bundle, against the AWS stand-in', () => {
       await routersOn(replica);
       const before = await cluster.replicationStatus(replica);
       const published = env.standin.published.length;
+      const commands = env.standin.commands.size;
       const [web] = await Promise.all([
         env.invoke('web', events.alarm('shop-db-primary-unreachable')),
         env.invoke('api', events.snsAlarm('shop-db-primary-unreachable')),
@@ -105,7 +156,7 @@ describe('the deployed bundle, against the AWS stand-in', () => {
       // nothing changed: the replica still has its replication configured and is not promoted further
       const after = await cluster.replicationStatus(replica);
       expect(after?.Master_Port).toBe(before?.Master_Port);
-      expect(env.standin.calls).not.toContain('SendCommand');
+      expect(env.standin.commands.size).toBe(commands);
       const alerts = env.standin.published
         .slice(published)
         .filter((p) => p.subject?.includes('RoutersUnknown'));
@@ -130,13 +181,13 @@ describe('the deployed bundle, against the AWS stand-in', () => {
     ];
     env.standin.putParameter('/mysql-failover/bad/config', JSON.stringify(bad));
     const refused = await env.invoke('api', events.schedule('api'), {
-      CONFIG_SSM_PATH: '/mysql-failover/bad',
+      env: { CONFIG_SSM_PATH: '/mysql-failover/bad' },
     });
     expect(refused.thrown).toMatchObject({ code: 'CycleFailedError' });
     expect(refused.thrown?.message).toContain('groups.0.routers.0.instanceId');
     expect(failedCycle(refused)).toEqual([1]);
     const answered = await env.invoke('api', events.console('check', 'api'), {
-      CONFIG_SSM_PATH: '/mysql-failover/bad',
+      env: { CONFIG_SSM_PATH: '/mysql-failover/bad' },
     });
     expect(answered.result).toMatchObject({ ok: false, error: { code: 'ConfigError' } });
   }, 240_000);

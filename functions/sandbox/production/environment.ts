@@ -14,6 +14,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CycleReport } from '../../operations/cycle.js';
+import type { Invocation } from '../../triggers/events.js';
 import { ACCOUNT, AwsStandin, type LambdaInvoke } from '../aws-standin/server.js';
 import type { CommandDocument } from '../aws-standin/ssm-agent.js';
 import type { Cluster } from '../harness/cluster.js';
@@ -43,6 +45,17 @@ export interface InvokeOutcome {
   /** Everything the function wrote to stdout (Powertools logs, EMF metrics). */
   stdout: string[];
   exitCode: number | null;
+  /** Killed on purpose (`killAfterMs`): the run ended without an answer, as a crashed container. */
+  killed: boolean;
+  /** The answer line could not be read (a harness failure, not the function's). */
+  unreadable?: string;
+}
+
+export interface InvokeOptions {
+  /** Extra environment of this invocation (e.g. another CONFIG_SSM_PATH). */
+  env?: Record<string, string>;
+  /** SIGKILL the function this long after it started (a container lost mid-run). */
+  killAfterMs?: number;
 }
 
 /** The handler, run once in a fresh Node process from the unzipped bundle, as Lambda's runtime would. */
@@ -196,7 +209,7 @@ export class ProductionEnvironment {
   }
 
   /** Runs one invocation of a group's function with `event`; resolves when the process has ended. */
-  invoke(group: string, event: unknown, extraEnv: Record<string, string> = {}): Promise<InvokeOutcome> {
+  invoke(group: string, event: unknown, options: InvokeOptions = {}): Promise<InvokeOutcome> {
     const id = `standin-${++this.invokeCount}`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', RUNNER], {
       // A folder without node_modules: the bundle must carry every dependency itself.
@@ -216,10 +229,18 @@ export class ProductionEnvironment {
         INVOKE_EVENT: JSON.stringify(event),
         BUNDLE_HANDLER: join(this.bundleDir, 'functions', 'watchdog.mjs'),
         ...this.functionEnv(group),
-        ...extraEnv,
+        ...options.env,
       },
     });
     this.children.add(child);
+    let killed = false;
+    const killer =
+      options.killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            killed = true;
+            child.kill('SIGKILL');
+          }, options.killAfterMs);
     const lines: string[] = [];
     let buffer = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -234,14 +255,20 @@ export class ProductionEnvironment {
     child.stderr!.on('data', (d: Buffer) => this.options.log?.(`[${group}] ${d.toString('utf8').trimEnd()}`));
     const done = new Promise<InvokeOutcome>((resolve) => {
       child.once('close', (code) => {
+        clearTimeout(killer);
         this.children.delete(child);
         if (buffer) lines.push(buffer);
-        const outcome: InvokeOutcome = { group, stdout: lines, exitCode: code };
+        const outcome: InvokeOutcome = { group, stdout: lines, exitCode: code, killed };
         for (const l of lines) {
-          if (l.startsWith('INVOKE_RESULT '))
-            outcome.result = JSON.parse(l.slice(14)) as InvokeOutcome['result'];
-          if (l.startsWith('INVOKE_THROWN '))
-            outcome.thrown = JSON.parse(l.slice(14)) as InvokeOutcome['thrown'];
+          try {
+            if (l.startsWith('INVOKE_RESULT '))
+              outcome.result = JSON.parse(l.slice(14)) as InvokeOutcome['result'];
+            if (l.startsWith('INVOKE_THROWN '))
+              outcome.thrown = JSON.parse(l.slice(14)) as InvokeOutcome['thrown'];
+          } catch (error) {
+            // The harness could not read the answer: say so, never crash the caller's loop.
+            outcome.unreadable = `${l.slice(0, 14)}line of ${l.length} characters: ${(error as Error).message}`;
+          }
         }
         resolve(outcome);
       });
@@ -321,3 +348,37 @@ export const productionEvents = {
     ...extra,
   }),
 };
+
+/** The event a trigger sends to a group's function in production mode (the template's shapes). */
+export function productionEvent(trigger: Invocation['trigger'], group: string): unknown {
+  if (trigger === 'alarm') return productionEvents.alarm('chaos-primary-down');
+  if (trigger === 'console') return productionEvents.console('check', group);
+  return productionEvents.schedule(group);
+}
+
+/**
+ * The report a function returned. A failed schedule or alarm run throws (as Lambda sees it): that is
+ * a cycle that failed, reported as such; a process that ended with neither is a crash.
+ */
+export function reportOf(
+  o: InvokeOutcome,
+  trigger: Invocation['trigger'],
+  crashed: () => void,
+  harness: (message: string) => void = () => crashed(),
+): CycleReport | null {
+  if (o.unreadable) {
+    harness(`the answer of the function of ${o.group} is unreadable: ${o.unreadable}`);
+    return null;
+  }
+  if (o.result?.report) return o.result.report as unknown as CycleReport;
+  const error = o.thrown ?? o.result?.error;
+  if (error) {
+    return {
+      group: o.group,
+      trigger,
+      error: { message: String((error as { message?: unknown }).message ?? 'failed') },
+    } as unknown as CycleReport;
+  }
+  crashed();
+  return null;
+}
