@@ -34,7 +34,15 @@ import {
 } from './operations/notify.js';
 import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
+import type { ObjectStore } from './storage/object-store.js';
 import { type Invocation, parseEvent } from './triggers/events.js';
+import {
+  decideRepeat,
+  type RequestRecord,
+  requestIdOf,
+  requestKey,
+  startRecord,
+} from './triggers/idempotency.js';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'mysql-failover';
 const logger = new Logger({ serviceName });
@@ -115,6 +123,68 @@ export interface HandlerResult {
   ok: boolean;
   report?: CycleReport;
   error?: Record<string, unknown>;
+  /** Console failover/switchover/recover: the request id (given or derived). */
+  requestId?: string;
+  /** True when this answer is the first call's, returned again for a repeat (nothing was run). */
+  repeated?: boolean;
+}
+
+/** How long a manual action's answer is returned again for a repeat of the same request. */
+const REQUEST_WINDOW_MS = Number(process.env.IDEMPOTENCY_WINDOW_SECONDS ?? 3600) * 1000;
+
+interface OpenRequest {
+  store: ObjectStore;
+  key: string;
+  record: RequestRecord;
+}
+
+/**
+ * A manual action's request (triggers/idempotency.ts): answers a repeat from the first call's record,
+ * or records that this call runs. Null when the invocation needs no idempotency.
+ */
+async function openRequest(
+  cfg: Config,
+  invocation: Invocation,
+  group: string | undefined,
+): Promise<{ answer: HandlerResult } | { open: OpenRequest } | null> {
+  const id = requestIdOf(invocation, group);
+  if (!id) return null;
+  if (!cfg.objectStore) {
+    logger.warn('no objectStore: a repeated manual action cannot be recognised', { requestId: id.id });
+    return null;
+  }
+  const { getJson, openConfiguredStore, putJson } = await import('./operations/store.js');
+  const store = openConfiguredStore(cfg);
+  const key = requestKey(cfg.clusterName, group, id.id);
+  const decision = decideRepeat(await getJson<RequestRecord>(store, key), new Date());
+  if (!decision.run && 'repeat' in decision) {
+    logger.info('repeated request: the first answer is returned, nothing runs', { requestId: id.id });
+    return { answer: { ...(decision.repeat.result as HandlerResult), requestId: id.id, repeated: true } };
+  }
+  if (!decision.run) {
+    return {
+      answer: {
+        ok: false,
+        requestId: id.id,
+        error: {
+          code: 'RequestInProgress',
+          message: `request ${id.id} is still running (started ${decision.inProgress.startedAt}); ask again once it has finished to get its answer`,
+        },
+      },
+    };
+  }
+  const record = startRecord(id, new Date(), REQUEST_WINDOW_MS);
+  await putJson(store, key, record);
+  return { open: { store, key, record } };
+}
+
+async function closeRequest(open: OpenRequest, result: HandlerResult): Promise<void> {
+  const { putJson } = await import('./operations/store.js');
+  try {
+    await putJson(open.store, open.key, { ...open.record, status: 'done', result });
+  } catch (error) {
+    logger.error('request record not written: a repeat would run again', { error: errorMessage(error) });
+  }
 }
 
 /** MySQL's "access denied" (ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR): a rotated password. */
@@ -173,6 +243,19 @@ async function watchdog(
     }
     return { ok: false, error: error.toJSON() };
   }
+  let request: OpenRequest | undefined;
+  try {
+    const opened = await openRequest(cfg, invocation, group);
+    if (opened && 'answer' in opened) return opened.answer;
+    request = opened?.open;
+  } catch (error) {
+    // Unknown whether this request already ran: changing nothing is the safe answer.
+    logger.error('request record unreadable', { error: errorMessage(error) });
+    return {
+      ok: false,
+      error: { code: 'StorageError', message: `cannot read the request record: ${errorMessage(error)}` },
+    };
+  }
   // Our own stop comes before middy's early timeout, so a reseed hands its lease back, the audit
   // is written and the continuation is sent while the function still runs.
   const own = new AbortController();
@@ -209,6 +292,11 @@ async function watchdog(
   recordOperationMetrics(metrics, report);
   logger.info('cycle finished', { report });
   await afterCycle(cfg, report, context, signal);
+  if (request) {
+    const answer: HandlerResult = { ok: !failed, report, requestId: request.record.requestId };
+    await closeRequest(request, answer);
+    return answer;
+  }
   if (failed && failureThrows(invocation)) {
     const cause = report.operation?.error ?? report.error;
     throw new CycleFailedError(

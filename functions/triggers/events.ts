@@ -24,6 +24,11 @@ export interface Invocation {
   resume?: Record<string, unknown>;
   /** switchover: the server to promote (host:port); default: the healthiest replica. */
   target?: string;
+  /**
+   * Console failover/switchover/recover: the caller's request id. A repeat within the idempotency
+   * window returns the first result and changes nothing (triggers/idempotency.ts).
+   */
+  requestId?: string;
 }
 
 const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a group name');
@@ -37,6 +42,10 @@ const consoleEvent = z
     target: z
       .string()
       .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')
+      .optional(),
+    requestId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1-128 letters, digits, _ . : -')
       .optional(),
   })
   .strict();
@@ -87,7 +96,7 @@ const continuation = z.object({
 
 const ACCEPTED =
   'accepted events: a console event {"action": "check"|"status"|"failover"|"recover"|"switchover", ' +
-  '"group": "<name>", "dryRun": true|false, "force": true|false}; the schedule input {"source": "schedule", ' +
+  '"group": "<name>", "dryRun": true|false, "force": true|false, "requestId": "<id>"}; the schedule input {"source": "schedule", ' +
   '"group": "<name>"}; an EventBridge Scheduled Event; a "CloudWatch Alarm State Change" event; ' +
   'an SNS notification carrying a CloudWatch alarm';
 
@@ -170,6 +179,7 @@ export function parseEvent(event: unknown): Invocation {
       dryRun: parsed.data.dryRun,
       force: parsed.data.force,
       target: parsed.data.target,
+      ...(parsed.data.requestId ? { requestId: parsed.data.requestId } : {}),
     };
   }
   throw new EventValidationError(

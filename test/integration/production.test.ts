@@ -233,4 +233,20 @@ describe('the deployed bundle, against the AWS stand-in', () => {
       ),
     ).toBe(true);
   }, 300_000);
+
+  it('answers a repeated manual action with the first result and runs nothing again', async () => {
+    const ask = { requestId: 'incident-2026-12-02' };
+    const first = await env.invoke('web', events.console('recover', 'web', ask));
+    const operationsBefore = env.standin.commands.size;
+    const again = await env.invoke('web', events.console('recover', 'web', ask));
+    expect(first.result?.requestId).toBe('incident-2026-12-02');
+    expect(again.result).toMatchObject({ requestId: 'incident-2026-12-02', repeated: true });
+    expect(again.result?.report?.startedAt).toBe(first.result?.report?.startedAt);
+    expect(env.standin.commands.size).toBe(operationsBefore);
+    // without a request id, the id is derived from the request: the same request is a repeat too
+    const derived = await env.invoke('web', events.console('recover', 'web'));
+    const repeat = await env.invoke('web', events.console('recover', 'web'));
+    expect(derived.result?.requestId).toMatch(/^derived-/);
+    expect(repeat.result).toMatchObject({ requestId: derived.result?.requestId, repeated: true });
+  }, 240_000);
 });

@@ -39,7 +39,13 @@ export interface ProductionOptions {
 export interface InvokeOutcome {
   group: string;
   /** What the handler returned; undefined when it threw. */
-  result?: { ok: boolean; report?: Record<string, unknown>; error?: Record<string, unknown> };
+  result?: {
+    ok: boolean;
+    report?: Record<string, unknown>;
+    error?: Record<string, unknown>;
+    requestId?: string;
+    repeated?: boolean;
+  };
   /** What the handler threw (Lambda reports it as a function error). */
   thrown?: { name: string; code?: string; message: string };
   /** Everything the function wrote to stdout (Powertools logs, EMF metrics). */
