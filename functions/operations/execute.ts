@@ -54,7 +54,7 @@ import {
   startReplication,
   stopReplication,
 } from './server-steps.js';
-import { operationPrefix, putJson, putText, subStore } from './store.js';
+import { dumpPrefix, operationPrefix, putJson, putText, subStore } from './store.js';
 
 export interface ExecuteDeps {
   routers: RouterSwitch;
@@ -465,7 +465,8 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         return reseed({
           target: await pool.get(step.server),
           source: await pool.get(step.from),
-          store: subStore(deps.store(), `${prefix()}/reseed-${name}`),
+          // Dumps apart from the records: the lifecycle expires them, never salvage or audit records.
+          store: subStore(deps.store(), `${dumpPrefix(config, ctx.openedEpoch)}/reseed-${name}`),
           watchdog: { ...cred, ...mysqlTls(config.tls) },
           signal: ctx.signal,
         });
