@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { main } from '../../functions/cli.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
-import { ROOT } from '../../functions/sandbox/production/bundle.js';
+import { ROOT, readTemplate } from '../../functions/sandbox/production/bundle.js';
 import {
   productionEvents as events,
   type InvokeOutcome,
@@ -70,6 +70,11 @@ describe('the deployed bundle, against the AWS stand-in', () => {
     }
     expect(TAG_KEY).toBe(sample.routers.tagKey);
     expect(doc.credentials).toBeUndefined();
+    // the functions get the environment the template gives them, variable for variable
+    const template = readTemplate();
+    const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function')!;
+    const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(Object.keys(env.functionEnv('web')).sort()).toEqual(Object.keys(vars).sort());
   });
 
   it('checks on the schedule: routers found by tag, Ok, FailedCycle 0', async () => {

@@ -201,6 +201,7 @@ export class ProductionEnvironment {
   functionEnv(group: string): Record<string, string> {
     return {
       GROUP: group,
+      CLUSTER_NAME: this.clusterName,
       CONFIG_SSM_PATH: this.configSsmPath,
       DB_SECRET_ARN: this.secrets.database,
       REPLICATION_SECRET_ARN: this.secrets.replication,
