@@ -33,7 +33,8 @@ beforeAll(async () => {
     groupNames: sample.groups.map((g: Json) => g.name),
     configExtra: {
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-      timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
+      // Connect timeouts for a loaded 2-core machine (several cold starts and servers at once).
+      timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
     },
   });
 }, 240_000);
@@ -88,6 +89,38 @@ describe('the deployed bundle, against the AWS stand-in', () => {
     expect(env.standin.calls).toContain('DescribeInstances');
     expect(env.standin.calls).toContain('GetParametersByPath');
     expect(env.standin.calls).toContain('GetSecretValue');
+  });
+
+  it('is started by every event shape in events/ (named for the sample stage) and by its own continuation', async () => {
+    const file = (name: string): unknown =>
+      JSON.parse(readFileSync(join(ROOT, 'events', `${name}.json`), 'utf8'));
+    const shapes: Array<[string, unknown, string]> = [
+      ['schedule', file('schedule'), 'schedule'],
+      ['eventbridge-scheduled', file('eventbridge-scheduled'), 'schedule'],
+      ['alarm-state-change', file('alarm-state-change'), 'alarm'],
+      ['alarm-sns', file('alarm-sns'), 'alarm'],
+      ['console-status', file('console-status'), 'console'],
+      ['console-check', file('console-check'), 'console'],
+      [
+        'continuation',
+        {
+          source: 'mysql-failover.continuation',
+          group: 'web',
+          resume: { operation: 'recover', openedEpoch: 1 },
+        },
+        'continuation',
+      ],
+    ];
+    // One after the other: each is a cold start of the bundle, and the machine may be loaded.
+    const outcomes: InvokeOutcome[] = [];
+    for (const [, event] of shapes) outcomes.push(await env.invoke('web', event));
+    outcomes.forEach((o, i) => {
+      const [name, , trigger] = shapes[i]!;
+      expect(o.result?.ok, `${name}: ${JSON.stringify(o.thrown ?? o.result?.error)}`).toBe(true);
+      expect(report(o)).toMatchObject({ group: 'web', trigger, analysis: { code: 'Ok' } });
+    });
+    const malformed = await env.invoke('web', file('console-malformed'));
+    expect(malformed.result).toMatchObject({ ok: false, error: { code: 'EventValidationError' } });
   });
 
   it("the CLI reads the deployed configuration with the operator's credentials and reads the routers through SSM", async () => {
