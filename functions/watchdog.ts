@@ -88,11 +88,16 @@ async function tagFinder(cfg: Config): Promise<FindTagged | undefined> {
  * was checked for it when loaded: every group has instances to target); otherwise the router script
  * runs on this host. Built from each run's configuration, whose tag groups hold the routers found now.
  */
-async function routersFor(cfg: Config): Promise<RouterSwitch> {
+async function routersFor(cfg: Config, signal: AbortSignal): Promise<RouterSwitch> {
   const documentName = process.env.ROUTER_DOCUMENT;
   if (!documentName) return localRouterSwitchFromConfig(cfg);
   const { ssmRouterSwitchFromConfig } = await import('./routers/ssm-from-config.js');
-  return ssmRouterSwitchFromConfig(cfg, await ssmClient(), { documentName });
+  const client = await ssmClient();
+  // Every SSM call of the switch carries the run's abort signal (a command already sent still runs on
+  // its instances; the next run sees where the routers point).
+  const send = ((command: Parameters<SSMClient['send']>[0], options?: { abortSignal?: AbortSignal }) =>
+    client.send(command, { ...options, abortSignal: signal })) as SSMClient['send'];
+  return ssmRouterSwitchFromConfig(cfg, { send }, { documentName });
 }
 
 /** Time kept back for the report, the SNS summary and the continuation after an operation stops. */
@@ -271,7 +276,12 @@ async function watchdog(
     runCycle(
       c,
       { ...invocation, group },
-      { logger, signal: runSignalAll, routers: routersFor, findTagged: await tagFinder(c) },
+      {
+        logger,
+        signal: runSignalAll,
+        routers: (resolved) => routersFor(resolved, runSignalAll),
+        findTagged: await tagFinder(c),
+      },
     );
   let report: CycleReport;
   try {
