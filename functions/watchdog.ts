@@ -290,8 +290,14 @@ async function watchdog(
       // A password rotated since the configuration was read: read it (and the secrets) again, once.
       logger.warn('authentication failed: reading the configuration and secrets again');
       configs.invalidate();
-      ({ config: cfg } = await configs.get());
-      report = await cycle(cfg);
+      const again = await configs.get().catch((error: unknown) => {
+        logger.error('configuration not read again', { error: errorMessage(error) });
+        return null;
+      });
+      if (again) {
+        cfg = again.config;
+        report = await cycle(cfg);
+      }
     }
   } finally {
     clearTimeout(timer);
