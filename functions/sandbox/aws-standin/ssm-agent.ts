@@ -38,6 +38,11 @@ export interface AgentInstance {
   dir: string;
   /** The agent process' environment on this instance (added to a minimal root environment). */
   env?: Record<string, string>;
+  /**
+   * The instance's own files at the paths the document allows (e.g. its router folder at /etc/haproxy):
+   * each step runs in a private mount namespace with these folders bound over the host's.
+   */
+  binds?: Array<{ from: string; to: string }>;
 }
 
 export interface StepRun {
@@ -107,7 +112,26 @@ export async function runShellScriptStep(
   for (const [name] of envValued) env[`SSM_${name}`] = parameters[name] ?? '';
   const startedAt = new Date();
   return new Promise<StepRun>((resolve) => {
-    const child = spawn('sh', [scriptPath], {
+    const binds = instance.binds ?? [];
+    // unshare gives the step its own mount table: the host's folders are untouched.
+    const [command, args] =
+      binds.length === 0
+        ? ['sh', [scriptPath]]
+        : [
+            'unshare',
+            [
+              '--mount',
+              '--propagation',
+              'private',
+              'sh',
+              '-c',
+              `${binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}" &&`).join(' ')} exec sh "$${2 * binds.length + 1}"`,
+              'ssm-agent',
+              ...binds.flatMap((b) => [b.from, b.to]),
+              scriptPath,
+            ],
+          ];
+    const child = spawn(command as string, args as string[], {
       cwd: folder,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

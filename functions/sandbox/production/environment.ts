@@ -151,7 +151,8 @@ export class ProductionEnvironment {
           routerKind: 'haproxy',
           ec2Tag: { key: TAG_KEY, value: this.groups[i] },
           routerPort: router.port,
-          configPath: router.configPath,
+          // The path the document allows; each instance sees its own router folder there (binds below).
+          configPath: '/etc/haproxy/haproxy.cfg',
         };
       }),
       ...this.options.configExtra,
@@ -170,10 +171,15 @@ export class ProductionEnvironment {
       this.secrets.replication,
       JSON.stringify({ username: cred.replication.user, password: cred.replication.password }),
     );
-    this.standin.documents.set(
-      this.documentName,
-      JSON.parse(readFileSync(join(ROOT, 'infra', 'ssm', 'router-switch.json'), 'utf8')) as CommandDocument,
-    );
+    // One document per router kind: `<ROUTER_DOCUMENT>-<kind>` (routers/ssm.ts documentNameFor).
+    for (const kind of ['haproxy', 'mysqlrouter', 'proxysql']) {
+      this.standin.documents.set(
+        `${this.documentName}-${kind}`,
+        JSON.parse(
+          readFileSync(join(ROOT, 'infra', 'ssm', `router-switch-${kind}.json`), 'utf8'),
+        ) as CommandDocument,
+      );
+    }
     c.groups.forEach((g, gi) => {
       g.routers.forEach((r, ri) => {
         const instanceId = `i-0${(gi + 1).toString(16).padStart(8, '0')}${(ri + 1).toString(16).padStart(8, '0')}`;
@@ -185,6 +191,7 @@ export class ProductionEnvironment {
           tags: { [TAG_KEY]: this.groups[gi]!, Name: `${this.clusterName}-${this.groups[gi]}-${ri + 1}` },
           state: 'running',
           dir,
+          binds: [{ from: r.baseDir, to: '/etc/haproxy' }],
           // What the operator puts in /etc/mysql-failover/router-switch.env on a backend (docs/deployment.md):
           // the verification login and where backups go. The agent's environment carries them here.
           env: {
