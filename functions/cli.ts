@@ -3,10 +3,12 @@
  * the Lambda handler calls, print the result (readable, or `--json`). Returns the exit code.
  */
 import { parseArgs } from 'node:util';
+import { OperatorAws } from './aws/operator.js';
+import { discoverRouters } from './cluster/discovery.js';
 import type { Config } from './config/schema.js';
 import { loadConfig } from './config/sources.js';
 import { UsageError, WatchdogError } from './errors.js';
-import { type CycleReport, runCycle } from './operations/cycle.js';
+import { type CycleDeps, type CycleReport, runCycle } from './operations/cycle.js';
 import { formatCycleReport, formatStatus } from './operations/status-view.js';
 import type { Action } from './triggers/events.js';
 
@@ -15,7 +17,9 @@ const HELP = `repl-watchdog — failover watchdog for MySQL/MariaDB primary-repl
 Usage:
   repl-watchdog --now [--group G] [--action A] [--dry-run] [--force]   run one cycle (every group, or G)
   repl-watchdog status [--group G]                                     servers, replication, routers, operation
-  repl-watchdog sandbox [--keep] [--servers 2|3]                       local cluster and failover drill
+  repl-watchdog sandbox [--keep] [--servers 2|3] [--production]        local cluster and failover drill
+                                                                       (--production: the packaged bundle
+                                                                       against the AWS stand-in)
   repl-watchdog routers status [--group G]                             where each router sends new connections
   repl-watchdog routers switch --group G --to HOST:PORT [--fence HOST:PORT] [--dry-run]
                                                                        rewrite a group's router destinations
@@ -29,6 +33,10 @@ Options:
   --force         override the anti-flap period
   --action A      check (default) | failover | recover | switchover
   --target H:P    switchover: the replica to promote
+  --routers M     local (default): the router script on this host | ssm: SSM Run Command, as the function
+  --document D    with --routers ssm: the stack's RouterSwitch document (default: $ROUTER_DOCUMENT)
+  The configuration may come from the deployment: CONFIG_SSM_PATH (SSM Parameter Store) with
+  DB_SECRET_ARN / REPLICATION_SECRET_ARN (Secrets Manager), read with your AWS credentials.
   -h, --help      this text
 
 Exit codes: 0 ok; 1 the cluster needs attention or a step failed; 2 usage or configuration error.
@@ -56,6 +64,9 @@ const OPTIONS = {
   action: { type: 'string' },
   target: { type: 'string' },
   keep: { type: 'boolean' },
+  routers: { type: 'string' },
+  document: { type: 'string' },
+  production: { type: 'boolean' },
   servers: { type: 'string' },
   to: { type: 'string' },
   fence: { type: 'string', multiple: true },
@@ -64,14 +75,41 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-async function configFor(values: Values, io: CliIo): Promise<Config> {
-  return loadConfig({ env: io.env, file: values.config });
+/** Routers through SSM Run Command (`--routers ssm`) or the router script on this host (default). */
+function viaSsm(values: Values): boolean {
+  const mode = values.routers ?? 'local';
+  if (mode !== 'ssm' && mode !== 'local')
+    throw new UsageError(`--routers must be ssm or local (got "${mode}")`);
+  return mode === 'ssm';
+}
+
+async function configFor(values: Values, io: CliIo, aws = new OperatorAws(io.env)): Promise<Config> {
+  return loadConfig({
+    env: io.env,
+    file: values.config,
+    ssm: aws.ssmClient,
+    secrets: aws.secretsClient,
+    routersThroughSsm: viaSsm(values),
+  });
+}
+
+/** What a cycle needs from AWS: routers found by EC2 tag, and the SSM switch with `--routers ssm`. */
+async function cycleDeps(values: Values, config: Config, aws: OperatorAws): Promise<CycleDeps> {
+  const findTagged = await aws.findTagged(config);
+  const deps: CycleDeps = findTagged ? { findTagged } : {};
+  if (viaSsm(values)) {
+    const document = aws.documentName(values.document);
+    deps.routers = (c) => aws.ssmRouters(c, document);
+  }
+  return deps;
 }
 
 const CYCLE_ACTIONS: readonly Action[] = ['check', 'failover', 'recover', 'switchover'];
 
 async function runNow(values: Values, io: CliIo): Promise<number> {
-  const config = await configFor(values, io);
+  const aws = new OperatorAws(io.env);
+  const config = await configFor(values, io, aws);
+  const deps = await cycleDeps(values, config, aws);
   const action = (values.action ?? 'check') as Action;
   if (!CYCLE_ACTIONS.includes(action)) {
     throw new UsageError(`--action must be one of ${CYCLE_ACTIONS.join(', ')} (got "${values.action}")`);
@@ -81,14 +119,18 @@ async function runNow(values: Values, io: CliIo): Promise<number> {
   // routers, and the election makes one of them the operation master.
   const reports: CycleReport[] = await Promise.all(
     groups.map((group) =>
-      runCycle(config, {
-        trigger: 'cli',
-        action,
-        group,
-        dryRun: values['dry-run'] ?? false,
-        force: values.force ?? false,
-        ...(values.target ? { target: values.target } : {}),
-      }),
+      runCycle(
+        config,
+        {
+          trigger: 'cli',
+          action,
+          group,
+          dryRun: values['dry-run'] ?? false,
+          force: values.force ?? false,
+          ...(values.target ? { target: values.target } : {}),
+        },
+        deps,
+      ),
     ),
   );
   if (values.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
@@ -106,14 +148,19 @@ async function runNow(values: Values, io: CliIo): Promise<number> {
 }
 
 async function runStatus(values: Values, io: CliIo): Promise<number> {
-  const config = await configFor(values, io);
-  const report = await runCycle(config, {
-    trigger: 'cli',
-    action: 'status',
-    group: values.group,
-    dryRun: true,
-    force: false,
-  });
+  const aws = new OperatorAws(io.env);
+  const config = await configFor(values, io, aws);
+  const report = await runCycle(
+    config,
+    {
+      trigger: 'cli',
+      action: 'status',
+      group: values.group,
+      dryRun: true,
+      force: false,
+    },
+    await cycleDeps(values, config, aws),
+  );
   io.out(values.json ? JSON.stringify(report, null, 2) : formatStatus(report));
   return report.error === undefined ? 0 : 1;
 }
@@ -123,13 +170,24 @@ async function runSandbox(values: Values, io: CliIo): Promise<number> {
   const servers = values.servers === undefined ? 2 : Number(values.servers);
   if (servers !== 2 && servers !== 3)
     throw new UsageError(`--servers must be 2 or 3 (got "${values.servers}")`);
-  return sandbox({ keep: values.keep ?? false, servers, json: values.json ?? false, out: io.out });
+  return sandbox({
+    keep: values.keep ?? false,
+    servers,
+    json: values.json ?? false,
+    out: io.out,
+    ...(values.production ? { production: true } : {}),
+  });
 }
 
 async function runRouters(sub: string | undefined, values: Values, io: CliIo): Promise<number> {
-  const config = await configFor(values, io);
+  const aws = new OperatorAws(io.env);
+  // Routers found by EC2 tag are found now, as the function finds them every run.
+  const loaded = await configFor(values, io, aws);
+  const { config } = await discoverRouters(loaded, await aws.findTagged(loaded));
   const routers = await import('./routers/cli.js');
-  const routerSwitch = routers.localRouterSwitchFromConfig(config);
+  const routerSwitch = viaSsm(values)
+    ? await aws.ssmRouters(config, aws.documentName(values.document))
+    : routers.localRouterSwitchFromConfig(config);
   let result: Awaited<ReturnType<typeof routers.routersStatusCommand>>;
   if (sub === 'status') {
     result = await routers.routersStatusCommand(config, routerSwitch, { group: values.group });

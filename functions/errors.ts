@@ -75,6 +75,14 @@ export class DeadlineError extends WatchdogError {
   override readonly code = 'DeadlineError';
 }
 
+/**
+ * A scheduled, alarm-started or continued run whose cycle failed: thrown out of the Lambda handler so
+ * that the function's Errors metric, its alarm and the on-failure destination see it.
+ */
+export class CycleFailedError extends WatchdogError {
+  override readonly code = 'CycleFailedError';
+}
+
 /** A safety rule forbids the requested operation (partitioned view, anti-flap, split brain policy). */
 export class SafetyRefusalError extends WatchdogError {
   override readonly code = 'SafetyRefusal';

@@ -275,6 +275,20 @@ export const configSchema = z
           message: 'needs "routers" or "ec2Tag" to find its routers',
         });
       }
+      if (g.ec2Tag !== undefined && g.routerPort === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i, 'routerPort'],
+          message: 'is required with "ec2Tag": the port the router listens on, on each instance found',
+        });
+      }
+      if (g.ec2Tag !== undefined && g.routers.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i, 'routers'],
+          message: 'must be left out with "ec2Tag": the routers are the running instances carrying the tag',
+        });
+      }
     });
     if (
       (config.tls.mode === 'verify-ca' || config.tls.mode === 'verify-identity') &&

@@ -123,7 +123,7 @@ export async function configFromEnv(env: NodeJS.ProcessEnv): Promise<Raw> {
 }
 
 /** Reads every parameter under `path` (paginated, decrypted). */
-export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> {
+export async function configFromSsm(ssm: SSMClient, path: string, signal?: AbortSignal): Promise<Raw> {
   const prefix = path.endsWith('/') ? path : `${path}/`;
   let out: Raw = {};
   const overrides: Raw = {};
@@ -139,6 +139,7 @@ export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> 
           WithDecryption: true,
           NextToken: nextToken,
         }),
+        signal ? { abortSignal: signal } : {},
       );
     } catch (error) {
       throw new ConfigError(`cannot read SSM parameters under ${path}: ${errorMessage(error)}`, {
@@ -174,11 +175,15 @@ export async function configFromSsm(ssm: SSMClient, path: string): Promise<Raw> 
 export async function credentialsFromSecret(
   secrets: SecretsManagerClient,
   secretId: string,
+  signal?: AbortSignal,
 ): Promise<{ user: string; password: string }> {
   let text: string | undefined;
   try {
     const { GetSecretValueCommand } = await import('../aws/secrets.js');
-    const result = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+    const result = await secrets.send(
+      new GetSecretValueCommand({ SecretId: secretId }),
+      signal ? { abortSignal: signal } : {},
+    );
     text = result.SecretString;
   } catch (error) {
     throw new ConfigError(`cannot read secret ${secretId}: ${errorMessage(error)}`, { cause: error });
@@ -203,6 +208,77 @@ export interface ConfigSources {
   /** Called only when a source needs the client (it may load the SDK module first). */
   ssm?: () => SSMClient | Promise<SSMClient>;
   secrets?: () => SecretsManagerClient | Promise<SecretsManagerClient>;
+  /**
+   * Routers are switched through SSM Run Command (the function, `--routers ssm`): a configuration that
+   * could only be switched locally is refused now, naming the key, not after fence and promote.
+   * Default: when ROUTER_DOCUMENT is set.
+   */
+  routersThroughSsm?: boolean;
+  /** Aborts the SSM and Secrets Manager calls (the run's deadline). */
+  signal?: AbortSignal;
+}
+
+/**
+ * What SSM Run Command needs of every group: the instances to target (found by tag, or each router's
+ * `instanceId`) and the router's config file on them. Throws ConfigError naming every missing key.
+ */
+export function requireSsmSwitchable(config: Config): void {
+  const problems: string[] = [];
+  config.groups.forEach((g, i) => {
+    if (!g.ec2Tag) {
+      g.routers.forEach((r, j) => {
+        if (!r.instanceId)
+          problems.push(
+            `groups.${i}.routers.${j}.instanceId: missing for router ${r.id} of group ${g.name} (SSM Run Command targets instances; or find the group's routers with "ec2Tag")`,
+          );
+      });
+    }
+    if (!g.configPath && !g.routers.some((r) => r.configPath)) {
+      problems.push(
+        `groups.${i}.configPath: missing for group ${g.name} (the router's config file on each backend)`,
+      );
+    }
+  });
+  if (problems.length > 0) {
+    throw new ConfigError(`routers are switched through SSM, but ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+}
+
+/**
+ * The configuration and secrets of a warm container, kept at most `maxAgeMs`: an edited parameter or
+ * a rotated password is picked up within that age, and `invalidate()` (an authentication failure)
+ * reads them again at once. A failed load is never kept.
+ */
+export class CachedConfig {
+  private entry: { promise: Promise<Config>; loadedAt: number } | undefined;
+
+  constructor(
+    private readonly load: () => Promise<Config>,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The configuration, and whether it was read by this call (an invalidation would not help). */
+  async get(): Promise<{ config: Config; fresh: boolean }> {
+    const now = this.now();
+    let fresh = false;
+    if (!this.entry || now - this.entry.loadedAt >= this.maxAgeMs) {
+      const promise = this.load();
+      const entry = { promise, loadedAt: now };
+      this.entry = entry;
+      fresh = true;
+      promise.catch(() => {
+        if (this.entry === entry) this.entry = undefined;
+      });
+    }
+    return { config: await this.entry.promise, fresh };
+  }
+
+  invalidate(): void {
+    this.entry = undefined;
+  }
 }
 
 /** Loads and validates the configuration once from every source that is set. */
@@ -217,7 +293,7 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
   }
   if (env.CONFIG_SSM_PATH) {
     if (!sources.ssm) throw new ConfigError('CONFIG_SSM_PATH is set but no SSM client is available');
-    raw = deepMerge(raw, await configFromSsm(await sources.ssm(), env.CONFIG_SSM_PATH));
+    raw = deepMerge(raw, await configFromSsm(await sources.ssm(), env.CONFIG_SSM_PATH, sources.signal));
     origins.push(`SSM ${env.CONFIG_SSM_PATH}`);
   }
   const fromEnv = await configFromEnv(env);
@@ -233,7 +309,7 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
     if (!secretId) continue;
     if (!sources.secrets)
       throw new ConfigError(`${variable} is set but no Secrets Manager client is available`);
-    const creds = await credentialsFromSecret(await sources.secrets(), secretId);
+    const creds = await credentialsFromSecret(await sources.secrets(), secretId, sources.signal);
     raw = deepMerge(raw, { credentials: { [key]: creds } });
     origins.push(`secret ${variable}`);
   }
@@ -248,5 +324,6 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
       'credentials.watchdog: missing (set it in the config, MF_DB_USER/MF_DB_PASSWORD, or DB_SECRET_ARN)',
     );
   }
+  if (sources.routersThroughSsm ?? Boolean(env.ROUTER_DOCUMENT)) requireSsmSwitchable(config);
   return config;
 }

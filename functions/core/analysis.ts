@@ -12,6 +12,10 @@
  *
  * Decision order (first match wins; documented here because it is the contract):
  *  1. AllDown — no server answers us and no router lands anywhere.
+ *  1b. RoutersUnknown — some group's routers are unknown: their discovery by EC2 tag failed or found
+ *     no running instance, or none of them answers at all (connection refused or timed out; a router
+ *     that accepts and closes because it reaches no server has answered). Nobody knows where that
+ *     group's writes go, so no server may be changed (safety rule 7): alert only.
  *  2. OperationInProgress — a coordination operation is recorded: during an operation routers are
  *     switched group by group and replication is being rebuilt, so everything below would misread
  *     the transition; the election decides who acts.
@@ -66,6 +70,7 @@ import {
 
 export const ANALYSIS_CODES = [
   'AllDown',
+  'RoutersUnknown',
   'OperationInProgress',
   'SplitBrain',
   'RoutersBehind',
@@ -88,6 +93,8 @@ export type AnalysisCode = (typeof ANALYSIS_CODES)[number];
 
 export const DESCRIPTIONS: Record<AnalysisCode, string> = {
   AllDown: 'No database server answers and no router reaches one.',
+  RoutersUnknown:
+    "A group's routers are unknown: their discovery failed or found no instance, or none of them answers.",
   OperationInProgress:
     'A failover/recover operation is recorded in ongoing_failover; the election decides who acts.',
   SplitBrain:
@@ -102,7 +109,7 @@ export const DESCRIPTIONS: Record<AnalysisCode, string> = {
     'The primary is unreachable, the routers reach only a replica (or nothing), and that replica confirms the primary is gone.',
   FailoverNeeded:
     'The routers send writes to a replica while the old primary is still up: promote it and fence the old one.',
-  RoutersUnreachable: 'No router answers or reaches a server, while the primary is up.',
+  RoutersUnreachable: 'The routers answer but none reaches a server, while the primary is up.',
   NotGtidEnabled: 'GTID replication is not enabled on a server or a replica does not auto-position.',
   RecoverNeeded: 'The routers use the primary, but replication on a replica is broken, stopped or diverged.',
   ReplicaErrantTransactions:
@@ -266,6 +273,59 @@ function sideToKeep(votes: Record<ServerId, number>, configuredPrimary: ServerId
   )[0]!;
 }
 
+/**
+ * Errors of a router that did not answer at all: nothing accepted the connection, or nothing spoke
+ * within the connect timeout. A router that accepts and then closes (it reaches no server) answered.
+ */
+const NOT_ANSWERING = new Set([
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** A backend group whose routers are unknown, and why. */
+export interface UnknownRouters {
+  group: string;
+  reason: string;
+}
+
+/**
+ * Safety rule 7's detector: the groups whose routers are unknown in this snapshot (discovery failed or
+ * found nothing, or none of the group's routers answers). Shared by the analysis and by the operation
+ * guard that looks again right before a step that changes a server.
+ */
+export function unknownRouterGroups(
+  snapshot: Pick<Snapshot, 'groups' | 'routers' | 'discovery'>,
+): UnknownRouters[] {
+  const out: UnknownRouters[] = [];
+  for (const group of snapshot.groups) {
+    const found = snapshot.discovery?.find((d) => d.group === group);
+    const routers = snapshot.routers.filter((r) => r.group === group);
+    if (found?.error) {
+      out.push({ group, reason: `router discovery failed: ${found.error}` });
+    } else if (found && routers.length === 0) {
+      out.push({
+        group,
+        reason:
+          found.source === 'ec2-tag' ? "no running instance carries the group's tag" : 'no router configured',
+      });
+    } else if (
+      routers.length > 0 &&
+      routers.every((r) => !r.reachable && !r.landed && NOT_ANSWERING.has(r.error?.code ?? ''))
+    ) {
+      out.push({
+        group,
+        reason: `none of its ${routers.length} router(s) answers (${[...new Set(routers.map((r) => r.error?.code))].join(', ')})`,
+      });
+    }
+  }
+  return out;
+}
+
 export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis {
   const maxLag = opts.maxLagSeconds ?? 60;
   const servers = snapshot.servers;
@@ -301,6 +361,20 @@ export function analyze(snapshot: Snapshot, opts: AnalyzeOptions = {}): Analysis
   // 1. AllDown
   if (reachable.length === 0 && answering.length === 0) {
     return out('AllDown', { evidence: [...unreachableEvidence, ...routerEvidence] });
+  }
+
+  // 1b. RoutersUnknown (safety rule 7): ranked above an operation in progress, so nothing is followed
+  // or taken over while some group's writes could go anywhere.
+  const unknown = unknownRouterGroups(snapshot);
+  if (unknown.length > 0) {
+    return out('RoutersUnknown', {
+      primary: Object.keys(targets).length === 1 ? Object.keys(targets)[0]! : null,
+      evidence: [
+        ...unknown.map((u) => `group ${u.group}: ${u.reason}`),
+        ...routerEvidence,
+        ...unreachableEvidence,
+      ],
+    });
   }
 
   // 2. OperationInProgress

@@ -233,10 +233,15 @@ export const RULES: Record<AnalysisCode, Rule> = {
       ];
     },
   },
+  RoutersUnknown: {
+    action: 'alert',
+    severity: 'critical',
+    why: "a group's routers are unknown (discovery failed or found nothing, or none answers): nobody knows where its writes go, so no server may be changed (safety rule 7)",
+  },
   RoutersUnreachable: {
     action: 'alert',
     severity: 'critical',
-    why: 'no router answers: we cannot know where writes go, so nothing may be changed',
+    why: 'no router reaches a server: we cannot know where writes go, so nothing may be changed',
   },
   NotGtidEnabled: {
     action: 'alert',

@@ -142,6 +142,21 @@ export interface Snapshot {
   /** Network round trips to servers and routers (statements may be batched into one). */
   roundTrips?: number;
   durationMs: number;
+  /**
+   * How each group's routers were found this run: listed in the configuration, or discovered by EC2
+   * tag. A failed or empty discovery leaves the group without routers; the analysis must know why.
+   */
+  discovery?: RouterDiscovery[];
+}
+
+/** Where one group's router endpoints came from in this run. */
+export interface RouterDiscovery {
+  group: string;
+  source: 'config' | 'ec2-tag';
+  /** Router endpoints found (0 when discovery failed or found no running instance). */
+  found: number;
+  /** Why discovery failed (API error, no running instance carrying the tag). */
+  error?: string;
 }
 
 /** Rebuilds the parsed GTID values (after JSON.parse of a stored snapshot). */

@@ -8,12 +8,13 @@
  * primary change in its history) and for the servers the watchdog fenced and still owes a rebuild.
  */
 
+import { discoverRouters, type FindTagged } from '../cluster/discovery.js';
 import { ConnectionCache, observe, targetFromConfig } from '../cluster/observe.js';
 import { mysqlTls } from '../cluster/tls.js';
 import { type Config, findGroup } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
 import { type Plan, plan } from '../core/planner.js';
-import { type Snapshot, snapshotToJson } from '../core/snapshot.js';
+import { type RouterDiscovery, type Snapshot, snapshotToJson } from '../core/snapshot.js';
 import { pickCoordinationServer } from '../election/coordination-server.js';
 import { connectCoordinationDb } from '../election/db.js';
 import { asWatchdogError, errorMessage } from '../errors.js';
@@ -47,8 +48,13 @@ export interface CycleDeps {
    * history (the last failover or switchover + config.antiFlapSeconds).
    */
   antiFlapUntil?: Date | null;
-  /** How routers are switched (default: the router script run locally, for every group). */
-  routers?: RouterSwitch;
+  /**
+   * How routers are switched (default: the router script run locally, for every group). A function
+   * gets this run's configuration, with the routers discovered by tag (the SSM switch targets them).
+   */
+  routers?: RouterSwitch | ((config: Config) => RouterSwitch | Promise<RouterSwitch>);
+  /** Finds the running instances carrying a group's EC2 tag (groups configured with `ec2Tag`). */
+  findTagged?: FindTagged;
   /** Object storage for salvage, dumps and audit (default: config.objectStore). */
   store?: () => ObjectStore;
   /** Election participant id (default: group@pid-random). */
@@ -70,6 +76,8 @@ export interface CycleReport {
   startedAt: string;
   analysis?: Analysis;
   plan?: Plan;
+  /** Where each group's routers came from this run (configuration or EC2 tag), and any failure. */
+  discovery?: RouterDiscovery[];
   /** The observation the analysis was made from (JSON form). */
   snapshot?: unknown;
   timings: { observeMs?: number; analyzeMs?: number; planMs?: number; totalMs: number };
@@ -160,15 +168,21 @@ function coordinationOf(
   };
 }
 
+async function routerSwitchFor(config: Config, given: CycleDeps['routers']): Promise<RouterSwitch> {
+  if (given === undefined) return localRouterSwitchFromConfig(config);
+  return typeof given === 'function' ? given(config) : given;
+}
+
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 
 export async function runCycle(
-  config: Config,
+  configured: Config,
   invocation: Invocation,
   deps: CycleDeps = {},
 ): Promise<CycleReport> {
+  let config = configured;
   const logger = deps.logger ?? silent;
   const t0 = performance.now();
   const startedAt = (deps.now?.() ?? new Date()).toISOString();
@@ -189,6 +203,11 @@ export async function runCycle(
   try {
     if (invocation.group !== undefined) findGroup(config, invocation.group);
     const credentials = config.credentials.watchdog!;
+    // Routers found by EC2 tag are found again every run (backends come and go); from here on this
+    // run's configuration holds them, for observation, analysis, every guard and the router switch.
+    const found = await discoverRouters(config, deps.findTagged, deps.signal);
+    config = found.config;
+    report.discovery = found.discovery;
     // Every group's routers are observed (one query each): the group's own decide where its primary
     // is, the others show whether it missed a switch (RoutersBehind), and every group's watchdog picks
     // the same coordination server from the same routers. Operations verify their own group only.
@@ -206,7 +225,7 @@ export async function runCycle(
       cache,
       ...(deps.now ? { now: deps.now } : {}),
     };
-    const snapshot: Snapshot = await observe(target, observeOptions);
+    const snapshot: Snapshot = { ...(await observe(target, observeOptions)), discovery: found.discovery };
     report.timings.observeMs = round(performance.now() - tObserve);
     report.queries = snapshot.queries;
     report.snapshot = snapshotToJson(snapshot);
@@ -268,7 +287,7 @@ export async function runCycle(
         report.operation = await executeOperation(
           { config, groups, plan: p, analysis: report.analysis, snapshot },
           {
-            routers: deps.routers ?? localRouterSwitchFromConfig(config),
+            routers: await routerSwitchFor(config, deps.routers),
             store: deps.store ?? memo(() => openConfiguredStore(config)),
             observe: () => observe(ownTarget, { ...observeOptions, readOperation: false }),
             ...(deps.signal ? { signal: deps.signal } : {}),

@@ -7,10 +7,10 @@
  * runs the stored plan and skips what is already done.
  */
 import { randomBytes } from 'node:crypto';
-import { routersSendingTo } from '../cluster/routed.js';
+import { observeRouters, sendingTo } from '../cluster/routed.js';
 import { mysqlTls, replicationTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
-import { type Analysis, analyze } from '../core/analysis.js';
+import { type Analysis, analyze, unknownRouterGroups } from '../core/analysis.js';
 import { type OperationName, type Plan, type Step, stepServers } from '../core/planner.js';
 import type { ServerId, Snapshot } from '../core/snapshot.js';
 import { pickCoordinationServer } from '../election/coordination-server.js';
@@ -57,7 +57,7 @@ import {
   startReplication,
   stopReplication,
 } from './server-steps.js';
-import { operationPrefix, putJson, putText, subStore } from './store.js';
+import { dumpPrefix, operationPrefix, putJson, putText, subStore } from './store.js';
 
 export interface ExecuteDeps {
   routers: RouterSwitch;
@@ -141,23 +141,38 @@ function okSwitch(r: GroupSwitchResult): boolean {
   return r.outcome === 'switched' || r.outcome === 'unchanged';
 }
 
+/** Steps that change a server: none runs while any group's routers are unknown (safety rule 7). */
+const CHANGES_A_SERVER = new Set<Step['kind']>(['Fence', 'Promote', 'Salvage', 'Reseed']);
+
 /**
- * Safety rule 3: a server that any router of any group sends new connections to takes writes, so it
- * is never overwritten. The plan was made from an observation taken before the operation; right
- * before the one step that destroys data, look through every configured router of every group again
- * (found in the chaos suite: a group whose router had not been switched yet planned a recover that
- * would have reseeded the new primary).
+ * Looks through every router of every group again, right before a step that changes a server: the
+ * plan was made from an observation taken before the operation, and routers move meanwhile.
+ * - Safety rule 7: while any group's routers are unknown (none answers), nobody knows where its writes
+ *   go, so no server is changed.
+ * - Safety rule 3 (`notRoutedTo`): a server that any router of any group sends new connections to takes
+ *   writes, so it is never overwritten (found in the chaos suite: a group whose router had not been
+ *   switched yet planned a recover that would have reseeded the new primary).
  */
-async function refuseIfRoutedTo(
+async function guardServerChange(
   config: Config,
-  server: ServerId,
+  step: Step,
   cred: { user: string; password: string },
+  notRoutedTo?: ServerId,
 ): Promise<void> {
-  const routed = await routersSendingTo(config, server, cred);
+  const snapshot = await observeRouters(config, cred);
+  const unknown = unknownRouterGroups(snapshot);
+  if (unknown.length > 0) {
+    throw new SafetyRefusalError(
+      `refusing ${step.kind}: the routers of ${unknown.map((u) => `group ${u.group} (${u.reason})`).join(', ')} are unknown`,
+      { details: { step: step.kind, unknown } },
+    );
+  }
+  if (notRoutedTo === undefined) return;
+  const routed = sendingTo(snapshot, notRoutedTo);
   if (routed.length > 0) {
     throw new SafetyRefusalError(
-      `refusing to reseed ${server}: ${routed.map((r) => `router ${r}`).join(', ')} send(s) new connections to it`,
-      { details: { server, routers: routed } },
+      `refusing to reseed ${notRoutedTo}: ${routed.map((r) => `router ${r}`).join(', ')} send(s) new connections to it`,
+      { details: { server: notRoutedTo, routers: routed } },
     );
   }
 }
@@ -383,6 +398,9 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
   };
 
   const runStep = async (step: Step, ctx: MasterContext, stored: StoredPlan): Promise<StepResult> => {
+    if (CHANGES_A_SERVER.has(step.kind)) {
+      await guardServerChange(config, step, cred!, step.kind === 'Reseed' ? step.server : undefined);
+    }
     const prefix = () => operationPrefix(config, ctx.openedEpoch);
     switch (step.kind) {
       case 'Fence': {
@@ -451,7 +469,6 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       }
       case 'Reseed': {
         const name = serverById(config, step.server).name;
-        await refuseIfRoutedTo(config, step.server, cred!);
         // config.reseed chooses: a physical rebuild on the hosts (or CLONE), else the logical dump below.
         const physical = await physicalIfChosen({
           config,
@@ -467,7 +484,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           store: deps.store(),
           key: `${prefix()}/physical-${name}/backup.xb.gz`,
           donorAccount: { user: cred!.user, password: cred!.password },
-          beforeRestore: () => refuseIfRoutedTo(config, step.server, cred!),
+          beforeRestore: () => guardServerChange(config, step, cred!, step.server),
           signal: ctx.signal,
           log,
           onProgress: (p) => {
@@ -478,7 +495,8 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         return reseed({
           target: await pool.get(step.server),
           source: await pool.get(step.from),
-          store: subStore(deps.store(), `${prefix()}/reseed-${name}`),
+          // Dumps apart from the records: the lifecycle expires them, never salvage or audit records.
+          store: subStore(deps.store(), `${dumpPrefix(config, ctx.openedEpoch)}/reseed-${name}`),
           watchdog: { ...cred, ...mysqlTls(config.tls) },
           signal: ctx.signal,
         });

@@ -71,6 +71,15 @@ export async function getJson<T>(store: ObjectStore, key: string): Promise<T | n
   return JSON.parse((await readAll(await store.get(key))).toString('utf8')) as T;
 }
 
+/**
+ * Where an operation's reseed dumps go: `dumps/<cluster>/<opened epoch>/`, apart from its records, so
+ * that the bucket's lifecycle expires dumps (a copy of the new primary, rebuilt from any time) and never
+ * the salvage and audit records under `operations/` (the only copy of what a failed primary held).
+ */
+export function dumpPrefix(config: Config, openedEpoch: number): string {
+  return `dumps/${config.clusterName}/${String(openedEpoch).padStart(6, '0')}`;
+}
+
 export function operationPrefix(config: Config, openedEpoch: number): string {
   return `operations/${config.clusterName}/${String(openedEpoch).padStart(6, '0')}`;
 }

@@ -15,7 +15,12 @@ export interface SsmRoutersOptions
   applyMode?: ApplyMode;
 }
 
-/** SSM targets for every group: by EC2 tag when configured, else by the routers' instance ids. */
+/**
+ * SSM targets for every group: the routers' instance ids — listed in the configuration, or found by
+ * EC2 tag in this run (cluster/discovery.ts), so the switch reaches exactly the routers that were
+ * observed and verified. A tag group whose discovery found nothing has no target: its routers are
+ * unknown, and the switch reports `no-targets` instead of reaching instances nobody observed.
+ */
 export function ssmTargetsFromConfig(
   config: Config,
   options: Pick<SsmRoutersOptions, 'applyMode' | 'verifyDefaultsFile'> = {},
@@ -29,8 +34,7 @@ export function ssmTargetsFromConfig(
       routerKind: group.routerKind,
       configPath,
       section: group.section,
-      tag: group.ec2Tag,
-      instanceIds: group.ec2Tag ? undefined : instanceIds,
+      instanceIds,
       verifyAddress: group.routerPort ? `127.0.0.1:${group.routerPort}` : undefined,
       verifyDefaultsFile: options.verifyDefaultsFile,
       applyMode: options.applyMode,

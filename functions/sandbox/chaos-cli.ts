@@ -1,11 +1,13 @@
 /**
  * `npm run chaos -- --rounds N [--seed S] [--servers 2|3] [--round-timeout SECONDS] [--no-sysbench]
- *   [--only FAULT,FAULT] [--reports DIR] [--minutes M]`
+ *   [--only FAULT,FAULT] [--reports DIR] [--minutes M] [--production]`
  *
  * Runs the chaos loop (functions/sandbox/chaos.ts) and ends with one JSON line of figures. Exit code 0
  * when no invariant was broken, 1 otherwise (each violation is printed, as a VIOLATION line, when found),
  * 3 when the loop's own plumbing failed (HARNESS ERROR lines; `harnessErrors` in the JSON line) and no
  * invariant was broken. A harness that cannot even start still ends with the JSON line, never a stack.
+ * `--production`: every watchdog invocation runs the packaged bundle against the AWS stand-in
+ * (functions/sandbox/production); the JSON line then carries "mode":"production" and "bundle":true.
  */
 import { errorMessage } from '../errors.js';
 import { type ChaosDetails, FAULTS, type Fault, runChaos } from './chaos.js';
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       ...(only ? { only } : {}),
       ...(arg('--reports') ? { reportsDir: arg('--reports')! } : {}),
       ...(process.argv.includes('--no-sysbench') ? { sysbench: false } : {}),
+      ...(process.argv.includes('--production') ? { production: true } : {}),
     });
   } catch (error) {
     // The cluster, the load or the checker could not run at all: the harness failed, not the watchdog.

@@ -42,6 +42,7 @@ import type { Invocation } from '../triggers/events.js';
 import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
 import { sandboxRouterSwitch } from './drill.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
+import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
 import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
 
 export const FAULTS = [
@@ -56,6 +57,14 @@ export const FAULTS = [
   'restart-mid-reseed',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
+
+/**
+ * Faults that need a hook inside the watchdog's process (an object store that fails or restarts a
+ * server mid-restore): not drawn in production mode, where the bundle runs in its own processes
+ * against a real local S3 endpoint.
+ */
+const IN_PROCESS_FAULTS: readonly Fault[] = ['store-down-during-reseed', 'restart-mid-reseed'];
+export const PRODUCTION_FAULTS: readonly Fault[] = FAULTS.filter((f) => !IN_PROCESS_FAULTS.includes(f));
 
 export interface ChaosOptions {
   rounds: number;
@@ -73,6 +82,12 @@ export interface ChaosOptions {
   only?: readonly Fault[];
   /** Keep every invocation's report, one JSONL file per round (for investigating a violation). */
   reportsDir?: string;
+  /**
+   * Run every watchdog invocation through the packaged bundle, one process per invocation, against
+   * the AWS stand-in (functions/sandbox/production): groups found by EC2 tag, config in SSM, credentials
+   * in Secrets Manager, routers switched by the SSM document, S3 a local endpoint.
+   */
+  production?: boolean;
 }
 
 export interface ChaosResult {
@@ -87,6 +102,9 @@ export interface ChaosResult {
   maxRecoverS: number;
   /** Rounds the loop's own plumbing failed (printed as HARNESS ERROR lines); they prove nothing. */
   harnessErrors: number;
+  /** Present in production mode: the invocations ran the packaged bundle. */
+  mode?: 'production';
+  bundle?: true;
 }
 
 export interface ChaosDetails {
@@ -332,7 +350,11 @@ function processTable(): Array<{ pid: number; args: string }> {
 export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
-  const schedule = faultSchedule(options.seed, options.rounds, options.only);
+  const schedule = faultSchedule(
+    options.seed,
+    options.rounds,
+    options.only ?? (options.production ? PRODUCTION_FAULTS : FAULTS),
+  );
   const violations: string[] = [];
   // Printed the moment it is found, so a long run shows it while it is still going.
   const violate = (text: string): void => {
@@ -351,6 +373,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const children = new Set<ChildProcess>();
   let failovers = 0;
   let cluster: Cluster | undefined;
+  let production: ProductionEnvironment | undefined;
   let writer: AckWriter | undefined;
   let probe: SplitBrainProbe | undefined;
   const loads: SysbenchLoad[] = [];
@@ -387,6 +410,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     writeFileSync(configPath, JSON.stringify(config));
     const routers = sandboxRouterSwitch(config);
     const baseStore = () => openConfiguredStore(config);
+    if (options.production) {
+      production = await ProductionEnvironment.start({
+        cluster: c,
+        configExtra: {
+          antiFlapSeconds: config.antiFlapSeconds,
+          election: config.election,
+          timeouts: config.timeouts,
+        },
+      });
+      out(`chaos: production mode: the packaged bundle against the AWS stand-in ${production.standin.url}`);
+    }
     out(
       `chaos: seed ${options.seed}, ${options.rounds} rounds, ${c.servers.length} servers, ${c.groups.length} groups; cluster in ${c.dir}`,
     );
@@ -495,23 +529,35 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     ): Promise<CycleReport[]> => {
       const reports = await Promise.all(
         c.groups.map((g) =>
-          runCycle(
-            config,
-            {
-              trigger,
-              action: 'check',
-              group: g.name,
-              dryRun: false,
-              force: false,
-              ...(trigger === 'alarm' ? { alarm: { name: 'chaos-primary-down', state: 'ALARM' } } : {}),
-            },
-            { routers, store },
-          ).catch((error: unknown) => {
-            violate(
-              `round ${round}: the watchdog of ${g.name} crashed without a report: ${errorMessage(error)}`,
-            );
-            return null;
-          }),
+          production
+            ? production.invoke(g.name, productionEvent(trigger, g.name)).then((o) =>
+                reportOf(
+                  o,
+                  trigger,
+                  () =>
+                    violate(
+                      `round ${round}: the function of ${g.name} died without an answer (exit ${o.exitCode})`,
+                    ),
+                  (message) => harnessFailure(`round ${round}: ${message}`),
+                ),
+              )
+            : runCycle(
+                config,
+                {
+                  trigger,
+                  action: 'check',
+                  group: g.name,
+                  dryRun: false,
+                  force: false,
+                  ...(trigger === 'alarm' ? { alarm: { name: 'chaos-primary-down', state: 'ALARM' } } : {}),
+                },
+                { routers, store },
+              ).catch((error: unknown) => {
+                violate(
+                  `round ${round}: the watchdog of ${g.name} crashed without a report: ${errorMessage(error)}`,
+                );
+                return null;
+              }),
         ),
       );
       const ok = reports.filter((r): r is CycleReport => r !== null);
@@ -536,6 +582,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       group: string,
       killAfterMs: number,
     ): Promise<'killed' | 'finished'> => {
+      if (production) {
+        const o = await production.invoke(group, productionEvent('schedule', group), { killAfterMs });
+        if (o.killed) return 'killed';
+        const r = reportOf(
+          o,
+          'schedule',
+          () => violate(`round ${round}: function of ${group} exited (${o.exitCode}) without an answer`),
+          (message) => harnessFailure(`round ${round}: ${message}`),
+        );
+        if (r) record([r], round);
+        return 'finished';
+      }
       const child = spawn(
         process.execPath,
         [resolve('bin/run-ts.mjs'), resolve('functions/sandbox/chaos-child.ts'), configPath, group],
@@ -807,6 +865,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       medianRecoverS: Math.round(median(recoverS) * 10) / 10,
       maxRecoverS: Math.round(Math.max(0, ...recoverS) * 10) / 10,
       harnessErrors: harnessErrors.length,
+      ...(options.production ? { mode: 'production' as const, bundle: true as const } : {}),
     };
     const salvagedAcked = onlySalvaged;
     return {
@@ -823,6 +882,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     await writer?.stop();
     await Promise.all(loads.map((l) => l.stop()));
     for (const child of children) child.kill('SIGKILL');
+    await production?.stop();
     await cluster?.stop();
   }
 }

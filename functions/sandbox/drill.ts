@@ -26,6 +26,7 @@ import { formatCycleReport, formatStatus } from '../operations/status-view.js';
 import { type LocalRouter, LocalRouterSwitch } from '../routers/local.js';
 import type { Invocation } from '../triggers/events.js';
 import { type Cluster, startCluster } from './harness/index.js';
+import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
 import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
 
 export interface SandboxOptions {
@@ -39,6 +40,12 @@ export interface SandboxOptions {
   rows?: number;
   /** Print every cycle report in full (default: the readable summary only). */
   verbose?: boolean;
+  /**
+   * Play the drill through the packaged bundle against the AWS stand-in (functions/sandbox/production):
+   * groups found by EC2 tag, config in SSM, credentials in Secrets Manager, routers switched by the SSM
+   * document, S3 a local endpoint.
+   */
+  production?: boolean;
 }
 
 export interface DrillResult {
@@ -138,6 +145,9 @@ async function waitForReplicaToNotice(cluster: Cluster, replica: Cluster['server
   }
 }
 
+/** Runs every group's watchdog once with `trigger` (in-process, or the bundle in production mode). */
+export type GroupRunner = (trigger: Invocation['trigger']) => Promise<CycleReport[]>;
+
 function runGroups(config: Config, cluster: Cluster, trigger: Invocation['trigger']): Promise<CycleReport[]> {
   const routers = sandboxRouterSwitch(config);
   return Promise.all(
@@ -163,8 +173,9 @@ export async function playDrill(
   cluster: Cluster,
   config: Config,
   out: (text: string) => void,
-  options: { rows?: number; verbose?: boolean; json?: boolean } = {},
+  options: { rows?: number; verbose?: boolean; json?: boolean; runGroups?: GroupRunner } = {},
 ): Promise<DrillResult> {
+  const run: GroupRunner = options.runGroups ?? ((trigger) => runGroups(config, cluster, trigger));
   const t0 = Date.now();
   const timeline = new Timeline(t0);
   const primary = cluster.servers[0]!;
@@ -216,7 +227,7 @@ export async function playDrill(
   out("== every group's watchdog runs at once, as on an alarm ==");
   const invokedAt = Date.now();
   timeline.add('watchdogs of every group invoked (alarm)', invokedAt);
-  const first = await runGroups(config, cluster, 'alarm');
+  const first = await run('alarm');
   timeline.addReports('run 1', first);
   for (const r of first) out(options.json ? JSON.stringify(r, null, 2) : `${formatCycleReport(r)}\n`);
 
@@ -240,7 +251,7 @@ export async function playDrill(
   let rebuiltAt: number | null = null;
   for (let attempt = 1; attempt <= 3 && rebuiltAt === null; attempt++) {
     timeline.add(`watchdogs of every group invoked (schedule, attempt ${attempt})`);
-    second = await runGroups(config, cluster, 'schedule');
+    second = await run('schedule');
     timeline.addReports(`run ${attempt + 1}`, second);
     for (const r of second)
       if (r.operation) out(options.json ? JSON.stringify(r, null, 2) : `${formatCycleReport(r)}\n`);
@@ -331,10 +342,12 @@ export async function runSandbox(options: SandboxOptions): Promise<number> {
   const { out } = options;
   const t0 = performance.now();
   let cluster: Cluster | undefined;
+  let production: ProductionEnvironment | undefined;
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    await production?.stop();
     if (cluster) {
       out('stopping the sandbox cluster…');
       await cluster.stop();
@@ -368,10 +381,36 @@ export async function runSandbox(options: SandboxOptions): Promise<number> {
     });
     out(options.json ? JSON.stringify(before, null, 2) : formatStatus(before));
 
+    let runGroups: GroupRunner | undefined;
+    if (options.production) {
+      out('\n== production mode: the packaged bundle (npm run package) against the AWS stand-in ==');
+      const env = await ProductionEnvironment.start({
+        cluster,
+        configExtra: { election: config.election, timeouts: config.timeouts },
+      });
+      production = env;
+      out(
+        `  bundle ${env.bundleDir}; AWS stand-in ${env.standin.url}; S3 ${env.s3.endpoint}; config in SSM ${env.configSsmPath}/config; routers: ${env.standin.instances.map((i) => `${i.instanceId} (${i.tags['mysql-failover-group']})`).join(', ')}`,
+      );
+      runGroups = async (trigger) => {
+        const outcomes = await Promise.all(env.groups.map((g) => env.invoke(g, productionEvent(trigger, g))));
+        return outcomes.flatMap((o) => {
+          const r = reportOf(o, trigger, () => out(`  the function of ${o.group} died without an answer`));
+          return r ? [r] : [];
+        });
+      };
+    }
     const result = await playDrill(cluster, config, out, {
       ...(options.rows !== undefined ? { rows: options.rows } : {}),
       json: options.json,
+      ...(runGroups ? { runGroups } : {}),
     });
+    if (production) {
+      await production.settled();
+      out(
+        `  AWS calls answered by the stand-in: ${[...new Set(production.standin.calls)].join(', ')}; SSM commands ${production.standin.commands.size}; SNS messages ${production.standin.published.length}`,
+      );
+    }
 
     out('\n== status after the drill ==');
     const after = await runCycle(config, {

@@ -27,6 +27,11 @@ export interface Invocation {
   resume?: Record<string, unknown>;
   /** switchover: the server to promote (host:port); default: the healthiest replica. */
   target?: string;
+  /**
+   * Console failover/switchover/recover: the caller's request id. A repeat within the idempotency
+   * window returns the first result and changes nothing (triggers/idempotency.ts).
+   */
+  requestId?: string;
 }
 
 /** One backend's word that its router saw the primary go down: only ever a reason to look now. */
@@ -50,6 +55,10 @@ const consoleEvent = z
     target: z
       .string()
       .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')
+      .optional(),
+    requestId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1-128 letters, digits, _ . : -')
       .optional(),
   })
   .strict();
@@ -115,7 +124,7 @@ const continuation = z.object({
 
 const ACCEPTED =
   'accepted events: a console event {"action": "check"|"status"|"failover"|"recover"|"switchover", ' +
-  '"group": "<name>", "dryRun": true|false, "force": true|false}; the schedule input {"source": "schedule", ' +
+  '"group": "<name>", "dryRun": true|false, "force": true|false, "requestId": "<id>"}; the schedule input {"source": "schedule", ' +
   '"group": "<name>"}; an EventBridge Scheduled Event; a "CloudWatch Alarm State Change" event; ' +
   'an SNS notification carrying a CloudWatch alarm; a backend watcher\'s "Router Primary Down" event';
 
@@ -213,6 +222,7 @@ export function parseEvent(event: unknown): Invocation {
       dryRun: parsed.data.dryRun,
       force: parsed.data.force,
       target: parsed.data.target,
+      ...(parsed.data.requestId ? { requestId: parsed.data.requestId } : {}),
     };
   }
   throw new EventValidationError(

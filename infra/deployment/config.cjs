@@ -67,7 +67,14 @@ const schema = z
         encryption: z.enum(['SSE-S3', 'SSE-KMS']).default('SSE-S3'),
         kmsKeyArn: z.string().regex(KMS_KEY_ARN, 'must be a KMS key ARN').optional(),
         expireAfterDays: z.number().int().min(0).max(36500).default(30),
-        versioning: z.boolean().default(false),
+        // Salvage and audit records rely on it (infra/deployment/storage.cjs): it cannot be turned off.
+        versioning: z
+          .boolean()
+          .default(true)
+          .refine(
+            (v) => v,
+            'must stay true: versioning keeps every salvage and audit record the function overwrites',
+          ),
       })
       .strict(),
     notifications: z
@@ -88,6 +95,8 @@ const schema = z
           .regex(/^[A-Za-z0-9._/#:-]{1,255}$/)
           .default('MysqlFailover'),
         scheduleEnabled: z.boolean().default(true),
+        /** Minutes between scheduled checks (EventBridge rate); the alarms' periods follow it. */
+        scheduleRateMinutes: z.number().int().min(1).max(1440).default(10),
         /** NODE_OPTIONS=--enable-source-maps: readable stack traces, at a measured cold-start cost. */
         sourceMapStackTraces: z.boolean().default(false),
       })

@@ -70,13 +70,9 @@ function statementsFor(d, group) {
     {
       Sid: 'DumpObjects',
       Effect: 'Allow',
-      Action: [
-        's3:GetObject',
-        's3:PutObject',
-        's3:DeleteObject',
-        's3:AbortMultipartUpload',
-        's3:ListMultipartUploadParts',
-      ],
+      // No s3:DeleteObject (nor DeleteObjectVersion): salvage and audit records cannot be deleted by the
+      // function, and with versioning an overwrite keeps the earlier version.
+      Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
       Resource: [{ 'Fn::Join': ['', [bucketArn(), `/${d.dumps.prefix}/*`]] }],
     },
     {

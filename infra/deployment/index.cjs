@@ -13,7 +13,10 @@ const detect = require('./detect.cjs');
 
 const SERVICE_DIR = path.resolve(__dirname, '..', '..');
 const HANDLER = 'functions/watchdog.handler';
-const SCHEDULE = 'rate(10 minutes)';
+/** EventBridge's rate expression: `rate(1 minute)`, `rate(10 minutes)`. */
+function scheduleRate(minutes) {
+  return `rate(${minutes} ${minutes === 1 ? 'minute' : 'minutes'})`;
+}
 /** Lambda's maximum: long reseeds continue in a new invocation before this runs out. */
 const TIMEOUT_SECONDS = 900;
 /** SSM String parameters: 4 KB standard, 8 KB advanced. */
@@ -23,6 +26,8 @@ const ADVANCED_PARAMETER_BYTES = 8192;
 function environmentFor(d, group) {
   const env = {
     GROUP: group.name,
+    // The metrics' cluster dimension even when the configuration cannot be read (FailedCycle).
+    CLUSTER_NAME: d.cluster,
     CONFIG_SSM_PATH: d.configSsmPath,
     DB_SECRET_ARN: d.secrets.database,
     REPLICATION_SECRET_ARN: d.secrets.replication,
@@ -44,9 +49,9 @@ function eventsFor(d, group) {
   const events = [
     {
       schedule: {
-        rate: [SCHEDULE],
+        rate: [scheduleRate(d.function.scheduleRateMinutes)],
         enabled: d.function.scheduleEnabled,
-        description: `mysql-failover check of group ${group.name} every 10 minutes`,
+        description: `mysql-failover check of group ${group.name} every ${d.function.scheduleRateMinutes} minute(s)`,
         input: { source: 'schedule', group: group.name },
       },
     },

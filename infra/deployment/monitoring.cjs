@@ -6,13 +6,17 @@
  * matches a metric with exactly the same dimension set, so the three are always named together.
  *
  *   ClusterState         0 = Ok, 1 = degraded (alert only), 2 = needs action
+ *   FailedCycle          1 for a run whose cycle failed (config unreadable, a step failed, ...), else 0
+ *   OperationStepsFailed failed steps of an operation
  *   Operations           count of operations run (failover, recover, switchover, ...)
  *   OperationDurationMs  duration of each operation
  *   CheckDurationMs      duration of each observation + analysis
  */
 
-/** The schedule runs every 10 minutes: a 15-minute period always holds at least one data point. */
-const STATE_PERIOD_SECONDS = 900;
+/** One schedule interval: every period holds one scheduled run's data point, unless it was late. */
+function periodOf(d) {
+  return d.function.scheduleRateMinutes * 60;
+}
 
 function dimensions(d, group) {
   return [
@@ -48,19 +52,93 @@ function alarmsFor(d, group) {
       Type: 'AWS::CloudWatch::Alarm',
       Properties: {
         AlarmName: `${prefix}-cluster-state`,
-        AlarmDescription:
-          `Cluster ${d.cluster} needs action as seen from group ${group.name} (ClusterState = 2), ` +
-          'or the watchdog reported no state for 15 minutes.',
+        AlarmDescription: `Cluster ${d.cluster} needs action as seen from group ${group.name} (ClusterState = 2).`,
         Namespace: d.function.metricsNamespace,
         MetricName: 'ClusterState',
         Dimensions: dimensions(d, group),
         Statistic: 'Maximum',
-        Period: STATE_PERIOD_SECONDS,
+        Period: periodOf(d),
         EvaluationPeriods: 1,
         Threshold: 2,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        // Silence is not health: a watchdog that stopped reporting must wake someone up.
+        TreatMissingData: 'notBreaching',
+        AlarmActions: topic,
+        OKActions: topic,
+      },
+    },
+    [`${group.id}SilentAlarm`]: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${prefix}-silent`,
+        AlarmDescription:
+          `The watchdog of group ${group.name} reported no cluster state for two schedule intervals ` +
+          '(one late run is tolerated; silence is not health).',
+        Namespace: d.function.metricsNamespace,
+        MetricName: 'ClusterState',
+        Dimensions: dimensions(d, group),
+        Statistic: 'SampleCount',
+        Period: periodOf(d),
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 2,
+        Threshold: 1,
+        ComparisonOperator: 'LessThanThreshold',
         TreatMissingData: 'breaching',
+        AlarmActions: topic,
+        OKActions: topic,
+      },
+    },
+    [`${group.id}FailedCycleAlarm`]: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${prefix}-failed-cycle`,
+        AlarmDescription: `A run of the watchdog of group ${group.name} failed (its report or log says why).`,
+        Namespace: d.function.metricsNamespace,
+        MetricName: 'FailedCycle',
+        Dimensions: dimensions(d, group),
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: topic,
+        OKActions: topic,
+      },
+    },
+    [`${group.id}FailedStepsAlarm`]: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${prefix}-failed-steps`,
+        AlarmDescription: `An operation of the watchdog of group ${group.name} had a failed step (see its audit record).`,
+        Namespace: d.function.metricsNamespace,
+        MetricName: 'OperationStepsFailed',
+        Dimensions: dimensions(d, group),
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: topic,
+        OKActions: topic,
+      },
+    },
+    [`${group.id}AsyncEventsDroppedAlarm`]: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${prefix}-async-events-dropped`,
+        AlarmDescription:
+          `Lambda dropped a schedule, alarm or continuation event of group ${group.name} ` +
+          '(too old, throttled past its age, or failed with no retry left).',
+        Namespace: 'AWS/Lambda',
+        MetricName: 'AsyncEventsDropped',
+        Dimensions: [{ Name: 'FunctionName', Value: group.functionName }],
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
         AlarmActions: topic,
         OKActions: topic,
       },
@@ -69,13 +147,13 @@ function alarmsFor(d, group) {
       Type: 'AWS::CloudWatch::Alarm',
       Properties: {
         AlarmName: `${prefix}-cluster-degraded`,
-        AlarmDescription: `Cluster ${d.cluster} has been degraded for 30 minutes as seen from group ${group.name}.`,
+        AlarmDescription: `Cluster ${d.cluster} has been degraded for three schedule intervals as seen from group ${group.name}.`,
         Namespace: d.function.metricsNamespace,
         MetricName: 'ClusterState',
         Dimensions: dimensions(d, group),
         Statistic: 'Minimum',
-        Period: STATE_PERIOD_SECONDS,
-        EvaluationPeriods: 2,
+        Period: periodOf(d),
+        EvaluationPeriods: 3,
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: 'notBreaching',
@@ -116,7 +194,9 @@ function dashboardBody(d) {
   };
   add(
     'Cluster state (0 ok, 1 degraded, 2 needs action)',
-    d.groups.map((g) => metric(d, g, 'ClusterState', { stat: 'Maximum', period: 600, label: g.name })),
+    d.groups.map((g) =>
+      metric(d, g, 'ClusterState', { stat: 'Maximum', period: periodOf(d), label: g.name }),
+    ),
     {
       yAxis: { left: { min: 0, max: 2 } },
       annotations: { horizontal: [{ label: 'needs action', value: 2, color: '#d62728' }] },
@@ -124,20 +204,20 @@ function dashboardBody(d) {
   );
   add(
     'Operations',
-    d.groups.map((g) => metric(d, g, 'Operations', { stat: 'Sum', period: 600, label: g.name })),
+    d.groups.map((g) => metric(d, g, 'Operations', { stat: 'Sum', period: periodOf(d), label: g.name })),
   );
   add(
     'Operation duration (ms)',
     d.groups.flatMap((g) => [
-      metric(d, g, 'OperationDurationMs', { stat: 'Maximum', period: 600, label: `${g.name} max` }),
-      metric(d, g, 'OperationDurationMs', { stat: 'p50', period: 600, label: `${g.name} p50` }),
+      metric(d, g, 'OperationDurationMs', { stat: 'Maximum', period: periodOf(d), label: `${g.name} max` }),
+      metric(d, g, 'OperationDurationMs', { stat: 'p50', period: periodOf(d), label: `${g.name} p50` }),
     ]),
   );
   add(
     'Check duration (ms)',
     d.groups.flatMap((g) => [
-      metric(d, g, 'CheckDurationMs', { stat: 'Maximum', period: 600, label: `${g.name} max` }),
-      metric(d, g, 'CheckDurationMs', { stat: 'p50', period: 600, label: `${g.name} p50` }),
+      metric(d, g, 'CheckDurationMs', { stat: 'Maximum', period: periodOf(d), label: `${g.name} max` }),
+      metric(d, g, 'CheckDurationMs', { stat: 'p50', period: periodOf(d), label: `${g.name} p50` }),
     ]),
   );
   add(

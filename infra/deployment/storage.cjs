@@ -2,7 +2,12 @@
 /**
  * The dumps bucket: dumps, salvaged transactions and audit records stream here. Private (every public
  * access block on, objects owned by the bucket owner), encrypted by default (SSE-S3 or SSE-KMS with the
- * configured key), reachable over TLS only, expired by a lifecycle rule.
+ * configured key), reachable over TLS only.
+ *
+ * Records are kept apart from dumps: reseed dumps go under `<prefix>/dumps/` and are expired by the
+ * lifecycle rule; salvage and audit records under `<prefix>/operations/` never expire, and the
+ * function's role cannot delete them (it has no s3:DeleteObject, and versioning keeps every earlier
+ * version of an object it overwrites; it has no s3:DeleteObjectVersion either).
  */
 
 const bucketArn = { 'Fn::GetAtt': ['DumpsBucket', 'Arn'] };
@@ -25,18 +30,40 @@ function encryption(dumps) {
 }
 
 function lifecycle(dumps) {
-  const rule = {
-    Id: 'dumps',
-    Status: 'Enabled',
-    Prefix: `${dumps.prefix}/`,
-    // A dump interrupted by the Lambda deadline leaves parts behind; they cost money and hold data.
-    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-  };
+  const rules = [
+    {
+      Id: 'incomplete-uploads',
+      Status: 'Enabled',
+      Prefix: `${dumps.prefix}/`,
+      // A dump interrupted by the Lambda deadline leaves parts behind; they cost money and hold data.
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+    },
+    {
+      // Idempotency records of manual actions and the last alert sent: small, needed for a day at most.
+      Id: 'requests',
+      Status: 'Enabled',
+      Prefix: `${dumps.prefix}/requests/`,
+      ExpirationInDays: 7,
+      NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+    },
+    {
+      Id: 'alert-state',
+      Status: 'Enabled',
+      Prefix: `${dumps.prefix}/alerts/`,
+      NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+    },
+  ];
   if (dumps.expireAfterDays > 0) {
-    rule.ExpirationInDays = dumps.expireAfterDays;
-    if (dumps.versioning) rule.NoncurrentVersionExpiration = { NoncurrentDays: dumps.expireAfterDays };
+    // Only dumps: a copy of the primary as it was, which a new reseed makes again at any time.
+    rules.push({
+      Id: 'dumps',
+      Status: 'Enabled',
+      Prefix: `${dumps.prefix}/dumps/`,
+      ExpirationInDays: dumps.expireAfterDays,
+      NoncurrentVersionExpiration: { NoncurrentDays: dumps.expireAfterDays },
+    });
   }
-  return { Rules: [rule] };
+  return { Rules: rules };
 }
 
 function dumpsBucket(d) {
@@ -53,7 +80,8 @@ function dumpsBucket(d) {
     Tags: [{ Key: 'mysql-failover:cluster', Value: d.cluster }],
   };
   if (d.dumps.bucketName) properties.BucketName = d.dumps.bucketName;
-  if (d.dumps.versioning) properties.VersioningConfiguration = { Status: 'Enabled' };
+  // Always: an object the function overwrites keeps its earlier version (salvage and audit records).
+  properties.VersioningConfiguration = { Status: 'Enabled' };
   return {
     DumpsBucket: {
       Type: 'AWS::S3::Bucket',

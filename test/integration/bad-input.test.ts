@@ -163,14 +163,19 @@ describe('configuration', () => {
     }
   });
 
-  it('answers a bad configuration through the handler with a ConfigError, not a crash, and reads it again next time', async () => {
+  it('answers a bad configuration with a ConfigError to the console, fails a scheduled run, and reads it again next time', async () => {
     const saved = process.env.CONFIG_FILE;
     process.env.CONFIG_FILE = '/nonexistent/watchdog.json';
     try {
-      const result = await handler({ source: 'schedule', group: 'g1' }, context);
+      const result = await handler({ action: 'check', group: 'g1' }, context);
       expect(result.ok).toBe(false);
       expect(result.error.code).toBe('ConfigError');
       expect(result.error.message).toContain('/nonexistent/watchdog.json');
+      // No caller reads a scheduled run's answer: it fails the invocation (Errors alarm, on-failure destination).
+      const thrown = await handler({ source: 'schedule', group: 'g1' }, context).catch((e: unknown) => e);
+      expect(thrown).toBeInstanceOf(Error);
+      expect((thrown as { code?: string }).code).toBe('CycleFailedError');
+      expect((thrown as Error).message).toContain('/nonexistent/watchdog.json');
     } finally {
       process.env.CONFIG_FILE = saved;
     }

@@ -37,4 +37,20 @@ describe('chaos (short run)', () => {
     // depends on the machine's speed, so only that there were some is asserted.
     expect(details.acknowledged).toBeGreaterThan(0);
   }, 1_200_000);
+
+  it('survives five seeded faults through the packaged bundle against the AWS stand-in (production mode)', async () => {
+    const lines: string[] = [];
+    const details = await runChaos({ rounds: 5, seed: 1, production: true, out: (l) => lines.push(l) });
+    expect(details.violations, lines.join('\n')).toEqual([]);
+    expect(details.result).toMatchObject({
+      bench: 'chaos',
+      rounds: 5,
+      violations: 0,
+      splitBrainWindows: 0,
+      lostAckedWrites: 0,
+      mode: 'production',
+      bundle: true,
+    });
+    expect(details.result.failovers).toBeGreaterThanOrEqual(1);
+  }, 1_200_000);
 });

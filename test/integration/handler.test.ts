@@ -14,7 +14,11 @@ const context = {
   getRemainingTimeInMillis: () => 300_000,
 } as unknown as Context;
 
-const sample = (name: string): unknown => JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
+/** A sample event (events/, named for the sample stage's groups) aimed at this cluster's group g1. */
+const sample = (name: string): unknown => {
+  const event = JSON.parse(readFileSync(`events/${name}.json`, 'utf8')) as Record<string, unknown>;
+  return 'group' in event ? { ...event, group: 'g1' } : event;
+};
 
 let cluster: Cluster;
 // Reports are read field by field below, as JSON; their full types are checked in the unit tests.
@@ -61,7 +65,7 @@ describe('watchdog handler', () => {
       const result = await handler(sample(name), context);
       expect(result.report).toMatchObject({
         trigger: 'alarm',
-        alarm: { name: 'db-primary-down', state: 'ALARM' },
+        alarm: { name: 'shop-db-primary-unreachable', state: 'ALARM' },
         analysis: { code: 'Ok' },
       });
     }

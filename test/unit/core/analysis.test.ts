@@ -4,7 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyze, ioThreadConfirmsSourceGone } from '../../../functions/core/analysis.js';
+import {
+  analyze,
+  ioThreadConfirmsSourceGone,
+  unknownRouterGroups,
+} from '../../../functions/core/analysis.js';
 import { hydrateSnapshot, type ServerObservation, type Snapshot } from '../../../functions/core/snapshot.js';
 
 const okText = readFileSync(join(import.meta.dirname, '../../fixtures/snapshots/Ok.json'), 'utf8');
@@ -243,5 +247,59 @@ describe("a group's routers against the other groups' (rule 3c)", () => {
   it("analyses a group whose routers agree with the others' exactly as before", () => {
     const s = ok();
     expect(analyze(s, { group: 'g2' })).toMatchObject({ code: 'Ok', routers: { total: 1, answering: 1 } });
+  });
+});
+
+describe('routers unknown (safety rule 7)', () => {
+  it('names a group whose EC2 tag discovery failed, whatever the other groups show', () => {
+    const s = ok();
+    s.routers = s.routers.filter((r) => r.group !== 'g2');
+    s.discovery = s.groups.map((group) => ({
+      group,
+      source: 'ec2-tag' as const,
+      found: group === 'g2' ? 0 : 1,
+      ...(group === 'g2' ? { error: 'DescribeInstances: RequestLimitExceeded' } : {}),
+    }));
+    expect(unknownRouterGroups(s)).toEqual([
+      { group: 'g2', reason: 'router discovery failed: DescribeInstances: RequestLimitExceeded' },
+    ]);
+    const a = analyze(rehydrate(s), { group: 'g1' });
+    expect(a.code).toBe('RoutersUnknown');
+    expect(a.evidence[0]).toContain('group g2: router discovery failed');
+  });
+
+  it('names a tag group with no running instance', () => {
+    const s = ok();
+    s.routers = s.routers.filter((r) => r.group !== 'g3');
+    s.discovery = s.groups.map((group) => ({
+      group,
+      source: 'ec2-tag' as const,
+      found: group === 'g3' ? 0 : 1,
+    }));
+    expect(unknownRouterGroups(s)).toEqual([
+      { group: 'g3', reason: "no running instance carries the group's tag" },
+    ]);
+  });
+
+  it('names a group none of whose routers answers, but not one whose routers answer that they reach nothing', () => {
+    const s = ok();
+    const r = s.routers.find((x) => x.group === 'g1')!;
+    r.reachable = false;
+    r.routesTo = null;
+    r.landed = null;
+    r.error = { message: 'connect ETIMEDOUT', code: 'ETIMEDOUT', errno: null };
+    expect(unknownRouterGroups(s).map((u) => u.group)).toEqual(['g1']);
+    expect(analyze(rehydrate(s), { group: 'g2' }).code).toBe('RoutersUnknown');
+    r.error = { message: 'Connection lost', code: 'PROTOCOL_CONNECTION_LOST', errno: null };
+    expect(unknownRouterGroups(s)).toEqual([]);
+  });
+
+  it('ranks above a recorded operation, so nothing is followed while a group is unknown', () => {
+    const s = ok();
+    s.servers[0]!.operation = { epoch: 3, op: 'fail', master: 'g1@1', leaseExpiresInMs: 5000, signals: [] };
+    s.discovery = s.groups.map((group) => ({ group, source: 'ec2-tag' as const, found: 1 }));
+    s.discovery[1]!.error = 'timeout';
+    s.routers = s.routers.filter((r) => r.group !== 'g2');
+    expect(analyze(rehydrate(s)).code).toBe('RoutersUnknown');
   });
 });

@@ -53,6 +53,7 @@ const SAMPLE: Record<AnalysisCode, Analysis> = {
     errant: [{ server: A, missingOn: B, gtids: '0-1-[21..22]', count: '2' }],
   }),
   RoutersUnreachable: analysis('RoutersUnreachable'),
+  RoutersUnknown: analysis('RoutersUnknown', { primary: null }),
   NotGtidEnabled: analysis('NotGtidEnabled', { affected: [B] }),
   RecoverNeeded: analysis('RecoverNeeded', { affected: [B] }),
   ReplicaErrantTransactions: analysis('ReplicaErrantTransactions', {
@@ -193,6 +194,7 @@ describe('operations follow the safety rules', () => {
       'PrimaryUnreachableRoutersOnPrimary',
       'UnconfirmedPrimaryFailure',
       'RoutersUnreachable',
+      'RoutersUnknown',
     ] as const) {
       const p = plan(SAMPLE[code], ctx({ force: true }));
       expect(p.kind).toBe('alert-only');

@@ -143,6 +143,27 @@ describe('functions', () => {
 });
 
 describe('triggers', () => {
+  it('takes the schedule rate from the deployment config (default 10 minutes)', () => {
+    const { build } = require('../../../infra/deployment/index.cjs') as {
+      build: (d: unknown) => { functions: Record<string, { events: { schedule?: { rate: string[] } }[] }> };
+    };
+    const raw = parseYaml(readFileSync(join(ROOT, 'deploy', 'sample.yml'), 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    const every5 = normalize(
+      { ...raw, function: { ...raw.function, scheduleRateMinutes: 5 } },
+      {
+        service: 'mysql-failover',
+        stage: 'sample',
+      },
+    );
+    const fns = Object.values(build(every5).functions);
+    expect(fns.map((f) => f.events.find((e) => e.schedule)?.schedule?.rate)).toEqual(
+      fns.map(() => ['rate(5 minutes)']),
+    );
+  });
+
   it('schedules a check of each group every 10 minutes with the group in the input', () => {
     for (const group of sample.groups) {
       const [id] = functionOf(group);
@@ -256,20 +277,83 @@ describe('dumps bucket', () => {
     );
   });
 
-  it('expires dumps and aborts abandoned multipart uploads under the prefix', () => {
+  it('expires only reseed dumps, never salvage or audit records, and aborts abandoned multipart uploads', () => {
     const rules = (bucket().LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
     expect(rules).toContainEqual(
       expect.objectContaining({
         Status: 'Enabled',
-        Prefix: `${sample.dumps.prefix}/`,
+        Prefix: `${sample.dumps.prefix}/dumps/`,
         ExpirationInDays: sample.dumps.expireAfterDays,
+        NoncurrentVersionExpiration: { NoncurrentDays: sample.dumps.expireAfterDays },
+      }),
+    );
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        Prefix: `${sample.dumps.prefix}/`,
         AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
       }),
     );
+    // No rule that expires anything covers the records (operations/<cluster>/<epoch>/salvage-*, audit).
+    const record = `${sample.dumps.prefix}/operations/shop/000001/salvage-db1/transactions.sql`;
+    for (const rule of rules) {
+      const expires = rule.ExpirationInDays !== undefined || rule.NoncurrentVersionExpiration !== undefined;
+      if (expires) expect(record.startsWith(String(rule.Prefix)), String(rule.Id)).toBe(false);
+    }
+  });
+
+  it('keeps every version of an object (a record the function overwrites is not lost)', () => {
+    expect(bucket().VersioningConfiguration).toEqual({ Status: 'Enabled' });
+  });
+
+  it('gives the function no way to delete an object or a version', () => {
+    const actions = ofType('AWS::IAM::Role')
+      .filter(([id]) => id.endsWith('WatchdogRole'))
+      .flatMap(([, role]) =>
+        (
+          role.Properties.Policies as {
+            PolicyDocument: { Statement: { Effect: string; Action: string | string[] }[] };
+          }[]
+        )
+          .flatMap((p) => p.PolicyDocument.Statement)
+          .filter((st) => st.Effect === 'Allow')
+          .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action])),
+      );
+    expect(actions.filter((a) => /^s3:(\*|Delete|PutLifecycle|PutBucketVersioning)/.test(a))).toEqual([]);
   });
 
   it('keeps the bucket when the stack is deleted', () => {
     expect(template.Resources.DumpsBucket!.DeletionPolicy).toBe('Retain');
+  });
+});
+
+describe('every bucket', () => {
+  it('blocks public access, is encrypted, and refuses requests without TLS', () => {
+    const buckets = ofType('AWS::S3::Bucket');
+    expect(buckets.map(([id]) => id).sort()).toEqual(['DumpsBucket', 'ServerlessDeploymentBucket']);
+    const policies = ofType('AWS::S3::BucketPolicy').map(([, p]) => p.Properties);
+    for (const [id, b] of buckets) {
+      expect(b.Properties.PublicAccessBlockConfiguration, id).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      const sse = (b.Properties.BucketEncryption as { ServerSideEncryptionConfiguration: unknown[] })
+        .ServerSideEncryptionConfiguration;
+      expect(sse.length, id).toBeGreaterThan(0);
+      const policy = policies.find((p) => JSON.stringify(p.Bucket) === JSON.stringify({ Ref: id }));
+      expect(policy, `${id} policy`).toBeDefined();
+      const statements = (policy!.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+      expect(
+        statements.some(
+          (st) =>
+            st.Effect === 'Deny' &&
+            String((st.Condition as { Bool: Record<string, unknown> }).Bool['aws:SecureTransport']) ===
+              'false',
+        ),
+        id,
+      ).toBe(true);
+    }
   });
 });
 
@@ -319,6 +403,33 @@ describe('stored watchdog configuration', () => {
 });
 
 describe('notifications and monitoring', () => {
+  it('alarms on failed cycles, failed steps, dropped asynchronous events and silence (one late run tolerated)', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    for (const group of sample.groups) {
+      const mine = alarms.filter(
+        (a) =>
+          JSON.stringify(a.Dimensions).includes(`"${group.name}"`) ||
+          JSON.stringify(a.Dimensions).includes(group.functionName),
+      );
+      const byMetric = (name: string) => mine.filter((a) => a.MetricName === name);
+      expect(byMetric('FailedCycle')[0]).toMatchObject({
+        Statistic: 'Sum',
+        Threshold: 1,
+        TreatMissingData: 'notBreaching',
+      });
+      expect(byMetric('OperationStepsFailed')[0]).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
+      expect(byMetric('AsyncEventsDropped')[0]).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1 });
+      const silent = byMetric('ClusterState').find((a) => a.Statistic === 'SampleCount');
+      expect(silent).toMatchObject({
+        Period: 600,
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 2,
+        ComparisonOperator: 'LessThanThreshold',
+        TreatMissingData: 'breaching',
+      });
+    }
+  });
+
   it('alarms on each function errors and on its cluster state, notifying the topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     for (const group of sample.groups) {
@@ -505,7 +616,6 @@ describe('IAM least privilege', () => {
       'secretsmanager:GetSecretValue',
       's3:GetObject',
       's3:PutObject',
-      's3:DeleteObject',
       's3:AbortMultipartUpload',
       's3:ListMultipartUploadParts',
       's3:ListBucket',

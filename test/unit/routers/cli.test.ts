@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { discoverRouters } from '../../../functions/cluster/discovery.js';
 import { parseConfig } from '../../../functions/config/schema.js';
 import { UsageError } from '../../../functions/errors.js';
 import {
@@ -154,16 +155,19 @@ describe('routers CLI helpers', () => {
     expect(formatGroupResult(printed.results[0]!)).toContain('web: status');
   });
 
-  it('targets SSM by tag when the group has one, with the router port to verify through', () => {
+  it('targets SSM at the instances found by tag in this run, with the router port to verify through', async () => {
+    const { config: discovered } = await discoverRouters(config, async () => [
+      { instanceId: 'i-0bbbbbbbbbbbbbbbb', privateIp: '10.0.3.12' },
+      { instanceId: 'i-0aaaaaaaaaaaaaaaa', privateIp: '10.0.3.11' },
+    ]);
     expect(
-      ssmTargetsFromConfig(config, { verifyDefaultsFile: '/etc/mysql-failover/router-verify.cnf' }),
+      ssmTargetsFromConfig(discovered, { verifyDefaultsFile: '/etc/mysql-failover/router-verify.cnf' }),
     ).toEqual({
       api: {
         routerKind: 'mysqlrouter',
         configPath: '/etc/mysqlrouter/mysqlrouter.conf',
         section: 'mysql_failover',
-        tag: { key: 'mysql-failover-group', value: 'api' },
-        instanceIds: undefined,
+        instanceIds: ['i-0aaaaaaaaaaaaaaaa', 'i-0bbbbbbbbbbbbbbbb'],
         verifyAddress: '127.0.0.1:6446',
         verifyDefaultsFile: '/etc/mysql-failover/router-verify.cnf',
         applyMode: undefined,
@@ -172,7 +176,6 @@ describe('routers CLI helpers', () => {
         routerKind: 'haproxy',
         configPath: '/etc/haproxy/haproxy.cfg',
         section: 'mysql_failover',
-        tag: undefined,
         instanceIds: [],
         verifyAddress: undefined,
         verifyDefaultsFile: '/etc/mysql-failover/router-verify.cnf',

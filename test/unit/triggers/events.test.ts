@@ -10,7 +10,7 @@ describe('parseEvent', () => {
     expect(parseEvent(sample('schedule'))).toMatchObject({
       trigger: 'schedule',
       action: 'check',
-      group: 'g1',
+      group: 'web',
     });
   });
 
@@ -23,13 +23,14 @@ describe('parseEvent', () => {
   });
 
   it('reads a console event with every field', () => {
-    expect(parseEvent(sample('console-failover'))).toEqual({
+    expect(parseEvent(sample('console-failover-FORCED'))).toEqual({
       trigger: 'console',
       action: 'failover',
-      group: 'g1',
+      group: 'web',
       dryRun: false,
       force: true,
       target: undefined,
+      requestId: 'incident-2026-12-01-forced-failover',
     });
   });
 
@@ -44,14 +45,14 @@ describe('parseEvent', () => {
   it('reads a CloudWatch Alarm State Change event with the alarm name and state', () => {
     expect(parseEvent(sample('alarm-state-change'))).toMatchObject({
       trigger: 'alarm',
-      alarm: { name: 'db-primary-down', state: 'ALARM' },
+      alarm: { name: 'shop-db-primary-unreachable', state: 'ALARM' },
     });
   });
 
   it('reads the same alarm wrapped in SNS', () => {
     expect(parseEvent(sample('alarm-sns'))).toMatchObject({
       trigger: 'alarm',
-      alarm: { name: 'db-primary-down', state: 'ALARM' },
+      alarm: { name: 'shop-db-primary-unreachable', state: 'ALARM' },
     });
   });
 
@@ -69,7 +70,7 @@ describe('parseEvent', () => {
   });
 
   it('refuses unknown keys on a console event', () => {
-    expect(() => parseEvent({ action: 'check', grop: 'g1' })).toThrow(/unknown key\(s\) grop/);
+    expect(() => parseEvent({ action: 'check', grop: 'web' })).toThrow(/unknown key\(s\) grop/);
   });
 
   it('refuses a hostile group name', () => {
