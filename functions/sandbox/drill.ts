@@ -87,6 +87,14 @@ export function sandboxRouterSwitch(config: Config): LocalRouterSwitch {
       verifyAddress: r.id,
       ...(cred ? { verifyUser: cred.user, verifyPassword: cred.password } : {}),
       backupDir: join(dirname(r.configPath!), 'backups'),
+      // MySQL Router applies new destinations only when restarted: the harness's restart.sh beside
+      // its config stands for `systemctl restart mysqlrouter`.
+      ...(g.routerKind === 'mysqlrouter'
+        ? {
+            applyMode: 'command' as const,
+            applyCommand: `bash ${join(dirname(r.configPath!), 'restart.sh')}`,
+          }
+        : {}),
     }));
   }
   return new LocalRouterSwitch({ groups });
