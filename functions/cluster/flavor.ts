@@ -294,6 +294,29 @@ export class Flavor {
       : ['SET GLOBAL read_only = OFF'];
   }
 
+  /**
+   * Read-only for the applications, still writable for the watchdog: MySQL's `super_read_only` refuses
+   * every write, even SUPER's and CONNECTION_ADMIN's, while plain `read_only` lets the watchdog's
+   * CONNECTION_ADMIN through (MariaDB: READ_ONLY ADMIN). For the server that holds the election and
+   * journal rows until the operation's last write, and for a reseed target while the dump loads.
+   * On MySQL, read_only goes ON first, so that the server is never writable in between.
+   */
+  setReadOnlyWatchdogWritable(): string[] {
+    return this.hasSuperReadOnly
+      ? ['SET GLOBAL read_only = ON', 'SET GLOBAL super_read_only = OFF']
+      : ['SET GLOBAL read_only = ON'];
+  }
+
+  /**
+   * Bounds how long this session's statements wait for a metadata lock: `SET GLOBAL read_only` and
+   * `FLUSH TABLES WITH READ LOCK` wait for every open transaction's locks, for `lock_wait_timeout`
+   * (default a year) — one long statement would stall a fence or a dump indefinitely. A wait cut
+   * short fails with ER_LOCK_WAIT_TIMEOUT (1205). The same variable on MariaDB and MySQL.
+   */
+  boundLockWait(seconds: number): Statement {
+    return { sql: 'SET SESSION lock_wait_timeout = ?', values: [Math.max(1, Math.round(seconds))] };
+  }
+
   /** Reads back what setReadOnly changed (every state change is checked). */
   readOnlyQuery(): string {
     return this.hasSuperReadOnly

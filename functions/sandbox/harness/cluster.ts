@@ -624,7 +624,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         };
         const router =
           options.routers === 'mysqlrouter'
-            ? new MysqlRouter(common)
+            ? new MysqlRouter({ ...common, mode })
             : new HaproxyRouter({
                 ...common,
                 mode,

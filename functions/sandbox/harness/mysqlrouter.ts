@@ -1,6 +1,7 @@
 /**
  * One real MySQL Router 9.7 (the original script's router), configured like the seed's: one
- * `[routing:mysql_failover]` section, destinations primary first, `routing_strategy=first-available`.
+ * `[routing:mysql_failover]` section, destinations primary first, an ordered routing strategy
+ * (next-available, or first-available in 'failback' mode).
  *
  * MySQL Router reads its destinations only at start, so it is switched as in production: the router
  * script rewrites the destinations line and restarts it. In the sandbox the restart is `restart.sh` in
@@ -12,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProcessError } from '../../errors.js';
-import { DEFAULT_SECTION } from './haproxy-config.js';
+import { DEFAULT_SECTION, type RouterMode } from './haproxy-config.js';
 import { mysqlCommand, requireMysqlInstall } from './mysql-install.js';
 import { isAddressInUse } from './ports.js';
 import { isAlive, procCmdline, terminate } from './processes.js';
@@ -29,6 +30,12 @@ export interface MysqlRouterOptions {
   destinations: ReadonlyArray<{ host: string; port: number }>;
   /** The account routesTo() logs in with through the router. */
   probeAccount: { user: string; password: string };
+  /**
+   * 'sticky' (default): routing_strategy=next-available — a destination that failed is not used again
+   * until the router restarts, so writes stay on the replica the router moved to. 'failback':
+   * first-available — the router goes back to the first destination as soon as it answers again.
+   */
+  mode?: RouterMode;
 }
 
 /** The shell quoting of one word (single quotes). */
@@ -116,7 +123,7 @@ export class MysqlRouter {
         `bind_address = ${this.host}`,
         `bind_port = ${this._port}`,
         `destinations = ${destinations}`,
-        'routing_strategy = first-available',
+        `routing_strategy = ${this.options.mode === 'failback' ? 'first-available' : 'next-available'}`,
         'protocol = classic',
         // A dead destination (connection refused) is skipped at once; a frozen one after this long.
         'connect_timeout = 2',

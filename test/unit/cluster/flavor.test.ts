@@ -155,6 +155,24 @@ describe('read-only, GTID and binlog statements per version', () => {
     }
   });
 
+  it('keeps a fenced MySQL server writable for the watchdog with plain read_only (super_read_only refuses even SUPER)', () => {
+    // read_only first: the server is never writable between the two statements.
+    for (const f of [mysql57, mysql8036, mysql84, mysql91]) {
+      expect(f.setReadOnlyWatchdogWritable()).toEqual([
+        'SET GLOBAL read_only = ON',
+        'SET GLOBAL super_read_only = OFF',
+      ]);
+    }
+    expect(mariadb1011.setReadOnlyWatchdogWritable()).toEqual(['SET GLOBAL read_only = ON']);
+  });
+
+  it('bounds the metadata-lock wait of a fence or a dump lock (the default is a year)', () => {
+    for (const f of [mysql57, mysql84, mariadb1011]) {
+      expect(inlineStatement(f.boundLockWait(5))).toBe('SET SESSION lock_wait_timeout = 5');
+    }
+    expect(inlineStatement(mysql84.boundLockWait(0.2))).toBe('SET SESSION lock_wait_timeout = 1');
+  });
+
   it('sets the GTID position after a restore the way each version allows', () => {
     expect(mariadb1011.setGtidPositionAfterRestore('0-1-42').map(inlineStatement)).toEqual([
       'RESET MASTER',
