@@ -15,7 +15,7 @@ const HELP = `repl-watchdog — failover watchdog for MySQL/MariaDB primary-repl
 Usage:
   repl-watchdog --now [--group G] [--action A] [--dry-run] [--force]   run one cycle (every group, or G)
   repl-watchdog status [--group G]                                     servers, replication, routers, operation
-  repl-watchdog sandbox [--keep] [--servers 2|3]                       local cluster and failover drill
+  repl-watchdog sandbox [--keep] [--servers 2|3] [--flavor mariadb|mysql]  local cluster and failover drill
   repl-watchdog routers status [--group G]                             where each router sends new connections
   repl-watchdog routers switch --group G --to HOST:PORT [--fence HOST:PORT] [--dry-run]
                                                                        rewrite a group's router destinations
@@ -57,6 +57,7 @@ const OPTIONS = {
   target: { type: 'string' },
   keep: { type: 'boolean' },
   servers: { type: 'string' },
+  flavor: { type: 'string' },
   to: { type: 'string' },
   fence: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -123,7 +124,10 @@ async function runSandbox(values: Values, io: CliIo): Promise<number> {
   const servers = values.servers === undefined ? 2 : Number(values.servers);
   if (servers !== 2 && servers !== 3)
     throw new UsageError(`--servers must be 2 or 3 (got "${values.servers}")`);
-  return sandbox({ keep: values.keep ?? false, servers, json: values.json ?? false, out: io.out });
+  const flavor = values.flavor ?? 'mariadb';
+  if (flavor !== 'mariadb' && flavor !== 'mysql')
+    throw new UsageError(`--flavor must be mariadb or mysql (got "${flavor}")`);
+  return sandbox({ keep: values.keep ?? false, servers, json: values.json ?? false, out: io.out, flavor });
 }
 
 async function runRouters(sub: string | undefined, values: Values, io: CliIo): Promise<number> {

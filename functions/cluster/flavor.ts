@@ -343,6 +343,18 @@ export class Flavor {
     return this.isMariadb ? 'gtid_binlog_pos' : 'gtid_executed';
   }
 
+  /**
+   * MySQL: gtid_executed and gtid_purged read whole. Through SHOW GLOBAL VARIABLES (performance_schema's
+   * VARCHAR(1024)) a long set is cut at 1,024 characters, and a cut set can still parse
+   * (`uuid:1-12345` -> `uuid:1-12`): false errant or missing transactions. null on MariaDB, whose
+   * positions are one short entry per domain.
+   */
+  gtidSetsQuery(): string | null {
+    return this.isMariadb
+      ? null
+      : 'SELECT @@GLOBAL.gtid_executed AS gtid_executed, @@GLOBAL.gtid_purged AS gtid_purged';
+  }
+
   gtidQuery(): string {
     return this.isMariadb
       ? 'SELECT @@global.gtid_binlog_pos AS binlog_pos, @@global.gtid_current_pos AS current_pos, @@global.gtid_slave_pos AS slave_pos, @@global.gtid_binlog_state AS binlog_state'
@@ -429,6 +441,22 @@ export class Flavor {
     return this.isMariadb
       ? { sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS result', values: [gtid, timeoutSeconds] }
       : { sql: 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS result', values: [gtid, timeoutSeconds] };
+  }
+
+  /**
+   * Replays a stopped replica exactly up to `gtid` and stops it there (a checksum at a known position).
+   * The IO thread fetches on, the applier stops after the set:
+   * - MariaDB: START SLAVE UNTIL master_gtid_pos = pos.
+   * - MySQL 5.7+: START REPLICA IO_THREAD, then START REPLICA SQL_THREAD UNTIL SQL_AFTER_GTIDS = set
+   *   (a plain START REPLICA with a later WAIT_FOR_EXECUTED_GTID_SET lets it run past the position).
+   */
+  startReplicaUntil(gtid: string): Statement[] {
+    if (this.isMariadb) return [{ sql: 'START SLAVE UNTIL master_gtid_pos = ?', values: [gtid] }];
+    const start = this.usesReplicaTerms ? 'START REPLICA' : 'START SLAVE';
+    return [
+      { sql: `${start} IO_THREAD` },
+      { sql: `${start} SQL_THREAD UNTIL SQL_AFTER_GTIDS = ?`, values: [gtid.replace(/\s+/g, '')] },
+    ];
   }
 
   gtidWaitSucceeded(result: unknown): boolean {

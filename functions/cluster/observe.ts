@@ -411,6 +411,16 @@ async function probeServerOnce(
       counter.queries += 1;
       counter.roundTrips += 1;
     }
+    const gtidSets = flavor.gtidSetsQuery();
+    if (gtidSets) {
+      const [whole] = asRows(await run(c, gtidSets, opts));
+      counter.queries += 1;
+      counter.roundTrips += 1;
+      for (const name of ['gtid_executed', 'gtid_purged']) {
+        const value = whole?.[name];
+        if (value !== null && value !== undefined) vars.set(name, String(value));
+      }
+    }
     fillFromRows(obs, vars, statusRows ?? [], flavor, target.servers);
     entry.operationTable = opTableExists;
     if (opTableExists && opts.readOperation !== false) {

@@ -76,7 +76,7 @@ export async function fence(
   try {
     for (const sql of statements) await admin.run(sql);
   } catch (error) {
-    if ((error as { errno?: number }).errno !== ER_LOCK_WAIT_TIMEOUT) throw error;
+    if (errnoOf(error) !== ER_LOCK_WAIT_TIMEOUT) throw error;
     killed += await endOtherSessions(admin, keepUsers);
     for (const sql of statements) await admin.run(sql);
   }
@@ -99,6 +99,12 @@ export async function fence(
     detail: `${admin.id} read_only=ON${after.superReadOnly ? ', super_read_only=ON' : ''}${deferred} (was ${before.readOnly ? 'ON' : 'OFF'}); ${killed} client session(s) ended`,
     data: { before, after, killedSessions: killed },
   };
+}
+
+/** The server's error number of a failed statement (ServerAdmin wraps it in a DbError). */
+function errnoOf(error: unknown): number | undefined {
+  const e = error as { errno?: number; details?: { errno?: number } };
+  return e.errno ?? e.details?.errno;
 }
 
 /** Ends every client session but this one, replication's and the kept accounts'; returns how many. */

@@ -469,10 +469,19 @@ export class Cluster {
     const connection = await replica.connect();
     try {
       await connection.query('SET SESSION sql_log_bin = 0');
-      await connection.query(
-        `INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`,
-        [id, replica.name],
-      );
+      // A rebuilt MySQL replica is super_read_only, which refuses even root: plain read_only (root's
+      // SUPER writes through it) for this one row.
+      const [sro] = await connection.query('SELECT @@GLOBAL.super_read_only AS s').catch(() => [[]]);
+      const lifted = Number((sro as Row[])[0]?.s) === 1;
+      if (lifted) await connection.query('SET GLOBAL super_read_only = OFF');
+      try {
+        await connection.query(
+          `INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`,
+          [id, replica.name],
+        );
+      } finally {
+        if (lifted) await connection.query('SET GLOBAL super_read_only = ON');
+      }
     } finally {
       await connection.end().catch(() => connection.destroy());
     }

@@ -75,6 +75,7 @@ export interface ServerState {
 }
 
 export class HaproxyRouter {
+  readonly kind = 'haproxy' as const;
   readonly group: string;
   readonly name: string;
   readonly host = '127.0.0.1';

@@ -94,6 +94,9 @@ export class MysqlServer extends LocalServer {
       '--skip-name-resolve',
       // Health checks and killed clients must never get 127.0.0.1 blocked.
       '--max-connect-errors=1000000',
+      // Chaos runs hold many sessions at once (writers and sysbench through three routers, the
+      // watchdogs of three groups, killed sessions not yet gone); MySQL's default is 151.
+      '--max-connections=1000',
       `--replica-net-timeout=${this.options.slaveNetTimeout ?? 4}`,
       '--character-set-server=utf8mb4',
       // Start and stop faster; caches sized for a test server.

@@ -173,6 +173,21 @@ describe('read-only, GTID and binlog statements per version', () => {
     expect(inlineStatement(mysql84.boundLockWait(0.2))).toBe('SET SESSION lock_wait_timeout = 1');
   });
 
+  it('replays a replica exactly to a position: MariaDB UNTIL master_gtid_pos, MySQL SQL_THREAD UNTIL SQL_AFTER_GTIDS', () => {
+    const set = 'a2b8c1d0-0000-11ee-8000-000000000001:1-12,\nb2b8c1d0-0000-11ee-8000-000000000002:1-3';
+    expect(mysql91.startReplicaUntil(set).map(inlineStatement)).toEqual([
+      'START REPLICA IO_THREAD',
+      "START REPLICA SQL_THREAD UNTIL SQL_AFTER_GTIDS = 'a2b8c1d0-0000-11ee-8000-000000000001:1-12,b2b8c1d0-0000-11ee-8000-000000000002:1-3'",
+    ]);
+    expect(mysql57.startReplicaUntil('u:1-5').map(inlineStatement)).toEqual([
+      'START SLAVE IO_THREAD',
+      "START SLAVE SQL_THREAD UNTIL SQL_AFTER_GTIDS = 'u:1-5'",
+    ]);
+    expect(mariadb1011.startReplicaUntil('0-1-9').map(inlineStatement)).toEqual([
+      "START SLAVE UNTIL master_gtid_pos = '0-1-9'",
+    ]);
+  });
+
   it('sets the GTID position after a restore the way each version allows', () => {
     expect(mariadb1011.setGtidPositionAfterRestore('0-1-42').map(inlineStatement)).toEqual([
       'RESET MASTER',
