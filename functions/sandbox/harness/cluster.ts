@@ -23,7 +23,7 @@ import { ensureMysqlTemplate, MysqlServer } from './mysql.js';
 import { MysqlRouter } from './mysqlrouter.js';
 import { freePort } from './ports.js';
 import { createClusterDir, killAllUnder, registerLive, spawnWatcher, unregisterLive } from './reaper.js';
-import { type Row, runStatements } from './sql.js';
+import { type Connection, type Row, runStatements } from './sql.js';
 
 /** Which database servers a cluster runs: MariaDB 10.11 (the system's) or MySQL 9.7 (setup-mysql.sh). */
 export type ClusterFlavor = 'mariadb' | 'mysql';
@@ -141,6 +141,22 @@ async function withPortRetry<T extends { setPort(port: number): void; start(): P
       if (!inUse || attempt >= attempts) throw error;
       handle.setPort(await freePort());
     }
+  }
+}
+
+/**
+ * Runs `write` as root on a MySQL server that may be super_read_only (a fenced or rebuilt one), which
+ * refuses even root: plain read_only (root's SUPER writes through it) for the write, then back. How the
+ * harness writes "behind the watchdog's back" (errant transactions, conflicting rows) on such a server.
+ */
+async function asRootThroughSuperReadOnly<T>(connection: Connection, write: () => Promise<T>): Promise<T> {
+  const [rows] = await connection.query('SELECT @@GLOBAL.super_read_only AS s').catch(() => [[]]);
+  const lifted = Number((rows as Row[])[0]?.s) === 1;
+  if (lifted) await connection.query('SET GLOBAL super_read_only = OFF');
+  try {
+    return await write();
+  } finally {
+    if (lifted) await connection.query('SET GLOBAL super_read_only = ON');
   }
 }
 
@@ -431,9 +447,12 @@ export class Cluster {
       if (this.flavorName === 'mysql') {
         // MySQL has no @@last_gtid: the server reports the transaction's GTID in the OK packet.
         await connection.query("SET SESSION session_track_gtids = 'OWN_GTID'");
-        const [header] = await connection.query(
-          `INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, ?)`,
-          [id, server.name, note],
+        const [header] = await asRootThroughSuperReadOnly(connection, () =>
+          connection.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, ?)`, [
+            id,
+            server.name,
+            note,
+          ]),
         );
         const gtids = (header as { stateChanges?: { gtids?: string[] } }).stateChanges?.gtids ?? [];
         return { id, gtid: gtids.join(',') };
@@ -469,19 +488,12 @@ export class Cluster {
     const connection = await replica.connect();
     try {
       await connection.query('SET SESSION sql_log_bin = 0');
-      // A rebuilt MySQL replica is super_read_only, which refuses even root: plain read_only (root's
-      // SUPER writes through it) for this one row.
-      const [sro] = await connection.query('SELECT @@GLOBAL.super_read_only AS s').catch(() => [[]]);
-      const lifted = Number((sro as Row[])[0]?.s) === 1;
-      if (lifted) await connection.query('SET GLOBAL super_read_only = OFF');
-      try {
-        await connection.query(
-          `INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`,
-          [id, replica.name],
-        );
-      } finally {
-        if (lifted) await connection.query('SET GLOBAL super_read_only = ON');
-      }
+      await asRootThroughSuperReadOnly(connection, () =>
+        connection.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`, [
+          id,
+          replica.name,
+        ]),
+      );
     } finally {
       await connection.end().catch(() => connection.destroy());
     }

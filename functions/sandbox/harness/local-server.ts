@@ -202,7 +202,8 @@ export abstract class LocalServer {
 
   /** Root over the unix socket. */
   rootTarget(): ConnectTarget {
-    return { socketPath: this.socketPath, user: 'root', password: '', connectTimeoutMs: 3_000 };
+    // Generous: on a loaded machine (chaos under sysbench, other test runs) a busy server accepts slowly.
+    return { socketPath: this.socketPath, user: 'root', password: '', connectTimeoutMs: 10_000 };
   }
 
   /** Runs one statement as root over the socket, on its own short-lived connection. */
