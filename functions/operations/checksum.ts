@@ -72,7 +72,8 @@ export async function compareChecksums(
     let sums = new Map<string, string | null>();
     const readPosition = async () => {
       const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
-      position = str(g?.pos);
+      // MySQL prints a long gtid_executed with a newline after each comma.
+      position = str(g?.pos).replace(/\s+/g, '');
     };
     if (primaryTables.length > 0) {
       await primary.run(`FLUSH TABLES ${primaryTables.join(', ')} WITH READ LOCK`);
