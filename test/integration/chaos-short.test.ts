@@ -69,6 +69,7 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('chaos (short run) on MySQL 9.7 behi
       'kill-operation-master',
       'restart-mid-reseed',
     ]);
-    expect(details.result.failovers).toBeGreaterThanOrEqual(1);
+    // No failover count: first-available fails back to a killed primary once it has restarted (read-only),
+    // and the watchdog may then reopen it instead of promoting the replica.
   }, 1_200_000);
 });
