@@ -95,8 +95,9 @@ export class MysqlServer extends LocalServer {
       // Health checks and killed clients must never get 127.0.0.1 blocked.
       '--max-connect-errors=1000000',
       // Chaos runs hold many sessions at once (writers and sysbench through three routers, the
-      // watchdogs of three groups, killed sessions not yet gone); MySQL's default is 151.
-      '--max-connections=1000',
+      // watchdogs of three groups, handshakes cut short by a loaded machine, and the backlog a frozen
+      // server accepts at once when it resumes); MySQL's default is 151. Seen: 1,000 was not enough.
+      '--max-connections=2000',
       `--replica-net-timeout=${this.options.slaveNetTimeout ?? 4}`,
       '--character-set-server=utf8mb4',
       // Start and stop faster; caches sized for a test server.
@@ -104,7 +105,7 @@ export class MysqlServer extends LocalServer {
       '--innodb-buffer-pool-dump-at-shutdown=OFF',
       '--table-open-cache=256',
       '--table-definition-cache=400',
-      '--open-files-limit=4096',
+      '--open-files-limit=8192',
       '--performance-schema-max-table-instances=400',
       ...(this.options.extraArgs ?? []),
     ];
