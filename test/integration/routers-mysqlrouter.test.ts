@@ -118,6 +118,23 @@ describe('router script on MySQL Router configs', () => {
     expect(readFileSync(result.result!.backup, 'utf8')).toBe(original);
   });
 
+  it('keeps the order for next-available too, and warns that it stays on the fallback after one blip', async () => {
+    const original = install('mysqlrouter-first-available.conf').replace(
+      'destinations=10.0.0.11:3306, 10.0.0.12:3306, 10.0.0.13:3306\nrouting_strategy=first-available',
+      'destinations=10.0.0.11:3306, 10.0.0.12:3306, 10.0.0.13:3306\nrouting_strategy=next-available',
+    );
+    writeFileSync(configPath, original, { mode: 0o640 });
+    const result = await run({ Destinations: '10.0.0.12:3306,10.0.0.13:3306', Fenced: '10.0.0.11:3306' });
+
+    expect(result.exitCode).toBe(0);
+    expect(readFileSync(configPath, 'utf8')).toContain(
+      'destinations=10.0.0.12:3306,10.0.0.13:3306\nrouting_strategy=next-available',
+    );
+    expect(result.result?.warnings.join('\n')).toMatch(
+      /next-available.*stays on 10\.0\.0\.13:3306 until restarted/,
+    );
+  });
+
   it('keeps the order of the remaining destinations in a first-available section, comments and all', async () => {
     const original = install('mysqlrouter-first-available.conf');
     const result = await run({ Destinations: '10.0.0.12:3306,10.0.0.13:3306', Fenced: '10.0.0.11:3306' });
