@@ -17,7 +17,8 @@ const HELP = `repl-watchdog — failover watchdog for MySQL/MariaDB primary-repl
 Usage:
   repl-watchdog --now [--group G] [--action A] [--dry-run] [--force]   run one cycle (every group, or G)
   repl-watchdog status [--group G]                                     servers, replication, routers, operation
-  repl-watchdog sandbox [--keep] [--servers 2|3] [--production]        local cluster and failover drill
+  repl-watchdog sandbox [--keep] [--servers 2|3] [--flavor mariadb|mysql] [--production]
+                                                                       local cluster and failover drill
                                                                        (--production: the packaged bundle
                                                                        against the AWS stand-in)
   repl-watchdog routers status [--group G]                             where each router sends new connections
@@ -68,6 +69,7 @@ const OPTIONS = {
   document: { type: 'string' },
   production: { type: 'boolean' },
   servers: { type: 'string' },
+  flavor: { type: 'string' },
   to: { type: 'string' },
   fence: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -170,11 +172,15 @@ async function runSandbox(values: Values, io: CliIo): Promise<number> {
   const servers = values.servers === undefined ? 2 : Number(values.servers);
   if (servers !== 2 && servers !== 3)
     throw new UsageError(`--servers must be 2 or 3 (got "${values.servers}")`);
+  const flavor = values.flavor ?? 'mariadb';
+  if (flavor !== 'mariadb' && flavor !== 'mysql')
+    throw new UsageError(`--flavor must be mariadb or mysql (got "${flavor}")`);
   return sandbox({
     keep: values.keep ?? false,
     servers,
     json: values.json ?? false,
     out: io.out,
+    flavor,
     ...(values.production ? { production: true } : {}),
   });
 }

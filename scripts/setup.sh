@@ -60,4 +60,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # Under Node 22, like everything else: the dependencies' engines ask for it.
   bash scripts/with-node.sh npm ci --no-audit --no-fund --loglevel=error
 fi
+bash scripts/setup-mysql.sh || echo "setup: MySQL 9.7 not available; its tests will be skipped (see above)" >&2
 echo "setup: ok (the sandbox and the tests run on node $(bash scripts/with-node.sh node --version))"

@@ -294,6 +294,29 @@ export class Flavor {
       : ['SET GLOBAL read_only = OFF'];
   }
 
+  /**
+   * Read-only for the applications, still writable for the watchdog: MySQL's `super_read_only` refuses
+   * every write, even SUPER's and CONNECTION_ADMIN's, while plain `read_only` lets the watchdog's
+   * CONNECTION_ADMIN through (MariaDB: READ_ONLY ADMIN). For the server that holds the election and
+   * journal rows until the operation's last write, and for a reseed target while the dump loads.
+   * On MySQL, read_only goes ON first, so that the server is never writable in between.
+   */
+  setReadOnlyWatchdogWritable(): string[] {
+    return this.hasSuperReadOnly
+      ? ['SET GLOBAL read_only = ON', 'SET GLOBAL super_read_only = OFF']
+      : ['SET GLOBAL read_only = ON'];
+  }
+
+  /**
+   * Bounds how long this session's statements wait for a metadata lock: `SET GLOBAL read_only` and
+   * `FLUSH TABLES WITH READ LOCK` wait for every open transaction's locks, for `lock_wait_timeout`
+   * (default a year) — one long statement would stall a fence or a dump indefinitely. A wait cut
+   * short fails with ER_LOCK_WAIT_TIMEOUT (1205). The same variable on MariaDB and MySQL.
+   */
+  boundLockWait(seconds: number): Statement {
+    return { sql: 'SET SESSION lock_wait_timeout = ?', values: [Math.max(1, Math.round(seconds))] };
+  }
+
   /** Reads back what setReadOnly changed (every state change is checked). */
   readOnlyQuery(): string {
     return this.hasSuperReadOnly
@@ -318,6 +341,18 @@ export class Flavor {
   /** The variable holding what this server has executed (for set comparisons between servers). */
   executedGtidVariable(): string {
     return this.isMariadb ? 'gtid_binlog_pos' : 'gtid_executed';
+  }
+
+  /**
+   * MySQL: gtid_executed and gtid_purged read whole. Through SHOW GLOBAL VARIABLES (performance_schema's
+   * VARCHAR(1024)) a long set is cut at 1,024 characters, and a cut set can still parse
+   * (`uuid:1-12345` -> `uuid:1-12`): false errant or missing transactions. null on MariaDB, whose
+   * positions are one short entry per domain.
+   */
+  gtidSetsQuery(): string | null {
+    return this.isMariadb
+      ? null
+      : 'SELECT @@GLOBAL.gtid_executed AS gtid_executed, @@GLOBAL.gtid_purged AS gtid_purged';
   }
 
   gtidQuery(): string {
@@ -406,6 +441,22 @@ export class Flavor {
     return this.isMariadb
       ? { sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS result', values: [gtid, timeoutSeconds] }
       : { sql: 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS result', values: [gtid, timeoutSeconds] };
+  }
+
+  /**
+   * Replays a stopped replica exactly up to `gtid` and stops it there (a checksum at a known position).
+   * The IO thread fetches on, the applier stops after the set:
+   * - MariaDB: START SLAVE UNTIL master_gtid_pos = pos.
+   * - MySQL 5.7+: START REPLICA IO_THREAD, then START REPLICA SQL_THREAD UNTIL SQL_AFTER_GTIDS = set
+   *   (a plain START REPLICA with a later WAIT_FOR_EXECUTED_GTID_SET lets it run past the position).
+   */
+  startReplicaUntil(gtid: string): Statement[] {
+    if (this.isMariadb) return [{ sql: 'START SLAVE UNTIL master_gtid_pos = ?', values: [gtid] }];
+    const start = this.usesReplicaTerms ? 'START REPLICA' : 'START SLAVE';
+    return [
+      { sql: `${start} IO_THREAD` },
+      { sql: `${start} SQL_THREAD UNTIL SQL_AFTER_GTIDS = ?`, values: [gtid.replace(/\s+/g, '')] },
+    ];
   }
 
   gtidWaitSucceeded(result: unknown): boolean {

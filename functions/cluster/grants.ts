@@ -12,7 +12,14 @@
 
 import { ACCOUNT_TABLES } from './flavor.js';
 
-export type GrantFlavor = 'mariadb' | 'mysql';
+/** 'mysql' is MySQL 8.0 and later (8.4, 9.x); 'mysql57' is MySQL 5.7. */
+export type GrantFlavor = 'mariadb' | 'mysql' | 'mysql57';
+
+/** The grant list that fits a server: MariaDB, MySQL 5.7, or MySQL 8.0+. */
+export function grantFlavorOf(name: 'mariadb' | 'mysql', version: { major: number }): GrantFlavor {
+  if (name === 'mariadb') return 'mariadb';
+  return version.major < 8 ? 'mysql57' : 'mysql';
+}
 
 /**
  * Where a privilege is granted. Administrative and read privileges are global. Privileges that write
@@ -153,8 +160,30 @@ export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
   },
 ];
 
-/** MySQL 8.0 / 8.4 (statement-level only: MySQL server binaries cannot run on our test machines). */
-export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
+/** The schema-level privileges every MySQL version needs (writes never on *.*). */
+const MYSQL_SCHEMA_PRIVILEGES: readonly PrivilegeNeed[] = [
+  {
+    privilege: 'CREATE',
+    scope: 'schema',
+    neededFor: 'CREATE DATABASE/TABLE for restores and ongoing_failover',
+  },
+  { privilege: 'DROP', scope: 'schema', neededFor: 'DROP DATABASE/TABLE before a restore' },
+  { privilege: 'INSERT', scope: 'schema', neededFor: 'restores; election signals' },
+  { privilege: 'UPDATE', scope: 'schema', neededFor: 'election lease renewal and takeover' },
+  { privilege: 'DELETE', scope: 'schema', neededFor: 'removing finished election rows' },
+  { privilege: 'ALTER', scope: 'schema', neededFor: 'ALTER TABLE in restored schemas' },
+  { privilege: 'INDEX', scope: 'schema', neededFor: 'CREATE INDEX in restored schemas' },
+  { privilege: 'CREATE VIEW', scope: 'schema', neededFor: 'restoring views' },
+  { privilege: 'CREATE ROUTINE', scope: 'schema', neededFor: 'restoring stored procedures and functions' },
+  {
+    privilege: 'ALTER ROUTINE',
+    scope: 'schema',
+    neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines',
+  },
+];
+
+/** Global privileges MySQL 5.7 and 8.0+ share. */
+const MYSQL_COMMON_GLOBAL: readonly PrivilegeNeed[] = [
   { privilege: 'SELECT', scope: 'global', neededFor: 'dumps; reading replication state tables' },
   { privilege: 'SHOW VIEW', scope: 'global', neededFor: 'SHOW CREATE VIEW when dumping' },
   { privilege: 'TRIGGER', scope: 'global', neededFor: 'dumping and restoring triggers' },
@@ -168,7 +197,7 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     privilege: 'RELOAD',
     scope: 'global',
     neededFor:
-      'FLUSH TABLES WITH READ LOCK; FLUSH BINARY LOGS; RESET MASTER / RESET BINARY LOGS AND GTIDS on reseed',
+      'FLUSH TABLES WITH READ LOCK; FLUSH BINARY LOGS; RESET REPLICA ALL; RESET MASTER / RESET BINARY LOGS AND GTIDS on reseed',
   },
   { privilege: 'PROCESS', scope: 'global', neededFor: 'SHOW PROCESSLIST of all users' },
   {
@@ -177,14 +206,27 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     neededFor: 'SHOW REPLICA STATUS, SHOW BINARY LOG STATUS (SHOW MASTER STATUS), SHOW BINARY LOGS',
   },
   {
+    privilege: 'REPLICATION SLAVE',
+    scope: 'global',
+    neededFor: "SHOW BINLOG EVENTS (salvage lists the old primary's missing transactions)",
+  },
+];
+
+/**
+ * MySQL 8.0 / 8.4 / 9.x: dynamic privileges instead of SUPER. Verified on a real MySQL 9.7 (the
+ * integration tests run every operation as this account); 8.0 and 8.4 at statement level.
+ */
+export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
+  ...MYSQL_COMMON_GLOBAL,
+  {
     privilege: 'REPLICATION_SLAVE_ADMIN',
     scope: 'global',
-    neededFor: 'STOP/START REPLICA, CHANGE REPLICATION SOURCE TO, RESET REPLICA',
+    neededFor: 'STOP/START REPLICA, CHANGE REPLICATION SOURCE TO',
   },
   {
     privilege: 'SYSTEM_VARIABLES_ADMIN',
     scope: 'global',
-    neededFor: 'SET GLOBAL read_only / super_read_only; SET GLOBAL gtid_purged on reseed',
+    neededFor: 'SET GLOBAL read_only / super_read_only / lock_wait_timeout; SET GLOBAL gtid_purged on reseed',
   },
   {
     privilege: 'SESSION_VARIABLES_ADMIN',
@@ -192,35 +234,41 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     neededFor: 'SET SESSION sql_log_bin=0 for election writes',
   },
   {
-    privilege: 'BACKUP_ADMIN',
+    privilege: 'CONNECTION_ADMIN',
     scope: 'global',
-    neededFor: 'LOCK INSTANCE FOR BACKUP during a consistent dump',
+    neededFor:
+      "KILL of other users' sessions when fencing; writing election rows and reseeds through read_only (not super_read_only)",
   },
-  { privilege: 'CONNECTION_ADMIN', scope: 'global', neededFor: "KILL of other users' sessions when fencing" },
   { privilege: 'BINLOG_ADMIN', scope: 'global', neededFor: 'PURGE BINARY LOGS' },
-  {
-    privilege: 'CREATE',
-    scope: 'schema',
-    neededFor: 'CREATE DATABASE/TABLE for restores and ongoing_failover',
-  },
-  { privilege: 'DROP', scope: 'schema', neededFor: 'DROP DATABASE/TABLE before a restore' },
-  { privilege: 'INSERT', scope: 'schema', neededFor: 'restores; election signals' },
-  { privilege: 'UPDATE', scope: 'schema', neededFor: 'election lease renewal and takeover' },
-  { privilege: 'DELETE', scope: 'schema', neededFor: 'removing finished election rows' },
-  { privilege: 'ALTER', scope: 'schema', neededFor: 'ALTER TABLE in restored schemas' },
-  { privilege: 'INDEX', scope: 'schema', neededFor: 'CREATE INDEX in restored schemas' },
+  ...MYSQL_SCHEMA_PRIVILEGES.slice(0, 7),
   {
     privilege: 'REFERENCES',
     scope: 'schema',
     neededFor: 'restoring tables with FOREIGN KEY constraints (8.0.22+)',
   },
-  { privilege: 'CREATE VIEW', scope: 'schema', neededFor: 'restoring views' },
-  { privilege: 'CREATE ROUTINE', scope: 'schema', neededFor: 'restoring stored procedures and functions' },
+  ...MYSQL_SCHEMA_PRIVILEGES.slice(7),
   {
-    privilege: 'ALTER ROUTINE',
-    scope: 'schema',
-    neededFor: 'DROP PROCEDURE/FUNCTION before restoring routines',
+    privilege: 'INSERT, DELETE',
+    scope: 'accounts',
+    neededFor:
+      "reseed and recover: the source's accounts and grants copied into the rebuilt server (then FLUSH PRIVILEGES)",
   },
+];
+
+/**
+ * MySQL 5.7 (statement level): no dynamic privileges, so SUPER is the only way to SET GLOBAL
+ * read_only, CHANGE MASTER TO, START/STOP SLAVE, KILL other users' sessions and write through
+ * read_only. The only version the watchdog is granted SUPER on.
+ */
+export const MYSQL57_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
+  ...MYSQL_COMMON_GLOBAL,
+  {
+    privilege: 'SUPER',
+    scope: 'global',
+    neededFor:
+      "SET GLOBAL read_only / super_read_only / gtid_purged; CHANGE MASTER TO, START/STOP SLAVE; KILL of other users' sessions; SET SESSION sql_log_bin",
+  },
+  ...MYSQL_SCHEMA_PRIVILEGES,
   {
     privilege: 'INSERT, DELETE',
     scope: 'accounts',
@@ -237,11 +285,15 @@ export const REPLICATION_PRIVILEGES: Readonly<Record<GrantFlavor, readonly Privi
   mysql: [
     { privilege: 'REPLICATION SLAVE', scope: 'global', neededFor: 'the replica IO thread (COM_BINLOG_DUMP)' },
   ],
+  mysql57: [
+    { privilege: 'REPLICATION SLAVE', scope: 'global', neededFor: 'the replica IO thread (COM_BINLOG_DUMP)' },
+  ],
 };
 
 export const WATCHDOG_PRIVILEGES: Readonly<Record<GrantFlavor, readonly PrivilegeNeed[]>> = {
   mariadb: MARIADB_WATCHDOG_PRIVILEGES,
   mysql: MYSQL8_WATCHDOG_PRIVILEGES,
+  mysql57: MYSQL57_WATCHDOG_PRIVILEGES,
 };
 
 export interface Account {
@@ -283,14 +335,25 @@ function schemaIdentifier(schema: string): string {
 }
 
 function createUserStatement(flavor: GrantFlavor, account: Account): string {
+  // MySQL 8.0+ default (and 9.x only) plugin is caching_sha2_password; 5.7 has no such plugin.
   const identified =
     flavor === 'mysql'
       ? `IDENTIFIED WITH caching_sha2_password BY ${sqlString(account.password)}`
-      : `IDENTIFIED BY ${sqlString(account.password)}`;
+      : flavor === 'mysql57'
+        ? `IDENTIFIED WITH mysql_native_password BY ${sqlString(account.password)}`
+        : `IDENTIFIED BY ${sqlString(account.password)}`;
   return `CREATE USER IF NOT EXISTS ${accountName(account)} ${identified}`;
 }
 
 /** CREATE USER + GRANTs for an explicit privilege list (tests use it to drop one privilege at a time). */
+/** MySQL 5.7 has the 8.0 account tables except those roles, dynamic privileges and password history added. */
+function accountTablesOf(flavor: GrantFlavor): readonly string[] {
+  if (flavor !== 'mysql57') return ACCOUNT_TABLES[flavor];
+  return ACCOUNT_TABLES.mysql.filter(
+    (t) => !['global_grants', 'role_edges', 'default_roles', 'password_history'].includes(t),
+  );
+}
+
 export function grantStatementsFor(
   flavor: GrantFlavor,
   account: Account,
@@ -310,7 +373,7 @@ export function grantStatementsFor(
     }
   }
   if (onAccounts.length > 0) {
-    for (const table of ACCOUNT_TABLES[flavor])
+    for (const table of accountTablesOf(flavor))
       statements.push(`GRANT ${onAccounts.join(', ')} ON \`mysql\`.\`${table}\` TO ${accountName(account)}`);
   }
   return statements;

@@ -411,6 +411,16 @@ async function probeServerOnce(
       counter.queries += 1;
       counter.roundTrips += 1;
     }
+    const gtidSets = flavor.gtidSetsQuery();
+    if (gtidSets) {
+      const [whole] = asRows(await run(c, gtidSets, opts));
+      counter.queries += 1;
+      counter.roundTrips += 1;
+      for (const name of ['gtid_executed', 'gtid_purged']) {
+        const value = whole?.[name];
+        if (value !== null && value !== undefined) vars.set(name, String(value));
+      }
+    }
     fillFromRows(obs, vars, statusRows ?? [], flavor, target.servers);
     entry.operationTable = opTableExists;
     if (opTableExists && opts.readOperation !== false) {
@@ -447,6 +457,15 @@ async function probeServerOnce(
   return obs;
 }
 
+/**
+ * What a connection through a router asks to learn which server it landed on. `FOR UPDATE`: ProxySQL's
+ * read/write split (its documented rules: `^SELECT.*FOR UPDATE$` to the writer hostgroup, `^SELECT` to
+ * the readers) would send a plain SELECT to a reader, and the probe would report the routers on a
+ * replica. MariaDB and MySQL accept the locking clause on a SELECT without tables, and take no lock.
+ */
+export const ROUTER_PROBE_SQL =
+  'SELECT @@hostname AS hostname, @@port AS port, @@server_id AS server_id FOR UPDATE';
+
 async function probeRouter(
   group: string,
   r: ObservedRouter,
@@ -467,9 +486,7 @@ async function probeRouter(
   let conn: mysql.Connection | null = null;
   try {
     conn = await connect(r.host, r.port, opts, false);
-    const rows = asRows(
-      await run(conn, 'SELECT @@hostname AS hostname, @@port AS port, @@server_id AS server_id', opts),
-    );
+    const rows = asRows(await run(conn, ROUTER_PROBE_SQL, opts));
     counter.queries += 1;
     counter.roundTrips += 1;
     const row = rows[0] ?? {};

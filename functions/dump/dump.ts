@@ -239,6 +239,12 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     let snapshotMethod = 'ftwrl';
     let gtid: Manifest['gtid'];
     try {
+      // FTWRL waits for every running statement's metadata locks for lock_wait_timeout (a year by
+      // default): one long statement on the source would stall the dump, and every write queued
+      // behind the pending lock with it. Bounded, the lock fails instead (MariaDB then takes its
+      // binlog-consistent snapshot; MySQL fails the dump, retried by the next run).
+      const bound = flavor.boundLockWait(10);
+      await control.p.query(bound.sql, bound.values);
       await control.p.query('FLUSH TABLES WITH READ LOCK');
     } catch (error) {
       snapshotMethod = 'binlog_snapshot';

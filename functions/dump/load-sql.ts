@@ -27,6 +27,13 @@ export interface LoadSqlOptions {
 
 export interface LoadSqlResult {
   statements: number;
+  /**
+   * The GTID set of a mysqldump file's `SET @@GLOBAL.GTID_PURGED=...` line, which is NOT run: on 5.7 it
+   * fails unless the target's gtid_executed is empty, and on 8.0+ (`'+'` prefix) it appends the dump's
+   * GTIDs to the target's. A caller that wants the target positioned at the dump sets it explicitly
+   * (Flavor.setGtidPositionAfterRestore). null when the file has none.
+   */
+  gtidPurged: string | null;
   rows: number;
   bytes: number;
   warnings: string[];
@@ -77,6 +84,7 @@ export async function loadSqlDump(options: LoadSqlOptions): Promise<LoadSqlResul
   signal?.addEventListener('abort', onAbort, { once: true });
   let statements = 0;
   const warnings: string[] = [];
+  let gtidPurged: string | null = null;
   let tail = '';
   let head = '';
   try {
@@ -88,6 +96,14 @@ export async function loadSqlDump(options: LoadSqlOptions): Promise<LoadSqlResul
     const run = async (stmts: Buffer[]) => {
       for (const s of stmts) {
         statements++;
+        const purged = gtidPurgedOf(s);
+        if (purged !== null) {
+          gtidPurged = purged;
+          warnings.push(
+            `${name}: SET @@GLOBAL.GTID_PURGED not run (the target's GTID state is unchanged): ${purged}`,
+          );
+          continue;
+        }
         try {
           progress.rows += await execStatement(conn as Conn, s, warnings);
         } catch (error) {
@@ -123,7 +139,14 @@ export async function loadSqlDump(options: LoadSqlOptions): Promise<LoadSqlResul
       throw new DumpIntegrityError(`${name} has no '-- Dump completed' footer: the file is truncated`);
     }
     progress.objectsDone = 1;
-    return { statements, rows: progress.rows, bytes: progress.bytes, warnings, summary: progress.finish() };
+    return {
+      statements,
+      gtidPurged,
+      rows: progress.rows,
+      bytes: progress.bytes,
+      warnings,
+      summary: progress.finish(),
+    };
   } catch (error) {
     progress.stop();
     if (signal?.aborted)
@@ -139,4 +162,16 @@ export async function loadSqlDump(options: LoadSqlOptions): Promise<LoadSqlResul
     signal?.removeEventListener('abort', onAbort);
     await conn?.close();
   }
+}
+
+/**
+ * The GTID set of a `SET @@GLOBAL.GTID_PURGED = ...` statement (mysqldump --set-gtid-purged), or null
+ * for any other statement. mysqldump 8.0+ puts a versioned comment holding '+' before the set (append).
+ */
+export function gtidPurgedOf(statement: Buffer | string): string | null {
+  const text = (typeof statement === 'string' ? statement : statement.subarray(0, 65_536).toString('utf8'))
+    .replace(/\/\*![0-9]*\s*'\+'\s*\*\//g, '')
+    .trim();
+  const m = /^SET\s+@@(?:GLOBAL\.)?GTID_PURGED\s*=\s*'([^']*)'\s*;?$/is.exec(text);
+  return m ? m[1]!.replace(/\s+/g, '') : null;
 }

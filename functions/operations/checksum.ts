@@ -2,7 +2,7 @@
  * Data consistency between a primary and a replica with CHECKSUM TABLE, exact even under a write load:
  * the primary's user tables are locked for reading (FLUSH TABLES ... WITH READ LOCK, milliseconds on
  * the data sets we verify) while their checksums and the GTID position are read; the replica is then
- * replayed to exactly that position (START SLAVE UNTIL master_gtid_pos) and checksummed there. Without
+ * replayed to exactly that position (START SLAVE UNTIL master_gtid_pos; MySQL: SQL_THREAD UNTIL SQL_AFTER_GTIDS) and checksummed there. Without
  * the stop at the position, a replica that applies later writes would differ for no fault of its own.
  * The coordination schema (ongoing_failover) is excluded: its rows never replicate by design.
  */
@@ -54,7 +54,7 @@ export async function checksumTables(
   return out;
 }
 
-/** MariaDB only (the UNTIL form is MariaDB's); MySQL replicas use WAIT_FOR_EXECUTED_GTID_SET with a stopped source. */
+/** The replica is stopped, replayed exactly to the primary's locked position (Flavor.startReplicaUntil), compared, restarted. */
 export async function compareChecksums(
   primary: ServerAdmin,
   replica: ServerAdmin,
@@ -72,7 +72,8 @@ export async function compareChecksums(
     let sums = new Map<string, string | null>();
     const readPosition = async () => {
       const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
-      position = str(g?.pos);
+      // MySQL prints a long gtid_executed with a newline after each comma.
+      position = str(g?.pos).replace(/\s+/g, '');
     };
     if (primaryTables.length > 0) {
       await primary.run(`FLUSH TABLES ${primaryTables.join(', ')} WITH READ LOCK`);
@@ -85,26 +86,17 @@ export async function compareChecksums(
     } else {
       await readPosition();
     }
-    if (replica.flavor.isMariadb) {
-      await replica.run({ sql: 'START SLAVE UNTIL master_gtid_pos = ?', values: [position] });
-      const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
-      const [r] = await replica.query<Row>(wait.sql, wait.values);
-      if (!replica.flavor.gtidWaitSucceeded(r?.result)) {
-        throw new StateChangeRefusedError(
-          `${replica.id} did not reach ${position} within ${timeoutSeconds}s`,
-        );
-      }
-      // The SQL thread stops by itself at the position; wait until it has.
-      for (let i = 0; i < 100; i++) {
-        const s = await replicaStatus(replica);
-        if (s?.sqlRunning !== 'Yes') break;
-        await sleep(20);
-      }
-    } else {
-      await replica.run(replica.flavor.startReplica());
-      const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
-      await replica.query<Row>(wait.sql, wait.values);
-      await replica.run(replica.flavor.stopReplica());
+    for (const statement of replica.flavor.startReplicaUntil(position)) await replica.run(statement);
+    const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
+    const [r] = await replica.query<Row>(wait.sql, wait.values);
+    if (!replica.flavor.gtidWaitSucceeded(r?.result)) {
+      throw new StateChangeRefusedError(`${replica.id} did not reach ${position} within ${timeoutSeconds}s`);
+    }
+    // The applier stops by itself right after the position; wait until it has.
+    for (let i = 0; i < 100; i++) {
+      const s = await replicaStatus(replica);
+      if (s?.sqlRunning !== 'Yes') break;
+      await sleep(20);
     }
     const replicaSums = await checksumTables(
       replica,

@@ -51,7 +51,9 @@ import { type SalvageRecord, salvage } from './salvage.js';
 import {
   catchUp,
   fence,
+  lowerSuperReadOnly,
   promote,
+  raiseSuperReadOnly,
   resetReplication,
   type StepResult,
   startReplication,
@@ -230,7 +232,8 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     }
     coordination = pick.server;
   }
-  result.coordinationServer = `${coordination.host}:${coordination.port}`;
+  const coordinationId = `${coordination.host}:${coordination.port}`;
+  result.coordinationServer = coordinationId;
   const cred = config.credentials.watchdog;
   if (!cred) throw new ConfigError('credentials.watchdog is missing');
   const replication = config.credentials.replication;
@@ -417,7 +420,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           }
           throw error;
         }
-        const r = await fence(admin, [cred.user]);
+        const r = await fence(admin, [cred.user], { watchdogWritable: step.server === coordinationId });
         await markFenced(db, step.server, ctx.openedEpoch, `fenced by ${stored.operation}`);
         return r;
       }
@@ -510,7 +513,9 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         // A rebuilt server joins as a read-only replica, whatever happened during its rebuild (a
         // restart drops a read_only set with SET GLOBAL): it goes back into the routers as a fallback
         // only, and a router that falls back to it gets no write through until it is promoted.
-        const kept = reseeded ? await fence(admin, [cred.user]) : null;
+        const kept = reseeded
+          ? await fence(admin, [cred.user], { watchdogWritable: step.server === coordinationId })
+          : null;
         const r = await startReplication(admin, {
           sourceHost: src.replicationHost,
           sourcePort: src.replicationPort,
@@ -641,8 +646,27 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     }
   };
 
+  /**
+   * MySQL's super_read_only refuses the election's and the journal's writes, even the watchdog's: a
+   * coordination server that has it (a fenced or rebuilt server) runs with plain read_only while
+   * operations write there (CONNECTION_ADMIN writes through it, applications do not), and a fence of it
+   * waits for super_read_only (FenceOptions.watchdogWritable). Once no operation is open any more, the
+   * last participant sets super_read_only again on a coordination server that is read-only.
+   */
+  const closeCoordinationWindow = async (): Promise<void> => {
+    const admin = await pool.get(coordinationId);
+    if (!admin.flavor.hasSuperReadOnly) return;
+    const [open] = await db.query<{ n: number | string }>(
+      'SELECT COUNT(*) AS n FROM `ongoing_failover`.operation',
+    );
+    if (Number(open?.n) > 0) return;
+    const done = await raiseSuperReadOnly(admin);
+    if (done) log('coordination server fenced again', { detail: done });
+  };
+
   let store: ObjectStore | null = null;
   try {
+    await lowerSuperReadOnly(await pool.get(coordinationId));
     const report = await runOperation({
       db,
       participant,
@@ -666,6 +690,11 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     if (report.error) result.error = report.error;
     result.continuationNeeded = report.outcome === 'aborted';
     await restoreRouterRedundancy();
+    await closeCoordinationWindow().catch((error: unknown) => {
+      result.warnings.push(
+        `coordination server ${coordinationId} left read_only without super_read_only: ${errorMessage(error)}`,
+      );
+    });
   } catch (error) {
     result.error = (
       error instanceof WatchdogError ? error : new WatchdogError(errorMessage(error), { cause: error })

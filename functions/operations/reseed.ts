@@ -21,7 +21,7 @@ import { COORDINATION_SCHEMA } from '../election/schema.js';
 import { errorMessage } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { type Row, type ServerAdmin, str } from './admin.js';
-import type { StepResult } from './server-steps.js';
+import { lowerSuperReadOnly, raiseSuperReadOnly, type StepResult } from './server-steps.js';
 
 export interface ReseedInput {
   target: ServerAdmin;
@@ -56,44 +56,61 @@ export async function reseed(input: ReseedInput): Promise<StepResult> {
     rows = result.manifest.totals.rows;
   }
   const { manifest } = await loadVerifiedManifest(store);
-  // Schemas the target has and the source does not: their contents were saved by the salvage step;
-  // they go, so the rebuilt server holds exactly the source's data.
-  const extra = (
-    await target.query<Row>(
-      `SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (${SYSTEM.map(() => '?').join(',')})`,
-      SYSTEM,
-    )
-  )
-    .map((r) => str(r.s))
-    .filter((s) => !manifest.schemas.includes(s));
-  const dropped: string[] = [];
-  const notDropped: string[] = [];
-  for (const s of extra) {
-    try {
-      await target.run(`DROP DATABASE \`${s.replace(/`/g, '``')}\``);
-      dropped.push(s);
-    } catch (error) {
-      notDropped.push(`${s} (${errorMessage(error)})`);
-    }
+  // A fenced or rebuilt MySQL server is super_read_only, which refuses the watchdog's DROP, CREATE and
+  // INSERT too: plain read_only (the watchdog's CONNECTION_ADMIN writes through it) for the load, and
+  // super_read_only again afterwards, whether the load succeeded or not.
+  const lowered = await lowerSuperReadOnly(target);
+  let result: StepResult;
+  try {
+    result = await replaceData();
+  } catch (error) {
+    if (lowered) await raiseSuperReadOnly(target).catch(() => undefined);
+    throw error;
   }
-  const restored = await restoreDump({
-    target: { host: target.server.host, port: target.server.port, ...account },
-    store,
-    replace: true,
-    setGtid: true,
-    ...(signal ? { signal } : {}),
-  });
-  return {
-    detail: `${target.id} rebuilt from ${source.id}: ${rows} rows at GTID ${manifestGtid}${dumped ? '' : ' (dump of an earlier run reused)'}${restored.resumed ? `, restore resumed (${restored.objectsSkipped} objects already loaded)` : ''}${dropped.length ? `; dropped schemas only the target had: ${dropped.join(', ')}` : ''}${notDropped.length ? `; could not drop: ${notDropped.join(', ')}` : ''}`,
-    data: {
-      dumpUrl: store.url,
-      gtid: restored.gtidPosition,
-      rows,
-      dumped,
-      resumed: restored.resumed,
-      objectsLoaded: restored.objectsLoaded,
-      objectsSkipped: restored.objectsSkipped,
-      droppedSchemas: dropped,
-    },
-  };
+  if (lowered) await raiseSuperReadOnly(target);
+  return result;
+
+  async function replaceData(): Promise<StepResult> {
+    // Schemas the target has and the source does not: their contents were saved by the salvage step;
+    // they go, so the rebuilt server holds exactly the source's data.
+    const extra = (
+      await target.query<Row>(
+        `SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN (${SYSTEM.map(() => '?').join(',')})`,
+        SYSTEM,
+      )
+    )
+      .map((r) => str(r.s))
+      .filter((s) => !manifest.schemas.includes(s));
+    const dropped: string[] = [];
+    const notDropped: string[] = [];
+    for (const s of extra) {
+      try {
+        await target.run(`DROP DATABASE \`${s.replace(/`/g, '``')}\``);
+        dropped.push(s);
+      } catch (error) {
+        notDropped.push(`${s} (${errorMessage(error)})`);
+      }
+    }
+    const restored = await restoreDump({
+      target: { host: target.server.host, port: target.server.port, ...account },
+      store,
+      replace: true,
+      setGtid: true,
+      ...(signal ? { signal } : {}),
+    });
+    return {
+      detail: `${target.id} rebuilt from ${source.id}: ${rows} rows at GTID ${manifestGtid}${dumped ? '' : ' (dump of an earlier run reused)'}${restored.resumed ? `, restore resumed (${restored.objectsSkipped} objects already loaded)` : ''}${dropped.length ? `; dropped schemas only the target had: ${dropped.join(', ')}` : ''}${notDropped.length ? `; could not drop: ${notDropped.join(', ')}` : ''}`,
+      data: {
+        dumpUrl: store.url,
+        gtid: restored.gtidPosition,
+        rows,
+        dumped,
+        resumed: restored.resumed,
+        objectsLoaded: restored.objectsLoaded,
+        objectsSkipped: restored.objectsSkipped,
+        droppedSchemas: dropped,
+        ...(lowered ? { superReadOnly: 'lifted for the load and set again' } : {}),
+      },
+    };
+  }
 }

@@ -112,8 +112,9 @@ export function transactionsFromEvents(file: string, events: readonly Row[]): Sa
   for (const e of events) {
     const type = str(e.Event_type);
     const info = str(e.Info);
-    if (type === 'Gtid') {
-      const m = /GTID (\d+-\d+-\d+)/.exec(info);
+    if (type === 'Gtid' || type === 'Gtid_tagged') {
+      // MariaDB: "BEGIN GTID 0-1-5"; MySQL: "SET @@SESSION.GTID_NEXT= 'uuid:13'" (8.3+ tags: uuid:tag:13).
+      const m = /GTID (\d+-\d+-\d+)/.exec(info) ?? /GTID_NEXT\s*=\s*'([^']+)'/.exec(info);
       current = m
         ? { gtid: m[1]!, file, position: Number(e.Pos), tables: [], statements: [], rowEvents: 0 }
         : null;
@@ -330,6 +331,17 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
         ? 'no replication credentials for the binlog extract'
         : 'mariadb-binlog not installed here: transactions listed from SHOW BINLOG EVENTS; row values are in backup/';
     }
+  } else if (!diff.isEmpty()) {
+    // MySQL: GTID sets are exact (no seq reuse across histories), so the set difference is the account;
+    // the binary log names each missing transaction's tables and statements.
+    for (const file of (await old.query<Row>('SHOW BINARY LOGS')).map((r) => str(r.Log_name))) {
+      const events = await old.query<Row>(`SHOW BINLOG EVENTS IN ${quote(file)}`);
+      record.transactions.push(
+        ...transactionsFromEvents(file, events).filter((t) => diff.contains(parseGtidSet(t.gtid, 'mysql'))),
+      );
+    }
+    record.binlogExtractNote =
+      'MySQL: transactions listed from SHOW BINLOG EVENTS (no event extract); row values are in backup/';
   }
 
   if (input.backup !== false) {

@@ -40,25 +40,75 @@ export async function replicaStatus(admin: ServerAdmin): Promise<ReplicationStat
   return admin.flavor.normalizeReplicaStatus(rows, slavePos);
 }
 
+export interface FenceOptions {
+  /**
+   * Keep the server writable for the watchdog (plain read_only, no super_read_only): it holds the
+   * election and journal rows, which MySQL's super_read_only would refuse. The caller raises
+   * super_read_only after the operation's last write there (raiseSuperReadOnly).
+   */
+  watchdogWritable?: boolean;
+  /** How long SET GLOBAL read_only may wait for other sessions' metadata locks (default 5 s). */
+  lockWaitSeconds?: number;
+}
+
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+
 /**
- * Fences a server: read-only (super_read_only where the flavor has it), then ends the other client
- * sessions so that no transaction opened before the fence commits afterwards (accounts with
- * READ_ONLY ADMIN / SUPER write through read_only; killing their sessions is the only guard).
+ * Fences a server: read-only (super_read_only where the flavor has it, unless the watchdog must still
+ * write there), then ends the other client sessions so that no transaction opened before the fence
+ * commits afterwards (accounts with READ_ONLY ADMIN / SUPER / CONNECTION_ADMIN write through read_only;
+ * killing their sessions is the only guard). Setting read_only waits for open transactions' metadata
+ * locks: the wait is bounded, and when one long statement holds it, the sessions are ended first and
+ * the fence tried again.
  */
 export async function fence(
   admin: ServerAdmin,
   /** Accounts whose sessions stay: the watchdog's own (the election may live on this server). */
   keepUsers: readonly string[] = [],
+  options: FenceOptions = {},
 ): Promise<StepResult> {
   const before = await readReadOnly(admin);
-  for (const sql of admin.flavor.setReadOnly(true)) await admin.run(sql);
+  const statements = options.watchdogWritable
+    ? admin.flavor.setReadOnlyWatchdogWritable()
+    : admin.flavor.setReadOnly(true);
+  await admin.run(admin.flavor.boundLockWait(options.lockWaitSeconds ?? 5));
+  let killed = 0;
+  try {
+    for (const sql of statements) await admin.run(sql);
+  } catch (error) {
+    if (errnoOf(error) !== ER_LOCK_WAIT_TIMEOUT) throw error;
+    killed += await endOtherSessions(admin, keepUsers);
+    for (const sql of statements) await admin.run(sql);
+  }
   const after = await readReadOnly(admin);
-  const wanted = admin.flavor.hasSuperReadOnly ? after.superReadOnly === true : after.readOnly;
+  const wanted =
+    admin.flavor.hasSuperReadOnly && !options.watchdogWritable
+      ? after.superReadOnly === true
+      : after.readOnly;
   if (!wanted) {
     throw new StateChangeRefusedError(`${admin.id}: read-only did not take effect`, {
       details: { server: admin.id, after },
     });
   }
+  killed += await endOtherSessions(admin, keepUsers);
+  const deferred =
+    options.watchdogWritable && admin.flavor.hasSuperReadOnly
+      ? " (super_read_only after the operation's last write: the election lives here)"
+      : '';
+  return {
+    detail: `${admin.id} read_only=ON${after.superReadOnly ? ', super_read_only=ON' : ''}${deferred} (was ${before.readOnly ? 'ON' : 'OFF'}); ${killed} client session(s) ended`,
+    data: { before, after, killedSessions: killed },
+  };
+}
+
+/** The server's error number of a failed statement (ServerAdmin wraps it in a DbError). */
+function errnoOf(error: unknown): number | undefined {
+  const e = error as { errno?: number; details?: { errno?: number } };
+  return e.errno ?? e.details?.errno;
+}
+
+/** Ends every client session but this one, replication's and the kept accounts'; returns how many. */
+async function endOtherSessions(admin: ServerAdmin, keepUsers: readonly string[]): Promise<number> {
   const sessions = await admin.query<Row>(
     "SELECT ID AS id, USER AS user, COMMAND AS command FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', '') AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon')",
   );
@@ -71,10 +121,45 @@ export async function fence(
       // the session ended by itself meanwhile
     }
   }
-  return {
-    detail: `${admin.id} read_only=ON${after.superReadOnly ? ', super_read_only=ON' : ''} (was ${before.readOnly ? 'ON' : 'OFF'}); ${killed} client session(s) ended`,
-    data: { before, after, killedSessions: killed },
-  };
+  return killed;
+}
+
+/**
+ * MySQL: while `read_only` is ON and `super_read_only` OFF, sets super_read_only (the end of a
+ * watchdog-writable window). Returns what it did, or null when there was nothing to do (MariaDB, a
+ * writable server, or super_read_only already ON).
+ */
+export async function raiseSuperReadOnly(admin: ServerAdmin): Promise<string | null> {
+  if (!admin.flavor.hasSuperReadOnly) return null;
+  const now = await readReadOnly(admin);
+  if (!now.readOnly || now.superReadOnly) return null;
+  await admin.run(admin.flavor.boundLockWait(5));
+  await admin.run('SET GLOBAL super_read_only = ON');
+  const after = await readReadOnly(admin);
+  if (!after.superReadOnly) {
+    throw new StateChangeRefusedError(`${admin.id}: super_read_only did not take effect`, {
+      details: { server: admin.id, after },
+    });
+  }
+  return `${admin.id} super_read_only=ON`;
+}
+
+/**
+ * MySQL: lowers `super_read_only` to plain `read_only` so that the watchdog can write (the caller puts
+ * it back with raiseSuperReadOnly). Returns true when it lowered it.
+ */
+export async function lowerSuperReadOnly(admin: ServerAdmin): Promise<boolean> {
+  if (!admin.flavor.hasSuperReadOnly) return false;
+  const now = await readReadOnly(admin);
+  if (!now.superReadOnly) return false;
+  for (const sql of admin.flavor.setReadOnlyWatchdogWritable()) await admin.run(sql);
+  const after = await readReadOnly(admin);
+  if (after.superReadOnly || !after.readOnly) {
+    throw new StateChangeRefusedError(`${admin.id}: could not lower super_read_only to read_only`, {
+      details: { server: admin.id, after },
+    });
+  }
+  return true;
 }
 
 /** Makes a server writable and checks it took effect. */

@@ -1,6 +1,7 @@
 /**
  * `npm run chaos -- --rounds N [--seed S] [--servers 2|3] [--round-timeout SECONDS] [--no-sysbench]
- *   [--only FAULT,FAULT] [--reports DIR] [--minutes M] [--production]`
+ *   [--only FAULT,FAULT] [--reports DIR] [--minutes M] [--production] [--flavor mariadb|mysql]
+ *   [--routers haproxy|mysqlrouter]`
  *
  * Runs the chaos loop (functions/sandbox/chaos.ts) and ends with one JSON line of figures. Exit code 0
  * when no invariant was broken, 1 otherwise (each violation is printed, as a VIOLATION line, when found),
@@ -32,6 +33,16 @@ if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seed) || (serve
 }
 
 async function main(): Promise<void> {
+  const flavor = arg('--flavor') ?? 'mariadb';
+  const routerKind = arg('--routers') ?? 'haproxy';
+  if (
+    (flavor !== 'mariadb' && flavor !== 'mysql') ||
+    (routerKind !== 'haproxy' && routerKind !== 'mysqlrouter')
+  ) {
+    process.stderr.write('--flavor is mariadb or mysql; --routers is haproxy or mysqlrouter\n');
+    exitAfterOutput(2);
+    return;
+  }
   const only = arg('--only')?.split(',') as Fault[] | undefined;
   const unknown = only?.filter((f) => !FAULTS.includes(f)) ?? [];
   if (unknown.length > 0) {
@@ -46,6 +57,8 @@ async function main(): Promise<void> {
       seed,
       servers: servers === 3 ? 3 : 2,
       roundTimeoutS,
+      flavor,
+      routers: routerKind,
       ...(arg('--minutes') ? { minutes: Number(arg('--minutes')) } : {}),
       ...(only ? { only } : {}),
       ...(arg('--reports') ? { reportsDir: arg('--reports')! } : {}),

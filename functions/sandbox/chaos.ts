@@ -41,6 +41,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
 import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
 import { sandboxRouterSwitch } from './drill.js';
+import type { ClusterFlavor, RouterKindName } from './harness/cluster.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
 import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
 import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
@@ -88,10 +89,16 @@ export interface ChaosOptions {
    * in Secrets Manager, routers switched by the SSM document, S3 a local endpoint.
    */
   production?: boolean;
+  /** 'mariadb' (default) or 'mysql' (MySQL 9.7, scripts/setup-mysql.sh). */
+  flavor?: ClusterFlavor;
+  /** 'haproxy' (default) or 'mysqlrouter' (real MySQL Router 9.7). */
+  routers?: RouterKindName;
 }
 
 export interface ChaosResult {
   bench: 'chaos';
+  flavor: ClusterFlavor;
+  routers: RouterKindName;
   rounds: number;
   faults: Record<string, number>;
   failovers: number;
@@ -390,6 +397,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       servers: options.servers ?? 2,
       groups: options.groups ?? 3,
       name: 'chaos',
+      flavor: options.flavor ?? 'mariadb',
+      routers: options.routers ?? 'haproxy',
+      // MySQL Router: first-available, the seed's strategy. next-available never uses a destination
+      // again after one failed connect until a restart: with the new primary as the only destination
+      // (the old one fenced), one connect timeout on a loaded machine leaves the router accepting
+      // nothing. Failing back is safe here: every server starts read-only, and a fenced one is not
+      // among the destinations.
+      ...(options.routers === 'mysqlrouter' ? { routerMode: 'failback' as const } : {}),
       // The mode the README recommends: `read_only = ON` in every server's my.cnf, the primary opened
       // by the watchdog. A server restarted by a fault comes back read-only, as in production; with
       // every server writable (the original script's mode), a restarted fenced server is writable
@@ -816,9 +831,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
             violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
         }
         const procs = processTable();
-        const mariadbd = procs.filter((p) => p.args.includes('mariadbd') && p.args.includes(c.dir));
-        if (mariadbd.length !== c.servers.length)
-          violate(`round ${round}: ${mariadbd.length} mariadbd processes for ${c.servers.length} servers`);
+        const daemon = c.flavorName === 'mysql' ? 'sbin/mysqld' : 'mariadbd';
+        const daemons = procs.filter((p) => p.args.includes(daemon) && p.args.includes(c.dir));
+        if (daemons.length !== c.servers.length)
+          violate(`round ${round}: ${daemons.length} ${daemon} processes for ${c.servers.length} servers`);
         const strays = procs.filter(
           // Ours only: other runs on the machine have their own cluster folders and ports.
           (p) =>
@@ -856,6 +872,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     acknowledged = writer.summary().acked;
     const result: ChaosResult = {
       bench: 'chaos',
+      flavor: options.flavor ?? 'mariadb',
+      routers: options.routers ?? 'haproxy',
       rounds: roundsDone,
       faults,
       failovers,

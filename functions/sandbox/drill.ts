@@ -25,6 +25,7 @@ import type { SalvageRecord } from '../operations/salvage.js';
 import { formatCycleReport, formatStatus } from '../operations/status-view.js';
 import { type LocalRouter, LocalRouterSwitch } from '../routers/local.js';
 import type { Invocation } from '../triggers/events.js';
+import type { ClusterFlavor } from './harness/cluster.js';
 import { type Cluster, startCluster } from './harness/index.js';
 import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
 import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
@@ -46,6 +47,11 @@ export interface SandboxOptions {
    * document, S3 a local endpoint.
    */
   production?: boolean;
+  /**
+   * 'mariadb' (default): MariaDB behind HAProxy. 'mysql': MySQL 9.7 behind real MySQL Router 9.7, the
+   * original script's own setup (needs scripts/setup-mysql.sh).
+   */
+  flavor?: ClusterFlavor;
 }
 
 export interface DrillResult {
@@ -94,6 +100,14 @@ export function sandboxRouterSwitch(config: Config): LocalRouterSwitch {
       verifyAddress: r.id,
       ...(cred ? { verifyUser: cred.user, verifyPassword: cred.password } : {}),
       backupDir: join(dirname(r.configPath!), 'backups'),
+      // MySQL Router applies new destinations only when restarted: the harness's restart.sh beside
+      // its config stands for `systemctl restart mysqlrouter`.
+      ...(g.routerKind === 'mysqlrouter'
+        ? {
+            applyMode: 'command' as const,
+            applyCommand: `bash ${join(dirname(r.configPath!), 'restart.sh')}`,
+          }
+        : {}),
     }));
   }
   return new LocalRouterSwitch({ groups });
@@ -220,7 +234,9 @@ export async function playDrill(
   await primary.kill9();
   timeline.add(`kill -9 ${primary.name} ${primary.address}`, killAt);
   await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, replica, 30_000)));
-  timeline.add(`every router sends new connections to ${replica.name} (HAProxy health checks)`);
+  timeline.add(
+    `every router sends new connections to ${replica.name} (${cluster.routers[0]?.kind === 'mysqlrouter' ? "MySQL Router's next destination" : 'HAProxy health checks'})`,
+  );
   await waitForReplicaToNotice(cluster, replica);
   timeline.add(`${replica.name}'s IO thread confirms ${primary.name} is gone`);
 
@@ -360,10 +376,17 @@ export async function runSandbox(options: SandboxOptions): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    const flavor = options.flavor ?? 'mariadb';
     out(
-      `starting a local cluster: ${options.servers} MariaDB servers, ${options.groups ?? 3} backend groups with an HAProxy router each…`,
+      `starting a local cluster: ${options.servers} ${flavor === 'mysql' ? 'MySQL 9.7' : 'MariaDB'} servers, ${options.groups ?? 3} backend groups with ${flavor === 'mysql' ? 'a MySQL Router 9.7' : 'an HAProxy router'} each…`,
     );
-    cluster = await startCluster({ servers: options.servers, groups: options.groups ?? 3, name: 'sandbox' });
+    cluster = await startCluster({
+      servers: options.servers,
+      groups: options.groups ?? 3,
+      name: 'sandbox',
+      flavor,
+      routers: flavor === 'mysql' ? 'mysqlrouter' : 'haproxy',
+    });
     const configPath = cluster.configFile();
     const config = sandboxConfig(cluster, `sandbox ${configPath}`);
     out(`cluster up in ${elapsed(t0)}; configuration: ${configPath}`);

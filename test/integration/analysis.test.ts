@@ -109,7 +109,7 @@ async function allRoutersTo(address: string): Promise<void> {
 async function routersBackToDb1(deadlineMs = 60_000): Promise<void> {
   const primary = cluster.server(db1);
   await Promise.all(
-    cluster.routers.map(async (router) => {
+    cluster.haproxyRouters.map(async (router) => {
       const end = Date.now() + deadlineMs;
       for (;;) {
         const state = (await router.serverStates()).find((s) => s.name === primary.name)?.status ?? '';
@@ -228,7 +228,7 @@ describe('analysis of a real cluster', () => {
 
   it('says SplitBrain when one group’s router sends writes to the replica while the others use the primary', async () => {
     const [g1] = cluster.groups;
-    const router = g1!.routers[0]!;
+    const router = cluster.haproxyRouters.find((r) => r.group === g1!.name)!;
     await router.runtime('set server mysql_failover/db1 state maint');
     await cluster.waitForRouterTarget(router, cluster.servers[1]!);
     const { analysis } = await check();
@@ -243,7 +243,7 @@ describe('analysis of a real cluster', () => {
 
   it('says RoutersBehind, for that group only, when its router fell to the read-only replica while the others use the primary', async () => {
     const [g1] = cluster.groups;
-    const router = g1!.routers[0]!;
+    const router = cluster.haproxyRouters.find((r) => r.group === g1!.name)!;
     const replica = cluster.servers[1]!;
     await replica.query('SET GLOBAL read_only = ON');
     try {

@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseVersion } from '../../functions/cluster/flavor.js';
 import {
+  grantFlavorOf,
   likeMatches,
   MARIADB_WATCHDOG_PRIVILEGES,
   MYSQL8_WATCHDOG_PRIVILEGES,
+  MYSQL57_WATCHDOG_PRIVILEGES,
   replicationGrantStatements,
   watchdogGrantStatements,
 } from '../../functions/cluster/grants.js';
@@ -213,11 +216,11 @@ describe('the template datadir', () => {
 describe('the grant statements', () => {
   const account = { user: 'watchdog', host: '%', password: "pa'ss" };
 
-  it('grants MySQL 8 the dynamic privileges, writes per schema only', () => {
+  it('grants MySQL 8+ the dynamic privileges (no BACKUP_ADMIN: LOCK INSTANCE is never issued), writes per schema only', () => {
     expect(watchdogGrantStatements('mysql', account, ['app\\_%'])).toEqual([
       "CREATE USER IF NOT EXISTS 'watchdog'@'%' IDENTIFIED WITH caching_sha2_password BY 'pa\\'ss'",
       'GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, PROCESS, REPLICATION CLIENT, ' +
-        'REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN, BACKUP_ADMIN, ' +
+        'REPLICATION SLAVE, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN, ' +
         "CONNECTION_ADMIN, BINLOG_ADMIN ON *.* TO 'watchdog'@'%'",
       'GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX, REFERENCES, CREATE VIEW, CREATE ROUTINE, ' +
         "ALTER ROUTINE ON `ongoing_failover`.* TO 'watchdog'@'%'",
@@ -239,14 +242,34 @@ describe('the grant statements', () => {
     ]);
   });
 
-  it('never grants SUPER, ALL, SET USER or a global write privilege', () => {
+  it('grants MySQL 5.7 static privileges only: SUPER (no dynamic ones exist), mysql_native_password', () => {
+    const statements = watchdogGrantStatements('mysql57', account);
+    expect(statements[0]).toBe(
+      "CREATE USER IF NOT EXISTS 'watchdog'@'%' IDENTIFIED WITH mysql_native_password BY 'pa\\'ss'",
+    );
+    expect(statements[1]).toBe(
+      'GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, PROCESS, REPLICATION CLIENT, ' +
+        "REPLICATION SLAVE, SUPER ON *.* TO 'watchdog'@'%'",
+    );
+    expect(statements.join('\n')).not.toMatch(/_ADMIN|caching_sha2|REFERENCES/);
+    expect(grantFlavorOf('mysql', parseVersion('5.7.44-log'))).toBe('mysql57');
+    expect(grantFlavorOf('mysql', parseVersion('8.0.36'))).toBe('mysql');
+    expect(grantFlavorOf('mysql', parseVersion('9.7.4'))).toBe('mysql');
+    expect(grantFlavorOf('mariadb', parseVersion('10.11.6-MariaDB'))).toBe('mariadb');
+  });
+
+  it('never grants SUPER (except on 5.7), ALL, SET USER or a global write privilege', () => {
     for (const flavor of ['mariadb', 'mysql'] as const) {
       const statements = watchdogGrantStatements(flavor, account).join('\n');
       expect(statements).not.toMatch(/\bSUPER\b|ALL PRIVILEGES|SET USER|SET_USER_ID|CREATE USER,/);
       const global = statements.split('\n').find((s) => s.includes('ON *.*')) ?? '';
       expect(global).not.toMatch(/\b(INSERT|UPDATE|DELETE|DROP|ALTER|CREATE)\b(?! VIEW| ROUTINE)/);
     }
-    for (const need of [...MARIADB_WATCHDOG_PRIVILEGES, ...MYSQL8_WATCHDOG_PRIVILEGES]) {
+    for (const need of [
+      ...MARIADB_WATCHDOG_PRIVILEGES,
+      ...MYSQL8_WATCHDOG_PRIVILEGES,
+      ...MYSQL57_WATCHDOG_PRIVILEGES,
+    ]) {
       expect(need.neededFor.length).toBeGreaterThan(10);
     }
   });

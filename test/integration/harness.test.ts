@@ -378,7 +378,7 @@ describe('a 2-server cluster with sticky routers', () => {
     expect(await db1!.query<Row[]>('SELECT 1 AS one')).toEqual([{ one: 1 }]);
     // Several health-check rounds (rise 2 x downinter 1 s) in which plain HAProxy would fail back.
     await sleep(4_000);
-    for (const router of cluster.routers) {
+    for (const router of cluster.haproxyRouters) {
       expect(await router.routesTo()).toBe(db2!.address);
       expect(await router.serverStates()).toEqual([
         { name: 'db1', status: 'MAINT', backup: false },
@@ -386,7 +386,7 @@ describe('a 2-server cluster with sticky routers', () => {
       ]);
     }
     // Reconfiguring (here: reloading the unchanged config) is what ends the stickiness.
-    const router = cluster.routers[0]!;
+    const router = cluster.haproxyRouters[0]!;
     const masterPid = router.pid;
     await router.reload();
     expect(router.pid).toBe(masterPid);
@@ -451,7 +451,7 @@ describe('a 3-server cluster with failback routers', () => {
 
   it('picks up rewritten server lines on reload, keeping its master process', async () => {
     const [db1, db2, db3] = cluster.servers;
-    const router = cluster.routers[0]!;
+    const router = cluster.haproxyRouters[0]!;
     const masterPid = router.pid;
     const original = readFileSync(router.configPath, 'utf8');
     const switched = renderHaproxyConfig({
@@ -475,7 +475,7 @@ describe('a 3-server cluster with failback routers', () => {
   });
 
   it('restarts a router on the same port with the same routing', async () => {
-    const router = cluster.routers[1]!;
+    const router = cluster.haproxyRouters[1]!;
     const before = router.pid;
     await router.restart();
     expect(router.pid).not.toBe(before);

@@ -169,7 +169,7 @@ describe('router script on real HAProxy', () => {
       JSON.stringify({
         r: results[0]!.result,
         err: results[0]!.stderr,
-        sess: await cluster.routers[0]!.runtime('show sess'),
+        sess: await cluster.haproxyRouters[0]!.runtime('show sess'),
       }),
     ).toBe(false);
     held.destroy();

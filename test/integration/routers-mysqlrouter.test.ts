@@ -4,11 +4,16 @@
  * so the restart is a recording command (ApplyMode command, configured in the instance's settings file)
  * or a recording `systemctl` on PATH (ApplyMode systemd); the config files are checked byte for byte.
  */
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mysqlCommand, requireMysqlInstall } from '../../functions/sandbox/harness/mysql-install.js';
+import { freePort } from '../../functions/sandbox/harness/ports.js';
 import { runDocumentAsAgent } from '../fixtures/routers/agent.js';
+import { MYSQL_SKIP_REASON } from '../harness/flavors.js';
 
 const FIXTURES = new URL('../fixtures/routers/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
@@ -44,6 +49,16 @@ function restarts(): string[] {
   }
 }
 
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 const run = (parameters: Record<string, string>, env: Record<string, string> = {}) =>
   runDocumentAsAgent(
     {
@@ -70,7 +85,7 @@ afterEach(() => {
 });
 
 describe('router script on MySQL Router configs', () => {
-  it('rewrites only the destinations of the named read-write section and restarts the router', async () => {
+  it('rewrites the destinations of the named read-write section, replaces the mode 8.4 removed, and restarts the router', async () => {
     const original = install('mysqlrouter-read-write.conf');
     const result = await run({ Destinations: '10.0.0.12:3306', Fenced: '10.0.0.11:3306' });
 
@@ -78,9 +93,11 @@ describe('router script on MySQL Router configs', () => {
     expect(readFileSync(configPath, 'utf8')).toBe(
       original.replace(
         'destinations = 10.0.0.11:3306,10.0.0.12:3306\nmode = read-write',
-        'destinations = 10.0.0.12:3306\nmode = read-write',
+        'destinations = 10.0.0.12:3306\nrouting_strategy = first-available',
       ),
     );
+    // The read-only section keeps its mode: it is not ours to change.
+    expect(readFileSync(configPath, 'utf8')).toContain('mode = read-only');
     // The other section still lists the old primary: it is not ours to change.
     expect(readFileSync(configPath, 'utf8')).toContain(
       'bind_port = 7002\ndestinations = 10.0.0.11:3306,10.0.0.12:3306',
@@ -99,6 +116,23 @@ describe('router script on MySQL Router configs', () => {
     });
     // The backup is the original file.
     expect(readFileSync(result.result!.backup, 'utf8')).toBe(original);
+  });
+
+  it('keeps the order for next-available too, and warns that it stays on the fallback after one blip', async () => {
+    const original = install('mysqlrouter-first-available.conf').replace(
+      'destinations=10.0.0.11:3306, 10.0.0.12:3306, 10.0.0.13:3306\nrouting_strategy=first-available',
+      'destinations=10.0.0.11:3306, 10.0.0.12:3306, 10.0.0.13:3306\nrouting_strategy=next-available',
+    );
+    writeFileSync(configPath, original, { mode: 0o640 });
+    const result = await run({ Destinations: '10.0.0.12:3306,10.0.0.13:3306', Fenced: '10.0.0.11:3306' });
+
+    expect(result.exitCode).toBe(0);
+    expect(readFileSync(configPath, 'utf8')).toContain(
+      'destinations=10.0.0.12:3306,10.0.0.13:3306\nrouting_strategy=next-available',
+    );
+    expect(result.result?.warnings.join('\n')).toMatch(
+      /next-available.*stays on 10\.0\.0\.13:3306 until restarted/,
+    );
   });
 
   it('keeps the order of the remaining destinations in a first-available section, comments and all', async () => {
@@ -236,5 +270,44 @@ describe('router script on MySQL Router configs', () => {
     expect(result.result?.warnings.join(' ')).toContain('ignoring');
     expect(readFileSync(configPath, 'utf8')).toBe(original);
     expect(restarts()).toEqual([]);
+  });
+});
+
+describe.skipIf(MYSQL_SKIP_REASON !== null)('router script and a real MySQL Router 9.7', () => {
+  async function startsRealRouter(config: string): Promise<{ started: boolean; log: string }> {
+    const install = requireMysqlInstall();
+    const extra = join(dir, 'local.conf');
+    writeFileSync(
+      extra,
+      `[DEFAULT]\nlogging_folder = ${dir}\nruntime_folder = ${dir}\ndata_folder = ${dir}\nplugin_folder = ${join(install.prefix, 'usr/lib/mysqlrouter/plugin')}\nuser = root\n`,
+    );
+    const [command, ...args] = mysqlCommand(install, 'usr/bin/mysqlrouter', ['-c', config, '-a', extra]);
+    const child = spawn(command!, args, { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const port = Number(/bind_address = 127\.0\.0\.1:(\d+)/.exec(readFileSync(config, 'utf8'))?.[1]);
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && child.exitCode === null) {
+        if (await listening(port)) return { started: true, log: '' };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { started: false, log: readFileSync(join(dir, 'mysqlrouter.log'), 'utf8').slice(-1000) };
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+
+  it('leaves a seed-style read-write section that MySQL Router 9.7 starts on (mode was removed in 8.4)', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const text = fixture('mysqlrouter-read-write.conf')
+      .replace('0.0.0.0:7001', `127.0.0.1:${a}`)
+      .replace('bind_port = 7002', `bind_port = ${b}`)
+      .replace('bind_address = 0.0.0.0\n', 'bind_address = 127.0.0.1\n')
+      .replace('mode = read-only', 'routing_strategy = round-robin');
+    writeFileSync(configPath, text, { mode: 0o640 });
+    const result = await run({ Destinations: '127.0.0.1:1', Fenced: '127.0.0.1:2' });
+    expect(result.exitCode).toBe(0);
+    expect(await startsRealRouter(configPath)).toEqual({ started: true, log: '' });
   });
 });

@@ -1,33 +1,46 @@
 /**
- * A real local cluster: N MariaDB servers with GTID replication (db1 the primary, the others its
- * replicas) and M backend groups, each with its own HAProxy router(s) configured like the seed's
- * MySQL Router (primary first, replica second). Used by the integration tests, the benchmarks and the
- * `npm start` sandbox.
+ * A real local cluster: N MariaDB or MySQL 9.7 servers with GTID replication (db1 the primary, the
+ * others its replicas) and M backend groups, each with its own HAProxy router(s) configured like the
+ * seed's MySQL Router (primary first, replica second), or real MySQL Router 9.7 routers. Used by the
+ * integration tests, the benchmarks and the `npm start` sandbox.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Flavor } from '../../cluster/flavor.js';
 import {
   haproxyCheckUserStatements,
   replicationGrantStatements,
-  sqlString,
   watchdogGrantStatements,
 } from '../../cluster/grants.js';
 import { ProcessError, WatchdogError } from '../../errors.js';
 import { HaproxyRouter } from './haproxy.js';
 import { DEFAULT_SECTION, type RouterMode } from './haproxy-config.js';
+import type { LocalServer } from './local-server.js';
 import { ensureTemplate, MariadbServer } from './mariadb.js';
+import { ensureMysqlTemplate, MysqlServer } from './mysql.js';
+import { MysqlRouter } from './mysqlrouter.js';
 import { freePort } from './ports.js';
 import { createClusterDir, killAllUnder, registerLive, spawnWatcher, unregisterLive } from './reaper.js';
-import { type Row, runStatements } from './sql.js';
+import { type Connection, type Row, runStatements } from './sql.js';
+
+/** Which database servers a cluster runs: MariaDB 10.11 (the system's) or MySQL 9.7 (setup-mysql.sh). */
+export type ClusterFlavor = 'mariadb' | 'mysql';
 
 export interface ClusterOptions {
   servers: 2 | 3;
+  /** Default 'mariadb'. */
+  flavor?: ClusterFlavor;
   /** Backend groups (default 3). */
   groups?: number;
   /** HAProxy routers per group (default 1). */
   routersPerGroup?: number;
+  /**
+   * 'haproxy' (default) or 'mysqlrouter': real MySQL Router 9.7 (needs scripts/setup-mysql.sh), with
+   * routing_strategy=first-available, switched by rewriting its config and restarting it.
+   */
+  routers?: RouterKindName;
   /** 'sticky' (default) keeps to the replica after a primary failure; 'failback' is plain HAProxy. */
   routerMode?: RouterMode;
   /** Parent folder for the cluster folder (default: the common harness root under TMPDIR). */
@@ -67,9 +80,11 @@ export interface ClusterCredentials {
   haproxyCheck: { user: string; host: string };
 }
 
+export type RouterKindName = 'haproxy' | 'mysqlrouter';
+
 export interface RouterGroup {
   name: string;
-  routers: HaproxyRouter[];
+  routers: RouterHandle[];
 }
 
 /** The watchdog's config for this cluster (the shape functions/config/schema.ts accepts). */
@@ -78,8 +93,8 @@ export interface HarnessWatchdogConfig {
   servers: { name: string; host: string; port: number }[];
   groups: {
     name: string;
-    routerKind: 'haproxy';
-    routers: { host: string; port: number; configPath: string; adminSocket: string }[];
+    routerKind: RouterKindName;
+    routers: { host: string; port: number; configPath: string; adminSocket?: string }[];
     section: string;
   }[];
   credentials: { watchdog: Credentials; replication: Credentials };
@@ -92,8 +107,8 @@ export interface GtidState {
   slavePos: string;
 }
 
-export type ServerHandle = MariadbServer;
-export type RouterHandle = HaproxyRouter;
+export type ServerHandle = LocalServer;
+export type RouterHandle = HaproxyRouter | MysqlRouter;
 
 const HARNESS_DB = 'harness';
 
@@ -129,9 +144,31 @@ async function withPortRetry<T extends { setPort(port: number): void; start(): P
   }
 }
 
+/**
+ * Runs `write` as root on a MySQL server that may be super_read_only (a fenced or rebuilt one), which
+ * refuses even root: plain read_only (root's SUPER writes through it) for the write, then back. How the
+ * harness writes "behind the watchdog's back" (errant transactions, conflicting rows) on such a server.
+ */
+async function asRootThroughSuperReadOnly<T>(connection: Connection, write: () => Promise<T>): Promise<T> {
+  const [rows] = await connection.query('SELECT @@GLOBAL.super_read_only AS s').catch(() => [[]]);
+  const lifted = Number((rows as Row[])[0]?.s) === 1;
+  if (lifted) await connection.query('SET GLOBAL super_read_only = OFF');
+  try {
+    return await write();
+  } finally {
+    if (lifted) await connection.query('SET GLOBAL super_read_only = ON');
+  }
+}
+
 export class Cluster {
   readonly name: string;
   readonly dir: string;
+  readonly flavorName: ClusterFlavor;
+  /**
+   * The production statements for this cluster's servers (functions/cluster/flavor.ts): tests and the
+   * harness stop a replica's IO thread, read replica status, etc. with exactly what the watchdog runs.
+   */
+  readonly sql: Flavor;
   readonly servers: ServerHandle[] = [];
   readonly groups: RouterGroup[] = [];
   readonly credentials: ClusterCredentials;
@@ -149,7 +186,11 @@ export class Cluster {
     watcherPid: number,
     keepDir: boolean,
     watchdogSchemas: readonly string[] = DEFAULT_WATCHDOG_SCHEMAS,
+    flavor: ClusterFlavor = 'mariadb',
   ) {
+    this.flavorName = flavor;
+    // The version only selects statement names: every MySQL 9.x and MariaDB 10.5+ use the same ones.
+    this.sql = new Flavor(flavor, flavor === 'mysql' ? '9.7.0' : '10.11.0-MariaDB');
     this.watchdogSchemas = watchdogSchemas;
     this.name = name;
     this.dir = dir;
@@ -178,6 +219,15 @@ export class Cluster {
     return this.groups.flatMap((group) => group.routers);
   }
 
+  /** Every router, for tests of HAProxy itself (runtime API, reloads); throws on MySQL Router clusters. */
+  get haproxyRouters(): HaproxyRouter[] {
+    return this.routers.map((router) => {
+      if (!(router instanceof HaproxyRouter))
+        throw new WatchdogError(`${router.name} is not an HAProxy router`);
+      return router;
+    });
+  }
+
   server(nameOrAddress: string): ServerHandle {
     const found = this.servers.find((s) => s.name === nameOrAddress || s.address === nameOrAddress);
     if (!found) throw new WatchdogError(`no server ${nameOrAddress} in cluster ${this.name}`);
@@ -195,10 +245,12 @@ export class Cluster {
   /** Users are created on the primary with binary logging on, so replicas get them through replication. */
   async createUsers(primary: ServerHandle): Promise<void> {
     const { watchdog, replication, haproxyCheck } = this.credentials;
+    const flavor = this.flavorName;
     const statements = [
-      ...replicationGrantStatements('mariadb', { ...replication, host: '%' }),
-      ...watchdogGrantStatements('mariadb', { ...watchdog, host: '%' }, this.watchdogSchemas),
-      ...haproxyCheckUserStatements(haproxyCheck.host, haproxyCheck.user),
+      ...replicationGrantStatements(flavor, { ...replication, host: '%' }),
+      ...watchdogGrantStatements(flavor, { ...watchdog, host: '%' }, this.watchdogSchemas),
+      // MySQL 8.4+/9 routers check with a tcp-check (haproxy-config.ts): no account to log in with.
+      ...(flavor === 'mariadb' ? haproxyCheckUserStatements(haproxyCheck.host, haproxyCheck.user) : []),
     ];
     await runStatements(primary.rootTarget(), statements);
   }
@@ -206,25 +258,49 @@ export class Cluster {
   /** Points a server at a source with GTID auto-positioning and starts both replication threads. */
   async startReplication(replica: ServerHandle, source: ServerHandle): Promise<void> {
     const { replication } = this.credentials;
-    await replica.query('STOP SLAVE');
-    await replica.query(
-      `CHANGE MASTER TO MASTER_HOST=${sqlString(source.host)}, MASTER_PORT=${source.port}, ` +
-        `MASTER_USER=${sqlString(replication.user)}, MASTER_PASSWORD=${sqlString(replication.password)}, ` +
-        'MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1',
-    );
-    await replica.query('START SLAVE');
+    await replica.query(this.sql.stopReplica());
+    const change = this.sql.changeSource({
+      host: source.host,
+      port: source.port,
+      user: replication.user,
+      password: replication.password,
+      connectRetrySeconds: 1,
+    });
+    await replica.query(change.sql, change.values);
+    await replica.query(this.sql.startReplica());
   }
 
   // -------------------------------------------------------------------------------------------------
   // Observation helpers. Their deadlines are for a loaded 2-core machine (a minute); each wait ends
   // as soon as its condition holds, so a generous deadline costs nothing when things go well.
 
+  /**
+   * The replica status row, or null when the server is no replica. On MySQL the row also carries the
+   * MariaDB column names (Slave_IO_Running, Master_Host, ...) so callers read one set of names.
+   */
   async replicationStatus(server: ServerHandle): Promise<Row | null> {
-    const rows = await server.query('SHOW SLAVE STATUS');
-    return rows[0] ?? null;
+    const rows = await server.query(this.sql.showReplicaStatus());
+    const row = rows[0];
+    if (!row) return null;
+    if (this.flavorName === 'mariadb') return row;
+    const aliased: Row = { ...row };
+    for (const [key, value] of Object.entries(row)) {
+      const old = key.replace(/^Replica_/, 'Slave_').replace(/^Source_/, 'Master_');
+      if (old !== key && !(old in aliased)) aliased[old] = value;
+    }
+    return aliased;
   }
 
+  /**
+   * The server's GTID state. MySQL has one GTID set (gtid_executed) where MariaDB has three positions:
+   * all three fields carry it there.
+   */
   async gtidState(server: ServerHandle): Promise<GtidState> {
+    if (this.flavorName === 'mysql') {
+      const rows = await server.query<{ e: string }[]>('SELECT @@GLOBAL.gtid_executed AS e');
+      const executed = String(rows[0]?.e ?? '').replace(/\s+/g, '');
+      return { binlogPos: executed, currentPos: executed, slavePos: executed };
+    }
     const rows = await server.query<{ b: string; c: string; s: string }[]>(
       'SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c, @@gtid_slave_pos AS s',
     );
@@ -265,11 +341,9 @@ export class Cluster {
     const { binlogPos } = await this.gtidState(source);
     if (binlogPos === '') return;
     const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-    const rows = await replica.query<{ r: number | string }[]>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [
-      binlogPos,
-      seconds,
-    ]);
-    if (Number(rows[0]?.r) !== 0) {
+    const wait = this.sql.waitForGtid(binlogPos, seconds);
+    const rows = await replica.query<{ result: number | string }[]>(wait.sql, wait.values);
+    if (!this.sql.gtidWaitSucceeded(rows[0]?.result)) {
       throw new WatchdogError(`${replica.name} did not reach ${source.name}'s position ${binlogPos} in time`);
     }
   }
@@ -294,7 +368,7 @@ export class Cluster {
               router: router.address,
               seen,
               want,
-              states: await router.serverStates().catch(() => null),
+              states: router instanceof HaproxyRouter ? await router.serverStates().catch(() => null) : null,
             },
           },
         );
@@ -305,6 +379,8 @@ export class Cluster {
 
   /** Waits until the router's health checks see every server of the cluster UP. */
   async waitForRouterHealthy(router: RouterHandle, timeoutMs = 60_000): Promise<void> {
+    // MySQL Router has no health checks: it tries the destinations in order at each connect.
+    if (!(router instanceof HaproxyRouter)) return;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const states = await router.serverStates().catch(() => []);
@@ -368,6 +444,19 @@ export class Cluster {
     const id = uniqueId();
     const connection = await server.connect();
     try {
+      if (this.flavorName === 'mysql') {
+        // MySQL has no @@last_gtid: the server reports the transaction's GTID in the OK packet.
+        await connection.query("SET SESSION session_track_gtids = 'OWN_GTID'");
+        const [header] = await asRootThroughSuperReadOnly(connection, () =>
+          connection.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, ?)`, [
+            id,
+            server.name,
+            note,
+          ]),
+        );
+        const gtids = (header as { stateChanges?: { gtids?: string[] } }).stateChanges?.gtids ?? [];
+        return { id, gtid: gtids.join(',') };
+      }
       await connection.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, ?)`, [
         id,
         server.name,
@@ -399,9 +488,11 @@ export class Cluster {
     const connection = await replica.connect();
     try {
       await connection.query('SET SESSION sql_log_bin = 0');
-      await connection.query(
-        `INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`,
-        [id, replica.name],
+      await asRootThroughSuperReadOnly(connection, () =>
+        connection.query(`INSERT INTO ${HARNESS_DB}.writes (id, server, note) VALUES (?, ?, 'conflict')`, [
+          id,
+          replica.name,
+        ]),
       );
     } finally {
       await connection.end().catch(() => connection.destroy());
@@ -437,12 +528,12 @@ export class Cluster {
       servers: this.servers.map((s) => ({ name: s.name, host: s.host, port: s.port })),
       groups: this.groups.map((group) => ({
         name: group.name,
-        routerKind: 'haproxy',
+        routerKind: group.routers[0] instanceof MysqlRouter ? 'mysqlrouter' : 'haproxy',
         routers: group.routers.map((r) => ({
           host: r.host,
           port: r.port,
           configPath: r.configPath,
-          adminSocket: r.adminSocketPath,
+          ...(r instanceof HaproxyRouter ? { adminSocket: r.adminSocketPath } : {}),
         })),
         section: DEFAULT_SECTION,
       })),
@@ -494,7 +585,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = createClusterDir(name, options.baseDir);
   const watcherPid = spawnWatcher(dir);
   registerLive(dir, watcherPid);
-  const cluster = new Cluster(name, dir, watcherPid, options.keepDir ?? false, options.watchdogSchemas);
+  const flavor = options.flavor ?? 'mariadb';
+  const cluster = new Cluster(
+    name,
+    dir,
+    watcherPid,
+    options.keepDir ?? false,
+    options.watchdogSchemas,
+    flavor,
+  );
   let phaseStart = performance.now();
   const phase = (label: string) => {
     const now = performance.now();
@@ -503,19 +602,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   const started = performance.now();
   try {
-    await ensureTemplate();
+    await (flavor === 'mysql' ? ensureMysqlTemplate() : ensureTemplate());
     phase('template');
     for (let i = 1; i <= serverCount; i++) {
+      const serverOptions = {
+        name: `db${i}`,
+        serverId: i,
+        clusterDir: dir,
+        port: await freePort(),
+        slaveNetTimeout: options.slaveNetTimeout,
+        readOnly: options.readOnlyServers ?? false,
+        extraArgs: options.serverArgs,
+      };
       cluster.servers.push(
-        new MariadbServer({
-          name: `db${i}`,
-          serverId: i,
-          clusterDir: dir,
-          port: await freePort(),
-          slaveNetTimeout: options.slaveNetTimeout,
-          readOnly: options.readOnlyServers ?? false,
-          extraArgs: options.serverArgs,
-        }),
+        flavor === 'mysql' ? new MysqlServer(serverOptions) : new MariadbServer(serverOptions),
       );
     }
     await Promise.all(
@@ -535,15 +635,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     for (let g = 1; g <= groupCount; g++) {
       const group: RouterGroup = { name: `g${g}`, routers: [] };
       for (let r = 1; r <= routersPerGroup; r++) {
-        const router = new HaproxyRouter({
+        const common = {
           group: group.name,
           name: `${group.name}r${r}`,
           clusterDir: dir,
           port: await freePort(),
-          mode,
           destinations,
           probeAccount: cluster.credentials.watchdog,
-        });
+        };
+        const router =
+          options.routers === 'mysqlrouter'
+            ? new MysqlRouter({ ...common, mode })
+            : new HaproxyRouter({
+                ...common,
+                mode,
+                healthCheck: flavor === 'mysql' ? 'greeting' : 'mysql-check',
+              });
         router.writeConfig();
         group.routers.push(router);
       }

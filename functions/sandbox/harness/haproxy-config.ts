@@ -32,6 +32,28 @@ export interface HaproxyConfigInput {
   section?: string;
   /** The passwordless, privilege-less account `option mysql-check` logs in with. */
   checkUser?: string;
+  /**
+   * 'mysql-check' (default; MariaDB and MySQL up to 8.0): HAProxy logs in as checkUser.
+   * 'greeting' (MySQL 8.4+ and 9): HAProxy 2.6's `option mysql-check` logs in with
+   * mysql_native_password, which 8.4 disables and 9.0 removes, so every check fails and every server
+   * stays DOWN. The greeting check instead reads the server's handshake packet (protocol version 10
+   * right after the 4-byte packet header) and closes: a dead, frozen or overloaded server (which sends
+   * an error packet instead) fails it.
+   */
+  healthCheck?: HealthCheck;
+}
+
+export type HealthCheck = 'mysql-check' | 'greeting';
+
+/** The health check lines of a listen section (the README's HAProxy example uses the same lines). */
+export function renderHealthCheck(check: HealthCheck, checkUser = 'haproxy_check'): string[] {
+  if (check === 'mysql-check') return [`    option mysql-check user ${checkUser} post-41`];
+  return [
+    '    option tcp-check',
+    '    tcp-check connect',
+    // The response as a hex string: 3 bytes length, sequence 00, protocol version 0A.
+    '    tcp-check expect rbinary ^[0-9A-Fa-f]{6}000[Aa]',
+  ];
 }
 
 export const DEFAULT_SECTION = 'mysql_failover';
@@ -71,7 +93,7 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
     '    timeout check 2s',
     `listen ${section}`,
     `    bind ${input.bindHost ?? '127.0.0.1'}:${input.bindPort}`,
-    `    option mysql-check user ${input.checkUser ?? 'haproxy_check'} post-41`,
+    ...renderHealthCheck(input.healthCheck ?? 'mysql-check', input.checkUser),
     '    default-server inter 500ms fastinter 200ms downinter 1s rise 2 fall 2 on-marked-down shutdown-sessions',
     ...input.destinations.map((destination, index) => renderServerLine(destination, index > 0)),
     '',

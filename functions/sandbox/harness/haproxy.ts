@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ProcessError, RouterSwitchError } from '../../errors.js';
 import {
   type HaproxyDestination,
+  type HealthCheck,
   type RouterMode,
   renderHaproxyConfig,
   STICKY_LUA,
@@ -18,7 +19,7 @@ import {
 import { requireBinary } from './mariadb.js';
 import { isAddressInUse } from './ports.js';
 import { isAlive, killHard, signal, terminate } from './processes.js';
-import { queryOnce } from './sql.js';
+import { routesThrough } from './sql.js';
 
 export interface HaproxyRouterOptions {
   group: string;
@@ -30,6 +31,8 @@ export interface HaproxyRouterOptions {
   destinations: readonly HaproxyDestination[];
   /** The account routesTo() logs in with through the router. */
   probeAccount: { user: string; password: string };
+  /** The servers' health check (default 'mysql-check'; MySQL 8.4+/9 need 'greeting'). */
+  healthCheck?: HealthCheck;
 }
 
 /** Sends one command to an HAProxy runtime API socket and returns the whole answer. */
@@ -72,6 +75,7 @@ export interface ServerState {
 }
 
 export class HaproxyRouter {
+  readonly kind = 'haproxy' as const;
   readonly group: string;
   readonly name: string;
   readonly host = '127.0.0.1';
@@ -134,6 +138,7 @@ export class HaproxyRouter {
         destinations: this.options.destinations,
         mode: this.mode,
         stickyLuaPath: this.luaPath,
+        healthCheck: this.options.healthCheck,
       }),
     );
   }
@@ -303,15 +308,6 @@ export class HaproxyRouter {
    * @@port), or null if the router accepts nothing or forwards to nothing.
    */
   async routesTo(timeoutMs = 5_000): Promise<string | null> {
-    try {
-      const rows = await queryOnce<{ port: number | string }[]>(
-        { host: this.host, port: this._port, ...this.options.probeAccount, connectTimeoutMs: timeoutMs },
-        'SELECT @@port AS port',
-      );
-      const port = rows[0]?.port;
-      return port === undefined ? null : `127.0.0.1:${port}`;
-    } catch {
-      return null;
-    }
+    return routesThrough(this, this.options.probeAccount, timeoutMs);
   }
 }

@@ -56,3 +56,24 @@ export async function runStatements(target: ConnectTarget, statements: readonly 
     await connection.end().catch(() => connection.destroy());
   }
 }
+
+/**
+ * Which server a NEW connection through a router lands on ("127.0.0.1:<@@port>"), or null if the
+ * router accepts nothing or forwards to nothing.
+ */
+export async function routesThrough(
+  router: { host: string; port: number },
+  account: { user: string; password: string },
+  timeoutMs: number,
+): Promise<string | null> {
+  try {
+    const rows = await queryOnce<{ port: number | string }[]>(
+      { host: router.host, port: router.port, ...account, connectTimeoutMs: timeoutMs },
+      'SELECT @@port AS port',
+    );
+    const port = rows[0]?.port;
+    return port === undefined ? null : `127.0.0.1:${port}`;
+  } catch {
+    return null;
+  }
+}

@@ -11,6 +11,11 @@ MR_DEST_LINE=-1
 MR_DEST_PREFIX=''
 MR_STRATEGY=''
 MR_BIND=''
+# The line of a `mode = read-write` without routing_strategy (-1: none). MySQL Router 8.4 removed
+# `mode`: such a section no longer starts ("option routing_strategy ... is required"), so the rewrite
+# replaces it with its 8.0 equivalent, routing_strategy = first-available (accepted since 8.0).
+MR_MODE_LINE=-1
+MR_MODE_PREFIX=''
 
 mr_parse() {
   [[ -r $RS_CONFIG_PATH ]] || finish 1 "cannot read $RS_CONFIG_PATH"
@@ -43,8 +48,10 @@ mr_parse() {
         finish 1 "[routing:$name] takes its destinations from the InnoDB Cluster metadata cache; not switched here"
       fi
       IFS=',' read -r -a R_PREVIOUS <<<"$value"
-    elif [[ $line =~ ^[[:space:]]*mode[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
-      mode=${BASH_REMATCH[1]}
+    elif [[ $line =~ ^([[:space:]]*)mode[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
+      MR_MODE_PREFIX=${BASH_REMATCH[1]}
+      mode=${BASH_REMATCH[2]}
+      MR_MODE_LINE=$i
     elif [[ $line =~ ^[[:space:]]*routing_strategy[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
       strategy=${BASH_REMATCH[1]}
     elif [[ $line =~ ^[[:space:]]*bind_address[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
@@ -56,7 +63,14 @@ mr_parse() {
   [[ $count -eq 0 ]] && finish 1 "no [routing:$name] section in $RS_CONFIG_PATH"
   [[ $count -gt 1 ]] && finish 1 "[routing:$name] appears $count times in $RS_CONFIG_PATH"
   [[ $dest_count -eq 1 ]] || finish 1 "[routing:$name] must have exactly one destinations line (found $dest_count)"
-  if [[ -n $strategy ]]; then MR_STRATEGY=$strategy; else MR_STRATEGY="mode=$mode"; fi
+  if [[ -n $strategy ]]; then
+    MR_STRATEGY=$strategy
+    # routing_strategy wins over a leftover mode line (8.0), and 8.4+ ignores it: left as it is.
+    MR_MODE_LINE=-1
+  else
+    MR_STRATEGY="mode=$mode"
+    [[ $mode == read-write ]] || MR_MODE_LINE=-1
+  fi
   # bind_address may carry the port itself (host:port).
   if [[ $bind_address =~ ^(.*):([0-9]+)$ ]]; then
     MR_BIND="$(loopback_if_wildcard "${BASH_REMATCH[1]}"):${BASH_REMATCH[2]}"
@@ -71,9 +85,18 @@ mr_parse() {
 MR_NEW_VALUE=''
 mr_new_destinations() {
   case $MR_STRATEGY in
-  first-available | next-available | mode=read-write)
+  first-available | mode=read-write)
     local IFS=,
     MR_NEW_VALUE="${DEST[*]}"
+    ;;
+  next-available)
+    # Ordered too, but a destination that fails once is never used again until the router restarts:
+    # after one blip of the primary this router stays on the fallback (a read-only replica) and
+    # writes fail there until the watchdog acts, where first-available would go back.
+    local IFS=,
+    MR_NEW_VALUE="${DEST[*]}"
+    [[ ${#DEST[@]} -gt 1 ]] &&
+      warn "routing strategy next-available: once the primary fails, this router stays on ${DEST[1]} until restarted (first-available goes back)"
     ;;
   *)
     warn "routing strategy '$MR_STRATEGY' is not ordered: writing the new primary as the only destination"
@@ -94,6 +117,8 @@ mr_write() {
     for i in "${!MR_LINES[@]}"; do
       if [[ $i -eq $MR_DEST_LINE ]]; then
         printf '%s%s\n' "$MR_DEST_PREFIX" "$value"
+      elif [[ $i -eq $MR_MODE_LINE ]]; then
+        printf '%srouting_strategy = first-available\n' "$MR_MODE_PREFIX"
       else
         printf '%s\n' "${MR_LINES[$i]}"
       fi
@@ -122,7 +147,9 @@ mr_validate() {
     return 1
   fi
   changed=$(diff -- "$RS_CONFIG_PATH" "$file" | grep -c '^[<>]')
-  if [[ $changed -gt 2 ]]; then
+  local allowed=2
+  [[ $MR_MODE_LINE -ge 0 ]] && allowed=4
+  if [[ $changed -gt $allowed ]]; then
     R_MESSAGE="the rewritten config differs in more than the destinations line"
     return 1
   fi

@@ -155,6 +155,39 @@ describe('read-only, GTID and binlog statements per version', () => {
     }
   });
 
+  it('keeps a fenced MySQL server writable for the watchdog with plain read_only (super_read_only refuses even SUPER)', () => {
+    // read_only first: the server is never writable between the two statements.
+    for (const f of [mysql57, mysql8036, mysql84, mysql91]) {
+      expect(f.setReadOnlyWatchdogWritable()).toEqual([
+        'SET GLOBAL read_only = ON',
+        'SET GLOBAL super_read_only = OFF',
+      ]);
+    }
+    expect(mariadb1011.setReadOnlyWatchdogWritable()).toEqual(['SET GLOBAL read_only = ON']);
+  });
+
+  it('bounds the metadata-lock wait of a fence or a dump lock (the default is a year)', () => {
+    for (const f of [mysql57, mysql84, mariadb1011]) {
+      expect(inlineStatement(f.boundLockWait(5))).toBe('SET SESSION lock_wait_timeout = 5');
+    }
+    expect(inlineStatement(mysql84.boundLockWait(0.2))).toBe('SET SESSION lock_wait_timeout = 1');
+  });
+
+  it('replays a replica exactly to a position: MariaDB UNTIL master_gtid_pos, MySQL SQL_THREAD UNTIL SQL_AFTER_GTIDS', () => {
+    const set = 'a2b8c1d0-0000-11ee-8000-000000000001:1-12,\nb2b8c1d0-0000-11ee-8000-000000000002:1-3';
+    expect(mysql91.startReplicaUntil(set).map(inlineStatement)).toEqual([
+      'START REPLICA IO_THREAD',
+      "START REPLICA SQL_THREAD UNTIL SQL_AFTER_GTIDS = 'a2b8c1d0-0000-11ee-8000-000000000001:1-12,b2b8c1d0-0000-11ee-8000-000000000002:1-3'",
+    ]);
+    expect(mysql57.startReplicaUntil('u:1-5').map(inlineStatement)).toEqual([
+      'START SLAVE IO_THREAD',
+      "START SLAVE SQL_THREAD UNTIL SQL_AFTER_GTIDS = 'u:1-5'",
+    ]);
+    expect(mariadb1011.startReplicaUntil('0-1-9').map(inlineStatement)).toEqual([
+      "START SLAVE UNTIL master_gtid_pos = '0-1-9'",
+    ]);
+  });
+
   it('sets the GTID position after a restore the way each version allows', () => {
     expect(mariadb1011.setGtidPositionAfterRestore('0-1-42').map(inlineStatement)).toEqual([
       'RESET MASTER',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   matchRouterTarget,
   observationFromRows,
+  ROUTER_PROBE_SQL,
   targetFromConfig,
 } from '../../../functions/cluster/observe.js';
 import { analyze } from '../../../functions/core/analysis.js';
@@ -16,6 +17,17 @@ const configured = [
   { id: 'db-a.internal:3306', host: 'db-a.internal', port: 3306, replicationHost: 'db-a' },
   { id: 'db-b.internal:3306', host: 'db-b.internal', port: 3306, replicationHost: 'db-b' },
 ];
+
+describe('the router probe', () => {
+  it("goes to ProxySQL's writer hostgroup under its documented read/write split rules", () => {
+    // https://proxysql.com/documentation/proxysql-read-write-split-howto/: rule 1 writer, rule 2 readers.
+    const toWriter = /^SELECT.*FOR UPDATE$/i;
+    const toReader = /^SELECT/i;
+    expect(toWriter.test(ROUTER_PROBE_SQL)).toBe(true);
+    expect(toReader.test(ROUTER_PROBE_SQL) && !toWriter.test(ROUTER_PROBE_SQL)).toBe(false);
+    expect(ROUTER_PROBE_SQL).toMatch(/@@hostname.*@@port.*@@server_id/);
+  });
+});
 
 describe('matching a router target to a configured server', () => {
   it('prefers the server_id of a server we reached ourselves', () => {
@@ -87,7 +99,7 @@ describe('observation target from a configuration', () => {
   });
 });
 
-describe('a MySQL server, from the rows it returns (no MySQL server runs in our tests)', () => {
+describe('a MySQL server, from the rows it returns (statement level; real MySQL 9.7 runs in the integration tests)', () => {
   const UA = '5a1e4c2e-ca4b-11ef-9a01-0242ac120002';
   const UB = '6b2f5d3f-ca4b-11ef-9a01-0242ac120003';
   const servers = [

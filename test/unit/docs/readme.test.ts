@@ -13,7 +13,11 @@ describe('README', () => {
 
   it('documents every analysis code and every privilege the watchdog is granted', () => {
     for (const code of ANALYSIS_CODES) expect(readme).toContain(`| \`${code}\` |`);
-    for (const p of [...WATCHDOG_PRIVILEGES.mariadb, ...WATCHDOG_PRIVILEGES.mysql]) {
+    for (const p of [
+      ...WATCHDOG_PRIVILEGES.mariadb,
+      ...WATCHDOG_PRIVILEGES.mysql,
+      ...WATCHDOG_PRIVILEGES.mysql57,
+    ]) {
       expect(readme).toContain(`| \`${p.privilege}\` |`);
     }
   });
