@@ -19,6 +19,7 @@ import type { Config } from './config/schema.js';
 import { loadConfig } from './config/sources.js';
 import { errorMessage, WatchdogError } from './errors.js';
 import { type CycleReport, runCycle } from './operations/cycle.js';
+import { runMaintenanceCommand } from './operations/maintenance-command.js';
 import { recordCycleMetrics } from './operations/metrics.js';
 import {
   alertSummary,
@@ -30,7 +31,7 @@ import type { HostCommands } from './operations/physical/commands.js';
 import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import { coveredByEarlierCycle } from './triggers/coalesce.js';
-import { parseEvent } from './triggers/events.js';
+import { parseEvent, parseMaintenanceEvent } from './triggers/events.js';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'mysql-failover';
 const logger = new Logger({ serviceName });
@@ -116,6 +117,8 @@ export interface HandlerResult {
   ok: boolean;
   /** Why no cycle ran (a watcher event an earlier cycle already covered). */
   skipped?: string;
+  /** A console maintenance request: the window stored, or the windows in force. */
+  maintenance?: unknown;
   report?: CycleReport;
   error?: Record<string, unknown>;
 }
@@ -127,6 +130,8 @@ async function watchdog(
 ): Promise<HandlerResult> {
   let invocation: ReturnType<typeof parseEvent>;
   try {
+    const maintenance = parseMaintenanceEvent(event);
+    if (maintenance) return await runMaintenanceCommand(await config(), maintenance, Date.now());
     invocation = parseEvent(event);
   } catch (error) {
     // A malformed event is the caller's mistake: answer with what is wrong and what is allowed.

@@ -83,7 +83,7 @@ function describeWindow(w: MaintenanceWindow): string {
 }
 
 /** The servers a step changes (a Reseed's or StartReplication's `from` is only read). */
-export function stepServers(step: Step): ServerId[] {
+export function changedServers(step: Step): ServerId[] {
   switch (step.kind) {
     case 'SwitchRouters':
       return [step.to];
@@ -141,12 +141,12 @@ export function applyMaintenance(p: Plan, a: Analysis, active: readonly Maintena
     return p;
   }
 
-  const touched = [...new Set(p.steps.flatMap(stepServers))].filter((s) => windowOf(s) !== null);
+  const touched = [...new Set(p.steps.flatMap(changedServers))].filter((s) => windowOf(s) !== null);
   if (touched.length === 0) return p;
   const windows = touched.map((s) => windowOf(s)!);
   if (p.operation === 'recover') {
     const steps = p.steps.filter(
-      (s) => s.kind !== 'Verify' && !stepServers(s).some((server) => touched.includes(server)),
+      (s) => s.kind !== 'Verify' && !changedServers(s).some((server) => touched.includes(server)),
     );
     if (steps.length === 0) return expected(p, windows, `${a.code} on ${touched.join(', ')}`);
     return {
