@@ -7,11 +7,10 @@
  * The coordination schema (ongoing_failover) is excluded: its rows never replicate by design.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tryParseGtidSet } from '../core/gtid.js';
 import { COORDINATION_SCHEMA } from '../election/schema.js';
 import { StateChangeRefusedError } from '../errors.js';
 import { type Row, type ServerAdmin, str } from './admin.js';
-import { replicaStatus } from './server-steps.js';
+import { alreadyApplied, replicaStatus } from './server-steps.js';
 
 const SYSTEM = ['mysql', 'information_schema', 'performance_schema', 'sys', COORDINATION_SCHEMA];
 
@@ -88,13 +87,8 @@ export async function compareChecksums(
     }
     if (replica.flavor.isMariadb) {
       await replica.run({ sql: 'START SLAVE UNTIL master_gtid_pos = ?', values: [position] });
-      // MASTER_GTID_WAIT waits on gtid_slave_pos only: an old primary that rejoined after a switchover
-      // holds the position as its OWN writes (gtid_binlog_pos) and, with nothing new written since,
-      // would wait for ever. Its gtid_current_pos already covers the position: nothing to replay.
-      const [cur] = await replica.query<Row>('SELECT @@global.gtid_current_pos AS pos');
-      const current = tryParseGtidSet(str(cur?.pos), 'mariadb').set;
-      const target = tryParseGtidSet(position, 'mariadb').set;
-      const there = current !== null && target?.isSubsetOf(current) === true;
+      // An old primary that rejoined after a switchover may hold the position as its own writes.
+      const there = await alreadyApplied(replica, position);
       const wait = replica.flavor.waitForGtid(position, timeoutSeconds);
       const [r] = there ? [{ result: 0 }] : await replica.query<Row>(wait.sql, wait.values);
       if (!replica.flavor.gtidWaitSucceeded(r?.result)) {
