@@ -19,8 +19,20 @@
  * test/unit/core/policy.test.ts.
  */
 import type { Analysis, AnalysisCode } from './analysis.js';
+import type { GtidSet } from './gtid.js';
 import type { OperationName, Plan, Step } from './planner.js';
 import { type ServerId, type ServerObservation, serverTransactions } from './snapshot.js';
+
+/**
+ * What a server holds, for "does it hold every acknowledged transaction": MySQL `gtid_executed`;
+ * MariaDB `gtid_current_pos` (per domain the last applied or written seq). Not the binary log state:
+ * a replica rebuilt from a dump has a short binary log and would look as if it lacked the history
+ * every other server logged.
+ */
+function appliedPosition(s: ServerObservation): GtidSet | null {
+  if (s.flavor === 'mariadb') return s.gtid.currentPos.parsed ?? serverTransactions(s);
+  return serverTransactions(s);
+}
 
 /** The scope of a maintenance window: one server (`host:port`) or the whole cluster. */
 export type MaintenanceScope = ServerId | 'cluster';
@@ -253,10 +265,10 @@ export function rankCandidates(
   // missing what a `never` replica holds would still lose acknowledged writes.
   const reachable = replicas.filter((s) => s.reachable);
   const complete = (s: ServerObservation): boolean => {
-    const mine = serverTransactions(s);
+    const mine = appliedPosition(s);
     return reachable.every((o) => {
       if (o === s) return true;
-      const theirs = serverTransactions(o);
+      const theirs = appliedPosition(o);
       if (!mine || !theirs || mine.flavor !== theirs.flavor) return true;
       return theirs.isSubsetOf(mine);
     });
@@ -311,10 +323,10 @@ export function forcedRequestProblem(
   if (!target) return `${request.target} is not a configured server`;
   if (!target.reachable) return `${request.target} does not answer: it cannot be promoted`;
   if (request.allowDataLoss) return null;
-  const mine = serverTransactions(target);
+  const mine = appliedPosition(target);
   for (const o of servers) {
     if (o === target || !o.reachable) continue;
-    const theirs = serverTransactions(o);
+    const theirs = appliedPosition(o);
     if (!mine || !theirs || mine.flavor !== theirs.flavor) continue;
     const missing = theirs.difference(mine);
     if (!missing.isEmpty()) {
@@ -397,8 +409,8 @@ export function refusePromotion(p: Plan, because: string): Plan {
 
 /** `server` holds transactions `than` lacks. */
 function holdsMore(pool: readonly ServerObservation[], server: ServerId, than: ServerId): boolean {
-  const a = serverTransactions(pool.find((s) => s.id === server)!);
-  const b = serverTransactions(pool.find((s) => s.id === than)!);
+  const a = appliedPosition(pool.find((s) => s.id === server)!);
+  const b = appliedPosition(pool.find((s) => s.id === than)!);
   if (!a || !b || a.flavor !== b.flavor) return false;
   return !a.difference(b).isEmpty();
 }

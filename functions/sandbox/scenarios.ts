@@ -1,12 +1,12 @@
 /**
  * Operator-control scenarios on a real local cluster (MariaDB servers, HAProxy routers): each one
  * sets a situation up, runs the watchdog's cycle as the schedule would, checks what it did and puts the
- * cluster back to Ok for the next one, so a test file or the benchmark runs them all on one cluster.
- * The order matters where a scenario leaves history behind (anti-flap reads it): `runScenarios` runs
- * them in the order of SCENARIOS. Used by test/integration/scenarios.test.ts and bench/scenarios.ts.
+ * cluster back to Ok for the next one, so a set of them shares one cluster (SCENARIO_SETS). The order
+ * matters where a scenario leaves history behind (anti-flap reads it). Used by
+ * test/integration/scenarios.test.ts and bench/scenarios.ts (`npm run bench:scenarios`).
  */
 import assert from 'node:assert/strict';
-import type { Config } from '../config/schema.js';
+import { type Config, parseConfig } from '../config/schema.js';
 import { tryParseGtidSet } from '../core/gtid.js';
 import { readControl } from '../operations/control-store.js';
 import { type CycleReport, runCycle } from '../operations/cycle.js';
@@ -91,10 +91,14 @@ async function waitOk(ctx: ScenarioContext, primary: ServerHandle): Promise<void
   }
 }
 
-/** Points every router at `to` (the others as fallbacks), as an operator would by hand. */
-async function routersTo(ctx: ScenarioContext, to: ServerHandle): Promise<void> {
+/** Points every router at `to` (the others as fallbacks, in `order`), as an operator would by hand. */
+async function routersTo(
+  ctx: ScenarioContext,
+  to: ServerHandle,
+  order: readonly ServerHandle[] = ctx.cluster.servers,
+): Promise<void> {
   const sw = sandboxRouterSwitch(ctx.config);
-  const destinations = [to.address, ...ctx.cluster.servers.filter((s) => s !== to).map((s) => s.address)];
+  const destinations = [to.address, ...order.filter((s) => s !== to).map((s) => s.address)];
   for (const g of ctx.cluster.groups) await sw.switch(g.name, { destinations, fenced: [], dryRun: false });
   await Promise.all(ctx.cluster.routers.map((r) => ctx.cluster.waitForRouterTarget(r, to, GENEROUS_MS)));
 }
@@ -112,6 +116,7 @@ async function killAndWaitRouters(ctx: ScenarioContext, dead: ServerHandle, to: 
 
 const now = () => Date.now();
 
+/** Two servers: maintenance, then anti-flap. In this order. */
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'maintenance-stopped-replica-kept',
@@ -164,10 +169,7 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
-];
-
-/** Anti-flap on a real cluster (not in SCENARIOS yet: the promote-dead they need fails here). */
-export const ANTI_FLAP_SCENARIOS: readonly Scenario[] = [
+  // Anti-flap: the history the operations leave behind decides what the next one may do.
   {
     name: 'switchover-then-new-primary-dies',
     async run(ctx) {
@@ -230,6 +232,91 @@ export const ANTI_FLAP_SCENARIOS: readonly Scenario[] = [
   },
 ];
 
+/** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */
+function withRules(
+  ctx: ScenarioContext,
+  rules: Array<[ServerHandle, 'prefer' | 'neutral' | 'never']>,
+): ScenarioContext {
+  const raw = ctx.cluster.config();
+  const config = parseConfig(
+    {
+      ...raw,
+      election: ctx.config.election,
+      timeouts: ctx.config.timeouts,
+      // These scenarios promote one after the other: anti-flap has its own scenarios.
+      antiFlapSeconds: 0,
+      servers: raw.servers.map((s) => ({
+        ...s,
+        promotion: rules.find(([h]) => h.port === s.port)?.[1] ?? 'neutral',
+      })),
+    },
+    'scenario promotion rules',
+  );
+  return { ...ctx, config };
+}
+
+async function promotedAfterDeath(ctx: ScenarioContext, dead: ServerHandle, fallback: ServerHandle) {
+  await killAndWaitRouters(ctx, dead, fallback);
+  await waitFor('PrimaryDead', async () => (await dry(ctx)).analysis?.code === 'PrimaryDead');
+  const report = await cycle(ctx);
+  assert.equal(report.operation?.operation, 'promote-dead', report.plan?.reason);
+  assert.match(
+    report.operation?.outcome ?? '',
+    /^completed/,
+    JSON.stringify({ error: report.operation?.error, steps: report.operation?.steps }),
+  );
+  return report;
+}
+
+/** Brings `dead` back; the watchdog owes it a rebuild and does it until the cluster is Ok. */
+async function rebuildBack(ctx: ScenarioContext, dead: ServerHandle, primary: ServerHandle): Promise<void> {
+  await dead.start();
+  await waitFor(`${dead.address} rebuilt`, async () => (await cycle(ctx)).analysis?.code === 'Ok', 240_000);
+  await waitOk(ctx, primary);
+}
+
+/** Three servers: db1 primary, db2 the routers' first fallback, db3 the second. In this order. */
+export const PROMOTION_SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'most-complete-replica-promoted',
+    async run(ctx) {
+      const [db1, db2, db3] = ctx.cluster.servers as [ServerHandle, ServerHandle, ServerHandle];
+      // db2 (the routers' first fallback) stops receiving; db3 gets writes db2 never sees.
+      await db2.query('STOP SLAVE IO_THREAD');
+      for (let i = 0; i < 3; i++) await ctx.cluster.writeSomething(db1, 'only db3 has it');
+      await waitFor('db3 caught up', async () => {
+        const [a] = await db1.query('SELECT @@global.gtid_binlog_pos AS p');
+        const [b] = await db3.query('SELECT @@global.gtid_slave_pos AS p');
+        return String(a?.p) === String(b?.p);
+      });
+      const report = await promotedAfterDeath(ctx, db1, db2);
+      assert.equal(report.operation?.target, db3.address, 'the replica holding every write is promoted');
+      const st = await ctx.cluster.replicationStatus(db2);
+      assert.equal(`${String(st?.Master_Host)}:${String(st?.Master_Port)}`, db3.address);
+      await rebuildBack(ctx, db1, db3);
+    },
+  },
+  {
+    name: 'never-promote-respected',
+    async run(ctx) {
+      const [db1, db2, db3] = ctx.cluster.servers as [ServerHandle, ServerHandle, ServerHandle];
+      // db3 is primary now. db2 is backup-only (promotion: never), but the routers were set up before
+      // that rule and fall back to it first.
+      const rules = withRules(ctx, [[db2, 'never']]);
+      await routersTo(rules, db3, [db3, db2, db1]);
+      const report = await promotedAfterDeath(rules, db3, db2);
+      assert.equal(report.operation?.target, db1.address, 'db2 (never) was not promoted');
+      assert.match(report.plan?.reason ?? '', /promoted instead of/);
+      const st = await ctx.cluster.replicationStatus(db2);
+      assert.equal(`${String(st?.Master_Host)}:${String(st?.Master_Port)}`, db1.address);
+      // The routers the watchdog wrote keep db2 out of the fallbacks.
+      const sw = report.operation?.steps.find((x) => x.kind === 'SwitchRouters');
+      assert.deepEqual((sw?.data as { destinations?: string[] } | undefined)?.destinations, [db1.address]);
+      await rebuildBack(rules, db3, db1);
+    },
+  },
+];
+
 export interface ScenarioResult {
   name: string;
   passed: boolean;
@@ -237,37 +324,48 @@ export interface ScenarioResult {
   error?: string;
 }
 
-/** Starts one 2-server cluster and runs the scenarios named (default: all) in SCENARIOS order. */
+/** The scenarios by cluster they run on, in order (a set shares one cluster). */
+export const SCENARIO_SETS: ReadonlyArray<{ servers: 2 | 3; scenarios: readonly Scenario[] }> = [
+  { servers: 2, scenarios: SCENARIOS },
+  { servers: 3, scenarios: PROMOTION_SCENARIOS },
+];
+
+/** Runs every set on its own cluster (one at a time); a failure skips the rest of its set. */
 export async function runScenarios(
-  options: { names?: readonly string[]; log?: (text: string) => void; clusterName?: string } = {},
+  options: { log?: (text: string) => void; clusterName?: string } = {},
 ): Promise<ScenarioResult[]> {
   const log = options.log ?? (() => {});
-  const chosen = SCENARIOS.filter((s) => !options.names || options.names.includes(s.name));
-  const cluster = await startCluster({ servers: 2, groups: 1, name: options.clusterName ?? 'scenarios' });
   const results: ScenarioResult[] = [];
-  try {
-    const config = sandboxConfig(cluster, 'scenarios');
-    for (let i = 0; i < 5; i++) await cluster.writeSomething();
-    await cluster.waitForReplication(cluster.servers[1]!);
-    for (const s of chosen) {
-      const t0 = performance.now();
-      try {
-        await s.run({ cluster, config, log });
-        results.push({ name: s.name, passed: true, ms: Math.round(performance.now() - t0) });
-      } catch (error) {
-        results.push({
-          name: s.name,
-          passed: false,
-          ms: Math.round(performance.now() - t0),
-          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-        });
-        // A failed scenario may leave the cluster in any state: the ones after it would fail for it.
-        break;
+  for (const set of SCENARIO_SETS) {
+    const cluster = await startCluster({
+      servers: set.servers,
+      groups: 1,
+      name: `${options.clusterName ?? 'scenarios'}-${set.servers}`,
+    });
+    try {
+      const config = sandboxConfig(cluster, 'scenarios');
+      for (let i = 0; i < 5; i++) await cluster.writeSomething();
+      for (const replica of cluster.servers.slice(1)) await cluster.waitForReplication(replica);
+      for (const s of set.scenarios) {
+        const t0 = performance.now();
+        try {
+          await s.run({ cluster, config, log });
+          results.push({ name: s.name, passed: true, ms: Math.round(performance.now() - t0) });
+        } catch (error) {
+          results.push({
+            name: s.name,
+            passed: false,
+            ms: Math.round(performance.now() - t0),
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+          // A failed scenario may leave the cluster in any state: the ones after it would fail for it.
+          break;
+        }
+        log(`${s.name}: ${results.at(-1)!.ms} ms`);
       }
-      log(`${s.name}: ${results.at(-1)!.ms} ms`);
+    } finally {
+      await cluster.stop();
     }
-  } finally {
-    await cluster.stop();
   }
   return results;
 }

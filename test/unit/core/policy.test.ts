@@ -180,6 +180,7 @@ function replicas(
     const s = JSON.parse(JSON.stringify(base)) as ServerObservation;
     s.id = spec.id;
     s.gtid.binlogPos = gtidValue(spec.pos, 'mariadb');
+    s.gtid.currentPos = gtidValue(spec.pos, 'mariadb');
     s.gtid.binlogState = { raw: null };
     s.replication!.secondsBehind = spec.lag ?? 0;
     if (spec.delay) s.replication!.sqlDelay = spec.delay;
@@ -274,6 +275,21 @@ describe('promotion rules applied to a promotion', () => {
     expect(p).toMatchObject({
       kind: 'alert-only',
       suppressed: { operation: 'promote-dead', because: 'promotion rules' },
+    });
+  });
+
+  it('does not take a replica rebuilt from a dump (a short binary log) for one lacking transactions', () => {
+    const r = replicas([
+      { id: A, pos: '0-3-40' },
+      { id: B, pos: '0-3-40' },
+    ]);
+    // B's binary log starts at its rebuild; A logged the whole history (other server ids included).
+    r[0]!.gtid.binlogState = { raw: '0-1-18,0-2-25,0-3-40' };
+    r[1]!.gtid.binlogState = { raw: '0-3-40' };
+    expect(
+      applyPromotionRules(dead(A, [B]), r, { rules: { [A]: 'never' }, maxLagSeconds: null }),
+    ).toMatchObject({
+      analysis: { candidate: B },
     });
   });
 
