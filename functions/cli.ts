@@ -24,6 +24,9 @@ Usage:
   repl-watchdog routers status [--group G]                             where each router sends new connections
   repl-watchdog routers switch --group G --to HOST:PORT [--fence HOST:PORT] [--dry-run]
                                                                        rewrite a group's router destinations
+  repl-watchdog maintenance start (--server H:P|NAME | --cluster) --reason TEXT [--minutes N]
+  repl-watchdog maintenance end (--server H:P|NAME | --cluster)
+  repl-watchdog maintenance list                                       windows in force (on every server)
   repl-watchdog dump --from HOST:PORT --to s3://BUCKET/PREFIX|DIR      streaming gzipped dump (dump --help)
   repl-watchdog restore --from s3://BUCKET/PREFIX|DIR --into HOST:PORT restore a dump, ours or mysqldump (restore --help)
 
@@ -72,6 +75,10 @@ const OPTIONS = {
   flavor: { type: 'string' },
   to: { type: 'string' },
   fence: { type: 'string', multiple: true },
+  server: { type: 'string' },
+  cluster: { type: 'boolean' },
+  reason: { type: 'string' },
+  minutes: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -213,6 +220,40 @@ async function runRouters(sub: string | undefined, values: Values, io: CliIo): P
   return result.exitCode;
 }
 
+async function runMaintenance(sub: string | undefined, values: Values, io: CliIo): Promise<number> {
+  const config = await configFor(values, io);
+  const m = await import('./operations/maintenance.js');
+  const now = Date.now();
+  const by = `cli:${io.env.USER ?? io.env.LOGNAME ?? 'unknown'}`;
+  if (sub === 'list') {
+    const list = await m.listMaintenance(config, now);
+    if (values.json) io.out(JSON.stringify(list, null, 2));
+    else io.out(m.formatMaintenanceList(list));
+    return 0;
+  }
+  if (sub !== 'start' && sub !== 'end') {
+    throw new UsageError(`maintenance needs "start", "end" or "list" (got "${sub ?? ''}")`);
+  }
+  if ((values.server === undefined) === (values.cluster !== true)) {
+    throw new UsageError(`maintenance ${sub} needs --server HOST:PORT|NAME or --cluster (one of them)`);
+  }
+  const scope = values.cluster ? 'cluster' : values.server!;
+  const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+  const result =
+    sub === 'start'
+      ? await m.startMaintenance(config, {
+          scope,
+          by,
+          now,
+          ...(values.reason !== undefined ? { reason: values.reason } : {}),
+          ...(minutes !== undefined ? { minutes } : {}),
+        })
+      : await m.endMaintenance(config, { scope, by, now });
+  if (values.json) io.out(JSON.stringify(result, null, 2));
+  else io.out(m.formatMaintenanceResult(sub, result));
+  return 0;
+}
+
 /**
  * `dump` and `restore` take their own options (functions/dump/cli.ts); only --config and --json are
  * ours. With a configuration, the watchdog account's credentials are used (never a password on argv).
@@ -287,6 +328,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return await runSandbox(values, io);
       case 'routers':
         return await runRouters(sub, values, io);
+      case 'maintenance':
+        return await runMaintenance(sub, values, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

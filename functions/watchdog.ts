@@ -26,6 +26,7 @@ import { CachedConfig, loadConfig } from './config/sources.js';
 import { CycleFailedError, errorMessage, WatchdogError } from './errors.js';
 import { alertKey, decideAlert, readAlertState, writeAlertState } from './operations/alerts.js';
 import { type CycleReport, runCycle } from './operations/cycle.js';
+import { runMaintenanceCommand } from './operations/maintenance-command.js';
 import { recordCycleMetrics } from './operations/metrics.js';
 import {
   alertSummary,
@@ -38,7 +39,7 @@ import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import type { ObjectStore } from './storage/object-store.js';
 import { coveredByEarlierCycle } from './triggers/coalesce.js';
-import { type Invocation, parseEvent } from './triggers/events.js';
+import { type Invocation, parseEvent, parseMaintenanceEvent } from './triggers/events.js';
 import {
   decideRepeat,
   type RequestRecord,
@@ -146,6 +147,8 @@ export interface HandlerResult {
   ok: boolean;
   /** Why no cycle ran (a watcher event an earlier cycle already covered). */
   skipped?: string;
+  /** A console maintenance request: the window stored, or the windows in force. */
+  maintenance?: unknown;
   report?: CycleReport;
   error?: Record<string, unknown>;
   /** Console failover/switchover/recover: the request id (given or derived). */
@@ -244,6 +247,9 @@ async function watchdog(
 ): Promise<HandlerResult> {
   let invocation: ReturnType<typeof parseEvent>;
   try {
+    const maintenance = parseMaintenanceEvent(event);
+    if (maintenance)
+      return await runMaintenanceCommand((await configs.get()).config, maintenance, Date.now());
     invocation = parseEvent(event);
   } catch (error) {
     // A malformed event is the caller's mistake: answer with what is wrong and what is allowed.

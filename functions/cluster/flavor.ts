@@ -509,6 +509,8 @@ export class Flavor {
       executedGtid: executed,
       usingGtid,
       channel: str(row.Channel_Name ?? row.Connection_name ?? ''),
+      // Only a delayed replica carries it (promotion policy excludes it), so other snapshots keep their form.
+      ...((num(row.SQL_Delay) ?? 0) > 0 ? { sqlDelay: num(row.SQL_Delay)! } : {}),
     };
   }
 }

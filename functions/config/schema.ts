@@ -77,6 +77,11 @@ const server = z.preprocess(
       /** The address replicas use for this server (`CHANGE MASTER TO MASTER_HOST=…`), if different. */
       replicationHost: host.optional(),
       replicationPort: port.optional(),
+      /**
+       * Promotion rule: `prefer` ranks first among replicas holding every acknowledged transaction,
+       * `never` is never promoted nor a router fallback (a backup-only replica). Default neutral.
+       */
+      promotion: z.enum(['prefer', 'neutral', 'never']).default('neutral'),
     })
     .transform((s, ctx) => {
       const at = resolveEndpoint(s, ctx, 3306);
@@ -86,6 +91,7 @@ const server = z.preprocess(
         name: s.name ?? at.id,
         replicationHost: s.replicationHost ?? at.host,
         replicationPort: s.replicationPort ?? at.port,
+        promotion: s.promotion,
       };
     }),
 );
@@ -218,6 +224,10 @@ export const configSchema = z
       .max(7 * 24 * 3600)
       .default(3600),
     reseed,
+    /** A replica further behind than this is no promotion candidate (unset: no limit). */
+    maxLagSecondsForPromotion: z.coerce.number().int().min(0).max(86_400).optional(),
+    /** How long a promotion waits for the candidate to apply what it already received. */
+    catchUpTimeoutSeconds: z.coerce.number().int().min(1).max(3_600).default(60),
     /** What to do on SplitBrain: resolve by the documented rule, or only alert. */
     splitBrainPolicy: z.enum(['resolve', 'alert-only']).default('alert-only'),
     /** TLS to the database servers. */

@@ -13,6 +13,7 @@
 
 import { WatchdogError } from '../errors.js';
 import type { Analysis, AnalysisCode, ErrantSet } from './analysis.js';
+import { heldBackByAntiFlap, type MaintenanceWindow } from './policy.js';
 import type { ServerId } from './snapshot.js';
 
 export type OperationName =
@@ -82,6 +83,8 @@ export interface Plan {
   dryRun: boolean;
   /** The operation the table asked for but anti-flap or a policy turned into an alert. */
   suppressed?: { operation: OperationName; because: string };
+  /** Maintenance windows that shaped this plan (core/policy.ts applyMaintenance). */
+  maintenance?: MaintenanceWindow[];
 }
 
 interface Rule {
@@ -412,11 +415,10 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
     return alert(`recover requested, but the analysis calls for ${operation}`);
   }
   const until = ctx.antiFlapUntil ?? null;
-  // Anti-flap guards against moving the primary back and forth; a rejoin (it points one group's
-  // routers at the primary every other group already uses) and a reopen (the routers' primary is
-  // made writable again) move no primary, so they are never held back.
-  if (until !== null && ctx.now < until && !ctx.force && operation !== 'rejoin' && operation !== 'reopen') {
-    const because = `anti-flap period until ${new Date(until).toISOString()} (use force to act)`;
+  // Which operations anti-flap holds back is operator policy (core/policy.ts): only automatic moves
+  // of the primary; a recover, a rejoin or a reopen moves none.
+  if (heldBackByAntiFlap(operation, until, ctx.now, ctx.force ?? false)) {
+    const because = `anti-flap period until ${new Date(until!).toISOString()} (use force to act)`;
     return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
   }
   return { ...base, kind: 'operation', operation, steps: rule.steps?.(a) ?? [], reason: rule.why };

@@ -63,6 +63,8 @@ export interface ReplicationStatus {
   usingGtid: string;
   /** MySQL multi-source channel name ('' for the default); MariaDB connection name (''). */
   channel: string;
+  /** `SQL_Delay` (MASTER_DELAY) in seconds; absent when 0 (not a delayed replica). */
+  sqlDelay?: number;
 }
 
 /** An operation recorded in `ongoing_failover.status` (filled by the election module's reader). */

@@ -14,6 +14,15 @@ import { mysqlTls } from '../cluster/tls.js';
 import { type Config, findGroup } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
 import { type Plan, plan } from '../core/planner.js';
+import {
+  activeMaintenance,
+  antiFlapHold,
+  applyMaintenance,
+  applyPromotionRules,
+  MOVES_PRIMARY,
+  promotionRules,
+  refusePromotion,
+} from '../core/policy.js';
 import { type RouterDiscovery, type Snapshot, snapshotToJson } from '../core/snapshot.js';
 import { pickCoordinationServer } from '../election/coordination-server.js';
 import { connectCoordinationDb } from '../election/db.js';
@@ -22,8 +31,9 @@ import { localRouterSwitchFromConfig } from '../routers/cli.js';
 import type { RouterSwitch } from '../routers/types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
+import { type ControlState, primaryChangeKey, readControl, writeControl } from './control-store.js';
 import type { OperationResult } from './execute.js';
-import { antiFlapRemainingMs, readFenced } from './journal.js';
+import { readFenced } from './journal.js';
 import { owedRebuildPlan } from './owed-rebuild.js';
 import type { HostCommands } from './physical/commands.js';
 import { readRunningReseeds } from './physical/journal.js';
@@ -44,8 +54,8 @@ export interface CycleDeps {
   cache?: ConnectionCache;
   now?: () => Date;
   /**
-   * Until when the anti-flap period blocks operations. Default: read from the coordination server's
-   * history (the last failover or switchover + config.antiFlapSeconds).
+   * Until when the anti-flap period blocks operations. Default: core/policy.ts antiFlapHold over the
+   * primary changes in the control store (control-store.ts).
    */
   antiFlapUntil?: Date | null;
   /**
@@ -91,6 +101,11 @@ export interface CycleReport {
     reseeds?: ReseedProgress[];
     error?: string;
   };
+  /** The operator-control store as read for this run (maintenance windows in force, where it was read). */
+  control?: Pick<ControlState, 'readFrom' | 'unreadable' | 'repaired'> & {
+    maintenance: ControlState['maintenance'];
+    error?: string;
+  };
   /** What the execution did (steps, salvage, audit record), when a plan was executed. */
   operation?: OperationResult;
   error?: Record<string, unknown>;
@@ -106,13 +121,12 @@ function memo<T>(make: () => T): () => T {
   };
 }
 
-/** Anti-flap and owed rebuilds, from the coordination server the routers point at (best effort). */
+/** Owed rebuilds, from the coordination server the routers point at (best effort). */
 async function coordinationFacts(
   config: Config,
   snapshot: Snapshot,
 ): Promise<{
   server: string | null;
-  antiFlapRemainingMs: number | null;
   fenced: string[];
   reseeds: ReseedProgress[];
   error?: string;
@@ -129,8 +143,7 @@ async function coordinationFacts(
         : null,
     })),
   });
-  if (!pick.server)
-    return { server: null, antiFlapRemainingMs: null, fenced: [], reseeds: [], error: pick.reason };
+  if (!pick.server) return { server: null, fenced: [], reseeds: [], error: pick.reason };
   const server = `${pick.server.host}:${pick.server.port}`;
   const cred = config.credentials.watchdog!;
   try {
@@ -143,7 +156,6 @@ async function coordinationFacts(
     try {
       return {
         server,
-        antiFlapRemainingMs: await antiFlapRemainingMs(db, config.antiFlapSeconds),
         fenced: await readFenced(db),
         reseeds: await readRunningReseeds(db),
       };
@@ -151,7 +163,51 @@ async function coordinationFacts(
       await db.close();
     }
   } catch (error) {
-    return { server, antiFlapRemainingMs: null, fenced: [], reseeds: [], error: errorMessage(error) };
+    return { server, fenced: [], reseeds: [], error: errorMessage(error) };
+  }
+}
+
+const nowMsAfter = (deps: CycleDeps): number => (deps.now?.() ?? new Date()).getTime();
+
+/**
+ * The operation master records a completed primary change in the control store (on every server that
+ * answers): the durable history anti-flap reads (core/policy.ts antiFlapHold). Best effort: a failure
+ * becomes a warning of the operation, never a failed operation.
+ */
+async function recordPrimaryChange(
+  config: Config,
+  p: Plan,
+  op: OperationResult,
+  invocation: Invocation,
+  at: number,
+): Promise<void> {
+  if (op.role !== 'master' || !op.outcome.startsWith('completed') || !op.operation) return;
+  if (!MOVES_PRIMARY.has(op.operation) || op.openedEpoch === null) return;
+  const key = primaryChangeKey(op.coordinationServer ?? 'unknown', op.openedEpoch);
+  try {
+    const write = await writeControl(config, [
+      {
+        key,
+        kind: 'primary-change',
+        versionMs: at,
+        writtenBy: op.participant,
+        body: {
+          operation: op.operation,
+          from: p.steps.find((s) => s.kind === 'Fence')?.server ?? null,
+          to: op.target,
+          at,
+          forced: invocation.force,
+          reason: p.reason,
+        },
+      },
+    ]);
+    if (write.writtenTo.length < Math.min(2, config.servers.length)) {
+      op.warnings.push(
+        `primary change recorded on ${write.writtenTo.join(', ') || 'no server'} only (anti-flap history): ${write.failed.map((f) => `${f.server}: ${f.error}`).join('; ')}`,
+      );
+    }
+  } catch (error) {
+    op.warnings.push(`primary change not recorded (anti-flap history): ${errorMessage(error)}`);
   }
 }
 
@@ -244,15 +300,28 @@ export async function runCycle(
       const nowMs = (deps.now?.() ?? new Date()).getTime();
       let antiFlapUntil = deps.antiFlapUntil?.getTime() ?? null;
       let fenced: string[] = [];
+      let control: ControlState | null = null;
       if (report.analysis.code !== 'Ok' || invocation.action === 'switchover') {
-        const facts = await coordinationFacts(config, snapshot);
+        const [facts, read] = await Promise.all([
+          coordinationFacts(config, snapshot),
+          readControl(config, { repair: true }).catch((error: unknown) => errorMessage(error)),
+        ]);
+        control = typeof read === 'string' ? null : read;
+        report.control = control
+          ? {
+              maintenance: activeMaintenance(control.maintenance, nowMs),
+              readFrom: control.readFrom,
+              unreadable: control.unreadable,
+              repaired: control.repaired,
+            }
+          : { maintenance: [], readFrom: [], unreadable: [], repaired: [], error: read as string };
         report.coordination = coordinationOf(facts);
         fenced = facts.fenced;
         // A group whose routers still use a server the watchdog fenced missed a switch: the journal
         // is part of what the analysis weighs (RoutersBehind rather than a split brain).
         if (fenced.length > 0) report.analysis = analyze(snapshot, { ...analyzeOptions, fenced });
-        if (deps.antiFlapUntil === undefined && facts.antiFlapRemainingMs !== null) {
-          antiFlapUntil = nowMs + facts.antiFlapRemainingMs;
+        if (deps.antiFlapUntil === undefined && control) {
+          antiFlapUntil = antiFlapHold(control.history, nowMs, config.antiFlapSeconds)?.until ?? null;
         }
         if (antiFlapUntil !== null) report.coordination.antiFlapUntil = new Date(antiFlapUntil).toISOString();
       }
@@ -269,10 +338,25 @@ export async function runCycle(
       };
       // Anti-flap guards against moving the primary back and forth; rebuilding a replica from the
       // current primary moves nothing, so a recover is never held back by it.
-      const unblocked = plan(report.analysis, { ...context, antiFlapUntil: null });
-      report.plan =
-        owedRebuildPlan(report.analysis, fenced, context) ??
-        (unblocked.operation === 'recover' ? unblocked : plan(report.analysis, context));
+      // Promotion rules may name another candidate than the routers' fallback (core/policy.ts).
+      const ranked = applyPromotionRules(report.analysis, snapshot.servers, {
+        rules: promotionRules(config.servers),
+        maxLagSeconds: config.maxLagSecondsForPromotion ?? null,
+      });
+      const toPlan = 'analysis' in ranked ? ranked.analysis : report.analysis;
+      const unblocked = plan(toPlan, { ...context, antiFlapUntil: null });
+      const planned =
+        owedRebuildPlan(toPlan, fenced, context) ??
+        (unblocked.operation === 'recover' ? unblocked : plan(toPlan, context));
+      report.plan = applyMaintenance(
+        'refuse' in ranked
+          ? refusePromotion(planned, ranked.refuse)
+          : ranked.note
+            ? { ...planned, reason: `${planned.reason}; ${ranked.note}` }
+            : planned,
+        toPlan,
+        report.control?.maintenance ?? [],
+      );
       report.timings.planMs = round(performance.now() - tPlan);
 
       const p = report.plan;
@@ -293,9 +377,11 @@ export async function runCycle(
             ...(deps.signal ? { signal: deps.signal } : {}),
             ...(deps.participant ? { participant: deps.participant } : {}),
             ...(deps.hostCommands ? { hostCommands: deps.hostCommands } : {}),
+            catchUpTimeoutSeconds: config.catchUpTimeoutSeconds,
             log: (message, extra) => logger.info(message, { group: report.group, ...extra }),
           },
         );
+        await recordPrimaryChange(config, p, report.operation, invocation, nowMsAfter(deps));
         logger.info('operation', {
           group: report.group,
           operation: report.operation.operation,

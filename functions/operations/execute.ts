@@ -12,6 +12,7 @@ import { mysqlTls, replicationTls } from '../cluster/tls.js';
 import type { Config } from '../config/schema.js';
 import { type Analysis, analyze, unknownRouterGroups } from '../core/analysis.js';
 import { type OperationName, type Plan, type Step, stepServers } from '../core/planner.js';
+import { delayedReplicas, fallbackOrder, promotionRules } from '../core/policy.js';
 import type { ServerId, Snapshot } from '../core/snapshot.js';
 import { pickCoordinationServer } from '../election/coordination-server.js';
 import { type CoordinationDb, connectCoordinationDb } from '../election/db.js';
@@ -268,7 +269,14 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     scope: 'own' | 'all',
   ): Promise<StepResult> => {
     const servers = config.servers.map((s) => s.id);
-    const destinations = planDestinations(servers, to, exclude);
+    // Fallbacks in promotion order; `never` and delayed replicas are none (core/policy.ts).
+    const ranked = fallbackOrder(
+      servers,
+      to,
+      promotionRules(config.servers),
+      delayedReplicas(snapshot.servers),
+    );
+    const destinations = planDestinations(ranked, to, exclude);
     const others =
       scope === 'all' ? config.groups.map((g) => g.name).filter((g) => !input.groups.includes(g)) : [];
     const request = { destinations, fenced: exclude, dryRun: false };

@@ -151,23 +151,3 @@ export async function readFenced(db: CoordinationDb): Promise<string[]> {
     (r) => r.server,
   );
 }
-
-/**
- * End of the anti-flap period after the last operation that changed the primary (failover or
- * switchover), as milliseconds left by the database clock (null when none or already over).
- */
-export async function antiFlapRemainingMs(db: CoordinationDb, periodSeconds: number): Promise<number | null> {
-  if (periodSeconds <= 0) return null;
-  const [t] = await db.query<{ n: number }>(
-    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'ongoing_failover' AND table_name = 'history'",
-  );
-  if (Number(t?.n) !== 1) return null;
-  const [r] = await db.query<{ us: string | number | null }>(
-    `SELECT TIMESTAMPDIFF(MICROSECOND, NOW(6), MAX(closed_at) + INTERVAL ? SECOND) AS us
-       FROM ${S}.history WHERE sig = 'OPER' AND value IN ('fail', 'switch') AND outcome LIKE 'completed%'`,
-    [periodSeconds],
-  );
-  if (r?.us === null || r?.us === undefined) return null;
-  const ms = Number(r.us) / 1000;
-  return ms > 0 ? ms : null;
-}

@@ -4,6 +4,7 @@
  * a step is only reported done when the server says so.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { tryParseGtidSet } from '../core/gtid.js';
 import type { ReplicationStatus } from '../core/snapshot.js';
 import { StateChangeRefusedError } from '../errors.js';
 import { type Row, type ServerAdmin, str } from './admin.js';
@@ -179,6 +180,27 @@ export async function promote(admin: ServerAdmin): Promise<StepResult> {
 }
 
 /**
+ * MariaDB's MASTER_GTID_WAIT waits on gtid_slave_pos alone. A server that holds the position as its
+ * OWN writes (an old primary that rejoined with current_pos after a switchover: its Gtid_IO_Pos starts
+ * at what it wrote itself) would wait for ever; its gtid_current_pos already covers the position.
+ */
+export async function alreadyApplied(admin: ServerAdmin, position: string): Promise<boolean> {
+  if (!admin.flavor.isMariadb) return false;
+  const [c] = await admin.query<Row>('SELECT @@global.gtid_current_pos AS pos');
+  const current = tryParseGtidSet(str(c?.pos), 'mariadb').set;
+  const target = tryParseGtidSet(position, 'mariadb').set;
+  return current !== null && target?.isSubsetOf(current) === true;
+}
+
+/** Waits until `admin` applied `position` (the flavor's wait, unless it already holds it). */
+async function applied(admin: ServerAdmin, position: string, timeoutSeconds: number): Promise<boolean> {
+  if (await alreadyApplied(admin, position)) return true;
+  const wait = admin.flavor.waitForGtid(position, timeoutSeconds);
+  const [r] = await admin.query<Row>(wait.sql, wait.values);
+  return admin.flavor.gtidWaitSucceeded(r?.result);
+}
+
+/**
  * Lets the applier finish what the IO thread already received before replication is stopped, so that
  * events the old primary had sent are not lost. A stopped or failed applier cannot catch up: what it
  * did not apply stays on the old primary and is salvaged there.
@@ -193,9 +215,7 @@ export async function catchUp(
   sourcePosition?: string,
 ): Promise<StepResult> {
   if (sourcePosition !== undefined) {
-    const wait = admin.flavor.waitForGtid(sourcePosition, timeoutSeconds);
-    const [r] = await admin.query<Row>(wait.sql, wait.values);
-    if (!admin.flavor.gtidWaitSucceeded(r?.result)) {
+    if (!(await applied(admin, sourcePosition, timeoutSeconds))) {
       throw new StateChangeRefusedError(
         `${admin.id}: did not apply the old primary's ${sourcePosition} within ${timeoutSeconds}s`,
         { details: { server: admin.id, sourcePosition } },
@@ -219,9 +239,7 @@ export async function catchUp(
   await admin.run(admin.flavor.stopReplicaIoThread());
   const received = (await replicaStatus(admin))?.retrievedGtid.raw ?? status.retrievedGtid.raw;
   if (!received) return { detail: `${admin.id}: IO thread stopped; nothing received to wait for` };
-  const wait = admin.flavor.waitForGtid(received, timeoutSeconds);
-  const [r] = await admin.query<Row>(wait.sql, wait.values);
-  if (!admin.flavor.gtidWaitSucceeded(r?.result)) {
+  if (!(await applied(admin, received, timeoutSeconds))) {
     throw new StateChangeRefusedError(`${admin.id}: did not apply ${received} within ${timeoutSeconds}s`, {
       details: { server: admin.id, received },
     });

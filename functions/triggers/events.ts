@@ -150,6 +150,58 @@ function alarmInvocation(name: string, state: string, reason: string | undefined
   };
 }
 
+/**
+ * A maintenance request from the console: `{"maintenance": {"op": "start", "scope": "cluster" |
+ * "host:port" | "name", "reason": "...", "minutes": 120}}` (`end` and `list` need no reason). It runs
+ * no cycle: the window is stored on every server (operations/maintenance.ts).
+ */
+export interface MaintenanceCommand {
+  op: 'start' | 'end' | 'list';
+  scope?: string;
+  reason?: string;
+  minutes?: number;
+}
+
+const maintenanceEvent = z
+  .object({
+    maintenance: z
+      .object({
+        op: z.enum(['start', 'end', 'list'], { message: 'must be start, end or list' }),
+        scope: z
+          .string()
+          .regex(
+            /^(cluster|[A-Za-z0-9][A-Za-z0-9_.-]{0,62}(:\d{1,5})?)$/,
+            'must be cluster, host:port or a server name',
+          )
+          .optional(),
+        reason: z.string().min(1).max(500).optional(),
+        minutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60)
+          .optional(),
+      })
+      .strict()
+      .refine((m) => m.op === 'list' || m.scope !== undefined, { message: 'start and end need a scope' })
+      .refine((m) => m.op !== 'start' || m.reason !== undefined, { message: 'start needs a reason' }),
+  })
+  .strict();
+
+/** The maintenance request an event carries, null when it is no maintenance event; throws when malformed. */
+export function parseMaintenanceEvent(event: unknown): MaintenanceCommand | null {
+  if (event === null || typeof event !== 'object' || !('maintenance' in event)) return null;
+  const parsed = maintenanceEvent.safeParse(event);
+  if (!parsed.success) throw new EventValidationError(`invalid maintenance event: ${explain(parsed.error)}`);
+  const m = parsed.data.maintenance;
+  return {
+    op: m.op,
+    ...(m.scope !== undefined ? { scope: m.scope } : {}),
+    ...(m.reason !== undefined ? { reason: m.reason } : {}),
+    ...(m.minutes !== undefined ? { minutes: m.minutes } : {}),
+  };
+}
+
 /** Turns a raw Lambda event into an Invocation, or throws EventValidationError. */
 export function parseEvent(event: unknown): Invocation {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {

@@ -44,6 +44,7 @@ describe('repl-watchdog', () => {
       'status',
       'sandbox',
       'routers switch',
+      'maintenance start',
       'dump',
       'restore',
       '--config',
@@ -94,5 +95,36 @@ describe('repl-watchdog', () => {
     const unknownCommand = await cli(['frobnicate', '--config', configPath]);
     expect(unknownCommand.code).toBe(2);
     expect(unknownCommand.stderr).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('repl-watchdog maintenance', () => {
+  it('starts, lists and ends a maintenance window from the command line, stored on every server', async () => {
+    const [, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    const start = await cli([
+      'maintenance',
+      'start',
+      '--server',
+      db2.address,
+      '--reason',
+      'nightly backup',
+      '--minutes',
+      '15',
+      '--config',
+      configPath,
+    ]);
+    expect(start.code, start.stderr).toBe(0);
+    expect(start.stdout).toContain(`maintenance started: ${db2.address}`);
+    for (const s of cluster.servers) expect(start.stdout).toContain(s.address);
+    const list = await cli(['maintenance', 'list', '--json', '--config', configPath]);
+    expect(JSON.parse(list.stdout).active).toMatchObject([{ scope: db2.address, reason: 'nightly backup' }]);
+    const end = await cli(['maintenance', 'end', '--server', db2.address, '--config', configPath]);
+    expect(end.code, end.stderr).toBe(0);
+    expect((await cli(['maintenance', 'list', '--config', configPath])).stdout).toContain(
+      'no maintenance window in force',
+    );
+    const refused = await cli(['maintenance', 'start', '--cluster', '--config', configPath]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('needs a reason');
   });
 });

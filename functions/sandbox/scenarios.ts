@@ -1,0 +1,371 @@
+/**
+ * Operator-control scenarios on a real local cluster (MariaDB servers, HAProxy routers): each one
+ * sets a situation up, runs the watchdog's cycle as the schedule would, checks what it did and puts the
+ * cluster back to Ok for the next one, so a set of them shares one cluster (SCENARIO_SETS). The order
+ * matters where a scenario leaves history behind (anti-flap reads it). Used by
+ * test/integration/scenarios.test.ts and bench/scenarios.ts (`npm run bench:scenarios`).
+ */
+import assert from 'node:assert/strict';
+import { type Config, parseConfig } from '../config/schema.js';
+import { tryParseGtidSet } from '../core/gtid.js';
+import { readControl } from '../operations/control-store.js';
+import { type CycleReport, runCycle } from '../operations/cycle.js';
+import { endMaintenance, startMaintenance } from '../operations/maintenance.js';
+import type { Invocation } from '../triggers/events.js';
+import { sandboxConfig, sandboxRouterSwitch } from './drill.js';
+import { type Cluster, type ServerHandle, startCluster } from './harness/index.js';
+
+export interface ScenarioContext {
+  cluster: Cluster;
+  config: Config;
+  log: (text: string) => void;
+}
+
+export interface Scenario {
+  name: string;
+  run(ctx: ScenarioContext): Promise<void>;
+}
+
+const GENEROUS_MS = 90_000;
+
+/** Waits for a condition, polling; throws with `what` when the deadline passes. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = GENEROUS_MS,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function cycle(ctx: ScenarioContext, invocation: Partial<Invocation> = {}): Promise<CycleReport> {
+  return runCycle(
+    ctx.config,
+    {
+      trigger: 'schedule',
+      action: 'check',
+      group: ctx.cluster.groups[0]!.name,
+      dryRun: false,
+      force: false,
+      ...invocation,
+    },
+    { routers: sandboxRouterSwitch(ctx.config) },
+  );
+}
+
+const dry = (ctx: ScenarioContext, extra: Partial<Invocation> = {}) => cycle(ctx, { dryRun: true, ...extra });
+
+/** Ok with `primary`, and every replica's threads running and caught up (not merely reconnecting). */
+async function waitOk(ctx: ScenarioContext, primary: ServerHandle): Promise<void> {
+  await waitFor(`Ok with primary ${primary.address}`, async () => {
+    const r = await dry(ctx);
+    return r.analysis?.code === 'Ok' && r.analysis.primary === primary.address;
+  });
+  const [p] = await primary.query('SELECT @@global.gtid_binlog_pos AS pos');
+  const target = tryParseGtidSet(String(p?.pos ?? ''), 'mariadb').set!;
+  for (const s of ctx.cluster.servers.filter((x) => x !== primary)) {
+    // gtid_current_pos, not MASTER_GTID_WAIT (gtid_slave_pos only): an old primary that rejoined holds
+    // the position as its own writes.
+    await waitFor(`${s.address} replicating and caught up with ${primary.address}`, async () => {
+      const st = await ctx.cluster.replicationStatus(s);
+      const [c] = await s.query('SELECT @@global.gtid_current_pos AS pos');
+      const current = tryParseGtidSet(String(c?.pos ?? ''), 'mariadb').set;
+      return (
+        st?.Slave_IO_Running === 'Yes' &&
+        st.Slave_SQL_Running === 'Yes' &&
+        current !== null &&
+        target.isSubsetOf(current)
+      );
+    });
+  }
+}
+
+/** Points every router at `to` (the others as fallbacks, in `order`), as an operator would by hand. */
+async function routersTo(
+  ctx: ScenarioContext,
+  to: ServerHandle,
+  order: readonly ServerHandle[] = ctx.cluster.servers,
+): Promise<void> {
+  const sw = sandboxRouterSwitch(ctx.config);
+  const destinations = [to.address, ...order.filter((s) => s !== to).map((s) => s.address)];
+  for (const g of ctx.cluster.groups) await sw.switch(g.name, { destinations, fenced: [], dryRun: false });
+  await Promise.all(ctx.cluster.routers.map((r) => ctx.cluster.waitForRouterTarget(r, to, GENEROUS_MS)));
+}
+
+async function sqlRunning(ctx: ScenarioContext, s: ServerHandle): Promise<string | null> {
+  const st = await ctx.cluster.replicationStatus(s);
+  return st ? String(st.Slave_SQL_Running) : null;
+}
+
+/** Kills `dead`, waits until every router moved to `to`. */
+async function killAndWaitRouters(ctx: ScenarioContext, dead: ServerHandle, to: ServerHandle): Promise<void> {
+  await dead.kill9();
+  await Promise.all(ctx.cluster.routers.map((r) => ctx.cluster.waitForRouterTarget(r, to, GENEROUS_MS)));
+}
+
+const now = () => Date.now();
+
+/** Two servers: maintenance, then anti-flap. In this order. */
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'maintenance-stopped-replica-kept',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const started = await startMaintenance(ctx.config, {
+        scope: db2.address,
+        reason: 'backup with replication stopped',
+        minutes: 30,
+        by: 'scenario',
+        now: now(),
+      });
+      assert.deepEqual([...started.write.writtenTo].sort(), ctx.cluster.servers.map((s) => s.address).sort());
+      await db2.query('STOP SLAVE');
+      const report = await cycle(ctx);
+      assert.equal(report.analysis?.code, 'RecoverNeeded');
+      assert.equal(report.plan?.kind, 'none', report.plan?.reason);
+      assert.match(report.plan!.reason, /expected during maintenance/);
+      assert.equal(report.operation, undefined);
+      assert.equal(await sqlRunning(ctx, db2), 'No', 'the replica was left as the operator stopped it');
+      await endMaintenance(ctx.config, { scope: db2.address, by: 'scenario', now: now() });
+      await db2.query('START SLAVE');
+      await waitOk(ctx, db1);
+    },
+  },
+  {
+    name: 'maintenance-server-not-promoted',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      await startMaintenance(ctx.config, {
+        scope: db2.address,
+        reason: 'disk replacement',
+        minutes: 30,
+        by: 'scenario',
+        now: now(),
+      });
+      // The routers fall back to db2 while db1 is down; db1 comes back before the watchdog runs.
+      await killAndWaitRouters(ctx, db1, db2);
+      await db1.start();
+      const report = await cycle(ctx);
+      assert.equal(report.analysis?.code, 'FailoverNeeded');
+      assert.equal(report.plan?.kind, 'alert-only', report.plan?.reason);
+      assert.deepEqual(report.plan?.suppressed, { operation: 'failover', because: 'maintenance' });
+      assert.equal(report.operation, undefined);
+      const [ro] = await db1.query('SELECT @@global.read_only AS ro');
+      assert.equal(Number(ro?.ro), 0, 'the primary was not fenced');
+      assert.ok(await ctx.cluster.replicationStatus(db2), 'db2 was not promoted (still a replica)');
+      await endMaintenance(ctx.config, { scope: db2.address, by: 'scenario', now: now() });
+      await routersTo(ctx, db1);
+      await waitOk(ctx, db1);
+    },
+  },
+  // Anti-flap: the history the operations leave behind decides what the next one may do.
+  {
+    name: 'switchover-then-new-primary-dies',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const switched = await cycle(ctx, { trigger: 'console', action: 'switchover', target: db2.address });
+      assert.equal(
+        switched.operation?.outcome,
+        'completed',
+        JSON.stringify({ error: switched.operation?.error, steps: switched.operation?.steps }),
+      );
+      const history = (await readControl(ctx.config)).history;
+      assert.equal(history.at(-1)?.operation, 'switchover');
+      await waitOk(ctx, db2);
+      // The new primary dies minutes into the anti-flap period of the switchover.
+      await killAndWaitRouters(ctx, db2, db1);
+      const report = await waitFor('PrimaryDead', async () => {
+        const r = await dry(ctx);
+        return r.analysis?.code === 'PrimaryDead' ? r : null;
+      });
+      assert.equal(report.plan?.kind, 'operation', report.plan?.reason);
+      assert.equal(report.coordination?.antiFlapUntil ?? null, null);
+      const promoted = await cycle(ctx);
+      assert.equal(promoted.operation?.operation, 'promote-dead');
+      assert.match(
+        promoted.operation?.outcome ?? '',
+        /^completed/,
+        JSON.stringify({ error: promoted.operation?.error, steps: promoted.operation?.steps }),
+      );
+      // db2 comes back; the watchdog owes it a rebuild (it fenced it away) and does it.
+      await db2.start();
+      await waitFor('db2 rebuilt as a replica', async () => {
+        const r = await cycle(ctx);
+        return r.analysis?.code === 'Ok';
+      });
+      await waitOk(ctx, db1);
+    },
+  },
+  {
+    name: 'failover-then-flap-back-held',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // The previous scenario's promote-dead (an automatic failover) opened the anti-flap period.
+      const last = (await readControl(ctx.config)).history.at(-1);
+      assert.equal(last?.operation, 'promote-dead');
+      await killAndWaitRouters(ctx, db1, db2);
+      const held = await waitFor('PrimaryDead', async () => {
+        const r = await dry(ctx);
+        return r.analysis?.code === 'PrimaryDead' ? r : null;
+      });
+      assert.equal(held.plan?.kind, 'alert-only', held.plan?.reason);
+      assert.equal(held.plan?.suppressed?.operation, 'promote-dead');
+      assert.notEqual(held.coordination?.antiFlapUntil ?? null, null);
+      const forced = await dry(ctx, { trigger: 'console', force: true });
+      assert.equal(forced.plan?.kind, 'operation');
+      // Put it back without the watchdog: db1 up again and the routers on it.
+      await db1.start();
+      await routersTo(ctx, db1);
+      await waitOk(ctx, db1);
+    },
+  },
+];
+
+/** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */
+function withRules(
+  ctx: ScenarioContext,
+  rules: Array<[ServerHandle, 'prefer' | 'neutral' | 'never']>,
+): ScenarioContext {
+  const raw = ctx.cluster.config();
+  const config = parseConfig(
+    {
+      ...raw,
+      election: ctx.config.election,
+      timeouts: ctx.config.timeouts,
+      // These scenarios promote one after the other: anti-flap has its own scenarios.
+      antiFlapSeconds: 0,
+      servers: raw.servers.map((s) => ({
+        ...s,
+        promotion: rules.find(([h]) => h.port === s.port)?.[1] ?? 'neutral',
+      })),
+    },
+    'scenario promotion rules',
+  );
+  return { ...ctx, config };
+}
+
+async function promotedAfterDeath(ctx: ScenarioContext, dead: ServerHandle, fallback: ServerHandle) {
+  await killAndWaitRouters(ctx, dead, fallback);
+  await waitFor('PrimaryDead', async () => (await dry(ctx)).analysis?.code === 'PrimaryDead');
+  const report = await cycle(ctx);
+  assert.equal(report.operation?.operation, 'promote-dead', report.plan?.reason);
+  assert.match(
+    report.operation?.outcome ?? '',
+    /^completed/,
+    JSON.stringify({ error: report.operation?.error, steps: report.operation?.steps }),
+  );
+  return report;
+}
+
+/** Brings `dead` back; the watchdog owes it a rebuild and does it until the cluster is Ok. */
+async function rebuildBack(ctx: ScenarioContext, dead: ServerHandle, primary: ServerHandle): Promise<void> {
+  await dead.start();
+  await waitFor(`${dead.address} rebuilt`, async () => (await cycle(ctx)).analysis?.code === 'Ok', 240_000);
+  await waitOk(ctx, primary);
+}
+
+/** Three servers: db1 primary, db2 the routers' first fallback, db3 the second. In this order. */
+export const PROMOTION_SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'most-complete-replica-promoted',
+    async run(ctx) {
+      const [db1, db2, db3] = ctx.cluster.servers as [ServerHandle, ServerHandle, ServerHandle];
+      // db2 (the routers' first fallback) stops receiving; db3 gets writes db2 never sees.
+      await db2.query('STOP SLAVE IO_THREAD');
+      for (let i = 0; i < 3; i++) await ctx.cluster.writeSomething(db1, 'only db3 has it');
+      await waitFor('db3 caught up', async () => {
+        const [a] = await db1.query('SELECT @@global.gtid_binlog_pos AS p');
+        const [b] = await db3.query('SELECT @@global.gtid_slave_pos AS p');
+        return String(a?.p) === String(b?.p);
+      });
+      const report = await promotedAfterDeath(ctx, db1, db2);
+      assert.equal(report.operation?.target, db3.address, 'the replica holding every write is promoted');
+      const st = await ctx.cluster.replicationStatus(db2);
+      assert.equal(`${String(st?.Master_Host)}:${String(st?.Master_Port)}`, db3.address);
+      await rebuildBack(ctx, db1, db3);
+    },
+  },
+  {
+    name: 'never-promote-respected',
+    async run(ctx) {
+      const [db1, db2, db3] = ctx.cluster.servers as [ServerHandle, ServerHandle, ServerHandle];
+      // db3 is primary now. db2 is backup-only (promotion: never), but the routers were set up before
+      // that rule and fall back to it first.
+      const rules = withRules(ctx, [[db2, 'never']]);
+      await routersTo(rules, db3, [db3, db2, db1]);
+      const report = await promotedAfterDeath(rules, db3, db2);
+      assert.equal(report.operation?.target, db1.address, 'db2 (never) was not promoted');
+      assert.match(report.plan?.reason ?? '', /promoted instead of/);
+      const st = await ctx.cluster.replicationStatus(db2);
+      assert.equal(`${String(st?.Master_Host)}:${String(st?.Master_Port)}`, db1.address);
+      // The routers the watchdog wrote keep db2 out of the fallbacks.
+      const sw = report.operation?.steps.find((x) => x.kind === 'SwitchRouters');
+      assert.deepEqual((sw?.data as { destinations?: string[] } | undefined)?.destinations, [db1.address]);
+      await rebuildBack(rules, db3, db1);
+    },
+  },
+];
+
+export interface ScenarioResult {
+  name: string;
+  passed: boolean;
+  ms: number;
+  error?: string;
+}
+
+/** The scenarios by cluster they run on, in order (a set shares one cluster). */
+export const SCENARIO_SETS: ReadonlyArray<{ servers: 2 | 3; scenarios: readonly Scenario[] }> = [
+  { servers: 2, scenarios: SCENARIOS },
+  { servers: 3, scenarios: PROMOTION_SCENARIOS },
+];
+
+/** Runs every set on its own cluster (one at a time); a failure skips the rest of its set. */
+export async function runScenarios(
+  options: { log?: (text: string) => void; clusterName?: string } = {},
+): Promise<ScenarioResult[]> {
+  const log = options.log ?? (() => {});
+  const results: ScenarioResult[] = [];
+  for (const set of SCENARIO_SETS) {
+    const cluster = await startCluster({
+      servers: set.servers,
+      groups: 1,
+      name: `${options.clusterName ?? 'scenarios'}-${set.servers}`,
+    });
+    try {
+      const config = sandboxConfig(cluster, 'scenarios');
+      for (let i = 0; i < 5; i++) await cluster.writeSomething();
+      for (const replica of cluster.servers.slice(1)) await cluster.waitForReplication(replica);
+      for (const s of set.scenarios) {
+        const t0 = performance.now();
+        try {
+          await s.run({ cluster, config, log });
+          results.push({ name: s.name, passed: true, ms: Math.round(performance.now() - t0) });
+        } catch (error) {
+          results.push({
+            name: s.name,
+            passed: false,
+            ms: Math.round(performance.now() - t0),
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+          // A failed scenario may leave the cluster in any state: the ones after it would fail for it.
+          break;
+        }
+        log(`${s.name}: ${results.at(-1)!.ms} ms`);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }
+  return results;
+}
