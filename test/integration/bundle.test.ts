@@ -97,6 +97,10 @@ function lambdaEnv(configFile: string, group: string): Record<string, string> {
   delete plain.CONFIG_SSM_PATH;
   delete plain.DB_SECRET_ARN;
   delete plain.REPLICATION_SECRET_ARN;
+  // Nor SSM Run Command: this cluster's routers are switched by the router script on this host
+  // (the production-shaped tests run the SSM path against the stand-in).
+  delete plain.ROUTER_DOCUMENT;
+  delete plain.RESEED_DOCUMENT;
   return { ...plain, GROUP: group, CONFIG_FILE: configFile };
 }
 

@@ -319,8 +319,13 @@ describe('MySQL Router driver, verified through a restarted router', () => {
     expect(stale.exitCode).toBe(5);
     expect(stale.result).toMatchObject({ rolledBack: true, verify: { status: 'failed' } });
     expect(stale.result?.verify.answered).toMatch(new RegExp(`^1 ${db1().port} `));
-    // Rolled back to the previous destinations without the fenced server: never back to it.
-    expect(readFileSync(configPath, 'utf8')).toBe(original.replace(`${db1().address},`, ''));
+    // Rolled back to the previous destinations without the fenced server: never back to it. The
+    // previous file is the one the first switch wrote (mode = read-write already its routing_strategy).
+    expect(readFileSync(configPath, 'utf8')).toBe(
+      original
+        .replace(`${db1().address},`, '')
+        .replace('mode = read-write', 'routing_strategy = first-available'),
+    );
 
     // The real switch: rewritten, restarted, and the new primary answers through the router.
     const switched = await run(restart, { Destinations: db2().address, Fenced: db1().address });
@@ -332,7 +337,9 @@ describe('MySQL Router driver, verified through a restarted router', () => {
     });
     expect(switched.result?.verify.answered).toMatch(new RegExp(`^2 ${db2().port} `));
     expect(readFileSync(configPath, 'utf8')).toBe(
-      original.replace(`destinations = ${db1().address},${db2().address}`, `destinations = ${db2().address}`),
+      original
+        .replace(`destinations = ${db1().address},${db2().address}`, `destinations = ${db2().address}`)
+        .replace('mode = read-write', 'routing_strategy = first-available'),
     );
     expect(readFileSync(join(mrDir, 'restarts.log'), 'utf8').split('\n').filter(Boolean)).toEqual([
       `restart -> ${db1().address}`,

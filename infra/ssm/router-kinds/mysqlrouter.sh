@@ -110,14 +110,16 @@ mr_render() {
   mr_write "$1" "$MR_NEW_VALUE"
 }
 
-# mr_write OUT VALUE: the config as parsed, with VALUE as the section's destinations.
+# mr_write OUT VALUE [KEEP_MODE]: the config as parsed, with VALUE as the section's destinations. A
+# rewrite replaces `mode = read-write` with its routing_strategy equivalent; a rollback (KEEP_MODE=keep)
+# puts back the file as it was, its mode line included.
 mr_write() {
-  local out=$1 value=$2 i
+  local out=$1 value=$2 keep_mode=${3:-} i
   {
     for i in "${!MR_LINES[@]}"; do
       if [[ $i -eq $MR_DEST_LINE ]]; then
         printf '%s%s\n' "$MR_DEST_PREFIX" "$value"
-      elif [[ $i -eq $MR_MODE_LINE ]]; then
+      elif [[ $i -eq $MR_MODE_LINE && $keep_mode != keep ]]; then
         printf '%srouting_strategy = first-available\n' "$MR_MODE_PREFIX"
       else
         printf '%s\n' "${MR_LINES[$i]}"
@@ -194,7 +196,7 @@ mr_restore() {
   temp_next_to_config || return 1
   local joined
   printf -v joined '%s,' "${kept[@]}"
-  mr_write "$NEW_TEMP" "${joined%,}" && install_file "$NEW_TEMP" && mr_restart
+  mr_write "$NEW_TEMP" "${joined%,}" keep && install_file "$NEW_TEMP" && mr_restart
 }
 
 # ---------------------------------------------------------------------------------------------------
