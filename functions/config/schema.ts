@@ -156,7 +156,7 @@ const reseed = z
           /** The server's systemd unit on that host. */
           serviceName: z
             .string()
-            .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$/)
+            .regex(/^(mariadb|mysql|mysqld)(@[A-Za-z0-9_.-]{1,64})?([.]service)?$/, 'must be a database unit')
             .default('mariadb'),
         }),
       )
