@@ -39,7 +39,7 @@ import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import type { ObjectStore } from './storage/object-store.js';
 import { coveredByEarlierCycle } from './triggers/coalesce.js';
-import { type Invocation, parseEvent, parseMaintenanceEvent } from './triggers/events.js';
+import { checkOwnGroup, type Invocation, parseEvent, parseMaintenanceEvent } from './triggers/events.js';
 import {
   decideRepeat,
   type RequestRecord,
@@ -251,6 +251,7 @@ async function watchdog(
     if (maintenance)
       return await runMaintenanceCommand((await configs.get()).config, maintenance, Date.now());
     invocation = parseEvent(event);
+    checkOwnGroup(invocation, process.env.GROUP);
   } catch (error) {
     // A malformed event is the caller's mistake: answer with what is wrong and what is allowed.
     if (error instanceof WatchdogError) {
