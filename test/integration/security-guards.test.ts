@@ -3,9 +3,9 @@
  * a target that is somebody's live data, saying why; a switchover refuses a target that is not a
  * configured, healthy replica before anything is fenced.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../functions/cli.js';
 import { observe, targetFromConfig } from '../../functions/cluster/observe.js';
@@ -110,6 +110,21 @@ describe('switchover to a server that is not a configured, healthy replica (find
       kind: 'operation',
       reason: `planned switchover from ${db1().address} to ${db2().address}`,
     });
+  });
+});
+
+describe('local dumps (Low)', () => {
+  it('are readable by their owner only (files 0600, folders 0700), though the umask would allow more', () => {
+    expect(process.umask() & 0o044).toBe(0);
+    const seen: string[] = [];
+    const walk = (path: string) => {
+      const mode = statSync(path).mode & 0o777;
+      seen.push(`${relative(work, path)} ${mode.toString(8)}`);
+      if (statSync(path).isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+    };
+    walk(dumpDir);
+    expect(seen.length).toBeGreaterThan(2);
+    for (const line of seen) expect(line).toMatch(/ (600|700)$/);
   });
 });
 
