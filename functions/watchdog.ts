@@ -251,7 +251,6 @@ async function watchdog(
     if (maintenance)
       return await runMaintenanceCommand((await configs.get()).config, maintenance, Date.now());
     invocation = parseEvent(event);
-    checkOwnGroup(invocation, process.env.GROUP);
   } catch (error) {
     // A malformed event is the caller's mistake: answer with what is wrong and what is allowed.
     if (error instanceof WatchdogError) {
@@ -279,6 +278,17 @@ async function watchdog(
     if (failureThrows(invocation)) {
       throw new CycleFailedError(`${invocation.trigger} run failed: ${error.message}`, { cause: error });
     }
+    return { ok: false, error: error.toJSON() };
+  }
+  try {
+    checkOwnGroup(
+      invocation,
+      process.env.GROUP,
+      cfg.groups.map((g) => g.name),
+    );
+  } catch (error) {
+    if (!(error instanceof WatchdogError)) throw error;
+    logger.warn('rejected event', { error: error.message });
     return { ok: false, error: error.toJSON() };
   }
   let request: OpenRequest | undefined;

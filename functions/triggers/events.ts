@@ -158,12 +158,18 @@ function explain(error: z.ZodError): string {
 }
 
 /**
- * A function serves its own backend group (env GROUP): an event that names another one is refused,
- * not run with this function's role and reported under the wrong group. Without a group of its own
- * (the CLI, a local run) any configured group is served.
+ * A function serves its own backend group (env GROUP): an event that names another configured group
+ * is refused, not run with this function's role and reported under the wrong group (a group that is
+ * not configured at all is left to the configuration's own error). Without a group of its own (the
+ * CLI, a local run) any configured group is served.
  */
-export function checkOwnGroup(invocation: Invocation, ownGroup: string | undefined): void {
+export function checkOwnGroup(
+  invocation: Invocation,
+  ownGroup: string | undefined,
+  configured?: readonly string[],
+): void {
   if (!ownGroup || invocation.group === undefined || invocation.group === ownGroup) return;
+  if (configured && !configured.includes(invocation.group)) return;
   throw new EventValidationError(
     `this function serves group ${ownGroup}; the event names group ${invocation.group}: send it to that group's function`,
   );

@@ -142,6 +142,18 @@ afterAll(async () => {
 });
 
 describe('security', () => {
+  it('refuses, in the function of group g1, an event naming group g2: nothing runs', async () => {
+    for (const event of [
+      { action: 'failover', group: 'g2', force: true },
+      { source: 'schedule', group: 'g2' },
+    ]) {
+      const result = await handler(event, context);
+      expect(result).toMatchObject({ ok: false, error: { code: 'EventValidationError' } });
+      expect(result.error.message).toMatch(/serves group g1; the event names group g2/);
+      expect(result.report).toBeUndefined();
+    }
+  });
+
   it('never shows a password in results, logs, notifications, object storage or the journal of a full failover', async () => {
     const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     // A failover with everything: unreplicated transactions to salvage, a reseed, replication restarted.
@@ -162,14 +174,20 @@ describe('security', () => {
     process.stderr.write = capture as typeof process.stderr.write;
     const results: Json[] = [];
     try {
-      // Both groups' functions, invoked by hand at the same moment; then the schedule until the rebuild is done.
-      results.push(
-        ...(await Promise.all(
-          ['g1', 'g2'].map((group) =>
-            handler({ action: 'check', group }, { ...context, awsRequestId: group }),
-          ),
-        )),
-      );
+      // Both groups invoked by hand at the same moment (a function with a group of its own refuses
+      // another group's event: here without one, as the CLI runs); then g1's schedule until the rebuild is done.
+      delete process.env.GROUP;
+      try {
+        results.push(
+          ...(await Promise.all(
+            ['g1', 'g2'].map((group) =>
+              handler({ action: 'check', group }, { ...context, awsRequestId: group }),
+            ),
+          )),
+        );
+      } finally {
+        process.env.GROUP = 'g1';
+      }
       for (let i = 0; i < 3; i++) {
         const r = await handler({ source: 'schedule', group: 'g1' }, context);
         results.push(r);

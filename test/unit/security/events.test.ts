@@ -56,6 +56,11 @@ describe('events of any size and of any group (issue 13, Low)', () => {
     expect(() => checkOwnGroup(schedule, 'g1')).toThrow(/serves group g1/);
     expect(() => checkOwnGroup(parseEvent({ action: 'check', group: 'g1' }), 'g1')).not.toThrow();
     expect(() => checkOwnGroup(parseEvent({ action: 'check' }), 'g1')).not.toThrow();
+    // A group nobody configured is left to the configuration's own "unknown group" error.
+    expect(() => checkOwnGroup(console, 'g1', ['g1', 'g2'])).toThrow(/serves group g1/);
+    expect(() =>
+      checkOwnGroup(parseEvent({ action: 'check', group: 'nope' }), 'g1', ['g1', 'g2']),
+    ).not.toThrow();
     // A run without a group of its own (CLI, local sandbox) serves any configured group.
     expect(() => checkOwnGroup(console, undefined)).not.toThrow();
   });
