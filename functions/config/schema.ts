@@ -194,6 +194,11 @@ export const configSchema = z
         'must be s3://bucket/prefix or an absolute folder path',
       )
       .optional(),
+    /** The AWS account that must own the S3 bucket (ExpectedBucketOwner on every request). */
+    objectStoreBucketOwner: z
+      .string()
+      .regex(/^[0-9]{12}$/, 'must be a 12-digit AWS account id')
+      .optional(),
     /** Server-side encryption for S3 objects. */
     objectStoreEncryption: z
       .object({

@@ -32,6 +32,8 @@ let s3: LocalS3;
 let proxy: Server;
 let proxyUrl: string;
 const uploads: Array<{ method: string; url: string; headers: IncomingHttpHeaders }> = [];
+/** Every request that reached the S3 endpoint. */
+const requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders }> = [];
 const secrets = mockClient(SecretsManagerClient);
 const sns = mockClient(SNSClient);
 const lambda = mockClient(LambdaClient);
@@ -54,6 +56,7 @@ function startRecordingProxy(target: string): Promise<Server> {
       (req.method === 'PUT' && !/[?&]partNumber=/.test(req.url ?? '')) ||
       (req.method === 'POST' && /[?&]uploads(=|&|$)/.test(req.url ?? ''));
     if (isUploadStart) uploads.push({ method: req.method!, url: req.url!, headers: req.headers });
+    requests.push({ method: req.method!, url: req.url!, headers: req.headers });
     const out = request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -105,6 +108,7 @@ beforeAll(async () => {
       ...doc,
       objectStore: 's3://ops-bucket/watchdog',
       objectStoreEncryption: { mode: 'aws:kms', kmsKeyId: 'alias/mysql-failover-dumps' },
+      objectStoreBucketOwner: '123456789012',
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
       timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
     }),
@@ -263,6 +267,16 @@ describe('security', () => {
     for (const u of uploads) {
       expect(u.headers['x-amz-server-side-encryption'], `${u.method} ${u.url}`).toBe('aws:kms');
       expect(u.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe('alias/mysql-failover-dumps');
+    }
+  });
+
+  it('names the expected bucket owner on every request to object storage (a bucket re-created by another account is refused)', () => {
+    expect(requests.length).toBeGreaterThan(10);
+    expect([...new Set(requests.map((q) => q.method))]).toEqual(
+      expect.arrayContaining(['PUT', 'GET', 'HEAD']),
+    );
+    for (const q of requests) {
+      expect(q.headers['x-amz-expected-bucket-owner'], `${q.method} ${q.url}`).toBe('123456789012');
     }
   });
 
