@@ -10,11 +10,10 @@
  *    from functions/cluster/grants.ts and nothing else, and no step of the failover was refused.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -24,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MARIADB_WATCHDOG_PRIVILEGES } from '../../functions/cluster/grants.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
+import { captureOutput, filesUnder, journalText, leaks as leaksOf } from '../harness/secrets.js';
 
 const run = promisify(execFile);
 
@@ -70,24 +70,8 @@ function startRecordingProxy(target: string): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-/** Every file under `dir`, gunzipped when gzipped. */
-function filesUnder(dir: string): Array<{ path: string; text: string }> {
-  const out: Array<{ path: string; text: string }> = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) {
-      out.push(...filesUnder(path));
-      continue;
-    }
-    let bytes = readFileSync(path);
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    out.push({ path, text: bytes.toString('latin1') });
-  }
-  return out;
-}
-
 function leaks(where: string, text: string): string[] {
-  return passwords.filter((p) => text.includes(p)).map((p) => `${where} contains ${p.slice(0, 5)}…`);
+  return leaksOf(passwords, where, text);
 }
 
 beforeAll(async () => {
@@ -167,15 +151,8 @@ describe('security', () => {
     await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2, 60_000)));
     await db1.start();
 
-    const printed: string[] = [];
-    const stdout = process.stdout.write.bind(process.stdout);
-    const stderr = process.stderr.write.bind(process.stderr);
-    const capture = (chunk: unknown): boolean => {
-      printed.push(String(chunk));
-      return true;
-    };
-    process.stdout.write = capture as typeof process.stdout.write;
-    process.stderr.write = capture as typeof process.stderr.write;
+    const output = captureOutput();
+    const printed = output.printed;
     const results: Json[] = [];
     try {
       // Both groups invoked by hand at the same moment (a function with a group of its own refuses
@@ -198,8 +175,7 @@ describe('security', () => {
         if (r.report?.analysis?.code === 'Ok') break;
       }
     } finally {
-      process.stdout.write = stdout;
-      process.stderr.write = stderr;
+      output.stop();
     }
 
     // It really was a full failover, with every kind of output produced.
@@ -243,13 +219,7 @@ describe('security', () => {
     });
     expect(cli.stdout).toContain('"analysis"');
 
-    const journal = await db2.query(
-      "SELECT CONCAT_WS('|', TABLE_NAME) AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ongoing_failover'",
-    );
-    const journalText: string[] = [];
-    for (const { t } of journal) {
-      journalText.push(JSON.stringify(await db2.query(`SELECT * FROM ongoing_failover.\`${String(t)}\``)));
-    }
+    const journal = await journalText(db2);
 
     const found = [
       ...leaks('handler results', JSON.stringify(results)),
@@ -257,7 +227,7 @@ describe('security', () => {
       ...leaks('SNS', JSON.stringify(sns.commandCalls(PublishCommand).map((c) => c.args[0].input))),
       ...leaks('CLI', cli.stdout + cli.stderr),
       ...objects.flatMap((o) => leaks(o.path, o.text)),
-      ...leaks('journal', journalText.join('\n')),
+      ...leaks('journal', journal),
     ];
     expect(found).toEqual([]);
   });
