@@ -39,7 +39,7 @@ import { localRouterSwitchFromConfig } from './routers/cli.js';
 import type { RouterSwitch } from './routers/types.js';
 import type { ObjectStore } from './storage/object-store.js';
 import { coveredByEarlierCycle } from './triggers/coalesce.js';
-import { type Invocation, parseEvent, parseMaintenanceEvent } from './triggers/events.js';
+import { checkOwnGroup, type Invocation, parseEvent, parseMaintenanceEvent } from './triggers/events.js';
 import {
   decideRepeat,
   type RequestRecord,
@@ -278,6 +278,17 @@ async function watchdog(
     if (failureThrows(invocation)) {
       throw new CycleFailedError(`${invocation.trigger} run failed: ${error.message}`, { cause: error });
     }
+    return { ok: false, error: error.toJSON() };
+  }
+  try {
+    checkOwnGroup(
+      invocation,
+      process.env.GROUP,
+      cfg.groups.map((g) => g.name),
+    );
+  } catch (error) {
+    if (!(error instanceof WatchdogError)) throw error;
+    logger.warn('rejected event', { error: error.message });
     return { ok: false, error: error.toJSON() };
   }
   let request: OpenRequest | undefined;

@@ -156,7 +156,7 @@ const reseed = z
           /** The server's systemd unit on that host. */
           serviceName: z
             .string()
-            .regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$/)
+            .regex(/^(mariadb|mysql|mysqld)(@[A-Za-z0-9_.-]{1,64})?([.]service)?$/, 'must be a database unit')
             .default('mariadb'),
         }),
       )
@@ -193,6 +193,11 @@ export const configSchema = z
         /^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9_./=-]*)?|\/[A-Za-z0-9_./-]*)$/,
         'must be s3://bucket/prefix or an absolute folder path',
       )
+      .optional(),
+    /** The AWS account that must own the S3 bucket (ExpectedBucketOwner on every request). */
+    objectStoreBucketOwner: z
+      .string()
+      .regex(/^[0-9]{12}$/, 'must be a 12-digit AWS account id')
       .optional(),
     /** Server-side encryption for S3 objects. */
     objectStoreEncryption: z

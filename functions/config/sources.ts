@@ -105,6 +105,7 @@ const ENV_KEYS: Record<string, string[]> = {
   MF_REPL_USER: ['credentials', 'replication', 'user'],
   MF_REPL_PASSWORD: ['credentials', 'replication', 'password'],
   DUMPS_URL: ['objectStore'],
+  S3_EXPECTED_BUCKET_OWNER: ['objectStoreBucketOwner'],
 };
 
 export async function configFromEnv(env: NodeJS.ProcessEnv): Promise<Raw> {

@@ -30,7 +30,7 @@ import {
 import { planDestinations } from '../routers/cli.js';
 import type { GroupSwitchResult, RouterSwitch } from '../routers/types.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { AdminPool, serverById } from './admin.js';
+import { AdminPool, type ServerAdmin, serverById } from './admin.js';
 import { Audit, type AuditStep } from './audit.js';
 import { type ChecksumComparison, compareChecksums } from './checksum.js';
 import {
@@ -44,7 +44,7 @@ import {
   stepStarted,
   storePlan,
 } from './journal.js';
-import { physicalIfChosen } from './physical/branch.js';
+import { physicalIfChosen, refuseIfReplicatedFrom } from './physical/branch.js';
 import type { HostCommands } from './physical/commands.js';
 import type { ReseedProgress } from './physical/progress.js';
 import { reseed } from './reseed.js';
@@ -178,6 +178,20 @@ async function guardServerChange(
       { details: { server: notRoutedTo, routers: routed } },
     );
   }
+}
+
+/**
+ * Issue 13, before a logical reseed overwrites `target` (the physical one checks the same in
+ * physical/branch.ts): a server that others replicate from is never overwritten, and a writable one is
+ * made read-only first (guardServerChange has just seen no router send to it), so no write lands on
+ * it while it is replaced. Returns what was done, for the step's detail.
+ */
+async function prepareReseedTarget(target: ServerAdmin, keepUser: string, watchdogWritable: boolean) {
+  await refuseIfReplicatedFrom(target);
+  const [r] = await target.query<{ ro: unknown }>('SELECT @@global.read_only AS ro');
+  if (Number(r?.ro) === 1) return '';
+  await fence(target, [keepUser], { watchdogWritable });
+  return `${target.id} was writable: made read-only before it was overwritten; `;
 }
 
 function checkStepServers(config: Config, steps: readonly Step[]): void {
@@ -503,14 +517,17 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           },
         });
         if (physical) return physical;
-        return reseed({
-          target: await pool.get(step.server),
+        const target = await pool.get(step.server);
+        const prepared = await prepareReseedTarget(target, cred.user, step.server === coordinationId);
+        const reseeded = await reseed({
+          target,
           source: await pool.get(step.from),
           // Dumps apart from the records: the lifecycle expires them, never salvage or audit records.
           store: subStore(deps.store(), `${dumpPrefix(config, ctx.openedEpoch)}/reseed-${name}`),
           watchdog: { ...cred, ...mysqlTls(config.tls) },
           signal: ctx.signal,
         });
+        return { ...reseeded, detail: `${prepared}${reseeded.detail}` };
       }
       case 'StartReplication': {
         if (!replication)

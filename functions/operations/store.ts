@@ -49,6 +49,7 @@ export function openConfiguredStore(config: Config, options: OpenStoreOptions = 
       : { type: 'AES256' };
   return openObjectStore(config.objectStore, {
     sse,
+    ...(config.objectStoreBucketOwner ? { expectedBucketOwner: config.objectStoreBucketOwner } : {}),
     ...(process.env.S3_ENDPOINT ? { endpoint: process.env.S3_ENDPOINT } : {}),
     ...options,
   });

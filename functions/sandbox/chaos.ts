@@ -93,6 +93,10 @@ export interface ChaosOptions {
   flavor?: ClusterFlavor;
   /** 'haproxy' (default) or 'mysqlrouter' (real MySQL Router 9.7). */
   routers?: RouterKindName;
+  /** Every line the functions print in production mode (their logs and metrics), for a test to read. */
+  functionLog?: (line: string) => void;
+  /** Called at the end of the run, before anything is stopped: a test reads what the run left behind. */
+  inspect?: (run: { cluster: Cluster; production?: ProductionEnvironment }) => Promise<void> | void;
 }
 
 export interface ChaosResult {
@@ -428,6 +432,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     if (options.production) {
       production = await ProductionEnvironment.start({
         cluster: c,
+        ...(options.functionLog ? { log: options.functionLog } : {}),
         configExtra: {
           antiFlapSeconds: config.antiFlapSeconds,
           election: config.election,
@@ -886,6 +891,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       ...(options.production ? { mode: 'production' as const, bundle: true as const } : {}),
     };
     const salvagedAcked = onlySalvaged;
+    await options.inspect?.({ cluster: c, ...(production ? { production } : {}) });
     return {
       result,
       violations,

@@ -36,11 +36,12 @@ export class FolderObjectStore implements ObjectStore {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const target = this.pathOf(key);
-    await mkdir(dirname(target), { recursive: true });
+    // Dumps, salvage and audit records hold the data: the owner alone reads them (issue 13, Low).
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
     const temp = `${target}.part-${randomBytes(6).toString('hex')}`;
     const { stream, bytes } = counted(body);
     try {
-      await pipeline(stream, createWriteStream(temp, { highWaterMark: 1 << 20 }), {
+      await pipeline(stream, createWriteStream(temp, { highWaterMark: 1 << 20, mode: 0o600 }), {
         ...(options.signal ? { signal: options.signal } : {}),
       });
       await rename(temp, target);

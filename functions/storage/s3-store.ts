@@ -35,6 +35,11 @@ export interface S3StoreOptions {
   sse?: { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
   /** Integrity checksum S3 verifies on every part and stores with the object. */
   checksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256' | 'CRC64NVME';
+  /**
+   * The account that must own the bucket (12 digits): S3 refuses every request when another account
+   * owns it (a bucket deleted and re-created elsewhere), so dumps never go to, nor come from, someone else.
+   */
+  expectedBucketOwner?: string;
   /** Multipart part size in bytes (S3 minimum 5 MiB); memory use is about partSize × queueSize. */
   partSize?: number;
   /** Parts uploaded concurrently per object. */
@@ -76,6 +81,12 @@ export class S3ObjectStore implements ObjectStore {
     return this.prefix + normalizeKey(key);
   }
 
+  /** Bucket (and the expected owner) of every request. */
+  private get at(): { Bucket: string; ExpectedBucketOwner?: string } {
+    const owner = this.options.expectedBucketOwner;
+    return { Bucket: this.bucket, ...(owner ? { ExpectedBucketOwner: owner } : {}) };
+  }
+
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const { stream, bytes } = counted(body);
     const sse = this.options.sse;
@@ -85,7 +96,7 @@ export class S3ObjectStore implements ObjectStore {
       queueSize: this.options.queueSize ?? 2,
       leavePartsOnError: false,
       params: {
-        Bucket: this.bucket,
+        ...this.at,
         Key: this.fullKey(key),
         Body: stream,
         ContentType: options.contentType ?? 'application/octet-stream',
@@ -113,7 +124,7 @@ export class S3ObjectStore implements ObjectStore {
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
+        new GetObjectCommand({ ...this.at, Key: this.fullKey(key) }),
         options.signal ? { abortSignal: options.signal } : {},
       );
       if (!(out.Body instanceof Readable)) throw new Error('response body is not a Node.js stream');
@@ -125,9 +136,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const out = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
-      );
+      const out = await this.client.send(new HeadObjectCommand({ ...this.at, Key: this.fullKey(key) }));
       return {
         key: normalizeKey(key),
         size: out.ContentLength ?? 0,
@@ -149,7 +158,7 @@ export class S3ObjectStore implements ObjectStore {
       do {
         const page = await this.client.send(
           new ListObjectsV2Command({
-            Bucket: this.bucket,
+            ...this.at,
             Prefix: this.prefix + prefix,
             ...(token ? { ContinuationToken: token } : {}),
           }),
@@ -175,7 +184,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));
+      await this.client.send(new DeleteObjectCommand({ ...this.at, Key: this.fullKey(key) }));
     } catch (error) {
       throw new StorageError(`could not delete ${key} from ${this.url}`, { cause: error, details: { key } });
     }

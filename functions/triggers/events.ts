@@ -75,12 +75,16 @@ const awsScheduled = z.object({
   'detail-type': z.literal('Scheduled Event'),
 });
 
+/** CloudWatch's own limits: an alarm name has at most 255 characters, a state reason 1,023. */
+const alarmName = z.string().min(1).max(255);
+const alarmReason = z.string().transform((r) => r.slice(0, 1_023));
+
 const alarmChange = z.object({
   source: z.literal('aws.cloudwatch'),
   'detail-type': z.literal('CloudWatch Alarm State Change'),
   detail: z.object({
-    alarmName: z.string(),
-    state: z.object({ value: z.string(), reason: z.string().optional() }),
+    alarmName,
+    state: z.object({ value: z.string().max(64), reason: alarmReason.optional() }),
   }),
 });
 
@@ -96,9 +100,9 @@ const snsAlarm = z.object({
 });
 
 const snsAlarmMessage = z.object({
-  AlarmName: z.string(),
-  NewStateValue: z.string(),
-  NewStateReason: z.string().optional(),
+  AlarmName: alarmName,
+  NewStateValue: z.string().max(64),
+  NewStateReason: alarmReason.optional(),
 });
 
 const watcherEvent = z.object({
@@ -128,14 +132,55 @@ const ACCEPTED =
   '"group": "<name>"}; an EventBridge Scheduled Event; a "CloudWatch Alarm State Change" event; ' +
   'an SNS notification carrying a CloudWatch alarm; a backend watcher\'s "Router Primary Down" event';
 
+/**
+ * The largest event accepted, in characters of its JSON: ours are a few hundred, an alarm a few KB. A
+ * larger one is refused unread, and nothing of it is echoed back or logged (issue 13, Low).
+ */
+export const MAX_EVENT_CHARS = 65_536;
+
+/** At most `max` names, each cut short: an error names what was wrong without echoing the event. */
+function someNames(names: readonly PropertyKey[], max = 8): string {
+  const shown = names.slice(0, max).map((n) => {
+    const name = String(n);
+    return name.length > 40 ? `${name.slice(0, 40)}…` : name;
+  });
+  return names.length > max ? `${shown.join(', ')} and ${names.length - max} more` : shown.join(', ');
+}
+
 function explain(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const key = issue.path.map(String).join('.') || '(event)';
-      if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.join(', ')}`;
-      return `${key}: ${issue.message}`;
-    })
-    .join('; ');
+  const said = error.issues.slice(0, 8).map((issue) => {
+    const key = someNames(issue.path, 6).replaceAll(', ', '.') || '(event)';
+    if (issue.code === 'unrecognized_keys') return `unknown key(s) ${someNames(issue.keys)}`;
+    return `${key}: ${issue.message.slice(0, 300)}`;
+  });
+  if (error.issues.length > 8) said.push(`and ${error.issues.length - 8} more problem(s)`);
+  return said.join('; ');
+}
+
+/**
+ * A function serves its own backend group (env GROUP): an event that names another configured group
+ * is refused, not run with this function's role and reported under the wrong group (a group that is
+ * not configured at all is left to the configuration's own error). Without a group of its own (the
+ * CLI, a local run) any configured group is served.
+ */
+export function checkOwnGroup(
+  invocation: Invocation,
+  ownGroup: string | undefined,
+  configured?: readonly string[],
+): void {
+  if (!ownGroup || invocation.group === undefined || invocation.group === ownGroup) return;
+  if (configured && !configured.includes(invocation.group)) return;
+  throw new EventValidationError(
+    `this function serves group ${ownGroup}; the event names group ${invocation.group}: send it to that group's function`,
+  );
+}
+
+function eventChars(event: object): number {
+  try {
+    return JSON.stringify(event)?.length ?? 0;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }
 
 /** An alarm (whatever its transport) runs a check of the function's own group. */
@@ -206,6 +251,12 @@ export function parseMaintenanceEvent(event: unknown): MaintenanceCommand | null
 export function parseEvent(event: unknown): Invocation {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     throw new EventValidationError(`the event must be a JSON object; ${ACCEPTED}`);
+  }
+  const chars = eventChars(event);
+  if (chars > MAX_EVENT_CHARS) {
+    throw new EventValidationError(
+      `the event is larger than ${MAX_EVENT_CHARS} characters of JSON (${Number.isFinite(chars) ? chars : 'not serializable'}); ${ACCEPTED}`,
+    );
   }
   const record = event as Record<string, unknown>;
 
@@ -278,6 +329,6 @@ export function parseEvent(event: unknown): Invocation {
     };
   }
   throw new EventValidationError(
-    `unrecognised event (keys: ${Object.keys(record).join(', ') || 'none'}); ${ACCEPTED}`,
+    `unrecognised event (keys: ${someNames(Object.keys(record)) || 'none'}); ${ACCEPTED}`,
   );
 }

@@ -32,6 +32,8 @@ function environmentFor(d, group) {
     DB_SECRET_ARN: d.secrets.database,
     REPLICATION_SECRET_ARN: d.secrets.replication,
     DUMPS_URL: dumpsUrl(d),
+    // The dumps bucket is the stack's own: S3 refuses a request when another account owns the bucket.
+    S3_EXPECTED_BUCKET_OWNER: { Ref: 'AWS::AccountId' },
     SNS_TOPIC_ARN: { Ref: 'NotificationsTopic' },
     // Base name: the document of a group's router kind is `<ROUTER_DOCUMENT>-<kind>`.
     ROUTER_DOCUMENT: d.routerDocumentName,

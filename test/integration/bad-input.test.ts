@@ -15,15 +15,16 @@ import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../../functions/config/schema.js';
-import { loadConfig } from '../../functions/config/sources.js';
+import { loadConfig as loadConfigRaw } from '../../functions/config/sources.js';
 import { ConfigError } from '../../functions/errors.js';
-import { type CycleReport, runCycle } from '../../functions/operations/cycle.js';
+import { type CycleReport, runCycle as runCycleRaw } from '../../functions/operations/cycle.js';
 import { openConfiguredStore } from '../../functions/operations/store.js';
 import { sandboxConfig, sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import type { ObjectStore } from '../../functions/storage/object-store.js';
 import type { Invocation } from '../../functions/triggers/events.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
+import { captureOutput, filesUnder, journalText, leaks } from '../harness/secrets.js';
 import { pollUntil } from '../harness/wait.js';
 
 let cluster: Cluster;
@@ -38,6 +39,32 @@ const context = {
   awsRequestId: 'bad-input',
   getRemainingTimeInMillis: () => 300_000,
 } as unknown as Context;
+
+/**
+ * Everything the suite's runs wrote, kept for the secrets scan at the end (issue 13): every report,
+ * handler answer and error, and (captured) every line printed.
+ */
+const written: Array<{ where: string; text: string }> = [];
+const keep = (where: string, value: unknown): void => {
+  written.push({
+    where,
+    text: value instanceof Error ? `${value.message} ${JSON.stringify(value)}` : JSON.stringify(value),
+  });
+};
+async function kept<T>(where: string, run: () => Promise<T>): Promise<T> {
+  try {
+    const value = await run();
+    keep(where, value);
+    return value;
+  } catch (error) {
+    keep(`${where} (thrown)`, error);
+    throw error;
+  }
+}
+const runCycle: typeof runCycleRaw = (...args) => kept('cycle report', () => runCycleRaw(...args));
+const loadConfig: typeof loadConfigRaw = (...args) =>
+  kept('configuration error', () => loadConfigRaw(...args));
+let output: ReturnType<typeof captureOutput> | undefined;
 
 const check = (c: Config, extra: Partial<Invocation> = {}): Promise<CycleReport> =>
   runCycle(c, { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false, ...extra });
@@ -77,11 +104,15 @@ beforeAll(async () => {
   process.env.CONFIG_FILE = cluster.configFile();
   process.env.GROUP = 'g1';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  process.env.POWERTOOLS_LOG_LEVEL = 'CRITICAL';
-  ({ handler } = (await import('../../functions/watchdog.js')) as unknown as { handler: typeof handler });
+  // Every log line is written (and captured, not shown): the secrets scan reads them all.
+  process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+  output = captureOutput();
+  const imported = (await import('../../functions/watchdog.js')) as unknown as { handler: typeof handler };
+  handler = (event, ctx) => kept('handler answer', () => imported.handler(event, ctx));
 });
 
 afterAll(async () => {
+  output?.stop();
   await s3?.stop();
   await cluster?.stop();
 });
@@ -102,6 +133,14 @@ describe('events', () => {
       expect(result.error.message).toMatch(message);
       expect(result.report).toBeUndefined();
     }
+    await expectUntouched(before);
+  });
+
+  it('refuses an event of any size, echoing none of it and doing nothing', async () => {
+    const before = await positions();
+    const huge = await handler({ action: 'check', group: 'g1', note: 'Z'.repeat(1_000_000) }, context);
+    expect(huge.error.message).toMatch(/larger than/);
+    expect(JSON.stringify(huge).length).toBeLessThan(2_000);
     await expectUntouched(before);
   });
 
@@ -400,5 +439,29 @@ describe('object storage failing during a failover', () => {
     const final = await runCycle(config, { ...alarm, dryRun: true });
     expect(final.analysis?.code).toBe('Ok');
     expect(final.analysis?.primary).toBe(db2.address);
+  });
+});
+
+describe('secrets (issue 13)', () => {
+  it('never shows a password in anything the suite wrote: answers, reports, errors, logs, objects, journal', async () => {
+    const { watchdog, replication } = cluster.credentials;
+    const passwords = [watchdog.password, replication.password, 'hunter2-secret'];
+    const printed = output?.printed.join('') ?? '';
+    const objects = filesUnder(cluster.objectStoreDir);
+    const found = [
+      ...written.flatMap((w) => leaks(passwords, w.where, w.text)),
+      ...leaks(passwords, 'logs and metrics', printed),
+      ...objects.flatMap((o) => leaks(passwords, o.path, o.text)),
+      ...(
+        await Promise.all(
+          cluster.servers.map(async (s) => leaks(passwords, `journal on ${s.name}`, await journalText(s))),
+        )
+      ).flat(),
+    ];
+    expect(found).toEqual([]);
+    // It read what the suite produced: reports and answers, log lines, the salvage and audit records.
+    expect(written.length).toBeGreaterThan(20);
+    expect(printed.length).toBeGreaterThan(10_000);
+    expect(objects.some((o) => o.path.includes('salvage'))).toBe(true);
   });
 });

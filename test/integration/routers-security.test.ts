@@ -7,6 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -321,12 +322,36 @@ describe('router script on configs it must not rewrite blindly (Low)', () => {
       writeFileSync(join(dir, 'haproxy.pid'), `${bystander.pid}\n`);
       const result = await run({ ConfigPath: config, Destinations: db2().address, ApplyMode: 'pidfile' });
       expect(result.exitCode).not.toBe(0);
-      expect(result.stderr).toContain(`names process ${bystander.pid} (sleep), not HAProxy`);
+      expect(result.stderr).toContain(`names process ${bystander.pid} (sleep, `);
       expect(bystander.exitCode).toBeNull();
       expect(bystander.signalCode).toBeNull();
       expect(() => process.kill(bystander.pid!, 0)).not.toThrow();
     } finally {
       bystander.kill('SIGKILL');
+    }
+  });
+
+  it('never signals a process named haproxy that is not the HAProxy binary (a stale pidfile, a reused pid)', async () => {
+    const config = join(dir, 'haproxy.cfg');
+    writeFileSync(config, haproxyConfig(1, [db1().address]));
+    // Any user can run a program called haproxy (or haproxy_exporter): the name alone proves nothing.
+    for (const name of ['haproxy', 'haproxy_exporter']) {
+      const impostor = join(dir, name);
+      copyFileSync(execFileSync('sh', ['-c', 'command -v sleep']).toString().trim(), impostor);
+      chmodSync(impostor, 0o755);
+      const bystander = spawn(impostor, ['120'], { stdio: 'ignore' });
+      try {
+        writeFileSync(join(dir, 'haproxy.pid'), `${bystander.pid}\n`);
+        const result = await run({ ConfigPath: config, Destinations: db2().address, ApplyMode: 'pidfile' });
+        expect(result.exitCode).not.toBe(0);
+        expect(result.stderr).toContain(`names process ${bystander.pid}`);
+        expect(result.stderr).toContain('not HAProxy');
+        expect(bystander.exitCode).toBeNull();
+        expect(bystander.signalCode).toBeNull();
+        expect(() => process.kill(bystander.pid!, 0)).not.toThrow();
+      } finally {
+        bystander.kill('SIGKILL');
+      }
     }
   });
 

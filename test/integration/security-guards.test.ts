@@ -3,17 +3,23 @@
  * a target that is somebody's live data, saying why; a switchover refuses a target that is not a
  * configured, healthy replica before anything is fenced.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../functions/cli.js';
+import { observe, targetFromConfig } from '../../functions/cluster/observe.js';
 import type { Config } from '../../functions/config/schema.js';
+import { analyze } from '../../functions/core/analysis.js';
+import type { Plan } from '../../functions/core/planner.js';
 import { runDumpCommand, runRestoreCommand } from '../../functions/dump/cli.js';
 import { SafetyRefusalError } from '../../functions/errors.js';
 import { runCycle } from '../../functions/operations/cycle.js';
+import { executeOperation } from '../../functions/operations/execute.js';
 import { sandboxConfig, sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { FolderObjectStore } from '../../functions/storage/folder-store.js';
+import { pollUntil } from '../harness/wait.js';
 
 let cluster: Cluster;
 let config: Config;
@@ -107,6 +113,21 @@ describe('switchover to a server that is not a configured, healthy replica (find
   });
 });
 
+describe('local dumps (Low)', () => {
+  it('are readable by their owner only (files 0600, folders 0700), though the umask would allow more', () => {
+    expect(process.umask() & 0o044).toBe(0);
+    const seen: string[] = [];
+    const walk = (path: string) => {
+      const mode = statSync(path).mode & 0o777;
+      seen.push(`${relative(work, path)} ${mode.toString(8)}`);
+      if (statSync(path).isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+    };
+    walk(dumpDir);
+    expect(seen.length).toBeGreaterThan(2);
+    for (const line of seen) expect(line).toMatch(/ (600|700)$/);
+  });
+});
+
 describe('restore into a server that holds live data (finding 2)', () => {
   it('makes setting the GTID position explicit', async () => {
     await expect(runRestoreCommand(['--from', dumpDir, '--into', db3().address], ctx())).rejects.toThrow(
@@ -176,5 +197,78 @@ describe('switchover after the restore (finding 1)', () => {
     const report = await switchover(db3().address, { dryRun: true });
     expect(report.plan?.kind).toBe('alert-only');
     expect(report.plan?.reason).toMatch(/switchover refused/);
+  });
+});
+
+/** Binlog dump threads on db2: one per replica attached to it. */
+async function dumpThreads(): Promise<number> {
+  const rows = await db2().query<{ n: number }[]>(
+    "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+  );
+  return Number(rows[0]!.n);
+}
+
+/** Runs an operation whose only step reseeds `server` from `from`, as the executor runs any plan. */
+async function reseedOperation(server: string, from: string) {
+  const { user, password } = cluster.credentials.watchdog;
+  const observeNow = () =>
+    observe(targetFromConfig(config), { user, password, connectTimeoutMs: 5_000, queryTimeoutMs: 10_000 });
+  const snapshot = await observeNow();
+  const analysis = analyze(snapshot);
+  const plan: Plan = {
+    kind: 'operation',
+    operation: 'recover',
+    severity: 'warning',
+    steps: [
+      { kind: 'StopReplication', server },
+      { kind: 'Reseed', server, from },
+    ],
+    reason: 'test: rebuild one server',
+    code: analysis.code,
+    dryRun: false,
+  };
+  return executeOperation(
+    { config, groups: ['g1'], plan, analysis, snapshot },
+    {
+      routers: sandboxRouterSwitch(config),
+      store: () => new FolderObjectStore(join(work, 'operations')),
+      observe: observeNow,
+    },
+  );
+}
+
+describe('reseed inside an operation (finding 2)', () => {
+  it('never overwrites a server that has replicas attached, saying so, and leaves it alone', async () => {
+    // db3 replicates from db2: db2 is the source of somebody's data, whatever the plan says.
+    await db3().query('STOP SLAVE');
+    await db3().query(
+      `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${db2().port}, MASTER_USER='${cluster.credentials.replication.user}', MASTER_PASSWORD='${cluster.credentials.replication.password}', MASTER_USE_GTID=slave_pos`,
+    );
+    await db3().query('START SLAVE');
+    expect(await pollUntil(dumpThreads, (n) => n > 0)).toBeGreaterThan(0);
+    await db2().query('CREATE DATABASE IF NOT EXISTS only_on_db2');
+    const before = await state(db2());
+    const result = await reseedOperation(db2().address, db1().address);
+    const step = result.steps.find((s) => s.kind === 'Reseed');
+    expect(step?.outcome).toBe('failed');
+    expect(JSON.stringify(result)).toMatch(/refusing to replace .*1 replica\(s\) replicate from it/);
+    expect(await state(db2())).toBe(before);
+    const [kept] = await db2().query<{ n: number }[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'only_on_db2'",
+    );
+    expect(Number(kept!.n)).toBe(1);
+  });
+
+  it('never overwrites a server while it is writable: it is made read-only first, and stays so', async () => {
+    // No replica left on db2; it is writable (the seed's both-writable mode) and no router uses it.
+    await db3().query('STOP SLAVE');
+    expect(await pollUntil(dumpThreads, (n) => n === 0)).toBe(0);
+    await db2().query('SET GLOBAL read_only = OFF');
+    const result = await reseedOperation(db2().address, db1().address);
+    const step = result.steps.find((s) => s.kind === 'Reseed');
+    expect(step?.outcome, JSON.stringify(result.error ?? step)).toBe('done');
+    expect(step?.detail).toContain('made read-only before it was overwritten');
+    const [ro] = await db2().query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
+    expect(Number(ro!.ro)).toBe(1);
   });
 });

@@ -10,11 +10,10 @@
  *    from functions/cluster/grants.ts and nothing else, and no step of the failover was refused.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -24,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MARIADB_WATCHDOG_PRIVILEGES } from '../../functions/cluster/grants.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
+import { captureOutput, filesUnder, journalText, leaks as leaksOf } from '../harness/secrets.js';
 
 const run = promisify(execFile);
 
@@ -32,6 +32,8 @@ let s3: LocalS3;
 let proxy: Server;
 let proxyUrl: string;
 const uploads: Array<{ method: string; url: string; headers: IncomingHttpHeaders }> = [];
+/** Every request that reached the S3 endpoint. */
+const requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders }> = [];
 const secrets = mockClient(SecretsManagerClient);
 const sns = mockClient(SNSClient);
 const lambda = mockClient(LambdaClient);
@@ -54,6 +56,7 @@ function startRecordingProxy(target: string): Promise<Server> {
       (req.method === 'PUT' && !/[?&]partNumber=/.test(req.url ?? '')) ||
       (req.method === 'POST' && /[?&]uploads(=|&|$)/.test(req.url ?? ''));
     if (isUploadStart) uploads.push({ method: req.method!, url: req.url!, headers: req.headers });
+    requests.push({ method: req.method!, url: req.url!, headers: req.headers });
     const out = request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -67,24 +70,8 @@ function startRecordingProxy(target: string): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-/** Every file under `dir`, gunzipped when gzipped. */
-function filesUnder(dir: string): Array<{ path: string; text: string }> {
-  const out: Array<{ path: string; text: string }> = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) {
-      out.push(...filesUnder(path));
-      continue;
-    }
-    let bytes = readFileSync(path);
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    out.push({ path, text: bytes.toString('latin1') });
-  }
-  return out;
-}
-
 function leaks(where: string, text: string): string[] {
-  return passwords.filter((p) => text.includes(p)).map((p) => `${where} contains ${p.slice(0, 5)}…`);
+  return leaksOf(passwords, where, text);
 }
 
 beforeAll(async () => {
@@ -105,6 +92,7 @@ beforeAll(async () => {
       ...doc,
       objectStore: 's3://ops-bucket/watchdog',
       objectStoreEncryption: { mode: 'aws:kms', kmsKeyId: 'alias/mysql-failover-dumps' },
+      objectStoreBucketOwner: '123456789012',
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
       timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
     }),
@@ -142,6 +130,18 @@ afterAll(async () => {
 });
 
 describe('security', () => {
+  it('refuses, in the function of group g1, an event naming group g2: nothing runs', async () => {
+    for (const event of [
+      { action: 'failover', group: 'g2', force: true },
+      { source: 'schedule', group: 'g2' },
+    ]) {
+      const result = await handler(event, context);
+      expect(result).toMatchObject({ ok: false, error: { code: 'EventValidationError' } });
+      expect(result.error.message).toMatch(/serves group g1; the event names group g2/);
+      expect(result.report).toBeUndefined();
+    }
+  });
+
   it('never shows a password in results, logs, notifications, object storage or the journal of a full failover', async () => {
     const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     // A failover with everything: unreplicated transactions to salvage, a reseed, replication restarted.
@@ -151,33 +151,31 @@ describe('security', () => {
     await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2, 60_000)));
     await db1.start();
 
-    const printed: string[] = [];
-    const stdout = process.stdout.write.bind(process.stdout);
-    const stderr = process.stderr.write.bind(process.stderr);
-    const capture = (chunk: unknown): boolean => {
-      printed.push(String(chunk));
-      return true;
-    };
-    process.stdout.write = capture as typeof process.stdout.write;
-    process.stderr.write = capture as typeof process.stderr.write;
+    const output = captureOutput();
+    const printed = output.printed;
     const results: Json[] = [];
     try {
-      // Both groups' functions, invoked by hand at the same moment; then the schedule until the rebuild is done.
-      results.push(
-        ...(await Promise.all(
-          ['g1', 'g2'].map((group) =>
-            handler({ action: 'check', group }, { ...context, awsRequestId: group }),
-          ),
-        )),
-      );
+      // Both groups invoked by hand at the same moment (a function with a group of its own refuses
+      // another group's event: here without one, as the CLI runs); then g1's schedule until the rebuild is done.
+      delete process.env.GROUP;
+      try {
+        results.push(
+          ...(await Promise.all(
+            ['g1', 'g2'].map((group) =>
+              handler({ action: 'check', group }, { ...context, awsRequestId: group }),
+            ),
+          )),
+        );
+      } finally {
+        process.env.GROUP = 'g1';
+      }
       for (let i = 0; i < 3; i++) {
         const r = await handler({ source: 'schedule', group: 'g1' }, context);
         results.push(r);
         if (r.report?.analysis?.code === 'Ok') break;
       }
     } finally {
-      process.stdout.write = stdout;
-      process.stderr.write = stderr;
+      output.stop();
     }
 
     // It really was a full failover, with every kind of output produced.
@@ -221,13 +219,7 @@ describe('security', () => {
     });
     expect(cli.stdout).toContain('"analysis"');
 
-    const journal = await db2.query(
-      "SELECT CONCAT_WS('|', TABLE_NAME) AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ongoing_failover'",
-    );
-    const journalText: string[] = [];
-    for (const { t } of journal) {
-      journalText.push(JSON.stringify(await db2.query(`SELECT * FROM ongoing_failover.\`${String(t)}\``)));
-    }
+    const journal = await journalText(db2);
 
     const found = [
       ...leaks('handler results', JSON.stringify(results)),
@@ -235,7 +227,7 @@ describe('security', () => {
       ...leaks('SNS', JSON.stringify(sns.commandCalls(PublishCommand).map((c) => c.args[0].input))),
       ...leaks('CLI', cli.stdout + cli.stderr),
       ...objects.flatMap((o) => leaks(o.path, o.text)),
-      ...leaks('journal', journalText.join('\n')),
+      ...leaks('journal', journal),
     ];
     expect(found).toEqual([]);
   });
@@ -245,6 +237,16 @@ describe('security', () => {
     for (const u of uploads) {
       expect(u.headers['x-amz-server-side-encryption'], `${u.method} ${u.url}`).toBe('aws:kms');
       expect(u.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe('alias/mysql-failover-dumps');
+    }
+  });
+
+  it('names the expected bucket owner on every request to object storage (a bucket re-created by another account is refused)', () => {
+    expect(requests.length).toBeGreaterThan(10);
+    expect([...new Set(requests.map((q) => q.method))]).toEqual(
+      expect.arrayContaining(['PUT', 'GET', 'HEAD']),
+    );
+    for (const q of requests) {
+      expect(q.headers['x-amz-expected-bucket-owner'], `${q.method} ${q.url}`).toBe('123456789012');
     }
   });
 

@@ -20,7 +20,11 @@ export interface ParameterSpec {
 export const KEY_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}){0,15}$';
 export const STORE_PATTERN =
   '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_.=-]+)*/?|(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32})$';
-export const SERVICE_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$';
+/** The database server's unit only (a restore stops and starts it as root): never any other unit. */
+export const SERVICE_PATTERN = '^(mariadb|mysql|mysqld)(@[A-Za-z0-9_.-]{1,64})?([.]service)?$';
+/** 60 s to SSM's limit of 48 hours (config reseed.commandTimeoutSeconds has the same bounds). */
+export const TIMEOUT_PATTERN =
+  '^([6-9][0-9]|[1-9][0-9]{2,4}|1[0-6][0-9]{4}|17[01][0-9]{3}|172[0-7][0-9]{2}|172800)$';
 export const PARALLEL_PATTERN = '^([1-9]|1[0-6])$';
 
 export const RESEED_PARAMETERS = {
@@ -63,7 +67,7 @@ export const RESEED_PARAMETERS = {
     env: '',
     description: 'Seconds the command may run on the instance (a large restore takes hours).',
     default: '172800',
-    allowedPattern: '^[0-9]{2,6}$',
+    allowedPattern: TIMEOUT_PATTERN,
   },
 } as const satisfies Record<string, ParameterSpec>;
 

@@ -47,7 +47,7 @@ fi
 # The same patterns as functions/operations/physical/parameters.ts and the document's allowedPattern.
 PAT_Key='^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}){0,15}$'
 PAT_Store='^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_.=-]+)*/?|(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32})$'
-PAT_ServiceName='^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$'
+PAT_ServiceName='^(mariadb|mysql|mysqld)(@[A-Za-z0-9_.-]{1,64})?([.]service)?$'
 PAT_Parallel='^([1-9]|1[0-6])$'
 PAT_Path='^(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,32}$'
 SETTINGS_FILE=/etc/mysql-failover/reseed.env

@@ -345,16 +345,20 @@ hap_through() {
 }
 
 # The pid of the HAProxy behind the pidfile, or nothing: a stale pidfile may name an unrelated process
-# by now, which must never get a signal (nor have its command line read as HAProxy's).
+# by now, which must never get a signal (nor have its command line read as HAProxy's). Its name proves
+# nothing (anyone can run a program called haproxy, and haproxy_exporter starts the same): the process
+# must run the HAProxy binary itself (" (deleted)" after a package upgrade replaced the file).
 hap_pid() {
-  local pidfile=${HAP_PIDFILE:-/run/haproxy.pid} pid comm
+  local pidfile=${HAP_PIDFILE:-/run/haproxy.pid} pid comm exe bin
   pid=$(head -c 32 -- "$pidfile" 2>/dev/null | head -n 1 | tr -dc '0-9')
   [[ -n $pid ]] || return 1
   comm=$(cat -- "/proc/$pid/comm" 2>/dev/null) || return 1
-  [[ $comm == haproxy* ]] || {
-    log "pidfile $pidfile names process $pid ($comm), not HAProxy"
+  exe=$(readlink -- "/proc/$pid/exe" 2>/dev/null)
+  bin=$(command -v -- "$HAP_BIN" 2>/dev/null) && bin=$(realpath -e -- "$bin" 2>/dev/null)
+  if [[ $comm != haproxy || -z $bin || ($exe != "$bin" && $exe != "$bin (deleted)") ]]; then
+    log "pidfile $pidfile names process $pid ($comm, ${exe:-unknown binary}), not HAProxy ($bin)"
     return 1
-  }
+  fi
   printf '%s' "$pid"
 }
 

@@ -119,6 +119,8 @@ describe('functions', () => {
         METRICS_NAMESPACE: sample.function.metricsNamespace,
         POWERTOOLS_SERVICE_NAME: sample.powertoolsServiceName,
       });
+      // The dumps bucket is the stack's own: every S3 request names this account as its owner.
+      expect(env.S3_EXPECTED_BUCKET_OWNER).toEqual({ Ref: 'AWS::AccountId' });
     }
   });
 

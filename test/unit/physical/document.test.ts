@@ -71,3 +71,56 @@ describe('PhysicalReseed document', () => {
     expect(() => documentParameters({ ...ok, parallel: 99 })).toThrow(/Parallel/);
   });
 });
+
+describe('the physical reseed document holds the root boundary on the database hosts', () => {
+  const doc = buildPhysicalReseedDocument(script, helper);
+  const accepts = (name: string, value: string): boolean => {
+    const spec = doc.parameters[name]!;
+    if (spec.allowedValues && !spec.allowedValues.includes(value)) return false;
+    return spec.allowedPattern === undefined || new RegExp(spec.allowedPattern).test(value);
+  };
+
+  it('ServiceName accepts database server units only: a restore stops and starts it as root', () => {
+    for (const unit of [
+      'reboot.target',
+      'amazon-ssm-agent',
+      'sshd.service',
+      'haproxy',
+      'mariadb.target',
+      'mariadbx',
+      'mysql-router',
+      'systemd-journald',
+    ]) {
+      expect(accepts('ServiceName', unit), unit).toBe(false);
+      expect(() =>
+        documentParameters({ action: 'restore', key: 'a/b', store: 's3://b-1/p', serviceName: unit }),
+      ).toThrow(/ServiceName/);
+    }
+    for (const unit of [
+      'mariadb',
+      'mariadb.service',
+      'mariadb@shop',
+      'mysql',
+      'mysqld',
+      'mysqld@2.service',
+    ]) {
+      expect(accepts('ServiceName', unit), unit).toBe(true);
+    }
+  });
+
+  it('ExecutionTimeout is a number of seconds from 60 to SSM’s 48 hours', () => {
+    const accepted = [];
+    for (let s = 0; s <= 200_000; s++) if (accepts('ExecutionTimeout', String(s))) accepted.push(s);
+    expect(accepted[0]).toBe(60);
+    expect(accepted.at(-1)).toBe(172_800);
+    expect(accepted.length).toBe(172_800 - 60 + 1);
+    for (const bad of ['00', '060', '0172800', '1e5', ''])
+      expect(accepts('ExecutionTimeout', bad), bad).toBe(false);
+  });
+
+  it('gives every parameter an allowedPattern or allowedValues', () => {
+    for (const [name, spec] of Object.entries(doc.parameters)) {
+      expect(Boolean(spec.allowedPattern || spec.allowedValues), name).toBe(true);
+    }
+  });
+});
