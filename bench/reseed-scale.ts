@@ -24,7 +24,7 @@ import { connectCoordinationDb } from '../functions/election/db.js';
 import { errorMessage } from '../functions/errors.js';
 import { connectAdmin } from '../functions/operations/admin.js';
 import { physicalReseed } from '../functions/operations/physical/orchestrate.js';
-import { reseed } from '../functions/operations/reseed.js';
+import { replaySourceOf, reseed } from '../functions/operations/reseed.js';
 import { type Cluster, startCluster } from '../functions/sandbox/harness/index.js';
 import type { ObjectStore } from '../functions/storage/object-store.js';
 import { openObjectStore } from '../functions/storage/open-store.js';
@@ -134,7 +134,14 @@ try {
       connectAdmin(config, source.address),
     ]);
     try {
-      return await reseed({ target: t, source: s, store, watchdog, ...(signal ? { signal } : {}) });
+      return await reseed({
+        target: t,
+        source: s,
+        store,
+        watchdog,
+        replication: replaySourceOf(config, source.address, config.credentials.replication!),
+        ...(signal ? { signal } : {}),
+      });
     } finally {
       await Promise.all([t.close(), s.close()]);
     }
