@@ -79,6 +79,9 @@ export async function reseed(input: ReseedInput): Promise<StepResult> {
       store,
       includeUsers: true,
       resume: true,
+      // Parts of about 50,000 rows: what a stopped call loses is at most one part per worker, and a
+      // part of a typical table fits in one upload part (memory of the function).
+      chunkRows: 50_000,
       ...(signal ? { signal } : {}),
     });
     dumped = true;
