@@ -293,8 +293,9 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     let session: SessionRecord | undefined;
     let keep: KeepDecision = { kept: [] };
     const keptKeys = new Set<string>();
-    // Called once the snapshot's position is known: which stored parts this session builds on.
-    const openSession = async (position: Manifest['gtid']): Promise<void> => {
+    // Called once the snapshot's position is known (under the read lock: pure, no I/O): which stored
+    // parts this session builds on. recordSession stores it, after the lock is released.
+    const openSession = (position: Manifest['gtid']): void => {
       if (!resumable || !state) return;
       session = {
         session: Math.max(-1, ...state.sessions.map((x) => x.session)) + 1,
@@ -305,10 +306,6 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
         rowBinlog,
       };
       keep = keepParts(state, session);
-      if (keep.discarded) {
-        await Promise.all(state.parts.map((p) => store.delete(resumeKey.part(p.object.key))));
-      }
-      await putJson(store, resumeKey.session(session.session), session, signal);
       for (const p of keep.kept) {
         keptKeys.add(p.object.key);
         objects.push(p.object);
@@ -316,6 +313,17 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
         progress!.rows += p.object.rows;
         progress!.compressedBytes += p.object.compressedBytes;
       }
+    };
+    const recordSession = async (): Promise<void> => {
+      if (!session || !state) return;
+      if (keep.discarded) {
+        // (not the records of parts this session already read under the lock)
+        const gone = state.parts.filter(
+          (p) => !keptKeys.has(p.object.key) && !written.includes(p.object.key),
+        );
+        await Promise.all(gone.map((p) => store.delete(resumeKey.part(p.object.key))));
+      }
+      await putJson(store, resumeKey.session(session.session), session, signal);
     };
     // Parts that must be read at the earliest position go first; then the largest first (the long
     // tail of a parallel dump is its biggest table).
@@ -367,12 +375,13 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       try {
         for (const w of workers) await w.p.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
         gtid = await readGtid(control, flavor);
-        await openSession(gtid);
+        openSession(gtid);
         // Non-transactional tables are only consistent while nobody can write: dump them under the lock.
         for (const t of nonTx) if (!keptKeys.has(t.key)) await dumpChunk(t, workers[0] as Conn);
       } finally {
         await control.p.query('UNLOCK TABLES');
       }
+      await recordSession();
     } else {
       // MariaDB without RELOAD: one connection, with the binlog position InnoDB recorded for its snapshot.
       for (const w of workers.splice(1)) await w.close();
@@ -387,7 +396,8 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       ]);
       const position = col(g ?? {}, 'pos');
       gtid = { position, binlogPos: position };
-      await openSession(gtid);
+      openSession(gtid);
+      await recordSession();
       for (const t of nonTx) if (!keptKeys.has(t.key)) await dumpChunk(t, w0);
     }
     if (!gtid) throw new DbError('could not read the GTID position of the snapshot');
