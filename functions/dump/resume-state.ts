@@ -87,16 +87,24 @@ export async function readStoredState(store: ObjectStore): Promise<StoredState> 
   const sessions: SessionRecord[] = [];
   const parts: PartRecord[] = [];
   const objectSchema = manifestSchema.shape.objects.element;
-  for (const o of listing) {
-    if (o.key.startsWith(`${RESUME_PREFIX}sessions/`)) {
-      const s = sessionSchema.safeParse(await getJson(store, o.key));
-      if (s.success) sessions.push(s.data);
-    } else if (o.key.startsWith(`${RESUME_PREFIX}parts/`)) {
-      const p = partSchema.safeParse(await getJson(store, o.key));
+  const records = listing.filter(
+    (o) => o.key.startsWith(`${RESUME_PREFIX}sessions/`) || o.key.startsWith(`${RESUME_PREFIX}parts/`),
+  );
+  // Hundreds of small records on a big dump: read 16 at a time, not one after the other.
+  for (let i = 0; i < records.length; i += 16) {
+    const batch = records.slice(i, i + 16);
+    const bodies = await Promise.all(batch.map((o) => getJson(store, o.key)));
+    batch.forEach((o, j) => {
+      if (o.key.startsWith(`${RESUME_PREFIX}sessions/`)) {
+        const s = sessionSchema.safeParse(bodies[j]);
+        if (s.success) sessions.push(s.data);
+        return;
+      }
+      const p = partSchema.safeParse(bodies[j]);
       const obj = p.success ? objectSchema.safeParse(p.data.object) : undefined;
       if (p.success && obj?.success && sizes.get(obj.data.key) === obj.data.compressedBytes)
         parts.push({ session: p.data.session, object: obj.data });
-    }
+    });
   }
   sessions.sort((a, b) => a.session - b.session);
   return { plan: plan.success ? plan.data : undefined, sessions, parts };
