@@ -24,7 +24,7 @@ import { connectCoordinationDb } from '../functions/election/db.js';
 import { errorMessage } from '../functions/errors.js';
 import { connectAdmin } from '../functions/operations/admin.js';
 import { physicalReseed } from '../functions/operations/physical/orchestrate.js';
-import { reseed } from '../functions/operations/reseed.js';
+import { replaySourceOf, reseed } from '../functions/operations/reseed.js';
 import { type Cluster, startCluster } from '../functions/sandbox/harness/index.js';
 import type { ObjectStore } from '../functions/storage/object-store.js';
 import { openObjectStore } from '../functions/storage/open-store.js';
@@ -48,6 +48,23 @@ const DB = 'sbtest';
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+/** Where this process's memory goes: the peak of each part of process.memoryUsage() per phase. */
+const mib = (n: number) => Math.round(n / 2 ** 20);
+let phasePeak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  for (const k of Object.keys(phasePeak) as (keyof typeof phasePeak)[])
+    phasePeak[k] = Math.max(phasePeak[k], m[k]);
+}, 100);
+sampler.unref();
+function memoryOf(phase: string): void {
+  const p = phasePeak;
+  log(
+    `  memory during ${phase}: peak rss ${mib(p.rss)} MiB, heap ${mib(p.heapUsed)}/${mib(p.heapTotal)} MiB, external ${mib(p.external)} MiB (array buffers ${mib(p.arrayBuffers)} MiB)`,
+  );
+  phasePeak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
 }
 
 async function checksums(server: Cluster['servers'][number]): Promise<string[]> {
@@ -110,6 +127,7 @@ try {
   const bytes = Number(size?.b ?? 0);
   const gb = Math.round((bytes / 1e9) * 100) / 100;
   log(`data set: ${bytes} bytes of data and indexes (${gb} GB), ${TABLES * ROWS} rows`);
+  memoryOf('setup and prepare');
   const expected = await checksums(source);
   const watchdog = { ...config.credentials.watchdog! };
 
@@ -134,7 +152,14 @@ try {
       connectAdmin(config, source.address),
     ]);
     try {
-      return await reseed({ target: t, source: s, store, watchdog, ...(signal ? { signal } : {}) });
+      return await reseed({
+        target: t,
+        source: s,
+        store,
+        watchdog,
+        replication: replaySourceOf(config, source.address, config.credentials.replication!),
+        ...(signal ? { signal } : {}),
+      });
     } finally {
       await Promise.all([t.close(), s.close()]);
     }
@@ -145,6 +170,7 @@ try {
   await logical(openObjectStore(`s3://${s3.bucket}/logical`, s3.storeOptions));
   const logicalS = (performance.now() - t0) / 1000;
   log(`  logical: ${logicalS.toFixed(1)} s`);
+  memoryOf('logical');
   const logicalOk = (await checksums(target)).join() === expected.join() && (await verify('logical'));
 
   log('physical: mariadb-backup --stream through s3rver, restore on the target host');
@@ -188,6 +214,7 @@ try {
   }
   const physicalS = (performance.now() - t0) / 1000;
   log(`  physical: ${physicalS.toFixed(1)} s`);
+  memoryOf('physical');
   const physicalOk =
     (await checksums(target)).join() === (await checksums(source)).join() && (await verify('physical'));
 
@@ -210,6 +237,7 @@ try {
   log(
     `  resumed: ${resumedS.toFixed(1)} s in ${invocations} invocation(s)${resumedDone ? '' : ' (NOT finished)'}`,
   );
+  memoryOf('resumed');
   const resumedOk = resumedDone && (await verify('resumed'));
 
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);

@@ -17,6 +17,18 @@ import {
   objectKey,
 } from './manifest.js';
 import { type ProgressListener, type ProgressReport, ProgressTracker } from './progress.js';
+import { loadVerifiedManifest } from './restore.js';
+import {
+  type DumpPlan,
+  type KeepDecision,
+  keepParts,
+  putJson,
+  RESUME_PREFIX,
+  readStoredState,
+  resumeKey,
+  type SessionRecord,
+  type StoredState,
+} from './resume-state.js';
 import {
   type InsertColumn,
   InsertEncoder,
@@ -46,12 +58,21 @@ export interface DumpOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   progressIntervalMs?: number;
+  /**
+   * Resumable (reseeds and salvage backups): a dump that stops keeps its finished parts and a record
+   * of each, and the next call with the same store continues from them (README.md, "Dumps that
+   * resume"); a complete dump already there is returned as it is. Without it a dump that stops
+   * deletes what it wrote.
+   */
+  resume?: boolean;
 }
 
 export interface DumpResult {
   url: string;
   manifest: Manifest;
   summary: ProgressReport;
+  /** Resumable dumps: parts kept from earlier calls, and why stored parts were not kept. */
+  resumed?: { partsKept: number; sessions: number; discarded?: string };
 }
 
 interface TableInfo {
@@ -80,6 +101,8 @@ interface DataTask {
   chunk: number;
   where: string | null;
   key: string;
+  /** Read at the earliest position of a resumed dump (firstSessionTables). */
+  firstSession?: boolean;
 }
 
 const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
@@ -110,6 +133,8 @@ class ObjectWriter {
   compressedBytes = 0;
   bytes = 0;
   private readonly done: Promise<unknown>;
+  /** Settles when the upload fails (a store outage): whoever feeds the writer stops waiting for 'drain'. */
+  readonly failure: Promise<Error>;
 
   constructor(
     store: ObjectStore,
@@ -128,10 +153,20 @@ class ObjectWriter {
       },
     });
     this.gzip.on('error', (e) => tap.destroy(e));
+    // The upload reports the tap's failure (its promise rejects); a store that gave up on the body
+    // (an outage) no longer listens, and the error must not be thrown at the process.
+    tap.on('error', () => undefined);
     this.gzip.pipe(tap);
     this.done = store.put(key, tap, { contentType: 'application/gzip', ...(signal ? { signal } : {}) });
     // Rejections are awaited in finish(); keep an early failure from being unhandled meanwhile.
-    this.done.catch(() => undefined);
+    this.failure = this.done.then(
+      () => new Promise<Error>(() => undefined),
+      (error: unknown) => {
+        const e = error instanceof Error ? error : new Error(String(error));
+        this.gzip.destroy(e);
+        return e;
+      },
+    );
   }
 
   write(buf: Buffer): boolean {
@@ -172,8 +207,20 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
   const level = options.compressionLevel ?? 1;
   const maxStmt = options.maxStatementBytes ?? 1 << 20;
   const { store, signal } = options;
+  const resumable = options.resume === true;
   const created = new Date().toISOString();
   aborted(signal);
+  if (resumable && (await store.head(MANIFEST_KEY))) {
+    // An earlier call finished (and was stopped before it could report): the dump is there.
+    const { manifest } = await loadVerifiedManifest(store);
+    const summary = new ProgressTracker(
+      'dump',
+      manifest.objects.length,
+      manifest.totals.rows,
+      undefined,
+    ).finish();
+    return { url: store.url, manifest, summary, resumed: { partsKept: 0, sessions: 0 } };
+  }
 
   const control = await connect(options.source, { charset: 'utf8mb4' });
   const workers: Conn[] = [];
@@ -203,16 +250,37 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     if (options.schemas) schemas = schemas.filter((s) => options.schemas?.includes(s));
     const tables = schemas.length ? await loadTables(control, schemas) : [];
 
-    const tasks: DataTask[] = [];
-    for (const t of tables) {
-      if (t.type !== 'BASE TABLE') continue;
-      for (const c of await planChunks(control, t, chunkRows)) tasks.push(c);
+    // A resumable dump cuts its parts once (the plan) and every later call reads the same ranges.
+    let state: StoredState | undefined;
+    let tasks: DataTask[] | null = null;
+    if (resumable) {
+      state = await readStoredState(store);
+      tasks = state.plan ? tasksFromPlan(state.plan, tables) : null;
     }
-    // Largest first: the long tail of a parallel dump is its biggest table.
-    const nonTx = tasks.filter((t) => !TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()));
-    const txTasks = tasks
-      .filter((t) => TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()))
-      .sort((a, b) => b.table.estimatedRows / tasksOf(tasks, b) - a.table.estimatedRows / tasksOf(tasks, a));
+    if (!tasks) {
+      const first = schemas.length ? await firstSessionTables(control, schemas) : new Set<string>();
+      tasks = [];
+      for (const t of tables) {
+        if (t.type !== 'BASE TABLE') continue;
+        const isFirst =
+          first.has(tableId(t.schema, t.name)) || !TRANSACTIONAL_ENGINES.has(t.engine.toLowerCase());
+        for (const c of await planChunks(control, t, chunkRows)) tasks.push({ ...c, firstSession: isFirst });
+      }
+      if (resumable) {
+        // A new plan: whatever an earlier plan stored is of no use (the tables changed).
+        await Promise.all((await store.list('')).map((o) => store.delete(o.key)));
+        state = { plan: planOf(tables, tasks), sessions: [], parts: [] };
+        await putJson(store, resumeKey.plan(), state.plan, signal);
+      }
+    }
+    const [fmt] = await rows(
+      control,
+      'SELECT @@global.log_bin AS logBin, @@global.binlog_format AS format, @@global.binlog_row_image AS image',
+    );
+    const rowBinlog =
+      col(fmt ?? {}, 'logBin') === '1' &&
+      col(fmt ?? {}, 'format').toUpperCase() === 'ROW' &&
+      col(fmt ?? {}, 'image').toUpperCase() === 'FULL';
 
     progress = new ProgressTracker(
       'dump',
@@ -222,6 +290,52 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       options.progressIntervalMs,
     );
     const objects: DumpObject[] = [];
+    let session: SessionRecord | undefined;
+    let keep: KeepDecision = { kept: [] };
+    const keptKeys = new Set<string>();
+    // Called once the snapshot's position is known (under the read lock: pure, no I/O): which stored
+    // parts this session builds on. recordSession stores it, after the lock is released.
+    const openSession = (position: Manifest['gtid']): void => {
+      if (!resumable || !state) return;
+      session = {
+        session: Math.max(-1, ...state.sessions.map((x) => x.session)) + 1,
+        started: created,
+        serverId: Number(col(info ?? {}, 'server_id')),
+        flavor: flavor.isMariadb ? 'mariadb' : 'mysql',
+        gtid: position,
+        rowBinlog,
+      };
+      keep = keepParts(state, session);
+      for (const p of keep.kept) {
+        keptKeys.add(p.object.key);
+        objects.push(p.object);
+        progress!.objectsDone++;
+        progress!.rows += p.object.rows;
+        progress!.compressedBytes += p.object.compressedBytes;
+      }
+    };
+    const recordSession = async (): Promise<void> => {
+      if (!session || !state) return;
+      if (keep.discarded) {
+        // (not the records of parts this session already read under the lock)
+        const gone = state.parts.filter(
+          (p) => !keptKeys.has(p.object.key) && !written.includes(p.object.key),
+        );
+        await Promise.all(gone.map((p) => store.delete(resumeKey.part(p.object.key))));
+      }
+      await putJson(store, resumeKey.session(session.session), session, signal);
+    };
+    // Parts that must be read at the earliest position go first; then the largest first (the long
+    // tail of a parallel dump is its biggest table).
+    const nonTx = tasks.filter((t) => !TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()));
+    const all = tasks;
+    const txTasks = tasks
+      .filter((t) => TRANSACTIONAL_ENGINES.has(t.table.engine.toLowerCase()))
+      .sort(
+        (a, b) =>
+          Number(b.firstSession) - Number(a.firstSession) ||
+          b.table.estimatedRows / tasksOf(all, b) - a.table.estimatedRows / tasksOf(all, a),
+      );
 
     // ---- the snapshot
     for (let i = 0; i < workersWanted; i++) {
@@ -261,11 +375,13 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       try {
         for (const w of workers) await w.p.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
         gtid = await readGtid(control, flavor);
+        openSession(gtid);
         // Non-transactional tables are only consistent while nobody can write: dump them under the lock.
-        for (const t of nonTx) await dumpChunk(t, workers[0] as Conn);
+        for (const t of nonTx) if (!keptKeys.has(t.key)) await dumpChunk(t, workers[0] as Conn);
       } finally {
         await control.p.query('UNLOCK TABLES');
       }
+      await recordSession();
     } else {
       // MariaDB without RELOAD: one connection, with the binlog position InnoDB recorded for its snapshot.
       for (const w of workers.splice(1)) await w.close();
@@ -280,17 +396,20 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
       ]);
       const position = col(g ?? {}, 'pos');
       gtid = { position, binlogPos: position };
-      for (const t of nonTx) await dumpChunk(t, w0);
+      openSession(gtid);
+      await recordSession();
+      for (const t of nonTx) if (!keptKeys.has(t.key)) await dumpChunk(t, w0);
     }
     if (!gtid) throw new DbError('could not read the GTID position of the snapshot');
 
     // ---- data, in parallel, each worker in its own snapshot transaction
+    const todo = txTasks.filter((t) => !keptKeys.has(t.key));
     let next = 0;
     await Promise.all(
       workers.map(async (w) => {
-        while (next < txTasks.length) {
+        while (next < todo.length) {
           aborted(signal);
-          const task = txTasks[next++] as DataTask;
+          const task = todo[next++] as DataTask;
           await dumpChunk(task, w);
         }
       }),
@@ -332,6 +451,16 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     aborted(signal);
 
     const dataObjects = objects.filter((o) => o.kind === 'data');
+    // Parts read by several sessions: the dump stands at the earliest position, and replication
+    // replays idempotently until past the latest (README.md, "Dumps that resume").
+    const sessionsUsed = [
+      ...new Set([...keep.kept.map((p) => p.session), ...(session ? [session.session] : [])]),
+    ];
+    const earliest = keep.kept.length ? Math.min(...sessionsUsed) : session?.session;
+    const earliestGtid = state?.sessions.find((x) => x.session === earliest)?.gtid;
+    if (session && earliestGtid && earliestGtid.position !== gtid.position) {
+      gtid = { ...earliestGtid, replayUntil: gtid.position };
+    }
     const manifest: Manifest = {
       format: DUMP_FORMAT,
       formatVersion: DUMP_FORMAT_VERSION,
@@ -347,7 +476,11 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
         version: col(info ?? {}, 'version'),
       },
       gtid,
-      snapshot: { method: snapshotMethod, workers: workers.length },
+      snapshot: {
+        method: snapshotMethod,
+        workers: workers.length,
+        ...(session ? { sessions: sessionsUsed.length } : {}),
+      },
       schemas,
       options: { users: options.includeUsers === true, compressionLevel: level, chunkRows },
       objects: [...objects].sort((a, b) => (a.key < b.key ? -1 : 1)),
@@ -362,13 +495,33 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     body.end(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'));
     await store.put(MANIFEST_KEY, body, { contentType: 'application/json', ...(signal ? { signal } : {}) });
     const summary = progress.finish();
-    return { url: store.url, manifest, summary };
+    if (resumable) {
+      // The manifest marks the dump complete: the records that let it resume are of no further use.
+      const records = (await store.list(RESUME_PREFIX)).map((o) => o.key);
+      await Promise.all(records.map((k) => store.delete(k).catch(() => undefined)));
+    }
+    return {
+      url: store.url,
+      manifest,
+      summary,
+      ...(resumable
+        ? {
+            resumed: {
+              partsKept: keep.kept.length,
+              sessions: sessionsUsed.length,
+              ...(keep.discarded ? { discarded: keep.discarded } : {}),
+            },
+          }
+        : {}),
+    };
 
     // ---- helpers closing over the run
     async function dumpChunk(task: DataTask, w: Conn): Promise<void> {
       const obj = await dumpTableChunk(task, w, store, level, maxStmt, progress, signal);
       written.push(obj.key);
       objects.push(obj);
+      if (session)
+        await putJson(store, resumeKey.part(obj.key), { session: session.session, object: obj }, signal);
       if (progress) {
         progress.objectsDone++;
         progress.compressedBytes += obj.compressedBytes;
@@ -386,8 +539,11 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     }
   } catch (error) {
     progress?.stop();
-    // A dump without its manifest is incomplete by definition; remove what we wrote (best effort).
-    await Promise.all(written.map((k) => store.delete(k).catch(() => undefined)));
+    // A worker stopped in the middle of a result set cannot be closed politely.
+    for (const w of workers.splice(0)) w.destroy();
+    // A dump without its manifest is incomplete by definition; remove what we wrote (best effort),
+    // unless it resumes: then the finished parts and their records stay for the next call.
+    if (!resumable) await Promise.all(written.map((k) => store.delete(k).catch(() => undefined)));
     if (signal?.aborted) {
       throw new DeadlineError(
         `dump of ${describeTarget(options.source)} stopped: ${errorMessage(signal.reason)}`,
@@ -405,6 +561,83 @@ export async function dumpDatabase(options: DumpOptions): Promise<DumpResult> {
     for (const w of workers) await w.close();
     await control.close();
   }
+}
+
+const tableId = (schema: string, name: string) => `${schema}\u0000${name}`;
+
+/**
+ * Tables whose parts a resumed dump reads at its earliest position only: replaying row events
+ * idempotently over rows read later is exact only by primary key (README.md). Without a primary key
+ * a replayed insert duplicates a row; a second unique key can make a replayed insert delete another
+ * row; foreign keys (cascades are not in the binary log) tie a table to others read at other moments.
+ * Non-transactional tables are read under the lock at the snapshot anyway.
+ */
+async function firstSessionTables(control: Conn, schemas: string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  const withPk = await rows(
+    control,
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n, SUM(CONSTRAINT_TYPE = 'PRIMARY KEY') AS pk,
+            SUM(CONSTRAINT_TYPE IN ('UNIQUE', 'FOREIGN KEY')) AS other
+       FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA IN (?) GROUP BY TABLE_SCHEMA, TABLE_NAME`,
+    [schemas],
+  );
+  const all = await rows(
+    control,
+    `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA IN (?) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`,
+    [schemas],
+  );
+  const good = new Set(
+    withPk
+      .filter((r) => Number(col(r, 'pk')) > 0 && Number(col(r, 'other')) === 0)
+      .map((r) => tableId(col(r, 's'), col(r, 'n'))),
+  );
+  for (const r of all)
+    if (!good.has(tableId(col(r, 's'), col(r, 'n')))) out.add(tableId(col(r, 's'), col(r, 'n')));
+  // Tables other tables' foreign keys point at.
+  const referenced = await rows(
+    control,
+    `SELECT UNIQUE_CONSTRAINT_SCHEMA AS s, REFERENCED_TABLE_NAME AS n FROM information_schema.REFERENTIAL_CONSTRAINTS
+      WHERE CONSTRAINT_SCHEMA IN (?)`,
+    [schemas],
+  );
+  for (const r of referenced) out.add(tableId(col(r, 's'), col(r, 'n')));
+  return out;
+}
+
+/** The plan a resumable dump stores: the tables it was cut for and every part. */
+function planOf(tables: TableInfo[], tasks: DataTask[]): DumpPlan {
+  return {
+    tables: tables
+      .filter((t) => t.type === 'BASE TABLE')
+      .map((t) => ({ schema: t.schema, name: t.name, columns: t.selectList })),
+    parts: tasks.map((t) => ({
+      key: t.key,
+      schema: t.table.schema,
+      table: t.table.name,
+      chunk: t.chunk,
+      where: t.where,
+      firstSession: t.firstSession === true,
+    })),
+  };
+}
+
+/** The stored plan's parts for the tables as they are now; null when the tables changed since. */
+function tasksFromPlan(plan: DumpPlan, tables: TableInfo[]): DataTask[] | null {
+  const base = tables.filter((t) => t.type === 'BASE TABLE');
+  const byId = new Map(base.map((t) => [tableId(t.schema, t.name), t]));
+  if (plan.tables.length !== base.length) return null;
+  for (const p of plan.tables) {
+    const t = byId.get(tableId(p.schema, p.name));
+    if (!t || t.selectList.join('\u0000') !== p.columns.join('\u0000')) return null;
+  }
+  return plan.parts.map((p) => ({
+    table: byId.get(tableId(p.schema, p.table)) as TableInfo,
+    chunk: p.chunk,
+    where: p.where,
+    key: p.key,
+    firstSession: p.firstSession,
+  }));
 }
 
 function tasksOf(all: DataTask[], t: DataTask): number {
@@ -635,6 +868,8 @@ async function dumpTableChunk(
         });
         q.on('error', reject);
         q.on('end', () => resolve());
+        // The upload failed: the rows would wait for a 'drain' that never comes.
+        void writer.failure.then(reject);
       });
     } catch (error) {
       writer.destroy(error as Error);

@@ -89,8 +89,18 @@ export const manifestSchema = z.object({
     binlogState: z.string().optional(),
     /** MySQL: gtid_executed at the snapshot. */
     executed: z.string().optional(),
+    /**
+     * A dump resumed across calls: its parts were read at positions from `position` to this one.
+     * Replication from `position` runs with slave_exec_mode=IDEMPOTENT until past it, then STRICT.
+     */
+    replayUntil: z.string().optional(),
   }),
-  snapshot: z.object({ method: z.string(), workers: z.number().int().positive() }),
+  snapshot: z.object({
+    method: z.string(),
+    workers: z.number().int().positive(),
+    /** A resumable dump: how many calls (snapshots) read its parts. */
+    sessions: z.number().int().positive().optional(),
+  }),
   schemas: z.array(z.string()),
   options: z.object({ users: z.boolean(), compressionLevel: z.number().int(), chunkRows: z.number().int() }),
   objects: z.array(objectSchema),

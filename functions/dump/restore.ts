@@ -32,6 +32,7 @@ import {
 } from './manifest.js';
 import { PACKET_OVERHEAD, splitInsert } from './packet-split.js';
 import { type ProgressListener, type ProgressReport, ProgressTracker } from './progress.js';
+import { type ReplaySource, replayIdempotentlyUntil } from './replay.js';
 import { quoteIdent } from './sql-encode.js';
 import { LineStatementSplitter, SqlSplitter } from './sql-splitter.js';
 
@@ -47,6 +48,15 @@ export interface RestoreOptions {
   replace?: boolean;
   /** Set the target's GTID state to the dump's position at the end (default true). */
   setGtid?: boolean;
+  /**
+   * A dump read over several calls (manifest gtid.replayUntil): the source the target replicates
+   * from to catch up idempotently until past the latest part's position, before the restore counts
+   * as finished. Without it such a restore ends with the GTID state set and a warning saying what
+   * replication must do (README.md, "Dumps that resume").
+   */
+  replaySource?: ReplaySource;
+  /** How long the catch-up may take (default 1 hour). */
+  replayTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   progressIntervalMs?: number;
@@ -63,12 +73,16 @@ export interface RestoreResult {
   resumed: boolean;
   /** Things the operator should know (e.g. a DEFINER the target refused). */
   warnings: string[];
+  /** A dump read over several calls: the idempotent catch-up done (or left to the operator). */
+  replay?: { from: string; until: string; done: boolean; seconds?: number };
   summary: ProgressReport;
 }
 
 const CP = `${quoteIdent(RESTORE_CHECKPOINT_SCHEMA)}.${quoteIdent(RESTORE_CHECKPOINT_TABLE)}`;
 /** The checkpoint row that marks a run of a given dump as started. */
 const RUN_KEY = '';
+/** The checkpoint row that says every table's count matched the manifest (no object key starts with #). */
+const COUNTED_KEY = '#counted';
 
 function str(v: unknown): string {
   if (v === null || v === undefined) return '';
@@ -284,9 +298,19 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       });
     }
     aborted();
-    await verifyTableCounts(meta, manifest);
+    // Counted once: a catch-up replay stopped by a deadline has changed the rows since.
+    if (!done.has(COUNTED_KEY)) {
+      await verifyTableCounts(meta, manifest);
+      await meta.p.query(
+        `INSERT IGNORE INTO ${CP} (dump_id, object_key, rows_loaded, sha256) VALUES (?, ?, 0, ?)`,
+        [id, COUNTED_KEY, id],
+      );
+    }
 
     let gtidPosition = '';
+    const until = manifest.gtid.replayUntil;
+    // An earlier run's catch-up may have been stopped while replicating: the GTID state is set anew.
+    if (until && options.setGtid !== false) await meta.p.query(flavor.stopReplica()).catch(() => undefined);
     if (options.setGtid !== false && manifest.gtid.position !== '') {
       for (const s of flavor.setGtidPositionAfterRestore(manifest.gtid.position, manifest.gtid.binlogState)) {
         try {
@@ -314,6 +338,22 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
         );
       }
     }
+    let replay: RestoreResult['replay'];
+    if (until && options.setGtid !== false) {
+      if (options.replaySource) {
+        const r = await replayIdempotentlyUntil(meta, flavor, options.replaySource, until, {
+          ...(signal ? { signal } : {}),
+          ...(options.replayTimeoutMs ? { timeoutMs: options.replayTimeoutMs } : {}),
+        });
+        gtidPosition = r.position;
+        replay = { from: manifest.gtid.position, until, done: true, seconds: r.seconds };
+      } else {
+        replay = { from: manifest.gtid.position, until, done: false };
+        warnings.push(
+          `the dump was read over ${manifest.snapshot.sessions ?? 'several'} calls: replicate from ${manifest.gtid.position} with slave_exec_mode=IDEMPOTENT until past ${until} (START SLAVE UNTIL master_gtid_pos = '${until}'), then set it back to STRICT`,
+        );
+      }
+    }
     // Finished: the checkpoint has served its purpose (never replicated: sql_log_bin is off).
     await meta.p.query(`DELETE FROM ${CP} WHERE dump_id = ?`, [id]);
     const summary = progress.finish();
@@ -325,6 +365,7 @@ export async function restoreDump(options: RestoreOptions): Promise<RestoreResul
       objectsSkipped: ordered.length - todo.length,
       resumed,
       warnings,
+      ...(replay ? { replay } : {}),
       summary,
     };
   } catch (error) {

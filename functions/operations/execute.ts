@@ -47,7 +47,7 @@ import {
 import { physicalIfChosen, refuseIfReplicatedFrom } from './physical/branch.js';
 import type { HostCommands } from './physical/commands.js';
 import type { ReseedProgress } from './physical/progress.js';
-import { reseed } from './reseed.js';
+import { replaySourceOf, reseed } from './reseed.js';
 import { type SalvageRecord, salvage } from './salvage.js';
 import {
   catchUp,
@@ -525,6 +525,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           // Dumps apart from the records: the lifecycle expires them, never salvage or audit records.
           store: subStore(deps.store(), `${dumpPrefix(config, ctx.openedEpoch)}/reseed-${name}`),
           watchdog: { ...cred, ...mysqlTls(config.tls) },
+          ...(replication ? { replication: replaySourceOf(config, step.from, replication) } : {}),
           signal: ctx.signal,
         });
         return { ...reseeded, detail: `${prepared}${reseeded.detail}` };

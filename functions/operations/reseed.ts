@@ -11,16 +11,23 @@
  *
  * Resumable across invocations (Lambda deadline, a crashed operation master): the dump lives under a
  * key fixed by the operation and the target, so a later run finds its manifest and does not dump
- * again, and the restore continues from its checkpoint on the target.
+ * again, and the restore continues from its checkpoint on the target. An interrupted dump continues
+ * from the parts already stored (dump README, "Dumps that resume"): parts read by several calls stand
+ * at different positions, and the restore replays the source's binary log idempotently from the
+ * earliest to past the latest before the rebuild counts as done (which needs the replication account).
  */
 import type { SslOptions } from 'mysql2';
+import { replicationTls } from '../cluster/tls.js';
+import type { Config } from '../config/schema.js';
+import type { ServerId } from '../core/snapshot.js';
 import { dumpDatabase } from '../dump/dump.js';
 import { MANIFEST_KEY } from '../dump/manifest.js';
+import type { ReplaySource } from '../dump/replay.js';
 import { loadVerifiedManifest, restoreDump } from '../dump/restore.js';
 import { COORDINATION_SCHEMA } from '../election/schema.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { type Row, type ServerAdmin, str } from './admin.js';
+import { type Row, type ServerAdmin, serverById, str } from './admin.js';
 import { lowerSuperReadOnly, raiseSuperReadOnly, type StepResult } from './server-steps.js';
 
 export interface ReseedInput {
@@ -29,7 +36,29 @@ export interface ReseedInput {
   /** The dump's place (a prefix of the operation). */
   store: ObjectStore;
   watchdog: { user: string; password: string; ssl?: SslOptions };
+  /**
+   * How the target reaches the source for replication (its replication address and account): a dump
+   * read over several calls is caught up through it. Without it such a dump is refused.
+   */
+  replication?: ReplaySource;
   signal?: AbortSignal;
+}
+
+/** The source as the target's replication reaches it, for the catch-up of a dump read over several calls. */
+export function replaySourceOf(
+  config: Config,
+  from: ServerId,
+  account: { user: string; password: string },
+): ReplaySource {
+  const src = serverById(config, from);
+  return {
+    host: src.replicationHost,
+    port: src.replicationPort,
+    user: account.user,
+    password: account.password,
+    connectRetrySeconds: 1,
+    ...replicationTls(config.tls),
+  };
 }
 
 const SYSTEM = ['mysql', 'information_schema', 'performance_schema', 'sys', COORDINATION_SCHEMA];
@@ -49,6 +78,10 @@ export async function reseed(input: ReseedInput): Promise<StepResult> {
       source: { host: source.server.host, port: source.server.port, ...account },
       store,
       includeUsers: true,
+      resume: true,
+      // Parts of about 50,000 rows: what a stopped call loses is at most one part per worker, and a
+      // part of a typical table fits in one upload part (memory of the function).
+      chunkRows: 50_000,
       ...(signal ? { signal } : {}),
     });
     dumped = true;
@@ -56,6 +89,11 @@ export async function reseed(input: ReseedInput): Promise<StepResult> {
     rows = result.manifest.totals.rows;
   }
   const { manifest } = await loadVerifiedManifest(store);
+  if (manifest.gtid.replayUntil && !input.replication) {
+    throw new ConfigError(
+      'the dump was read over several calls and needs an idempotent catch-up through replication: credentials.replication is missing',
+    );
+  }
   // A fenced or rebuilt MySQL server is super_read_only, which refuses the watchdog's DROP, CREATE and
   // INSERT too: plain read_only (the watchdog's CONNECTION_ADMIN writes through it) for the load, and
   // super_read_only again afterwards, whether the load succeeded or not.
@@ -96,16 +134,18 @@ export async function reseed(input: ReseedInput): Promise<StepResult> {
       store,
       replace: true,
       setGtid: true,
+      ...(input.replication ? { replaySource: input.replication } : {}),
       ...(signal ? { signal } : {}),
     });
     return {
-      detail: `${target.id} rebuilt from ${source.id}: ${rows} rows at GTID ${manifestGtid}${dumped ? '' : ' (dump of an earlier run reused)'}${restored.resumed ? `, restore resumed (${restored.objectsSkipped} objects already loaded)` : ''}${dropped.length ? `; dropped schemas only the target had: ${dropped.join(', ')}` : ''}${notDropped.length ? `; could not drop: ${notDropped.join(', ')}` : ''}`,
+      detail: `${target.id} rebuilt from ${source.id}: ${rows} rows at GTID ${manifestGtid}${dumped ? '' : ' (dump of an earlier run reused)'}${restored.resumed ? `, restore resumed (${restored.objectsSkipped} objects already loaded)` : ''}${restored.replay ? `, read over ${manifest.snapshot.sessions ?? 'several'} calls and replayed idempotently from ${restored.replay.from} to ${restored.replay.until}` : ''}${dropped.length ? `; dropped schemas only the target had: ${dropped.join(', ')}` : ''}${notDropped.length ? `; could not drop: ${notDropped.join(', ')}` : ''}`,
       data: {
         dumpUrl: store.url,
         gtid: restored.gtidPosition,
         rows,
         dumped,
         resumed: restored.resumed,
+        ...(restored.replay ? { replay: restored.replay } : {}),
         objectsLoaded: restored.objectsLoaded,
         objectsSkipped: restored.objectsSkipped,
         droppedSchemas: dropped,

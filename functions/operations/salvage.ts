@@ -354,6 +354,8 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
         ...(input.watchdog.ssl ? { ssl: input.watchdog.ssl } : {}),
       },
       store: subStore(store, 'backup'),
+      // A salvage stopped by its deadline continues its backup from the parts already stored.
+      resume: true,
       ...(input.signal ? { signal: input.signal } : {}),
     });
     record.backup = {

@@ -92,7 +92,9 @@ export class S3ObjectStore implements ObjectStore {
     const sse = this.options.sse;
     const upload = new Upload({
       client: this.client,
-      partSize: Math.max(5 * MIB, this.options.partSize ?? 8 * MIB),
+      // 5 MiB (the S3 minimum) by default: the Upload holds up to (queueSize + 1) parts per object,
+      // and a dump streams one object per worker; larger parts buy nothing here but memory.
+      partSize: Math.max(5 * MIB, this.options.partSize ?? 5 * MIB),
       queueSize: this.options.queueSize ?? 2,
       leavePartsOnError: false,
       params: {
