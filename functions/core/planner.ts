@@ -13,6 +13,8 @@
 
 import { WatchdogError } from '../errors.js';
 import type { Analysis, AnalysisCode, ErrantSet } from './analysis.js';
+import type { Forced } from './force.js';
+import type { HookPhase, HookSpec } from './hooks.js';
 import { heldBackByAntiFlap, type MaintenanceWindow } from './policy.js';
 import type { ServerId } from './snapshot.js';
 
@@ -52,7 +54,19 @@ export type Step =
   | { kind: 'JoinElection' }
   /** Observe again and require the analysis to say Ok (or `expect`). */
   | { kind: 'Verify'; expect: AnalysisCode }
-  | { kind: 'Alert'; severity: Severity; message: string };
+  | { kind: 'Alert'; severity: Severity; message: string }
+  /** Run an operator hook (core/hooks.ts): a pre-failover hook may veto, a post hook is told. */
+  | {
+      kind: 'Hook';
+      phase: HookPhase;
+      hook: HookSpec;
+      operation: OperationName;
+      from: ServerId | null;
+      to: ServerId | null;
+      /** Told to the hook: the plan's reason, and whether an operator forced it. */
+      reason: string;
+      forced: boolean;
+    };
 
 export type StepKind = Step['kind'];
 
@@ -85,6 +99,8 @@ export interface Plan {
   suppressed?: { operation: OperationName; because: string };
   /** Maintenance windows that shaped this plan (core/policy.ts applyMaintenance). */
   maintenance?: MaintenanceWindow[];
+  /** An operator forced this plan (core/force.ts): target, second flag, reason, what it overrode. */
+  forced?: Forced;
 }
 
 interface Rule {
@@ -322,6 +338,7 @@ export function stepServers(step: Step): ServerId[] {
     case 'JoinElection':
     case 'Verify':
     case 'Alert':
+    case 'Hook':
       return [];
     default:
       return [step.server];

@@ -222,11 +222,74 @@ export const SCENARIOS: readonly Scenario[] = [
       assert.equal(held.plan?.kind, 'alert-only', held.plan?.reason);
       assert.equal(held.plan?.suppressed?.operation, 'promote-dead');
       assert.notEqual(held.coordination?.antiFlapUntil ?? null, null);
-      const forced = await dry(ctx, { trigger: 'console', force: true });
-      assert.equal(forced.plan?.kind, 'operation');
+      const forced = await dry(ctx, { trigger: 'console', force: true, target: db2.address });
+      assert.equal(forced.plan?.kind, 'operation', forced.plan?.reason);
       // Put it back without the watchdog: db1 up again and the routers on it.
       await db1.start();
       await routersTo(ctx, db1);
+      await waitOk(ctx, db1);
+    },
+  },
+  // Force (core/force.ts): still inside the anti-flap period the promote-dead above opened.
+  {
+    name: 'forced-failover-target',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // db2 stops receiving, db1 takes a write db2 never gets, then the routers move to db2.
+      await db2.query('STOP SLAVE IO_THREAD');
+      await ctx.cluster.writeSomething(db1, 'only db1 has it');
+      await routersTo(ctx, db2);
+      const held = await waitFor('FailoverNeeded', async () => {
+        const r = await dry(ctx);
+        return r.analysis?.code === 'FailoverNeeded' ? r : null;
+      });
+      assert.equal(held.plan?.suppressed?.operation, 'failover', held.plan?.reason);
+      const force = (extra: Partial<Invocation>) =>
+        cycle(ctx, {
+          trigger: 'console',
+          action: 'failover',
+          force: true,
+          reason: 'scenario: db1 is being retired',
+          ...extra,
+        });
+      const untargeted = await force({});
+      assert.equal(untargeted.plan?.kind, 'alert-only');
+      assert.match(untargeted.plan!.reason, /needs an explicit target/);
+      const lacking = await force({ target: db2.address });
+      assert.equal(lacking.plan?.kind, 'alert-only');
+      assert.match(lacking.plan!.reason, new RegExp(`lacks 1 transaction\\(s\\) ${db1.address} holds`));
+      assert.equal(lacking.operation, undefined);
+      const [ro] = await db1.query('SELECT @@global.read_only AS ro');
+      assert.equal(Number(ro?.ro), 0, 'nothing was fenced');
+      // The second flag: db1's write is salvaged, db2 promoted, db1 rebuilt from it.
+      const done = await force({ target: db2.address, allowDataLoss: true });
+      assert.equal(
+        done.operation?.outcome,
+        'completed',
+        JSON.stringify({
+          plan: done.plan?.reason,
+          error: done.operation?.error,
+          steps: done.operation?.steps,
+        }),
+      );
+      assert.equal(done.operation?.target, db2.address);
+      assert.deepEqual(done.plan?.forced && { ...done.plan.forced, insteadOf: undefined }, {
+        target: db2.address,
+        allowDataLoss: true,
+        reason: 'scenario: db1 is being retired',
+        insteadOf: undefined,
+      });
+      assert.match(done.plan!.forced!.insteadOf, /held back \(anti-flap/);
+      assert.equal(done.operation?.salvage[0]?.count, 1, 'the write only db1 had is salvaged');
+      // The newest primary change (entries come back by key, not by time).
+      const last = (await readControl(ctx.config)).history.reduce((a, b) => (b.at > a.at ? b : a));
+      assert.equal(last.to, db2.address);
+      assert.equal(last.forced, true);
+      assert.match(last.reason, /scenario: db1 is being retired/);
+      await waitOk(ctx, db2);
+      // A forced move opens no anti-flap period: a switchover back needs no force.
+      const back = await cycle(ctx, { trigger: 'console', action: 'switchover', target: db1.address });
+      assert.equal(back.operation?.outcome, 'completed', back.plan?.reason);
       await waitOk(ctx, db1);
     },
   },
@@ -313,6 +376,38 @@ export const PROMOTION_SCENARIOS: readonly Scenario[] = [
       const sw = report.operation?.steps.find((x) => x.kind === 'SwitchRouters');
       assert.deepEqual((sw?.data as { destinations?: string[] } | undefined)?.destinations, [db1.address]);
       await rebuildBack(rules, db3, db1);
+    },
+  },
+  {
+    name: 'delayed-replica-not-promoted',
+    async run(ctx) {
+      const [db1, db2, db3] = ctx.cluster.servers as [ServerHandle, ServerHandle, ServerHandle];
+      // db1 is primary again. db3 is a delayed replica (MASTER_DELAY, a guard against a bad statement),
+      // preferred by rule and the routers' first fallback: only the delay keeps it from being promoted.
+      const rules = withRules(ctx, [[db3, 'prefer']]);
+      const delay = async (seconds: number) => {
+        await db3.query('STOP SLAVE');
+        await db3.query(`CHANGE MASTER TO MASTER_DELAY = ${seconds}`);
+        await db3.query('START SLAVE');
+      };
+      await delay(3600);
+      await routersTo(rules, db1, [db1, db3, db2]);
+      const report = await promotedAfterDeath(rules, db1, db3);
+      assert.equal(report.operation?.target, db2.address, 'the delayed replica was not promoted');
+      assert.match(
+        report.plan?.reason ?? '',
+        new RegExp(`${db2.address} promoted instead of ${db3.address}`),
+      );
+      // No router falls back to it either (db1 is fenced, db3 delayed).
+      const sw = report.operation?.steps.find((x) => x.kind === 'SwitchRouters');
+      assert.deepEqual((sw?.data as { destinations?: string[] } | undefined)?.destinations, [db2.address]);
+      // It follows the new primary, still delayed.
+      const st = await ctx.cluster.replicationStatus(db3);
+      assert.equal(`${String(st?.Master_Host)}:${String(st?.Master_Port)}`, db2.address);
+      assert.equal(Number(st?.SQL_Delay), 3600);
+      await delay(0);
+      // Leaves db2 the primary, db1 and db3 its replicas.
+      await rebuildBack(rules, db1, db2);
     },
   },
 ];
