@@ -6,6 +6,8 @@
  * test/integration/scenarios.test.ts and bench/scenarios.ts (`npm run bench:scenarios`).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Config, parseConfig } from '../config/schema.js';
 import { tryParseGtidSet } from '../core/gtid.js';
 import { readControl } from '../operations/control-store.js';
@@ -293,7 +295,94 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
+  // Hooks (core/hooks.ts, operations/hooks.ts), as local commands: the sandbox's kind of hook.
+  {
+    name: 'pre-hook-veto',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const vetoing = withHookConfig(ctx, {
+        preFailover: { command: 'echo "change freeze until 14:00" >&2; exit 1', timeoutSeconds: 30 },
+      });
+      await killAndWaitRouters(ctx, db1, db2);
+      await waitFor('PrimaryDead', async () => (await dry(vetoing)).analysis?.code === 'PrimaryDead');
+      const vetoed = await cycle(vetoing);
+      assert.equal(vetoed.operation?.outcome, 'master-failed', JSON.stringify(vetoed.operation?.steps));
+      assert.equal(vetoed.operation?.error?.code, 'HookVeto');
+      const [hook, ...rest] = vetoed.operation?.steps ?? [];
+      assert.equal(hook?.kind, 'Hook');
+      assert.equal(hook?.outcome, 'failed');
+      assert.match(hook?.detail ?? '', /change freeze until 14:00/);
+      assert.deepEqual(rest, [], 'nothing ran after the veto');
+      assert.ok(await ctx.cluster.replicationStatus(db2), 'db2 was not promoted (still a replica)');
+      // A hook that does not answer decides by onNoAnswer: here, veto.
+      const silent = withHookConfig(ctx, {
+        preFailover: { command: 'sleep 60', timeoutSeconds: 1, onNoAnswer: 'veto' },
+      });
+      const unanswered = await cycle(silent);
+      assert.equal(unanswered.operation?.error?.code, 'HookVeto');
+      assert.match(unanswered.operation?.steps[0]?.detail ?? '', /no answer within 1s/);
+      assert.ok(await ctx.cluster.replicationStatus(db2), 'db2 was not promoted (still a replica)');
+    },
+  },
+  {
+    name: 'post-hook-called',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // db1 is still dead from the vetoed failover; now the pre-failover hook agrees.
+      const told = (name: string) => join(ctx.cluster.dir, `${name}-hook.json`);
+      const hooked = withHookConfig(ctx, {
+        preFailover: { command: 'cat >/dev/null; echo "no objection"', timeoutSeconds: 30 },
+        postFailover: { command: `cat > ${told('post-failover')}; echo "dns updated"`, timeoutSeconds: 30 },
+        postSwitchover: { command: `cat > ${told('post-switchover')}`, timeoutSeconds: 30 },
+      });
+      const report = await cycle(hooked);
+      assert.match(
+        report.operation?.outcome ?? '',
+        /^completed/,
+        JSON.stringify({ error: report.operation?.error, steps: report.operation?.steps }),
+      );
+      const kinds = report.operation!.steps.map((s) => s.kind);
+      assert.equal(kinds[0], 'Hook');
+      assert.match(report.operation!.steps[0]!.detail, /proceeds.*no objection/);
+      // Told right after the routers were verified on the new primary.
+      const post = kinds.indexOf('Hook', 1);
+      assert.equal(kinds[post - 1], 'VerifyRouters');
+      assert.match(report.operation!.steps[post]!.detail, /called.*dns updated/);
+      assert.deepEqual(JSON.parse(readFileSync(told('post-failover'), 'utf8')), {
+        source: 'mysql-failover.hook',
+        phase: 'post-failover',
+        cluster: ctx.config.clusterName,
+        operation: 'promote-dead',
+        from: db1.address,
+        to: db2.address,
+        reason: report.plan!.reason,
+        forced: false,
+        openedEpoch: report.operation!.openedEpoch,
+      });
+      await rebuildBack(hooked, db1, db2);
+      // Back to db1 inside the anti-flap period the promote-dead opened: a forced switchover, told too.
+      const back = await cycle(hooked, {
+        trigger: 'console',
+        action: 'switchover',
+        target: db1.address,
+        force: true,
+        reason: 'scenario: back to db1',
+      });
+      assert.equal(back.operation?.outcome, 'completed', back.plan?.reason);
+      const switched = JSON.parse(readFileSync(told('post-switchover'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(
+        [switched.phase, switched.from, switched.to, switched.forced],
+        ['post-switchover', db2.address, db1.address, true],
+      );
+      await waitOk(ctx, db1);
+    },
+  },
 ];
+
+/** A copy of the context's configuration with these hooks (the schema's output form). */
+function withHookConfig(ctx: ScenarioContext, hooks: Config['hooks']): ScenarioContext {
+  return { ...ctx, config: { ...ctx.config, hooks } };
+}
 
 /** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */
 function withRules(
