@@ -355,7 +355,7 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   // before, so a mistyped target never leaves writes down.
   if (!ctx.force && ctx.antiFlapUntil != null && ctx.antiFlapUntil > ctx.now) {
     return refuse(
-      `switchover refused: the anti-flap period runs until ${new Date(ctx.antiFlapUntil).toISOString()} (force to override)`,
+      `switchover refused: the anti-flap period runs until ${new Date(ctx.antiFlapUntil).toISOString()} (force with the target to override)`,
     );
   }
   const old = a.primary;
@@ -435,7 +435,7 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
   // Which operations anti-flap holds back is operator policy (core/policy.ts): only automatic moves
   // of the primary; a recover, a rejoin or a reopen moves none.
   if (heldBackByAntiFlap(operation, until, ctx.now, ctx.force ?? false)) {
-    const because = `anti-flap period until ${new Date(until!).toISOString()} (use force to act)`;
+    const because = `anti-flap period until ${new Date(until!).toISOString()} (force with a target to act)`;
     return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
   }
   return { ...base, kind: 'operation', operation, steps: rule.steps?.(a) ?? [], reason: rule.why };
