@@ -59,7 +59,9 @@ function describePlan(p: Plan): string {
 /** The analysis with `target` as the server to promote instead of the routers' choice. */
 function retarget(a: Analysis, target: ServerId): Analysis {
   if (a.candidate === target) return a;
-  const affected = [...a.affected.filter((s) => s !== target), ...(a.candidate ? [a.candidate] : [])];
+  const affected = [
+    ...new Set([...a.affected.filter((s) => s !== target), ...(a.candidate ? [a.candidate] : [])]),
+  ];
   return {
     ...a,
     candidate: target,

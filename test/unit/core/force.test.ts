@@ -103,6 +103,24 @@ describe('a forced failover', () => {
   });
 });
 
+describe('a forced split-brain resolution', () => {
+  it('keeps the named side and fences the other once, the transactions it gives up allowed by name', () => {
+    const split = analysis('SplitBrain', { primary: A, candidate: A, affected: [A, B] });
+    const s = servers([
+      { id: A, pos: '0-1-12' },
+      { id: B, pos: '0-1-10,1-2-3' },
+    ]);
+    expect(forced(split, s, request({ target: C }))?.reason).toMatch(/not a configured server|not one of/);
+    expect(forced(split, s, request({ target: B }))?.reason).toMatch(/lacks 2 transaction\(s\)/);
+    const p = forced(split, s, request({ target: B, allowDataLoss: true }));
+    expect(p).toMatchObject({ kind: 'operation', operation: 'split-brain' });
+    expect(p?.steps.filter((x) => x.kind === 'Fence')).toEqual([
+      { kind: 'Fence', server: A, ifReachable: true },
+    ]);
+    expect(p?.steps).toContainEqual({ kind: 'SwitchRouters', to: B, exclude: [A] });
+  });
+});
+
 describe('a forced switchover', () => {
   const ok = analysis('Ok');
 
