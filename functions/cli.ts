@@ -122,15 +122,15 @@ async function cycleDeps(values: Values, config: Config, aws: OperatorAws): Prom
 const CYCLE_ACTIONS: readonly Action[] = ['check', 'failover', 'recover', 'switchover'];
 
 async function runNow(values: Values, io: CliIo): Promise<number> {
+  if ((values['allow-data-loss'] || values.reason) && !values.force) {
+    throw new UsageError('--allow-data-loss and --reason go with --force (and --target)');
+  }
   const aws = new OperatorAws(io.env);
   const config = await configFor(values, io, aws);
   const deps = await cycleDeps(values, config, aws);
   const action = (values.action ?? 'check') as Action;
   if (!CYCLE_ACTIONS.includes(action)) {
     throw new UsageError(`--action must be one of ${CYCLE_ACTIONS.join(', ')} (got "${values.action}")`);
-  }
-  if ((values['allow-data-loss'] || values.reason) && !values.force) {
-    throw new UsageError('--allow-data-loss and --reason go with --force (and --target)');
   }
   const groups = values.group ? [values.group] : config.groups.map((g) => g.name);
   // Every group at once, as the alarm starts every group's function: each one switches its own

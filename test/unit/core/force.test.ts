@@ -153,3 +153,15 @@ describe('a forced move in the history', () => {
     expect(antiFlapHold([{ ...change, forced: true }], NOW, 3600)).toBeNull();
   });
 });
+
+describe('the command line', () => {
+  it('refuses --allow-data-loss or --reason without --force, before reading any configuration', async () => {
+    const { main } = await import('../../../functions/cli.js');
+    const err: string[] = [];
+    const io = { out: () => {}, err: (t: string) => err.push(t), env: {} };
+    expect(
+      await main(['--now', '--action', 'failover', '--target', 'db2:3306', '--allow-data-loss'], io),
+    ).toBe(2);
+    expect(err.join('\n')).toMatch(/--allow-data-loss and --reason go with --force/);
+  });
+});
