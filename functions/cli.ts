@@ -15,7 +15,8 @@ import type { Action } from './triggers/events.js';
 const HELP = `repl-watchdog — failover watchdog for MySQL/MariaDB primary-replica clusters
 
 Usage:
-  repl-watchdog --now [--group G] [--action A] [--dry-run] [--force]   run one cycle (every group, or G)
+  repl-watchdog --now [--group G] [--action A] [--dry-run] [--force --target H:P [--allow-data-loss] [--reason TEXT]]
+                                                                       run one cycle (every group, or G)
   repl-watchdog status [--group G]                                     servers, replication, routers, operation
   repl-watchdog sandbox [--keep] [--servers 2|3] [--flavor mariadb|mysql] [--production]
                                                                        local cluster and failover drill
@@ -34,9 +35,13 @@ Options:
   --config FILE   configuration file (JSON or YAML); default: $CONFIG_FILE, $CONFIG_SSM_PATH or $MF_CONFIG
   --json          print JSON instead of the readable view
   --dry-run       plan and report, change nothing
-  --force         override the anti-flap period
+  --force         an operator's failover or switchover to --target: overrides the anti-flap period, the
+                  promotion rules and the split-brain policy; refused when the target lacks transactions
+                  another reachable server holds, unless --allow-data-loss as well
+  --allow-data-loss  with --force: promote the target anyway (its missing transactions are salvaged)
+  --reason TEXT   with --force: recorded with the operation (audit, history)
   --action A      check (default) | failover | recover | switchover
-  --target H:P    switchover: the replica to promote
+  --target H:P    switchover, forced failover: the replica to promote
   --routers M     local (default): the router script on this host | ssm: SSM Run Command, as the function
   --document D    with --routers ssm: the stack's RouterSwitch document (default: $ROUTER_DOCUMENT)
   The configuration may come from the deployment: CONFIG_SSM_PATH (SSM Parameter Store) with
@@ -78,6 +83,7 @@ const OPTIONS = {
   server: { type: 'string' },
   cluster: { type: 'boolean' },
   reason: { type: 'string' },
+  'allow-data-loss': { type: 'boolean' },
   minutes: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -116,6 +122,9 @@ async function cycleDeps(values: Values, config: Config, aws: OperatorAws): Prom
 const CYCLE_ACTIONS: readonly Action[] = ['check', 'failover', 'recover', 'switchover'];
 
 async function runNow(values: Values, io: CliIo): Promise<number> {
+  if ((values['allow-data-loss'] || values.reason) && !values.force) {
+    throw new UsageError('--allow-data-loss and --reason go with --force (and --target)');
+  }
   const aws = new OperatorAws(io.env);
   const config = await configFor(values, io, aws);
   const deps = await cycleDeps(values, config, aws);
@@ -137,6 +146,8 @@ async function runNow(values: Values, io: CliIo): Promise<number> {
           dryRun: values['dry-run'] ?? false,
           force: values.force ?? false,
           ...(values.target ? { target: values.target } : {}),
+          ...(values['allow-data-loss'] ? { allowDataLoss: true } : {}),
+          ...(values.force && values.reason ? { reason: values.reason } : {}),
         },
         deps,
       ),

@@ -93,6 +93,11 @@ export class ReseedCommandError extends WatchdogError {
   override readonly code = 'ReseedCommandError';
 }
 
+/** A pre-failover hook vetoed the operation (or did not answer, with `onNoAnswer: veto`). */
+export class HookVetoError extends WatchdogError {
+  override readonly code = 'HookVeto';
+}
+
 /** A local process (mariadbd, haproxy, bash script) failed to start or exited badly. */
 export class ProcessError extends WatchdogError {
   override readonly code = 'ProcessError';

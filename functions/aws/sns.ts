@@ -1,2 +1,2 @@
-/** SNS: the operation summary; see README.md. */
+/** SNS: the operation summary, and SNS hooks; see README.md. */
 export { PublishCommand, SNSClient } from '@aws-sdk/client-sns';

@@ -1,2 +1,7 @@
-/** The SSM commands the watchdog sends (config parameters and the router switch); see README.md. */
-export { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+/** The SSM commands the watchdog sends (config parameters, the router switch, SSM hooks); see README.md. */
+export {
+  GetParametersByPathCommand,
+  ListCommandInvocationsCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';

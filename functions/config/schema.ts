@@ -173,6 +173,91 @@ const credentials = z.object({
   password: z.string(),
 });
 
+/**
+ * An operator hook (core/hooks.ts): exactly one of a local `command` (CLI, sandbox), a `lambda`
+ * function (name or ARN), an `ssmDocument` run on `instanceIds`, or an `snsTopicArn`. `timeoutSeconds`
+ * bounds the wait; `onNoAnswer` (pre-failover only) decides when it does not answer in time.
+ */
+const hook = z
+  .object({
+    command: z.string().min(1).max(4_000).optional(),
+    lambda: z
+      .string()
+      .regex(
+        /^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$/,
+        'must be a Lambda function name or ARN',
+      )
+      .optional(),
+    ssmDocument: z
+      .string()
+      .regex(
+        /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document\/)?[A-Za-z0-9_.-]{3,128}$/,
+        'must be an SSM document name or ARN',
+      )
+      .optional(),
+    instanceIds: z
+      .array(z.string().regex(/^(i|mi)-[0-9a-f]{8,17}$/, 'must be an EC2 instance id'))
+      .min(1)
+      .max(50)
+      .optional(),
+    snsTopicArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+      .optional(),
+    timeoutSeconds: z.coerce.number().int().min(1).max(600).default(30),
+    onNoAnswer: z.enum(['proceed', 'veto']).optional(),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    const kinds = (['command', 'lambda', 'ssmDocument', 'snsTopicArn'] as const).filter(
+      (k) => h[k] !== undefined,
+    );
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `needs exactly one of command, lambda, ssmDocument, snsTopicArn (got ${kinds.join(', ') || 'none'})`,
+      });
+    }
+    if ((h.ssmDocument !== undefined) !== (h.instanceIds !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instanceIds'],
+        message: 'goes with ssmDocument (the instances it runs on)',
+      });
+    }
+  });
+
+const hooks = z
+  .object({
+    /** Before a failover or a promote-dead: may veto. */
+    preFailover: hook.optional(),
+    /** After the routers moved to the new primary of a failover or a promote-dead. */
+    postFailover: hook.optional(),
+    /** After the routers moved to the new primary of a switchover. */
+    postSwitchover: hook.optional(),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.preFailover?.snsTopicArn !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['preFailover', 'snsTopicArn'],
+        message:
+          'a topic cannot answer: a pre-failover hook is a command, a Lambda function or an SSM document',
+      });
+    }
+    for (const key of ['postFailover', 'postSwitchover'] as const) {
+      if (h[key]?.onNoAnswer !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key, 'onNoAnswer'],
+          message: 'only a pre-failover hook can veto',
+        });
+      }
+    }
+  })
+  .default({});
+
 export const configSchema = z
   .object({
     clusterName: z.string().regex(NAME, 'must be letters, digits, _ . - (at most 63)'),
@@ -233,6 +318,8 @@ export const configSchema = z
     maxLagSecondsForPromotion: z.coerce.number().int().min(0).max(86_400).optional(),
     /** How long a promotion waits for the candidate to apply what it already received. */
     catchUpTimeoutSeconds: z.coerce.number().int().min(1).max(3_600).default(60),
+    /** Operator hooks around a change of primary (core/hooks.ts). */
+    hooks,
     /** What to do on SplitBrain: resolve by the documented rule, or only alert. */
     splitBrainPolicy: z.enum(['resolve', 'alert-only']).default('alert-only'),
     /** TLS to the database servers. */
@@ -335,6 +422,7 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
+export type HookConfig = z.output<typeof hook>;
 export type ServerConfig = Config['servers'][number];
 export type GroupConfig = Config['groups'][number];
 export type RouterConfig = GroupConfig['routers'][number];

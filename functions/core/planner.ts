@@ -13,6 +13,8 @@
 
 import { WatchdogError } from '../errors.js';
 import type { Analysis, AnalysisCode, ErrantSet } from './analysis.js';
+import type { Forced } from './force.js';
+import type { HookPhase, HookSpec } from './hooks.js';
 import { heldBackByAntiFlap, type MaintenanceWindow } from './policy.js';
 import type { ServerId } from './snapshot.js';
 
@@ -52,7 +54,19 @@ export type Step =
   | { kind: 'JoinElection' }
   /** Observe again and require the analysis to say Ok (or `expect`). */
   | { kind: 'Verify'; expect: AnalysisCode }
-  | { kind: 'Alert'; severity: Severity; message: string };
+  | { kind: 'Alert'; severity: Severity; message: string }
+  /** Run an operator hook (core/hooks.ts): a pre-failover hook may veto, a post hook is told. */
+  | {
+      kind: 'Hook';
+      phase: HookPhase;
+      hook: HookSpec;
+      operation: OperationName;
+      from: ServerId | null;
+      to: ServerId | null;
+      /** Told to the hook: the plan's reason, and whether an operator forced it. */
+      reason: string;
+      forced: boolean;
+    };
 
 export type StepKind = Step['kind'];
 
@@ -85,6 +99,8 @@ export interface Plan {
   suppressed?: { operation: OperationName; because: string };
   /** Maintenance windows that shaped this plan (core/policy.ts applyMaintenance). */
   maintenance?: MaintenanceWindow[];
+  /** An operator forced this plan (core/force.ts): target, second flag, reason, what it overrode. */
+  forced?: Forced;
 }
 
 interface Rule {
@@ -322,6 +338,7 @@ export function stepServers(step: Step): ServerId[] {
     case 'JoinElection':
     case 'Verify':
     case 'Alert':
+    case 'Hook':
       return [];
     default:
       return [step.server];
@@ -338,7 +355,7 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   // before, so a mistyped target never leaves writes down.
   if (!ctx.force && ctx.antiFlapUntil != null && ctx.antiFlapUntil > ctx.now) {
     return refuse(
-      `switchover refused: the anti-flap period runs until ${new Date(ctx.antiFlapUntil).toISOString()} (force to override)`,
+      `switchover refused: the anti-flap period runs until ${new Date(ctx.antiFlapUntil).toISOString()} (force with the target to override)`,
     );
   }
   const old = a.primary;
@@ -418,7 +435,7 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
   // Which operations anti-flap holds back is operator policy (core/policy.ts): only automatic moves
   // of the primary; a recover, a rejoin or a reopen moves none.
   if (heldBackByAntiFlap(operation, until, ctx.now, ctx.force ?? false)) {
-    const because = `anti-flap period until ${new Date(until!).toISOString()} (use force to act)`;
+    const because = `anti-flap period until ${new Date(until!).toISOString()} (force with a target to act)`;
     return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
   }
   return { ...base, kind: 'operation', operation, steps: rule.steps?.(a) ?? [], reason: rule.why };

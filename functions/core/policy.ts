@@ -103,6 +103,7 @@ export function changedServers(step: Step): ServerId[] {
     case 'JoinElection':
     case 'Verify':
     case 'Alert':
+    case 'Hook':
       return [];
     default:
       return [step.server];
@@ -312,25 +313,32 @@ export function fallbackOrder(
 /**
  * A forced failover or switchover: the target must be named, and it may not lack transactions another
  * reachable server holds unless the operator also says `allowDataLoss` (a second, separately named
- * flag). Returns the problem, or null when the request may run.
+ * flag). `caughtUpFrom` (a switchover: the old primary) is exempt: the CatchUp after its fence waits for
+ * everything it holds. Returns the problem, or null when the request may run.
  */
 export function forcedRequestProblem(
   request: { target: ServerId | undefined; allowDataLoss: boolean },
   servers: readonly ServerObservation[],
+  options: { caughtUpFrom?: ServerId | null } = {},
 ): string | null {
-  if (!request.target) return 'a forced operation needs an explicit target (--target host:port)';
+  if (!request.target) {
+    return 'a forced operation needs an explicit target ("target": "host:port", --target host:port)';
+  }
   const target = servers.find((s) => s.id === request.target);
   if (!target) return `${request.target} is not a configured server`;
   if (!target.reachable) return `${request.target} does not answer: it cannot be promoted`;
   if (request.allowDataLoss) return null;
   const mine = appliedPosition(target);
+  const source = servers.find((s) => s.id === options.caughtUpFrom && s.reachable);
+  const caughtUp = source ? appliedPosition(source) : null;
   for (const o of servers) {
-    if (o === target || !o.reachable) continue;
+    if (o === target || o === source || !o.reachable) continue;
     const theirs = appliedPosition(o);
     if (!mine || !theirs || mine.flavor !== theirs.flavor) continue;
-    const missing = theirs.difference(mine);
+    let missing = theirs.difference(mine);
+    if (caughtUp && caughtUp.flavor === missing.flavor) missing = missing.difference(caughtUp);
     if (!missing.isEmpty()) {
-      return `${request.target} lacks ${missing.count()} transaction(s) ${o.id} holds (${missing.describe()}); add --allow-data-loss to promote it anyway`;
+      return `${request.target} lacks ${missing.count()} transaction(s) ${o.id} holds (${missing.describe()}); add "allowDataLoss": true (--allow-data-loss) to promote it anyway`;
     }
   }
   return null;

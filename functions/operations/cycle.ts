@@ -13,6 +13,8 @@ import { ConnectionCache, observe, targetFromConfig } from '../cluster/observe.j
 import { mysqlTls } from '../cluster/tls.js';
 import { type Config, findGroup } from '../config/schema.js';
 import { type Analysis, analyze } from '../core/analysis.js';
+import { forcedPlan } from '../core/force.js';
+import { hookSpecs, withHooks } from '../core/hooks.js';
 import { type Plan, plan } from '../core/planner.js';
 import {
   activeMaintenance,
@@ -174,13 +176,7 @@ const nowMsAfter = (deps: CycleDeps): number => (deps.now?.() ?? new Date()).get
  * answers): the durable history anti-flap reads (core/policy.ts antiFlapHold). Best effort: a failure
  * becomes a warning of the operation, never a failed operation.
  */
-async function recordPrimaryChange(
-  config: Config,
-  p: Plan,
-  op: OperationResult,
-  invocation: Invocation,
-  at: number,
-): Promise<void> {
+async function recordPrimaryChange(config: Config, p: Plan, op: OperationResult, at: number): Promise<void> {
   if (op.role !== 'master' || !op.outcome.startsWith('completed') || !op.operation) return;
   if (!MOVES_PRIMARY.has(op.operation) || op.openedEpoch === null) return;
   const key = primaryChangeKey(op.coordinationServer ?? 'unknown', op.openedEpoch);
@@ -196,7 +192,7 @@ async function recordPrimaryChange(
           from: p.steps.find((s) => s.kind === 'Fence')?.server ?? null,
           to: op.target,
           at,
-          forced: invocation.force,
+          forced: p.forced !== undefined,
           reason: p.reason,
         },
       },
@@ -326,9 +322,10 @@ export async function runCycle(
         if (antiFlapUntil !== null) report.coordination.antiFlapUntil = new Date(antiFlapUntil).toISOString();
       }
       const tPlan = performance.now();
+      // `force` is decided by core/force.ts below (an explicit target, the second flag for data loss).
       const context = {
         dryRun: invocation.dryRun,
-        force: invocation.force,
+        force: false,
         antiFlapUntil,
         now: nowMs,
         servers: config.servers.map((s) => s.id),
@@ -357,6 +354,22 @@ export async function runCycle(
         toPlan,
         report.control?.maintenance ?? [],
       );
+      const forced = invocation.force
+        ? forcedPlan(
+            report.analysis,
+            snapshot.servers,
+            {
+              action: invocation.action,
+              target: invocation.target,
+              allowDataLoss: invocation.allowDataLoss ?? false,
+              reason: invocation.reason,
+            },
+            context,
+            report.plan,
+          )
+        : null;
+      if (forced) report.plan = applyMaintenance(forced, report.analysis, report.control?.maintenance ?? []);
+      report.plan = withHooks(report.plan, hookSpecs(config.hooks));
       report.timings.planMs = round(performance.now() - tPlan);
 
       const p = report.plan;
@@ -381,7 +394,7 @@ export async function runCycle(
             log: (message, extra) => logger.info(message, { group: report.group, ...extra }),
           },
         );
-        await recordPrimaryChange(config, p, report.operation, invocation, nowMsAfter(deps));
+        await recordPrimaryChange(config, p, report.operation, nowMsAfter(deps));
         logger.info('operation', {
           group: report.group,
           operation: report.operation.operation,

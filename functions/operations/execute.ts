@@ -33,6 +33,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { AdminPool, type ServerAdmin, serverById } from './admin.js';
 import { Audit, type AuditStep } from './audit.js';
 import { type ChecksumComparison, compareChecksums } from './checksum.js';
+import { type HookRunner, hookRunner, runHookStep } from './hooks.js';
 import {
   clearFenced,
   ensureJournal,
@@ -76,6 +77,8 @@ export interface ExecuteDeps {
   catchUpTimeoutSeconds?: number;
   /** Where a physical reseed's commands run (SSM or local bash); absent: no physical reseed on MariaDB. */
   hostCommands?: HostCommands;
+  /** Runs operator hooks (default: operations/hooks.ts, each hook by its kind). */
+  hooks?: HookRunner;
 }
 
 export interface ExecuteInput {
@@ -561,6 +564,13 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       case 'Alert':
         log('alert', { severity: step.severity, message: step.message });
         return { detail: step.message };
+      case 'Hook':
+        return runHookStep(step, deps.hooks ?? hookRunner, {
+          cluster: config.clusterName,
+          openedEpoch: ctx.openedEpoch,
+          signal: ctx.signal,
+          warn: (text) => result.warnings.push(text),
+        });
     }
   };
 

@@ -61,7 +61,7 @@ export function alertSummary(report: CycleReport): { subject: string; message: s
     `why only an alert: ${plan.reason}`,
     ...(plan.suppressed
       ? [
-          `held back: ${plan.suppressed.operation} (${plan.suppressed.because}); a console event with "force": true runs it`,
+          `held back: ${plan.suppressed.operation} (${plan.suppressed.because}); a console event with "force": true and a "target" runs it`,
         ]
       : []),
     '',

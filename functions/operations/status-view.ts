@@ -131,6 +131,8 @@ export function describeStep(step: Step): string {
       return `observe again and expect ${step.expect}`;
     case 'Alert':
       return `alert (${step.severity}): ${step.message}`;
+    case 'Hook':
+      return `${step.phase} hook: ${step.hook.via} ${step.hook.target}${step.phase === 'pre-failover' ? ` (may veto; no answer in ${step.hook.timeoutSeconds}s: ${step.hook.onNoAnswer})` : ''}`;
   }
 }
 

@@ -6,6 +6,8 @@
  * test/integration/scenarios.test.ts and bench/scenarios.ts (`npm run bench:scenarios`).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Config, parseConfig } from '../config/schema.js';
 import { tryParseGtidSet } from '../core/gtid.js';
 import { readControl } from '../operations/control-store.js';
@@ -222,15 +224,165 @@ export const SCENARIOS: readonly Scenario[] = [
       assert.equal(held.plan?.kind, 'alert-only', held.plan?.reason);
       assert.equal(held.plan?.suppressed?.operation, 'promote-dead');
       assert.notEqual(held.coordination?.antiFlapUntil ?? null, null);
-      const forced = await dry(ctx, { trigger: 'console', force: true });
-      assert.equal(forced.plan?.kind, 'operation');
+      const forced = await dry(ctx, { trigger: 'console', force: true, target: db2.address });
+      assert.equal(forced.plan?.kind, 'operation', forced.plan?.reason);
       // Put it back without the watchdog: db1 up again and the routers on it.
       await db1.start();
       await routersTo(ctx, db1);
       await waitOk(ctx, db1);
     },
   },
+  // Force (core/force.ts): still inside the anti-flap period the promote-dead above opened.
+  {
+    name: 'forced-failover-target',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // db2 stops receiving, db1 takes a write db2 never gets, then the routers move to db2.
+      await db2.query('STOP SLAVE IO_THREAD');
+      await ctx.cluster.writeSomething(db1, 'only db1 has it');
+      await routersTo(ctx, db2);
+      const held = await waitFor('FailoverNeeded', async () => {
+        const r = await dry(ctx);
+        return r.analysis?.code === 'FailoverNeeded' ? r : null;
+      });
+      assert.equal(held.plan?.suppressed?.operation, 'failover', held.plan?.reason);
+      const force = (extra: Partial<Invocation>) =>
+        cycle(ctx, {
+          trigger: 'console',
+          action: 'failover',
+          force: true,
+          reason: 'scenario: db1 is being retired',
+          ...extra,
+        });
+      const untargeted = await force({});
+      assert.equal(untargeted.plan?.kind, 'alert-only');
+      assert.match(untargeted.plan!.reason, /needs an explicit target/);
+      const lacking = await force({ target: db2.address });
+      assert.equal(lacking.plan?.kind, 'alert-only');
+      assert.match(lacking.plan!.reason, new RegExp(`lacks 1 transaction\\(s\\) ${db1.address} holds`));
+      assert.equal(lacking.operation, undefined);
+      const [ro] = await db1.query('SELECT @@global.read_only AS ro');
+      assert.equal(Number(ro?.ro), 0, 'nothing was fenced');
+      // The second flag: db1's write is salvaged, db2 promoted, db1 rebuilt from it.
+      const done = await force({ target: db2.address, allowDataLoss: true });
+      assert.equal(
+        done.operation?.outcome,
+        'completed',
+        JSON.stringify({
+          plan: done.plan?.reason,
+          error: done.operation?.error,
+          steps: done.operation?.steps,
+        }),
+      );
+      assert.equal(done.operation?.target, db2.address);
+      assert.deepEqual(done.plan?.forced && { ...done.plan.forced, insteadOf: undefined }, {
+        target: db2.address,
+        allowDataLoss: true,
+        reason: 'scenario: db1 is being retired',
+        insteadOf: undefined,
+      });
+      assert.match(done.plan!.forced!.insteadOf, /held back \(anti-flap/);
+      assert.equal(done.operation?.salvage[0]?.count, 1, 'the write only db1 had is salvaged');
+      // The newest primary change (entries come back by key, not by time).
+      const last = (await readControl(ctx.config)).history.reduce((a, b) => (b.at > a.at ? b : a));
+      assert.equal(last.to, db2.address);
+      assert.equal(last.forced, true);
+      assert.match(last.reason, /scenario: db1 is being retired/);
+      await waitOk(ctx, db2);
+      // A forced move opens no anti-flap period: a switchover back needs no force.
+      const back = await cycle(ctx, { trigger: 'console', action: 'switchover', target: db1.address });
+      assert.equal(back.operation?.outcome, 'completed', back.plan?.reason);
+      await waitOk(ctx, db1);
+    },
+  },
+  // Hooks (core/hooks.ts, operations/hooks.ts), as local commands: the sandbox's kind of hook.
+  {
+    name: 'pre-hook-veto',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const vetoing = withHookConfig(ctx, {
+        preFailover: { command: 'echo "change freeze until 14:00" >&2; exit 1', timeoutSeconds: 30 },
+      });
+      await killAndWaitRouters(ctx, db1, db2);
+      await waitFor('PrimaryDead', async () => (await dry(vetoing)).analysis?.code === 'PrimaryDead');
+      const vetoed = await cycle(vetoing);
+      assert.equal(vetoed.operation?.outcome, 'master-failed', JSON.stringify(vetoed.operation?.steps));
+      assert.equal(vetoed.operation?.error?.code, 'HookVeto');
+      const [hook, ...rest] = vetoed.operation?.steps ?? [];
+      assert.equal(hook?.kind, 'Hook');
+      assert.equal(hook?.outcome, 'failed');
+      assert.match(hook?.detail ?? '', /change freeze until 14:00/);
+      assert.deepEqual(rest, [], 'nothing ran after the veto');
+      assert.ok(await ctx.cluster.replicationStatus(db2), 'db2 was not promoted (still a replica)');
+      // A hook that does not answer decides by onNoAnswer: here, veto.
+      const silent = withHookConfig(ctx, {
+        preFailover: { command: 'sleep 60', timeoutSeconds: 1, onNoAnswer: 'veto' },
+      });
+      const unanswered = await cycle(silent);
+      assert.equal(unanswered.operation?.error?.code, 'HookVeto');
+      assert.match(unanswered.operation?.steps[0]?.detail ?? '', /no answer within 1s/);
+      assert.ok(await ctx.cluster.replicationStatus(db2), 'db2 was not promoted (still a replica)');
+    },
+  },
+  {
+    name: 'post-hook-called',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // db1 is still dead from the vetoed failover; now the pre-failover hook agrees.
+      const told = (name: string) => join(ctx.cluster.dir, `${name}-hook.json`);
+      const hooked = withHookConfig(ctx, {
+        preFailover: { command: 'cat >/dev/null; echo "no objection"', timeoutSeconds: 30 },
+        postFailover: { command: `cat > ${told('post-failover')}; echo "dns updated"`, timeoutSeconds: 30 },
+        postSwitchover: { command: `cat > ${told('post-switchover')}`, timeoutSeconds: 30 },
+      });
+      const report = await cycle(hooked);
+      assert.match(
+        report.operation?.outcome ?? '',
+        /^completed/,
+        JSON.stringify({ error: report.operation?.error, steps: report.operation?.steps }),
+      );
+      const kinds = report.operation!.steps.map((s) => s.kind);
+      assert.equal(kinds[0], 'Hook');
+      assert.match(report.operation!.steps[0]!.detail, /proceeds.*no objection/);
+      // Told right after the routers were verified on the new primary.
+      const post = kinds.indexOf('Hook', 1);
+      assert.equal(kinds[post - 1], 'VerifyRouters');
+      assert.match(report.operation!.steps[post]!.detail, /called.*dns updated/);
+      assert.deepEqual(JSON.parse(readFileSync(told('post-failover'), 'utf8')), {
+        source: 'mysql-failover.hook',
+        phase: 'post-failover',
+        cluster: ctx.config.clusterName,
+        operation: 'promote-dead',
+        from: db1.address,
+        to: db2.address,
+        reason: report.plan!.reason,
+        forced: false,
+        openedEpoch: report.operation!.openedEpoch,
+      });
+      await rebuildBack(hooked, db1, db2);
+      // Back to db1 inside the anti-flap period the promote-dead opened: a forced switchover, told too.
+      const back = await cycle(hooked, {
+        trigger: 'console',
+        action: 'switchover',
+        target: db1.address,
+        force: true,
+        reason: 'scenario: back to db1',
+      });
+      assert.equal(back.operation?.outcome, 'completed', back.plan?.reason);
+      const switched = JSON.parse(readFileSync(told('post-switchover'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(
+        [switched.phase, switched.from, switched.to, switched.forced],
+        ['post-switchover', db2.address, db1.address, true],
+      );
+      await waitOk(ctx, db1);
+    },
+  },
 ];
+
+/** A copy of the context's configuration with these hooks (the schema's output form). */
+function withHookConfig(ctx: ScenarioContext, hooks: Config['hooks']): ScenarioContext {
+  return { ...ctx, config: { ...ctx.config, hooks } };
+}
 
 /** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */
 function withRules(
@@ -313,6 +465,38 @@ export const PROMOTION_SCENARIOS: readonly Scenario[] = [
       const sw = report.operation?.steps.find((x) => x.kind === 'SwitchRouters');
       assert.deepEqual((sw?.data as { destinations?: string[] } | undefined)?.destinations, [db1.address]);
       await rebuildBack(rules, db3, db1);
+    },
+  },
+  {
+    name: 'delayed-replica-not-promoted',
+    async run(ctx) {
+      const [db1, db2, db3] = ctx.cluster.servers as [ServerHandle, ServerHandle, ServerHandle];
+      // db1 is primary again. db3 is a delayed replica (MASTER_DELAY, a guard against a bad statement),
+      // preferred by rule and the routers' first fallback: only the delay keeps it from being promoted.
+      const rules = withRules(ctx, [[db3, 'prefer']]);
+      const delay = async (seconds: number) => {
+        await db3.query('STOP SLAVE');
+        await db3.query(`CHANGE MASTER TO MASTER_DELAY = ${seconds}`);
+        await db3.query('START SLAVE');
+      };
+      await delay(3600);
+      await routersTo(rules, db1, [db1, db3, db2]);
+      const report = await promotedAfterDeath(rules, db1, db3);
+      assert.equal(report.operation?.target, db2.address, 'the delayed replica was not promoted');
+      assert.match(
+        report.plan?.reason ?? '',
+        new RegExp(`${db2.address} promoted instead of ${db3.address}`),
+      );
+      // No router falls back to it either (db1 is fenced, db3 delayed).
+      const sw = report.operation?.steps.find((x) => x.kind === 'SwitchRouters');
+      assert.deepEqual((sw?.data as { destinations?: string[] } | undefined)?.destinations, [db2.address]);
+      // It follows the new primary, still delayed.
+      const st = await ctx.cluster.replicationStatus(db3);
+      assert.equal(`${String(st?.Master_Host)}:${String(st?.Master_Port)}`, db2.address);
+      assert.equal(Number(st?.SQL_Delay), 3600);
+      await delay(0);
+      // Leaves db2 the primary, db1 and db3 its replicas.
+      await rebuildBack(rules, db1, db2);
     },
   },
 ];

@@ -2,7 +2,8 @@
  * The ways the watchdog is started, turned into one `Invocation`:
  *   - the EventBridge schedule (every 10 minutes; our rule's constant input, or a raw Scheduled Event),
  *   - a backend watcher's "Router Primary Down" event (infra/watcher/watcher.sh): a check, at once,
- *   - a manual invoke from the console: {"action", "group", "dryRun", "force"},
+ *   - a manual invoke from the console: {"action", "group", "dryRun", "force", "target", "allowDataLoss",
+ *     "reason"},
  *   - a CloudWatch alarm: the EventBridge "CloudWatch Alarm State Change" event, or the alarm wrapped in SNS.
  * Anything else is refused with a message that says what was wrong and what is accepted.
  */
@@ -25,8 +26,15 @@ export interface Invocation {
   watcher?: WatcherReport;
   /** For continuations: the operation to resume. */
   resume?: Record<string, unknown>;
-  /** switchover: the server to promote (host:port); default: the healthiest replica. */
+  /**
+   * switchover: the server to promote (host:port); default: the only healthy replica. A forced failover
+   * or switchover needs it (core/force.ts).
+   */
   target?: string;
+  /** With `force`: promote the target although another reachable server holds transactions it lacks. */
+  allowDataLoss?: boolean;
+  /** With `force`: the operator's reason, recorded with the operation. */
+  reason?: string;
   /**
    * Console failover/switchover/recover: the caller's request id. A repeat within the idempotency
    * window returns the first result and changes nothing (triggers/idempotency.ts).
@@ -60,8 +68,13 @@ const consoleEvent = z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1-128 letters, digits, _ . : -')
       .optional(),
+    allowDataLoss: z.boolean({ message: 'must be true or false' }).optional(),
+    reason: z.string().min(1).max(500).optional(),
   })
-  .strict();
+  .strict()
+  .refine((e) => e.force || (e.allowDataLoss === undefined && e.reason === undefined), {
+    message: 'allowDataLoss and reason go with "force": true',
+  });
 
 const scheduleInput = z
   .object({
@@ -128,7 +141,8 @@ const continuation = z.object({
 
 const ACCEPTED =
   'accepted events: a console event {"action": "check"|"status"|"failover"|"recover"|"switchover", ' +
-  '"group": "<name>", "dryRun": true|false, "force": true|false, "requestId": "<id>"}; the schedule input {"source": "schedule", ' +
+  '"group": "<name>", "dryRun": true|false, "force": true|false, "target": "host:port", "allowDataLoss": true|false, ' +
+  '"reason": "<text>", "requestId": "<id>"}; the schedule input {"source": "schedule", ' +
   '"group": "<name>"}; an EventBridge Scheduled Event; a "CloudWatch Alarm State Change" event; ' +
   'an SNS notification carrying a CloudWatch alarm; a backend watcher\'s "Router Primary Down" event';
 
@@ -325,6 +339,8 @@ export function parseEvent(event: unknown): Invocation {
       dryRun: parsed.data.dryRun,
       force: parsed.data.force,
       target: parsed.data.target,
+      ...(parsed.data.allowDataLoss ? { allowDataLoss: true } : {}),
+      ...(parsed.data.reason ? { reason: parsed.data.reason } : {}),
       ...(parsed.data.requestId ? { requestId: parsed.data.requestId } : {}),
     };
   }

@@ -43,6 +43,8 @@ export function requestIdOf(
     group ?? null,
     invocation.target ?? null,
     invocation.force,
+    // Refused without the second flag, then asked again with it: a different request.
+    ...(invocation.allowDataLoss ? ['allowDataLoss'] : []),
   ]);
   return { id: `derived-${createHash('sha256').update(what).digest('hex').slice(0, 32)}`, derived: true };
 }

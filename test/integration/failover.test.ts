@@ -164,8 +164,13 @@ describeFlavors('failover and switchover', (flavor) => {
         group: 'g1',
         dryRun: true,
         force: true,
+        target: db2.address,
       });
-      expect(forced.plan).toMatchObject({ kind: 'operation', operation: 'failover' });
+      expect(forced.plan).toMatchObject({
+        kind: 'operation',
+        operation: 'failover',
+        forced: { target: db2.address },
+      });
       // Put it back as it was (db1 replica of db2), without the watchdog.
       await db2.query(cluster.sql.resetReplicaAll());
       await cluster.startReplication(db1, db2);

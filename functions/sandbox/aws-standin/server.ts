@@ -8,7 +8,8 @@
  *   Secrets Manager GetSecretValue, PutSecretValue (a rotation)
  *   EC2            DescribeInstances (filters tag:<key>, tag-key, instance-state-name, instance-id)
  *   SNS            Publish (messages kept for the test to read)
- *   Lambda         Invoke (InvocationType Event: kept, and handed to `onInvoke` when set)
+ *   Lambda         Invoke (InvocationType Event: kept, and handed to `onInvoke` when set; RequestResponse:
+ *                  answered by the function registered in `functions`, its throw a FunctionError)
  * Requests are not signature-checked (any credentials do); every call is logged in `calls`, and
  * `fail()` makes the next calls of an operation answer with an AWS error, for fault tests.
  * S3 is not here: a real local S3 endpoint (s3rver) serves it.
@@ -89,6 +90,8 @@ export class AwsStandin {
   readonly commands = new Map<string, Command>();
   readonly published: Published[] = [];
   readonly invokes: LambdaInvoke[] = [];
+  /** Functions that answer a synchronous Invoke (RequestResponse): the event in, the answer out. */
+  readonly functions = new Map<string, (event: unknown) => unknown>();
   readonly calls: string[] = [];
   onInvoke: ((invoke: LambdaInvoke) => void) | undefined;
   private readonly faults = new Map<string, { fault: AwsFault; times: number }>();
@@ -212,6 +215,28 @@ export class AwsStandin {
           this.onInvoke?.(invoke);
         } catch {
           // the caller of Invoke never sees what the function does with the event
+        }
+        const fn = this.functions.get(invoke.functionName);
+        if (fn && invoke.invocationType === 'RequestResponse') {
+          // Lambda answers 200 either way; a function's own failure is the X-Amz-Function-Error header.
+          let answer: unknown;
+          let failed = false;
+          try {
+            answer = await fn(invoke.payload ? JSON.parse(invoke.payload) : null);
+          } catch (error) {
+            failed = true;
+            answer = {
+              errorType: 'Error',
+              errorMessage: String(error instanceof Error ? error.message : error),
+            };
+          }
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            'x-amz-executed-version': '$LATEST',
+            ...(failed ? { 'x-amz-function-error': 'Unhandled' } : {}),
+          });
+          res.end(JSON.stringify(answer ?? null));
+          return;
         }
         res.writeHead(invoke.invocationType === 'Event' ? 202 : 200, { 'x-amz-executed-version': '$LATEST' });
         res.end();

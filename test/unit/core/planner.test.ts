@@ -245,7 +245,7 @@ describe('anti-flap, force, dry run and policies', () => {
     expect(p.kind).toBe('alert-only');
     expect(p.suppressed).toEqual({
       operation: 'failover',
-      because: `anti-flap period until ${new Date(NOW + 60_000).toISOString()} (use force to act)`,
+      because: `anti-flap period until ${new Date(NOW + 60_000).toISOString()} (force with a target to act)`,
     });
     expect(p.steps[0]).toMatchObject({ kind: 'Alert', severity: 'critical' });
   });

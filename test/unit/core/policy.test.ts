@@ -2,10 +2,8 @@
  * Operator policy (core/policy.ts): maintenance, anti-flap, promotion ranking, force. Pure: analyses
  * and plans are built here, servers are cloned from the captured Ok snapshot.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Analysis, AnalysisCode } from '../../../functions/core/analysis.js';
+import type { Analysis } from '../../../functions/core/analysis.js';
 import { plan } from '../../../functions/core/planner.js';
 import {
   activeMaintenance,
@@ -19,35 +17,9 @@ import {
   rankCandidates,
   refusePromotion,
 } from '../../../functions/core/policy.js';
-import {
-  gtidValue,
-  hydrateSnapshot,
-  type ServerObservation,
-  type Snapshot,
-} from '../../../functions/core/snapshot.js';
+import { A, analysis, B, C, NOW, replicas } from './policy-fixtures.js';
 
-const NOW = Date.parse('2026-12-02T12:00:00Z');
-const A = '10.0.0.1:3306';
-const B = '10.0.0.2:3306';
-const C = '10.0.0.3:3306';
 const HOUR = 3_600_000;
-
-function analysis(code: AnalysisCode, extra: Partial<Analysis> = {}): Analysis {
-  return {
-    code,
-    description: code,
-    evidence: [],
-    primary: A,
-    candidate: null,
-    oldPrimary: null,
-    affected: [],
-    errant: [],
-    routers: { total: 1, answering: 1, targets: { [A]: 1 } },
-    also: [],
-    takenAt: new Date(NOW).toISOString(),
-    ...extra,
-  };
-}
 
 function window(scope: string, extra: Partial<MaintenanceWindow> = {}): MaintenanceWindow {
   return {
@@ -168,25 +140,6 @@ describe('anti-flap', () => {
     );
   });
 });
-
-const okText = readFileSync(join(import.meta.dirname, '../../fixtures/snapshots/Ok.json'), 'utf8');
-
-/** Three MariaDB replicas with the given gtid_binlog_pos, lag and delay (cloned from the captured replica). */
-function replicas(
-  specs: Array<{ id: string; pos: string; lag?: number; delay?: number }>,
-): ServerObservation[] {
-  const base = hydrateSnapshot(JSON.parse(okText) as Snapshot).servers[1]!;
-  return specs.map((spec) => {
-    const s = JSON.parse(JSON.stringify(base)) as ServerObservation;
-    s.id = spec.id;
-    s.gtid.binlogPos = gtidValue(spec.pos, 'mariadb');
-    s.gtid.currentPos = gtidValue(spec.pos, 'mariadb');
-    s.gtid.binlogState = { raw: null };
-    s.replication!.secondsBehind = spec.lag ?? 0;
-    if (spec.delay) s.replication!.sqlDelay = spec.delay;
-    return s;
-  });
-}
 
 describe('promotion ranking', () => {
   it('puts the replica holding every acknowledged transaction first, whatever the rules say', () => {

@@ -29,9 +29,19 @@ describe('parseEvent', () => {
       group: 'web',
       dryRun: false,
       force: true,
-      target: undefined,
+      target: '10.0.2.10:3306',
+      reason: "db-a's disk is failing; the watchdog cannot see it",
       requestId: 'incident-2026-12-01-forced-failover',
     });
+  });
+
+  it('takes allowDataLoss and reason only with force', () => {
+    expect(
+      parseEvent({ action: 'failover', force: true, target: 'db2:3306', allowDataLoss: true, reason: 'r' }),
+    ).toMatchObject({ force: true, target: 'db2:3306', allowDataLoss: true, reason: 'r' });
+    expect(() => parseEvent({ action: 'failover', target: 'db2:3306', allowDataLoss: true })).toThrow(
+      /allowDataLoss and reason go with "force": true/,
+    );
   });
 
   it('defaults dryRun and force to false on a console event', () => {
