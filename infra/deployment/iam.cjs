@@ -145,6 +145,7 @@ function statementsFor(d, group) {
       Resource: [sub(`${ARN_PREFIX}:lambda:${REGION_ACCOUNT}:function:${group.functionName}`)],
     },
   );
+  statements.push(...hookStatements(d));
   if (d.routers.discoverByTag) {
     statements.push({
       Sid: 'DiscoverBackendsByTag',
@@ -185,6 +186,42 @@ function statementsFor(d, group) {
         Resource: [ec2('network-interface', '*')],
       },
     );
+  }
+  return statements;
+}
+
+/**
+ * The operator hooks of the stage's `watchdog:` block (functions/config/schema.ts, core/hooks.ts): each
+ * gets exactly its own target. A local `command` hook runs only in the CLI and the sandbox: no grant.
+ * Hooks in a configuration stored by hand need these statements added by hand (docs/deployment.md).
+ */
+function hookStatements(d) {
+  const hooks = d.watchdog?.hooks ?? {};
+  const statements = [];
+  for (const [phase, hook] of Object.entries(hooks)) {
+    if (!hook || typeof hook !== 'object') continue;
+    const sid = `Hook${phase[0].toUpperCase()}${phase.slice(1)}`;
+    if (hook.lambda) {
+      const fn = hook.lambda.startsWith('arn:')
+        ? hook.lambda
+        : sub(`${ARN_PREFIX}:lambda:${REGION_ACCOUNT}:function:${hook.lambda}`);
+      statements.push({ Sid: sid, Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [fn] });
+    } else if (hook.ssmDocument) {
+      const doc = hook.ssmDocument.startsWith('arn:')
+        ? hook.ssmDocument
+        : sub(`${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:document/${hook.ssmDocument}`);
+      const instances = (hook.instanceIds ?? []).map((id) =>
+        sub(`${ARN_PREFIX}:ec2:${REGION_ACCOUNT}:instance/${id}`),
+      );
+      statements.push({
+        Sid: sid,
+        Effect: 'Allow',
+        Action: ['ssm:SendCommand'],
+        Resource: [doc, ...instances],
+      });
+    } else if (hook.snsTopicArn) {
+      statements.push({ Sid: sid, Effect: 'Allow', Action: ['sns:Publish'], Resource: [hook.snsTopicArn] });
+    }
   }
   return statements;
 }
