@@ -100,7 +100,8 @@ export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
   {
     privilege: 'REPLICATION SLAVE ADMIN',
     scope: 'global',
-    neededFor: 'STOP/START SLAVE, CHANGE MASTER TO, RESET SLAVE, SET GLOBAL gtid_slave_pos',
+    neededFor:
+      "STOP/START SLAVE, CHANGE MASTER TO, RESET SLAVE, SET GLOBAL gtid_slave_pos; SET GLOBAL slave_exec_mode (a resumed dump's catch-up)",
   },
   { privilege: 'SLAVE MONITOR', scope: 'global', neededFor: 'SHOW SLAVE STATUS / SHOW ALL SLAVES STATUS' },
   {
@@ -226,7 +227,8 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
   {
     privilege: 'SYSTEM_VARIABLES_ADMIN',
     scope: 'global',
-    neededFor: 'SET GLOBAL read_only / super_read_only / lock_wait_timeout; SET GLOBAL gtid_purged on reseed',
+    neededFor:
+      "SET GLOBAL read_only / super_read_only / lock_wait_timeout; SET GLOBAL gtid_purged on reseed; SET GLOBAL replica_exec_mode (a resumed dump's catch-up)",
   },
   {
     privilege: 'SESSION_VARIABLES_ADMIN',
