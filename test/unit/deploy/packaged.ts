@@ -8,4 +8,5 @@ export {
   readTemplate,
   TEMPLATE,
   type Template,
+  withPackageLock,
 } from '../../../functions/sandbox/production/bundle.js';
