@@ -10,6 +10,7 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { type AwsClientOptions, awsClientOptions } from '../aws/client-options.js';
 import { StorageError } from '../errors.js';
 import {
   counted,
@@ -35,6 +36,8 @@ export interface S3StoreOptions {
   sse?: { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
   /** Integrity checksum S3 verifies on every part and stores with the object. */
   checksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256' | 'CRC64NVME';
+  /** Connect and request timeouts, retries (default: awsClientOptions(), as every AWS client). */
+  aws?: AwsClientOptions;
   /** Multipart part size in bytes (S3 minimum 5 MiB); memory use is about partSize × queueSize. */
   partSize?: number;
   /** Parts uploaded concurrently per object. */
@@ -42,6 +45,21 @@ export interface S3StoreOptions {
 }
 
 const MIB = 1024 * 1024;
+
+/**
+ * The watchdog's AWS client options, with a request timeout of at least 2 minutes: the timer of an
+ * UploadPart runs while its body (a part of partSize bytes) is being sent.
+ */
+function s3ClientOptions(): AwsClientOptions {
+  const base = awsClientOptions();
+  return {
+    ...base,
+    requestHandler: {
+      ...base.requestHandler,
+      requestTimeout: Math.max(base.requestHandler.requestTimeout, 120_000),
+    },
+  };
+}
 
 /**
  * S3 adapter: streaming multipart upload through @aws-sdk/lib-storage, so an object of any size is
@@ -61,6 +79,7 @@ export class S3ObjectStore implements ObjectStore {
     this.client =
       options.client ??
       new S3Client({
+        ...(options.aws ?? s3ClientOptions()),
         region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
