@@ -36,6 +36,8 @@ export interface S3StoreOptions {
   sse?: { type: 'AES256' } | { type: 'aws:kms'; kmsKeyId?: string };
   /** Integrity checksum S3 verifies on every part and stores with the object. */
   checksumAlgorithm?: 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256' | 'CRC64NVME';
+  /** The run's abort signal: every call of this store ends with it (besides a call's own signal). */
+  signal?: AbortSignal;
   /** Connect and request timeouts, retries (default: awsClientOptions(), as every AWS client). */
   aws?: AwsClientOptions;
   /** Multipart part size in bytes (S3 minimum 5 MiB); memory use is about partSize × queueSize. */
@@ -91,6 +93,13 @@ export class S3ObjectStore implements ObjectStore {
       });
   }
 
+  /** The send options of a call: the store's signal and the call's own, whichever aborts first. */
+  private abort(own?: AbortSignal): { abortSignal?: AbortSignal } {
+    const signals = [this.options.signal, own].filter((x): x is AbortSignal => x !== undefined);
+    if (signals.length === 0) return {};
+    return { abortSignal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
+  }
+
   private fullKey(key: string): string {
     return this.prefix + normalizeKey(key);
   }
@@ -116,7 +125,8 @@ export class S3ObjectStore implements ObjectStore {
       },
     });
     const onAbort = () => void upload.abort().catch(() => undefined);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = this.abort(options.signal).abortSignal;
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
     } catch (error) {
@@ -124,7 +134,7 @@ export class S3ObjectStore implements ObjectStore {
       stream.destroy();
       throw new StorageError(`could not upload ${key} to ${this.url}`, { cause: error, details: { key } });
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
     return { key: normalizeKey(key), bytes: bytes() };
   }
@@ -133,7 +143,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
-        options.signal ? { abortSignal: options.signal } : {},
+        this.abort(options.signal),
       );
       if (!(out.Body instanceof Readable)) throw new Error('response body is not a Node.js stream');
       return out.Body;
@@ -146,6 +156,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const out = await this.client.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
+        this.abort(),
       );
       return {
         key: normalizeKey(key),
@@ -172,6 +183,7 @@ export class S3ObjectStore implements ObjectStore {
             Prefix: this.prefix + prefix,
             ...(token ? { ContinuationToken: token } : {}),
           }),
+          this.abort(),
         );
         for (const o of page.Contents ?? []) {
           if (!o.Key) continue;
@@ -194,7 +206,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
+        this.abort(),
+      );
     } catch (error) {
       throw new StorageError(`could not delete ${key} from ${this.url}`, { cause: error, details: { key } });
     }

@@ -1,5 +1,5 @@
 /**
- * Every AWS call has a request timeout that ends it: an endpoint that accepts the request and never
+ * Every AWS call has a request timeout that ends it, and the run's abort signal: an endpoint that accepts the request and never
  * answers must not hold a run until the Lambda deadline. The SDK's HTTP handler only logs a warning
  * when `requestTimeout` passes unless it is told to throw; the object store's S3 client is built with
  * the same options as the others. A real HTTP server that never answers, the real SDK clients.
@@ -77,4 +77,33 @@ describe('an AWS endpoint that accepts a request and never answers', () => {
     expect(result).toBeInstanceOf(StorageError);
     expect(String((result as Error).cause)).toMatch(/requestTimeout|TimeoutError/);
   }, 90_000);
+
+  it("ends every object store call when the run's signal aborts (HeadObject, ListObjectsV2, DeleteObject too)", async () => {
+    const run = new AbortController();
+    const slow = awsClientOptions({ ...env, AWS_REQUEST_TIMEOUT_MS: '600000' });
+    const store = new S3ObjectStore({
+      bucket: 'dumps',
+      prefix: 'shop',
+      endpoint,
+      credentials,
+      aws: slow,
+      signal: run.signal,
+    });
+    const before = received;
+    const calls = [
+      store.head('operations/x.json'),
+      store.list('operations/'),
+      store.delete('requests/y.json'),
+    ];
+    // Every call has reached the endpoint (and waits for an answer that never comes).
+    for (let i = 0; i < 600 && received < before + calls.length; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(received).toBe(before + calls.length);
+    run.abort(new Error('deadline'));
+    const results = await Promise.all(calls.map((c) => outcome(c)));
+    for (const r of results) {
+      expect(r).toBeInstanceOf(StorageError);
+      expect(String((r as Error).cause)).toMatch(/abort/i);
+    }
+  }, 120_000);
 });
