@@ -8,5 +8,4 @@ export {
   readTemplate,
   TEMPLATE,
   type Template,
-  withPackageLock,
 } from '../../../functions/sandbox/production/bundle.js';
