@@ -174,6 +174,7 @@ async function openRequest(
   cfg: Config,
   invocation: Invocation,
   group: string | undefined,
+  signal: AbortSignal,
 ): Promise<{ answer: HandlerResult } | { open: OpenRequest } | null> {
   const id = requestIdOf(invocation, group);
   if (!id) return null;
@@ -182,7 +183,7 @@ async function openRequest(
     return null;
   }
   const { getJson, openConfiguredStore, putJson } = await import('./operations/store.js');
-  const store = openConfiguredStore(cfg);
+  const store = openConfiguredStore(cfg, { signal });
   const key = requestKey(cfg.clusterName, group, id.id);
   const decision = decideRepeat(await getJson<RequestRecord>(store, key), new Date());
   if (!decision.run && 'repeat' in decision) {
@@ -293,7 +294,7 @@ async function watchdog(
   }
   let request: OpenRequest | undefined;
   try {
-    const opened = await openRequest(cfg, invocation, group);
+    const opened = await openRequest(cfg, invocation, group, signal);
     if (opened && 'answer' in opened) return opened.answer;
     request = opened?.open;
   } catch (error) {
@@ -389,7 +390,7 @@ async function sendAlert(cfg: Config, report: CycleReport, signal: AbortSignal):
     return;
   }
   const { openConfiguredStore } = await import('./operations/store.js');
-  const store = openConfiguredStore(cfg);
+  const store = openConfiguredStore(cfg, { signal });
   const key = alertKey(cfg.clusterName, report.group);
   const previous = await readAlertState(store, key);
   const decision = decideAlert(

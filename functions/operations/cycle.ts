@@ -385,7 +385,9 @@ export async function runCycle(
           { config, groups, plan: p, analysis: report.analysis, snapshot },
           {
             routers: await routerSwitchFor(config, deps.routers),
-            store: deps.store ?? memo(() => openConfiguredStore(config)),
+            store:
+              deps.store ??
+              memo(() => openConfiguredStore(config, deps.signal ? { signal: deps.signal } : {})),
             observe: () => observe(ownTarget, { ...observeOptions, readOperation: false }),
             ...(deps.signal ? { signal: deps.signal } : {}),
             ...(deps.participant ? { participant: deps.participant } : {}),

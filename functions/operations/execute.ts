@@ -166,7 +166,18 @@ async function guardServerChange(
   notRoutedTo?: ServerId,
 ): Promise<void> {
   const snapshot = await observeRouters(config, cred);
-  const unknown = unknownRouterGroups(snapshot);
+  // A group left without any router (its discovery found no instance) is as unknown as one whose
+  // routers do not answer: the router observation alone carries no discovery, so it is stated here.
+  const unknown = unknownRouterGroups({
+    ...snapshot,
+    discovery:
+      snapshot.discovery ??
+      config.groups.map((g) => ({
+        group: g.name,
+        source: g.ec2Tag ? ('ec2-tag' as const) : ('config' as const),
+        found: g.routers.length,
+      })),
+  });
   if (unknown.length > 0) {
     throw new SafetyRefusalError(
       `refusing ${step.kind}: the routers of ${unknown.map((u) => `group ${u.group} (${u.reason})`).join(', ')} are unknown`,

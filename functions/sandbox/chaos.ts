@@ -33,12 +33,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { type Config, parseConfig } from '../config/schema.js';
 import { errorMessage, StorageError } from '../errors.js';
-import { AdminPool } from '../operations/admin.js';
-import { compareChecksums } from '../operations/checksum.js';
 import { type CycleReport, runCycle } from '../operations/cycle.js';
 import { openConfiguredStore } from '../operations/store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
+import { CheckerUnreachable, checkerConfig, checksumWithin, retryWithin } from './checker.js';
 import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
 import { sandboxRouterSwitch } from './drill.js';
 import type { ClusterFlavor, RouterKindName } from './harness/cluster.js';
@@ -784,33 +783,39 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
         // Promote leaves the step 'already-done' to the one that takes over.
         if (finalPrimary !== primary) failovers++;
+        // The checker's own connections (functions/sandbox/checker.ts): generous timeouts, retried within
+        // a deadline; a server it still cannot reach is a harness error, not a violation, and the other
+        // checks of the round still run.
+        const checkFailed = (e: unknown, violation: string): void => {
+          if (e instanceof CheckerUnreachable)
+            harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
+          else violate(violation);
+        };
         for (const r of c.servers.filter((s) => s !== finalPrimary)) {
-          await c.waitForReplication(r, 60_000).catch((e: unknown) => {
-            violate(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
-          });
+          await retryWithin(`replication of ${r.name}`, () => c.waitForReplication(r, 60_000)).catch(
+            (e: unknown) => checkFailed(e, `round ${round}: ${r.name} not caught up: ${errorMessage(e)}`),
+          );
         }
-        const pool = new AdminPool(config);
-        try {
-          const p = await pool.get(finalPrimary.address);
-          for (const r of c.servers.filter((s) => s !== finalPrimary)) {
-            const cmp = await compareChecksums(p, await pool.get(r.address)).catch((e: unknown) => {
-              violate(`round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
+        for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+          const cmp = await checksumWithin(checkerConfig(config), finalPrimary.address, r.address).catch(
+            (e: unknown) => {
+              checkFailed(e, `round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
               return null;
-            });
-            if (cmp && !cmp.consistent)
-              violate(
-                `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
-              );
-          }
-        } finally {
-          await pool.close();
+            },
+          );
+          if (cmp && !cmp.consistent)
+            violate(
+              `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
+            );
         }
         // Taken before the primary is read: a write acknowledged after the read is not yet "lost".
         const ackedNow = writer.ids();
         const present = new Set(
-          (await finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`)).map((r) =>
-            String(r.id),
-          ),
+          (
+            await retryWithin('acknowledged writes on the primary', () =>
+              finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`),
+            )
+          ).map((r) => String(r.id)),
         );
         const lost = [...ackedNow].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
         if (lost.length > lostAckedWrites) {
@@ -827,11 +832,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         maxLost = Math.max(maxLost, lost.length);
         onlySalvaged = [...ackedNow].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
         for (const s of c.servers) {
-          const rows = await s
-            .query(
+          const rows = await retryWithin(`operation rows on ${s.name}`, () =>
+            s.query(
               `SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`,
-            )
-            .catch(() => [{ n: 0, expired: 0 }]);
+            ),
+          ).catch((e: unknown) => {
+            // No ongoing_failover schema yet is no leftover; a server out of reach is reported.
+            if (e instanceof CheckerUnreachable)
+              harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
+            return [{ n: 0, expired: 0 }];
+          });
           if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
             violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
         }

@@ -10,6 +10,7 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { type AwsClientOptions, awsClientOptions } from '../aws/client-options.js';
 import { StorageError } from '../errors.js';
 import {
   counted,
@@ -40,6 +41,10 @@ export interface S3StoreOptions {
    * owns it (a bucket deleted and re-created elsewhere), so dumps never go to, nor come from, someone else.
    */
   expectedBucketOwner?: string;
+  /** The run's abort signal: every call of this store ends with it (besides a call's own signal). */
+  signal?: AbortSignal;
+  /** Connect and request timeouts, retries (default: awsClientOptions(), as every AWS client). */
+  aws?: AwsClientOptions;
   /** Multipart part size in bytes (S3 minimum 5 MiB); memory use is about partSize × queueSize. */
   partSize?: number;
   /** Parts uploaded concurrently per object. */
@@ -47,6 +52,21 @@ export interface S3StoreOptions {
 }
 
 const MIB = 1024 * 1024;
+
+/**
+ * The watchdog's AWS client options, with a request timeout of at least 2 minutes: the timer of an
+ * UploadPart runs while its body (a part of partSize bytes) is being sent.
+ */
+function s3ClientOptions(): AwsClientOptions {
+  const base = awsClientOptions();
+  return {
+    ...base,
+    requestHandler: {
+      ...base.requestHandler,
+      requestTimeout: Math.max(base.requestHandler.requestTimeout, 120_000),
+    },
+  };
+}
 
 /**
  * S3 adapter: streaming multipart upload through @aws-sdk/lib-storage, so an object of any size is
@@ -66,6 +86,7 @@ export class S3ObjectStore implements ObjectStore {
     this.client =
       options.client ??
       new S3Client({
+        ...(options.aws ?? s3ClientOptions()),
         region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
@@ -75,6 +96,13 @@ export class S3ObjectStore implements ObjectStore {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       });
+  }
+
+  /** The send options of a call: the store's signal and the call's own, whichever aborts first. */
+  private abort(own?: AbortSignal): { abortSignal?: AbortSignal } {
+    const signals = [this.options.signal, own].filter((x): x is AbortSignal => x !== undefined);
+    if (signals.length === 0) return {};
+    return { abortSignal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
   }
 
   private fullKey(key: string): string {
@@ -110,7 +138,8 @@ export class S3ObjectStore implements ObjectStore {
       },
     });
     const onAbort = () => void upload.abort().catch(() => undefined);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = this.abort(options.signal).abortSignal;
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
     } catch (error) {
@@ -118,7 +147,7 @@ export class S3ObjectStore implements ObjectStore {
       stream.destroy();
       throw new StorageError(`could not upload ${key} to ${this.url}`, { cause: error, details: { key } });
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
     return { key: normalizeKey(key), bytes: bytes() };
   }
@@ -127,7 +156,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const out = await this.client.send(
         new GetObjectCommand({ ...this.at, Key: this.fullKey(key) }),
-        options.signal ? { abortSignal: options.signal } : {},
+        this.abort(options.signal),
       );
       if (!(out.Body instanceof Readable)) throw new Error('response body is not a Node.js stream');
       return out.Body;
@@ -138,7 +167,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ ...this.at, Key: this.fullKey(key) }));
+      const out = await this.client.send(
+        new HeadObjectCommand({ ...this.at, Key: this.fullKey(key) }),
+        this.abort(),
+      );
       return {
         key: normalizeKey(key),
         size: out.ContentLength ?? 0,
@@ -164,6 +196,7 @@ export class S3ObjectStore implements ObjectStore {
             Prefix: this.prefix + prefix,
             ...(token ? { ContinuationToken: token } : {}),
           }),
+          this.abort(),
         );
         for (const o of page.Contents ?? []) {
           if (!o.Key) continue;
@@ -186,7 +219,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ ...this.at, Key: this.fullKey(key) }));
+      await this.client.send(
+        new DeleteObjectCommand({ ...this.at, Key: this.fullKey(key) }),
+        this.abort(),
+      );
     } catch (error) {
       throw new StorageError(`could not delete ${key} from ${this.url}`, { cause: error, details: { key } });
     }

@@ -6,11 +6,22 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, parseConfig } from '../../functions/config/schema.js';
+import { DbError } from '../../functions/errors.js';
+import { connectAdmin } from '../../functions/operations/admin.js';
+import {
+  CheckerUnreachable,
+  checkerConfig,
+  checksumWithin,
+  retryWithin,
+} from '../../functions/sandbox/checker.js';
 import { lastJsonLine, readWhole, waitForOutput } from '../../functions/sandbox/child-output.js';
+import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 
 const PIPE_BUFFERS = 4;
 const BYTES = PIPE_BUFFERS * 219_000;
@@ -78,4 +89,114 @@ describe('the chaos command', () => {
     const last = lastJsonLine<Record<string, unknown>>(stdout);
     expect(last.ok && last.value).toMatchObject({ bench: 'chaos', seed: 1, violations: 0, harnessErrors: 1 });
   }, 180_000);
+});
+
+/**
+ * A TCP front of a server that accepts the first `silent` connections and never answers them (a
+ * server at load average 140 whose greeting does not come within the connect timeout), then passes
+ * every later connection through to the real server.
+ */
+async function stallingFront(target: { host: string; port: number }, silent: number) {
+  const held: Socket[] = [];
+  let accepted = 0;
+  const server: Server = createServer((socket) => {
+    accepted++;
+    socket.on('error', () => {});
+    if (accepted <= silent) {
+      held.push(socket);
+      return;
+    }
+    const upstream = createConnection(target);
+    upstream.on('error', () => socket.destroy());
+    socket.pipe(upstream).pipe(socket);
+    held.push(socket, upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of held) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe("the chaos checker's own connections", () => {
+  let cluster: Cluster;
+  let config: Config;
+  beforeAll(async () => {
+    cluster = await startCluster({ servers: 2, groups: 1, name: 'checker' });
+    config = parseConfig(cluster.config(), 'checker');
+  }, 300_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 120_000);
+
+  /** The configuration with db2 reached through `port` (same server id), with the given connect timeout. */
+  const through = (port: number, connectMs: number): Config => ({
+    ...checkerConfig(config, { connectMs, queryMs: 60_000 }),
+    servers: config.servers.map((s) => (s.name === 'db2' ? { ...s, port } : s)),
+  });
+
+  it('compares checksums of a server that does not answer its first connections (retried, not a violation)', async () => {
+    const db2 = cluster.servers[1]!;
+    const front = await stallingFront({ host: db2.host, port: db2.port }, 2);
+    try {
+      const [primary, replica] = [config.servers[0]!.id, config.servers[1]!.id];
+      const cmp = await checksumWithin(through(front.port, 1_000), primary, replica, {
+        deadlineMs: 120_000,
+        pauseMs: 200,
+      });
+      expect(cmp.consistent).toBe(true);
+      expect(front.accepted()).toBeGreaterThanOrEqual(3);
+    } finally {
+      await front.close();
+    }
+  }, 240_000);
+
+  it('names a server still out of reach at the deadline as the checker failing (CheckerUnreachable)', async () => {
+    const front = await stallingFront({ host: '127.0.0.1', port: 1 }, Number.POSITIVE_INFINITY);
+    try {
+      const failure = await retryWithin(
+        'checksum of db2',
+        () => connectAdmin(through(front.port, 300), config.servers[1]!.id),
+        {
+          deadlineMs: 3_000,
+          pauseMs: 100,
+        },
+      ).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(CheckerUnreachable);
+      expect((failure as CheckerUnreachable).attempts).toBeGreaterThan(1);
+      expect(String((failure as Error).message)).toMatch(
+        /^checksum of db2: no connection after \d+ attempt\(s\): .*ETIMEDOUT/,
+      );
+    } finally {
+      await front.close();
+    }
+  }, 60_000);
+
+  it('does not retry a failure that is not about reaching the server (a wrong password is returned at once)', async () => {
+    const wrong: Config = {
+      ...config,
+      credentials: {
+        ...config.credentials,
+        watchdog: { user: config.credentials.watchdog!.user, password: 'wrong' },
+      },
+    };
+    let attempts = 0;
+    const failure = await retryWithin(
+      'checksum of db1',
+      () => {
+        attempts++;
+        return connectAdmin(wrong, config.servers[0]!.id);
+      },
+      { deadlineMs: 60_000, pauseMs: 100 },
+    ).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(DbError);
+    expect(String((failure as Error).message)).toMatch(/Access denied/);
+    expect(attempts).toBe(1);
+  }, 60_000);
 });

@@ -94,12 +94,15 @@ describe('chaos (short run)', () => {
     expect(scanned.published).toBeGreaterThan(0);
     expect(functionLog.length).toBeGreaterThan(100);
     expect(details.violations, lines.join('\n')).toEqual([]);
+    // A round the harness could not check proves nothing: it is not allowed to pass unseen either.
+    expect(details.harnessErrors, lines.join('\n')).toEqual([]);
     expect(details.result).toMatchObject({
       bench: 'chaos',
       rounds: 5,
       violations: 0,
       splitBrainWindows: 0,
       lostAckedWrites: 0,
+      harnessErrors: 0,
       mode: 'production',
       bundle: true,
     });

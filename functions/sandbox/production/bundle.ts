@@ -66,11 +66,20 @@ function acquireLock(): void {
   }
 }
 
+/** Runs `run` while no other process of this clone packages (osls and esbuild share work folders). */
+export function withPackageLock<T>(run: () => T): T {
+  acquireLock();
+  try {
+    return run();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
 /** Runs `npm run package` unless the packaged output is newer than every input. */
 export function ensurePackaged(): void {
   if (isFresh()) return;
-  acquireLock();
-  try {
+  withPackageLock(() => {
     if (isFresh()) return; // another test file packaged while we waited
     const result = spawnSync('npm', ['run', '--silent', 'package'], {
       cwd: ROOT,
@@ -81,9 +90,7 @@ export function ensurePackaged(): void {
     if (result.status !== 0) {
       throw new Error(`npm run package failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
     }
-  } finally {
-    rmSync(LOCK, { recursive: true, force: true });
-  }
+  });
 }
 
 export interface CfnResource {

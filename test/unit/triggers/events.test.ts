@@ -128,7 +128,7 @@ describe('the backend watcher event', () => {
       ...event,
       action: 'failover',
       force: true,
-      detail: { ...event.detail, group: 'api' },
+      detail: { ...event.detail, group: 'web' },
     });
     expect(parsed).toMatchObject({ action: 'check', group: undefined, force: false, dryRun: false });
   });
