@@ -219,10 +219,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(
-        new DeleteObjectCommand({ ...this.at, Key: this.fullKey(key) }),
-        this.abort(),
-      );
+      await this.client.send(new DeleteObjectCommand({ ...this.at, Key: this.fullKey(key) }), this.abort());
     } catch (error) {
       throw new StorageError(`could not delete ${key} from ${this.url}`, { cause: error, details: { key } });
     }
