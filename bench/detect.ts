@@ -121,16 +121,10 @@ async function main(): Promise<number> {
   let detection: DeployedDetection | undefined;
   let writer: AckWriter | undefined;
   try {
-    // The watchdog configuration in SSM: the cluster's, with the sandbox's short election timings and
-    // no anti-flap period (trials kill a primary every half minute; production keeps 3600 s); the
-    // timeouts are the production defaults.
-    env = await ProductionEnvironment.start({
-      cluster,
-      configExtra: {
-        election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-        antiFlapSeconds: 0,
-      },
-    });
+    // The watchdog configuration in SSM: the cluster's, with the production defaults (timeouts,
+    // election timings) but no anti-flap period (trials kill a primary every minute or two; production
+    // keeps 3600 s).
+    env = await ProductionEnvironment.start({ cluster, configExtra: { antiFlapSeconds: 0 } });
     const deploymentDir = join(cluster.dir, 'deployment');
     mkdirSync(deploymentDir, { recursive: true });
     const packagedAt = Date.now();
