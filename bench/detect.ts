@@ -25,15 +25,14 @@
  * Options: --trials=N (default 20), --routers-per-group=N (default 2), --seed=N. Last line:
  * {"bench":"detect","trials":…,"mechanism":"…","p50OutageS":…,"maxOutageS":…,"lostAckedWrites":…,"monthlyCostUsd":…}
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type ServerHandle, startCluster } from '../functions/sandbox/harness/index.js';
-import { ROOT } from '../functions/sandbox/production/bundle.js';
 import {
   DeployedDetection,
+  deploymentFileOf,
   packageDeployment,
   type TriggeredRun,
 } from '../functions/sandbox/production/detection.js';
@@ -73,17 +72,6 @@ function median(values: number[]): number {
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON-shaped report access
 type Json = any;
-
-/** The deployment file of this cluster: deploy/sample.yml with this cluster's name, groups and routers. */
-function deploymentYaml(env: ProductionEnvironment): string {
-  const raw = parseYaml(readFileSync(join(ROOT, 'deploy', 'sample.yml'), 'utf8')) as Json;
-  const doc = env.configDocument() as Json;
-  raw.cluster = env.clusterName;
-  raw.configSsmPath = env.configSsmPath;
-  raw.groups = env.groups.map((name) => ({ name }));
-  raw.watchdog = { servers: doc.servers, groups: doc.groups };
-  return stringifyYaml(raw);
-}
 
 /** What a run reported, for the per-trial line. */
 function describeRun(r: TriggeredRun, killAt: number): string {
@@ -128,7 +116,7 @@ async function main(): Promise<number> {
     const deploymentDir = join(cluster.dir, 'deployment');
     mkdirSync(deploymentDir, { recursive: true });
     const packagedAt = Date.now();
-    const template = packageDeployment(deploymentYaml(env), STAGE, deploymentDir);
+    const template = packageDeployment(deploymentFileOf(env), STAGE, deploymentDir);
     process.stdout.write(
       `bench:detect: production mode: bundle ${env.bundleDir}, template of stage ${STAGE} packaged in ${Date.now() - packagedAt} ms, AWS stand-in ${env.standin.url}\n`,
     );

@@ -11,11 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
-import { ROOT } from '../../functions/sandbox/production/bundle.js';
 import {
   DeployedDetection,
+  deploymentFileOf,
   detectionRules,
   packageDeployment,
 } from '../../functions/sandbox/production/detection.js';
@@ -46,13 +45,7 @@ beforeAll(async () => {
       antiFlapSeconds: 0,
     },
   });
-  const raw = parseYaml(readFileSync(join(ROOT, 'deploy', 'sample.yml'), 'utf8')) as Json;
-  const doc = env.configDocument() as Json;
-  raw.cluster = env.clusterName;
-  raw.configSsmPath = env.configSsmPath;
-  raw.groups = env.groups.map((name) => ({ name }));
-  raw.watchdog = { servers: doc.servers, groups: doc.groups };
-  const template = packageDeployment(stringifyYaml(raw), 'wprod', join(cluster.dir, 'deployment'));
+  const template = packageDeployment(deploymentFileOf(env), 'wprod', join(cluster.dir, 'deployment'));
   detection = new DeployedDetection(env, template);
   detection.wireTriggers();
   await detection.installWatchers();

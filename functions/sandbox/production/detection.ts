@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { StandinInstance } from '../aws-standin/server.js';
 import { type CommandDocument, resolveParameters, runShellScriptStep } from '../aws-standin/ssm-agent.js';
 import { EventBridgeStandIn, type EventPattern } from '../eventbridge.js';
@@ -26,6 +27,20 @@ import { WatcherProcess } from '../watcher.js';
 import { ROOT, type Template } from './bundle.js';
 import type { InvokeOutcome, ProductionEnvironment } from './environment.js';
 import { type ImdsStandIn, startImds } from './imds.js';
+
+/**
+ * The deployment file of an environment's cluster: deploy/sample.yml with its cluster name, SSM path,
+ * groups, and a `watchdog:` block naming its servers and routers (what the associations install from).
+ */
+export function deploymentFileOf(env: ProductionEnvironment): string {
+  const raw = parseYaml(readFileSync(join(ROOT, 'deploy', 'sample.yml'), 'utf8')) as Json;
+  const doc = env.configDocument();
+  raw.cluster = env.clusterName;
+  raw.configSsmPath = env.configSsmPath;
+  raw.groups = env.groups.map((name) => ({ name }));
+  raw.watchdog = { servers: doc.servers, groups: doc.groups };
+  return stringifyYaml(raw);
+}
 
 /** Packages the template of `deploymentYaml` (stage `stage`) into `dir`; returns it. */
 export function packageDeployment(deploymentYaml: string, stage: string, dir: string): Template {
