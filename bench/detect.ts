@@ -50,6 +50,11 @@ const arg = (name: string, dflt: number): number =>
 const trials = arg('trials', 20);
 /** Backends (routers, watchers, writers) per group: 2 in the documented cluster, 1 for a lighter run. */
 const routersPerGroup = arg('routers-per-group', 2);
+/**
+ * Minutes after which no new trial starts (default: none): on a machine shared with other benchmarks a
+ * trial can take minutes; the summary then counts the trials that ran and says the budget cut the run.
+ */
+const budgetMin = arg('budget-min', 0);
 let seed = arg('seed', 2026);
 const random = (): number => {
   // mulberry32: a repeatable sequence of kill moments for a given --seed.
@@ -144,7 +149,16 @@ async function main(): Promise<number> {
     const firstEvents: number[] = [];
     let primary: ServerHandle = cluster.servers[0]!;
     let replica: ServerHandle = cluster.servers[1]!;
+    const budgetEnd = budgetMin > 0 ? Date.now() + budgetMin * 60_000 : Number.POSITIVE_INFINITY;
+    let trialsRun = 0;
     for (let trial = 1; trial <= trials; trial++) {
+      if (Date.now() > budgetEnd) {
+        process.stdout.write(
+          `bench:detect: the ${budgetMin}-minute budget is spent: stopping after ${trialsRun} of ${trials} trials\n`,
+        );
+        break;
+      }
+      trialsRun = trial;
       // Healthy: every router acknowledges writes on the primary, the replica replicates.
       await cluster.waitForReplication(replica, 120_000);
       const since = Date.now();
@@ -194,6 +208,11 @@ async function main(): Promise<number> {
         `writes on ${replica.name} through every router +${recoveredAt - killAt} ms; outage ${(outage / 1000).toFixed(2)} s; ` +
         `${events.length} event(s) (refused ${detection.bridge.refused.length}), ${runs.length} run(s) [${runs.map((r) => `${r.group} ${describeRun(r, killAt)}`).join('; ')}]`;
       process.stdout.write(`${line}\n`);
+      process.stdout.write(
+        `bench:detect: so far ${trial} trial(s), outages (s) ${outages.map((o) => o.toFixed(2)).join(' ')}, p50 ${median(outages).toFixed(2)}, max ${Math.max(...outages).toFixed(2)}, load ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}\n`,
+      );
 
       // Rebuild the old primary before the next trial (an operator's console checks), then swap roles.
       await primary.start();
@@ -236,7 +255,7 @@ async function main(): Promise<number> {
       .map((l) => l.toFixed(1))
       .join(' ');
     process.stdout.write(
-      `started ${startedAt}, ended ${new Date().toISOString()}; load average ${load}; ${trials} trials; ` +
+      `started ${startedAt}, ended ${new Date().toISOString()}; load average ${load}; ${trialsRun} of ${trials} trials; ` +
         `outages (s) ${outages.map((o) => o.toFixed(2)).join(' ')}; ` +
         `kill -> first event (ms) ${firstEvents.join(' ')}; ` +
         `acknowledged ${stats.acked}; missing on the final primary ${lost.length} (not in a salvage record: ${unexplained.length}); ` +
@@ -246,7 +265,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `${JSON.stringify({
         bench: 'detect',
-        trials,
+        trials: trialsRun,
         mechanism:
           'push: watcher on each backend (installed by the stack SSM document, HAProxy runtime API) -> PutEvents signed with the instance role -> the stack rule on the detection bus -> the packaged bundle (a cold process per invocation, one at a time per group)',
         p50OutageS: Math.round(median(outages) * 100) / 100,
