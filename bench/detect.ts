@@ -1,55 +1,60 @@
 /**
  * bench:detect — how long writes stop when the primary dies, when nothing but the deployed triggers
- * start the watchdog: the backend watchers' events through the stack's rules (and the 10-minute
- * schedule). No alarm, no test invoke.
+ * start the watchdog, in the PRODUCTION mode of the sandbox (functions/sandbox/production):
  *
  *   2 MariaDB servers with read_only=ON in their configuration (the recommended mode: writes stop at the
  *   death and resume only when the watchdog promotes the replica), 3 backend groups with 2 backends each
  *   (a sticky HAProxy router per backend; --routers-per-group=N), a writer through every router
  *   recording each acknowledged write;
- *   one watcher per router (infra/watcher/watcher.sh, the installed defaults: 250 ms, 5 s gap, 30 s
- *   repeat) sending signed PutEvents to the EventBridge stand-in (functions/sandbox/eventbridge.ts);
- *   the stand-in's rules are the ones the stack deploys (infra/deployment/index.cjs `build`, run on a
- *   deployment of this cluster), each targeting its group's function: a warm container of the watchdog
- *   handler that runs its events one at a time (bench/detect-function.ts, reserved concurrency 1).
+ *   the deployment of this cluster packaged by osls exactly as `npm run deploy` would (a deployment file
+ *   in the shape of deploy/sample.yml, DEPLOY_CONFIG), and the bundle `npm run package` zips, each
+ *   invocation a fresh Node process of it (a cold start), configured from an SSM parameter, its AWS calls
+ *   answered by the AWS stand-in, routers switched through the real SSM document;
+ *   on every backend (a stand-in EC2 instance carrying its group's tag) the watcher installed by the
+ *   template's SSM document with its association's parameters, started as its systemd unit starts it,
+ *   signing PutEvents with the instance role's credentials (IMDSv2 stand-in) to the stand-in's
+ *   EventBridge endpoint, which checks the signature and matches the template's rules; each rule starts
+ *   its group's function with EventBridge's envelope, one run at a time per function (reserved
+ *   concurrency 1), and the template's 10-minute schedules run too (functions/sandbox/production/detection.ts).
  *   Each trial waits for a healthy cluster, waits a random 0-3 s, kill -9's the primary, and measures
  *   the outage: per router, the longest gap between two of its acknowledged writes from 5 s before the
- *   kill to 1 s after every router has written to the new primary; the trial's outage is the longest. Then the old primary is restarted and rebuilt
- *   (console `check` invokes of every group, as an operator would) before the next trial kills the
- *   other server.
- *
- * NOT YET the production mode of the sandbox (issue 12: the bundle against a stand-in of the AWS APIs,
- * configured from an SSM parameter): the handler runs from the sources with a config file, and the
- * EventBridge-to-Lambda hop is a pipe (in AWS it adds its own delivery latency, typically well under a
- * second, and a cold start when the container was reclaimed).
+ *   kill to 1 s after every router has written to the new primary; the trial's outage is the longest.
+ *   Then the old primary is restarted and rebuilt (console `check` invokes of every group, as an
+ *   operator would) before the next trial kills the other server.
  *
  * Options: --trials=N (default 20), --routers-per-group=N (default 2), --seed=N. Last line:
  * {"bench":"detect","trials":…,"mechanism":"…","p50OutageS":…,"maxOutageS":…,"lostAckedWrites":…,"monthlyCostUsd":…}
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse as parseYaml } from 'yaml';
-import { EventBridgeStandIn, type EventPattern } from '../functions/sandbox/eventbridge.js';
-import { type Cluster, type ServerHandle, startCluster } from '../functions/sandbox/harness/index.js';
-import { WatcherProcess } from '../functions/sandbox/watcher.js';
+import { type ServerHandle, startCluster } from '../functions/sandbox/harness/index.js';
+import {
+  DeployedDetection,
+  deploymentFileOf,
+  packageDeployment,
+  type TriggeredRun,
+} from '../functions/sandbox/production/detection.js';
+import { ProductionEnvironment, productionEvents } from '../functions/sandbox/production/environment.js';
 import {
   AckWriter,
   WRITER_SCHEMA,
   WRITER_TABLE,
   writerSetupStatements,
 } from '../functions/sandbox/writer.js';
-import { baseMonthlyUsd, costSummary, pushMonthlyUsd } from './detect-cost.js';
+import { costSummary } from './detect-cost.js';
 
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
 const trials = arg('trials', 20);
 /** Backends (routers, watchers, writers) per group: 2 in the documented cluster, 1 for a lighter run. */
 const routersPerGroup = arg('routers-per-group', 2);
+/**
+ * Minutes after which no new trial starts (default: none): on a machine shared with other benchmarks a
+ * trial can take minutes; the summary then counts the trials that ran and says the budget cut the run.
+ */
+const budgetMin = arg('budget-min', 0);
 let seed = arg('seed', 2026);
 const random = (): number => {
   // mulberry32: a repeatable sequence of kill moments for a given --seed.
@@ -60,20 +65,8 @@ const random = (): number => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-const require = createRequire(import.meta.url);
-const ROOT = join(import.meta.dirname, '..');
-const deployment = require('../infra/deployment/index.cjs') as {
-  build: (d: unknown) => {
-    functions: Record<string, { events: Record<string, unknown>[]; environment: Record<string, unknown> }>;
-  };
-  normalize: (
-    raw: unknown,
-    opts: { service: string; stage: string },
-  ) => { groups: { name: string; key: string }[] };
-};
-const detect = require('../infra/deployment/detect.cjs') as { busName: (d: unknown) => string };
-
 const CLUSTER_NAME = 'benchdetect';
+const STAGE = 'bench';
 const APP = { user: 'app_writer', password: 'app-writer-pw' };
 
 function median(values: number[]): number {
@@ -82,184 +75,65 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-interface InvocationResult {
-  id: number;
-  startMs: number;
-  endMs: number;
-  ok: boolean;
-  skipped: string | null;
-  code: string | null;
-  operation: string | null;
-  error: string | null;
-  salvaged: string[];
-  trigger?: string;
-}
+// biome-ignore lint/suspicious/noExplicitAny: JSON-shaped report access
+type Json = any;
 
-/** One group's function: a warm container that runs its events one at a time (reserved concurrency 1). */
-class GroupFunction {
-  readonly results: InvocationResult[] = [];
-  private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { trigger: string; resolve: (r: InvocationResult) => void }>();
-  private nextId = 1;
-
-  constructor(
-    readonly group: string,
-    env: Record<string, string>,
-    logPath: string,
-  ) {
-    const log = createWriteStream(logPath);
-    this.child = spawn(
-      process.execPath,
-      [join(ROOT, 'bin/run-ts.mjs'), join(ROOT, 'bench/detect-function.ts')],
-      {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-        stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      },
-    );
-    this.child.stdout?.pipe(log);
-    this.child.stderr?.pipe(log);
-    createInterface({ input: this.child.stdio[3] as NodeJS.ReadableStream }).on('line', (text) => {
-      const result = JSON.parse(text) as InvocationResult;
-      const waiter = this.pending.get(result.id);
-      this.pending.delete(result.id);
-      result.trigger = waiter?.trigger;
-      this.results.push(result);
-      waiter?.resolve(result);
-    });
+/** What a run reported, for the per-trial line. */
+function describeRun(r: TriggeredRun, killAt: number): string {
+  const report = r.outcome.result?.report as Json;
+  const what = report
+    ? `${report.analysis?.code ?? '?'}${report.operation ? `/${report.operation.operation} (${report.operation.role})` : ''}`
+    : r.outcome.result?.ok === true
+      ? 'skipped'
+      : `failed: ${r.outcome.thrown?.message ?? r.outcome.result?.error?.message ?? `exit ${r.outcome.exitCode}`}`;
+  let detail = '';
+  if (report?.operation) {
+    // Where the master's time went: the bundle's start (process spawn to the cycle's start), the
+    // observation, then each step of the operation (kind and duration).
+    const init = Date.parse(report.startedAt) - r.startMs;
+    const steps = ((report.operation.steps ?? []) as Json[])
+      .filter((st) => st.durationMs >= 100)
+      .map((st) => `${st.kind}${st.target ? `(${st.target})` : ''} ${st.durationMs}`)
+      .join(', ');
+    detail = ` {init ${init}, observe ${report.timings?.observeMs ?? '?'}, steps ≥100 ms: ${steps}}`;
   }
-
-  /** An asynchronous invoke (EventBridge target): queued, answered later. */
-  invoke(event: unknown, trigger: string): Promise<InvocationResult> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, { trigger, resolve });
-      this.child.stdin?.write(`${JSON.stringify({ id, event })}\n`);
-    });
-  }
-
-  /** Resolves once every event given so far has run. */
-  async idle(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pending.size > 0) {
-      if (Date.now() > deadline)
-        throw new Error(`${this.group}: ${this.pending.size} invocation(s) still running`);
-      await sleep(50);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.child.on('close', resolve));
-    this.child.stdin?.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 60_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
-
-/** The deployment of this cluster, as deploy/<stage>.yml would describe it: groups g1..g3, no alarms. */
-function deploymentOf(cluster: Cluster) {
-  const raw = parseYaml(readFileSync(join(ROOT, 'deploy', 'sample.yml'), 'utf8')) as Record<string, unknown>;
-  delete raw.watchdog;
-  raw.cluster = CLUSTER_NAME;
-  raw.groups = cluster.groups.map((g) => ({ name: g.name }));
-  return deployment.normalize(raw, { service: 'mysql-failover', stage: 'bench' });
+  return `${r.trigger}:${what} queued +${r.queuedAtMs - killAt} ran +${r.startMs - killAt}..${r.endMs - killAt} ms${detail}`;
 }
 
 async function main(): Promise<number> {
+  const startedAt = new Date().toISOString();
   const cluster = await startCluster({
     servers: 2,
     groups: 3,
     routersPerGroup,
     routerMode: 'sticky',
     readOnlyServers: true,
-    name: 'bench-detect',
+    name: CLUSTER_NAME,
   });
-  const bridge = new EventBridgeStandIn();
-  const watchers: WatcherProcess[] = [];
-  const functions = new Map<string, GroupFunction>();
-  const timers: NodeJS.Timeout[] = [];
+  let env: ProductionEnvironment | undefined;
+  let detection: DeployedDetection | undefined;
   let writer: AckWriter | undefined;
   try {
-    await bridge.start();
-    // The watchdog configuration: the cluster's, with the sandbox's short election timings and no
-    // anti-flap period (trials kill a primary every half minute; production keeps 3600 s).
-    const configPath = join(cluster.dir, 'bench-detect.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        ...cluster.config(),
-        clusterName: CLUSTER_NAME,
-        election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-        timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
-        antiFlapSeconds: 0,
-      }),
-      { mode: 0o600 },
+    // The watchdog configuration in SSM: the cluster's, with the production defaults (timeouts,
+    // election timings) but no anti-flap period (trials kill a primary every minute or two; production
+    // keeps 3600 s).
+    env = await ProductionEnvironment.start({ cluster, configExtra: { antiFlapSeconds: 0 } });
+    const deploymentDir = join(cluster.dir, 'deployment');
+    mkdirSync(deploymentDir, { recursive: true });
+    const packagedAt = Date.now();
+    const template = packageDeployment(deploymentFileOf(env), STAGE, deploymentDir);
+    process.stdout.write(
+      `bench:detect: production mode: bundle ${env.bundleDir}, template of stage ${STAGE} packaged in ${Date.now() - packagedAt} ms, AWS stand-in ${env.standin.url}\n`,
     );
-
-    // The functions and their triggers, as the stack deploys them.
-    const d = deploymentOf(cluster);
-    const built = deployment.build(d);
-    const bus = detect.busName(d);
-    for (const group of d.groups) {
-      const fn = new GroupFunction(
-        group.name,
-        {
-          GROUP: group.name,
-          CONFIG_FILE: configPath,
-          AWS_REGION: bridge.region,
-          POWERTOOLS_SERVICE_NAME: 'mysql-failover',
-        },
-        join(cluster.dir, `function-${group.name}.log`),
-      );
-      functions.set(group.name, fn);
-      for (const event of built.functions[group.key]!.events) {
-        const eb = event.eventBridge as { pattern: EventPattern; eventBus?: unknown } | undefined;
-        const schedule = event.schedule as { rate: string[]; input: unknown } | undefined;
-        if (eb?.eventBus) {
-          bridge.addRule({
-            name: `${group.key}-watcher`,
-            eventBusName: bus,
-            pattern: eb.pattern,
-            target: (e) => void fn.invoke(e, 'watcher'),
-          });
-        } else if (schedule) {
-          if (schedule.rate[0] !== 'rate(10 minutes)')
-            throw new Error(`unexpected schedule ${schedule.rate[0]}`);
-          timers.push(setInterval(() => void fn.invoke(schedule.input, 'schedule'), 600_000));
-        }
-      }
-    }
+    detection = new DeployedDetection(env, template);
+    detection.wireTriggers();
 
     for (const sql of writerSetupStatements(APP.user, APP.password)) await cluster.primary.query(sql);
     for (const r of cluster.replicas) await cluster.waitForReplication(r);
-    for (const group of cluster.groups) {
-      for (const router of group.routers) {
-        const w = new WatcherProcess({
-          dir: cluster.dir,
-          name: `watcher-${group.name}-${router.port}`,
-          env: {
-            MFW_CLUSTER: CLUSTER_NAME,
-            MFW_GROUP: group.name,
-            MFW_ROUTER_KIND: 'haproxy',
-            MFW_CONFIG_PATH: router.configPath,
-            MFW_SECTION: 'mysql_failover',
-            MFW_EVENT_BUS: bus,
-            MFW_REGION: bridge.region,
-            MFW_ENDPOINT: bridge.endpoint,
-            MFW_BACKEND: `backend-${group.name}-${router.port}`,
-            AWS_ACCESS_KEY_ID: bridge.credentials.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: bridge.credentials.secretAccessKey,
-            AWS_SESSION_TOKEN: bridge.credentials.sessionToken,
-          },
-        });
-        w.start();
-        watchers.push(w);
-        await w.waitForOutput('watcher: up:', 60_000);
-      }
-    }
-    // Warm containers, as the schedule's runs leave them: the sources compile on a first run here, which
-    // takes seconds on a loaded machine; the bundle's cold start in Lambda is about 0.25-0.5 s (bench:check).
-    await Promise.all([...functions.values()].map((f) => f.invoke({ action: 'status' }, 'console')));
+    await detection.installWatchers();
+    process.stdout.write(
+      `bench:detect: ${detection.watchers.length} watcher(s) installed by the template's document and watching\n`,
+    );
     // One writer per router, labelled by its router, so each router's gap is measured on its own.
     const labels = cluster.groups.flatMap((g) => g.routers.map((r) => `${g.name}/${r.port}`));
     writer = new AckWriter(
@@ -272,10 +146,19 @@ async function main(): Promise<number> {
     writer.start();
 
     const outages: number[] = [];
-    const lines: string[] = [];
+    const firstEvents: number[] = [];
     let primary: ServerHandle = cluster.servers[0]!;
     let replica: ServerHandle = cluster.servers[1]!;
+    const budgetEnd = budgetMin > 0 ? Date.now() + budgetMin * 60_000 : Number.POSITIVE_INFINITY;
+    let trialsRun = 0;
     for (let trial = 1; trial <= trials; trial++) {
+      if (Date.now() > budgetEnd) {
+        process.stdout.write(
+          `bench:detect: the ${budgetMin}-minute budget is spent: stopping after ${trialsRun} of ${trials} trials\n`,
+        );
+        break;
+      }
+      trialsRun = trial;
       // Healthy: every router acknowledges writes on the primary, the replica replicates.
       await cluster.waitForReplication(replica, 120_000);
       const since = Date.now();
@@ -285,8 +168,8 @@ async function main(): Promise<number> {
         await sleep(100);
       }
       await sleep(Math.round(random() * 3_000));
-      const before = bridge.received.length;
-      const invocationsBefore = [...functions.values()].map((f) => f.results.length);
+      const eventsBefore = detection.bridge.received.length;
+      const runsBefore = detection.runs.length;
       const killAt = Date.now();
       await primary.kill9();
       let recoveredAt = 0;
@@ -296,7 +179,7 @@ async function main(): Promise<number> {
           recoveredAt = Math.max(...firsts.values());
           break;
         }
-        if (i > 1_200)
+        if (i > 2_400)
           throw new Error(
             `trial ${trial}: no write on ${replica.name} through every router 120 s after the kill`,
           );
@@ -315,24 +198,29 @@ async function main(): Promise<number> {
       outages.push(outage / 1000);
       // Let every invocation the events started finish (and the late watchers' events arrive).
       await sleep(1_000);
-      await Promise.all([...functions.values()].map((f) => f.idle(120_000)));
-      const events = bridge.received.slice(before);
+      await detection.idle();
+      const events = detection.bridge.received.slice(eventsBefore);
       const firstEvent = events[0]?.atMs;
-      const runs = [...functions.values()].flatMap((f, i) => f.results.slice(invocationsBefore[i]));
-      const full = runs.filter((r) => !r.skipped);
+      if (firstEvent) firstEvents.push(firstEvent - killAt);
+      const runs = detection.runs.slice(runsBefore).sort((a, b) => a.startMs - b.startMs);
       const line =
         `trial ${trial}: kill ${primary.name} -> first event +${firstEvent ? firstEvent - killAt : '?'} ms, ` +
         `writes on ${replica.name} through every router +${recoveredAt - killAt} ms; outage ${(outage / 1000).toFixed(2)} s; ` +
-        `${events.length} event(s), ${full.length} cycle(s) [${full.map((r) => `${r.trigger}:${r.code}${r.operation ? `/${r.operation}` : ''} +${r.startMs - killAt}..${r.endMs - killAt} ms`).join(', ')}], ` +
-        `${runs.length - full.length} coalesced`;
-      lines.push(line);
+        `${events.length} event(s) (refused ${detection.bridge.refused.length}), ${runs.length} run(s) [${runs.map((r) => `${r.group} ${describeRun(r, killAt)}`).join('; ')}]`;
       process.stdout.write(`${line}\n`);
+      process.stdout.write(
+        `bench:detect: so far ${trial} trial(s), outages (s) ${outages.map((o) => o.toFixed(2)).join(' ')}, p50 ${median(outages).toFixed(2)}, max ${Math.max(...outages).toFixed(2)}, load ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}\n`,
+      );
 
       // Rebuild the old primary before the next trial (an operator's console checks), then swap roles.
       await primary.start();
       let rebuilt = false;
       for (let attempt = 1; attempt <= 10 && !rebuilt; attempt++) {
-        await Promise.all([...functions.values()].map((f) => f.invoke({ action: 'check' }, 'console')));
+        await Promise.all(
+          env.groups.map((g) => detection!.invoke(g, productionEvents.console('check', g), 'console')),
+        );
         const status = await cluster.replicationStatus(primary);
         rebuilt = status?.Slave_IO_Running === 'Yes' && status?.Slave_SQL_Running === 'Yes';
         if (!rebuilt) await sleep(1_000);
@@ -352,8 +240,13 @@ async function main(): Promise<number> {
         String(r.id),
       ),
     );
-    const salvaged = new Set([...functions.values()].flatMap((f) => f.results.flatMap((r) => r.salvaged)));
-    const acked = stats.acked;
+    const salvaged = new Set(
+      detection.runs.flatMap((r) =>
+        (((r.outcome.result?.report as Json)?.operation?.salvage ?? []) as Json[]).flatMap((s) =>
+          (s.transactions as Json[]).flatMap((t) => ((t.rows ?? []) as Json[]).flatMap((row) => row.values)),
+        ),
+      ),
+    );
     const lost = [...ackedIds].filter((id) => !present.has(id));
     const unexplained = lost.filter((id) => !salvaged.has(`@1=${id}`));
 
@@ -362,32 +255,32 @@ async function main(): Promise<number> {
       .map((l) => l.toFixed(1))
       .join(' ');
     process.stdout.write(
-      `load average ${load}; ${trials} trials; outages (s) ${outages.map((o) => o.toFixed(2)).join(' ')}; ` +
-        `acknowledged ${acked}; missing on the final primary ${lost.length} (not in a salvage record: ${unexplained.length}); ` +
-        `monthly cost: base check ${costs.baseUsd} USD (every mode), push detection +${pushMonthlyUsd().toFixed(4)} USD, ` +
-        `a 1-minute watch loop would be +${costs.watchUsd} USD (+${costs.watch128Usd} at 128 MB)\n`,
+      `started ${startedAt}, ended ${new Date().toISOString()}; load average ${load}; ${trialsRun} of ${trials} trials; ` +
+        `outages (s) ${outages.map((o) => o.toFixed(2)).join(' ')}; ` +
+        `kill -> first event (ms) ${firstEvents.join(' ')}; ` +
+        `acknowledged ${stats.acked}; missing on the final primary ${lost.length} (not in a salvage record: ${unexplained.length}); ` +
+        `monthly cost of the documented cluster: base check ${costs.baseUsd} USD, push detection +${costs.pushUsd} USD ` +
+        `(total ${costs.totalPushUsd} USD); a 1-minute watch loop would add ${costs.watchUsd} USD (${costs.watch128Usd} at 128 MB)\n`,
     );
     process.stdout.write(
       `${JSON.stringify({
         bench: 'detect',
-        trials,
+        trials: trialsRun,
         mechanism:
-          'push: watcher on each backend (HAProxy runtime API) -> signed PutEvents -> the group rule -> watchdog (sandbox drill path, not yet production mode)',
+          'push: watcher on each backend (installed by the stack SSM document, HAProxy runtime API) -> PutEvents signed with the instance role -> the stack rule on the detection bus -> the packaged bundle (a cold process per invocation, one at a time per group)',
         p50OutageS: Math.round(median(outages) * 100) / 100,
         maxOutageS: Math.round(Math.max(...outages) * 100) / 100,
         lostAckedWrites: lost.length,
-        // The detection mode's own cost, above the base check every mode pays (baseMonthlyCostUsd).
-        monthlyCostUsd: Math.round(pushMonthlyUsd() * 10_000) / 10_000,
-        baseMonthlyCostUsd: Math.round(baseMonthlyUsd() * 100) / 100,
+        // The whole monthly cost of the documented cluster with this detection mode (base check + push).
+        monthlyCostUsd: costs.totalPushUsd,
       })}\n`,
     );
     return 0;
   } finally {
-    for (const t of timers) clearInterval(t);
     await writer?.stop();
-    await Promise.all(watchers.map((w) => w.stop()));
-    await Promise.all([...functions.values()].map((f) => f.stop()));
-    await bridge.stop();
+    await detection?.stop();
+    await detection?.idle();
+    await env?.stop();
     await cluster.stop();
   }
 }

@@ -27,7 +27,7 @@ import { CycleFailedError, errorMessage, WatchdogError } from './errors.js';
 import { alertKey, decideAlert, readAlertState, writeAlertState } from './operations/alerts.js';
 import { type CycleReport, runCycle } from './operations/cycle.js';
 import { runMaintenanceCommand } from './operations/maintenance-command.js';
-import { recordCycleMetrics } from './operations/metrics.js';
+import { addMetricDimensions, recordCycleMetrics } from './operations/metrics.js';
 import {
   alertSummary,
   continuationEvent,
@@ -233,12 +233,17 @@ function failureThrows(invocation: Invocation): boolean {
   return invocation.trigger !== 'console';
 }
 
-function recordFailedCycle(cluster: string | undefined, group: string | undefined, failed: boolean): void {
-  metrics.addDimensions({
-    cluster: cluster ?? process.env.CLUSTER_NAME ?? 'unknown',
-    group: group ?? 'all',
-  });
-  metrics.addMetric('FailedCycle', MetricUnit.Count, failed ? 1 : 0);
+/** FailedCycle = 1 for a failed run; nothing for a good one (a series is billed only in the hours it has data). */
+function recordFailedCycle(
+  cluster: string | undefined,
+  group: string | undefined,
+  failed: boolean,
+  dimensionsAdded = false,
+): void {
+  if (!failed) return;
+  if (!dimensionsAdded)
+    addMetricDimensions(metrics, cluster ?? process.env.CLUSTER_NAME ?? 'unknown', group ?? 'all');
+  metrics.addMetric('FailedCycle', MetricUnit.Count, 1);
 }
 
 async function watchdog(
@@ -349,7 +354,7 @@ async function watchdog(
   }
   const failed = cycleFailed(report);
   recordCycleMetrics(metrics, cfg, report);
-  recordFailedCycle(cfg.clusterName, report.group ?? undefined, failed);
+  recordFailedCycle(cfg.clusterName, report.group ?? undefined, failed, true);
   recordOperationMetrics(metrics, report);
   logger.info('cycle finished', { report });
   await afterCycle(cfg, report, context, signal);
@@ -458,7 +463,8 @@ export const handler = middy(watchdog, {
   timeoutEarlyResponse: () => ({ ok: false, error: { code: 'DeadlineError', message: 'deadline reached' } }),
 })
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  // No ColdStart metric: a series per function in every hour; Lambda's REPORT line has the Init Duration.
+  .use(logMetrics(metrics));
 
 /** For tests: forget the cached configuration and clients. */
 export function resetForTests(): void {

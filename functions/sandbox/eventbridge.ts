@@ -148,7 +148,7 @@ export class EventBridgeStandIn {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => this.handle(req, Buffer.concat(chunks), res));
+      req.on('end', () => this.serve(req, Buffer.concat(chunks), res));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return this.endpoint;
@@ -204,7 +204,11 @@ export class EventBridgeStandIn {
     this.reply(res, status, { __type: type, message });
   }
 
-  private handle(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
+  /**
+   * Answers one request (already read into `body`). Public so that another listener can serve the
+   * EventBridge API on its own endpoint (the AWS stand-in, for the production mode's watchers).
+   */
+  serve(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
     if (req.method !== 'POST' || req.headers['x-amz-target'] !== 'AWSEvents.PutEvents') {
       this.refuse(
         res,

@@ -18,6 +18,11 @@ export interface WatcherOptions {
   name: string;
   /** MFW_* settings and AWS_* credentials; nothing else of this process's environment but PATH. */
   env: Record<string, string>;
+  /**
+   * The command that runs the watcher, when it is not the repository's script run by bash (e.g. the
+   * installed copy, started the way its systemd unit starts it). Nothing is copied then.
+   */
+  command?: { file: string; args: string[] };
 }
 
 export class WatcherProcess {
@@ -29,10 +34,18 @@ export class WatcherProcess {
 
   start(): void {
     mkdirSync(this.options.dir, { recursive: true });
-    const copy = join(this.options.dir, `${this.options.name}.sh`);
-    copyFileSync(WATCHER_SCRIPT, copy);
-    const child = spawn('bash', [copy], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MFW_SETTINGS_FILE: '', ...this.options.env },
+    let command = this.options.command;
+    if (!command) {
+      const copy = join(this.options.dir, `${this.options.name}.sh`);
+      copyFileSync(WATCHER_SCRIPT, copy);
+      command = { file: 'bash', args: [copy] };
+    }
+    const child = spawn(command.file, command.args, {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ...(this.options.command ? {} : { MFW_SETTINGS_FILE: '' }),
+        ...this.options.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {

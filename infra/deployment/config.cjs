@@ -103,6 +103,11 @@ const schema = z
       .strict()
       .default({}),
     backendInstanceProfile: z.boolean().default(true),
+    /**
+     * The CloudWatch dashboard: free as one of the account's first three dashboards, USD 3.00 a month
+     * beyond them (docs/deployment.md, What detection costs); the alarms do not need it.
+     */
+    dashboard: z.boolean().default(true),
     groups: z
       .array(
         z
@@ -210,6 +215,7 @@ function normalize(raw, { service, stage, source = 'deployment config' }) {
     notifications: c.notifications,
     function: c.function,
     backendInstanceProfile: c.backendInstanceProfile,
+    dashboard: c.dashboard,
     groups,
     watchdog: c.watchdog,
     /** Powertools adds a `service` dimension to every metric: the alarms must name the same value. */

@@ -8,7 +8,7 @@ const path = require('node:path');
 const { loadDeployment, normalize } = require('./config.cjs');
 const { roleFor, backendInstanceProfile } = require('./iam.cjs');
 const { dumpsBucket, dumpsUrl } = require('./storage.cjs');
-const { alarmsFor, dashboard } = require('./monitoring.cjs');
+const { alarmsFor, clusterAlarms, dashboard } = require('./monitoring.cjs');
 const detect = require('./detect.cjs');
 
 const SERVICE_DIR = path.resolve(__dirname, '..', '..');
@@ -197,7 +197,7 @@ function outputs(d) {
       Description: 'SSM Command documents that rewrite router destinations: this name, then -<router kind>',
       Value: d.routerDocumentName,
     },
-    DashboardName: { Value: { Ref: 'Dashboard' } },
+    ...(d.dashboard ? { DashboardName: { Value: { Ref: 'Dashboard' } } } : {}),
     BackendTag: {
       Description: 'Tag every backend with this key and its group name as the value',
       Value: `${d.routers.tagKey}=<${d.groups.map((g) => g.name).join('|')}>`,
@@ -218,7 +218,8 @@ function resourcesOf(d) {
     ...dumpsBucket(d),
     ...notifications(d),
     ...watchdogParameter(d),
-    ...dashboard(d),
+    ...(d.dashboard ? dashboard(d) : {}),
+    ...clusterAlarms(d),
     ...detect.resources(d),
     ...(d.backendInstanceProfile ? backendInstanceProfile(d) : {}),
   };

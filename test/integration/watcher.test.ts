@@ -27,6 +27,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgeStandIn, type ReceivedEntry } from '../../functions/sandbox/eventbridge.js';
 import { type Cluster, freePort, startCluster } from '../../functions/sandbox/harness/index.js';
 import { type Connection, openConnection } from '../../functions/sandbox/harness/sql.js';
+import { startImds } from '../../functions/sandbox/production/imds.js';
 import { WatcherProcess } from '../../functions/sandbox/watcher.js';
 
 const require = createRequire(import.meta.url);
@@ -246,7 +247,11 @@ describe('watcher debouncing, driven through ProxySQL admin SQL', () => {
 
   it('signs with the instance role from the metadata service (IMDSv2) and names the instance', async () => {
     await proxysql.admin(SHUN);
-    const imds = await startImds(bridge.credentials);
+    const imds = await startImds({
+      region: bridge.region,
+      instanceId: 'i-0abc1234def567890',
+      credentials: bridge.credentials,
+    });
     try {
       const env = watcherEnv({
         ...proxysql.env,
@@ -441,44 +446,3 @@ describe.skipIf(!haveMysqlRouter)('watcher on a real MySQL Router 9.7 in front o
     expect(String(detailOf(entry!).reason)).toContain(`later destination: ${db2.address}`);
   });
 });
-
-/** The instance metadata service, IMDSv2 only: every read needs the session token it hands out. */
-async function startImds(credentials: EventBridgeStandIn['credentials']) {
-  const state = { tokensRefused: 0 };
-  const token = 'imds-session-token';
-  const server = createServer((req, res) => {
-    if (req.method === 'PUT' && req.url === '/latest/api/token') {
-      res.end(token);
-      return;
-    }
-    if (req.headers['x-aws-ec2-metadata-token'] !== token) {
-      state.tokensRefused++;
-      res.writeHead(401).end();
-      return;
-    }
-    const answers: Record<string, string> = {
-      '/latest/meta-data/placement/region': bridge.region,
-      '/latest/meta-data/instance-id': 'i-0abc1234def567890',
-      '/latest/meta-data/iam/security-credentials/': 'backend-role',
-      '/latest/meta-data/iam/security-credentials/backend-role': JSON.stringify({
-        Code: 'Success',
-        Type: 'AWS-HMAC',
-        AccessKeyId: credentials.accessKeyId,
-        SecretAccessKey: credentials.secretAccessKey,
-        Token: credentials.sessionToken,
-        Expiration: new Date(Date.now() + 6 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      }),
-    };
-    const body = answers[req.url ?? ''];
-    if (body === undefined) res.writeHead(404).end();
-    else res.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    get tokensRefused() {
-      return state.tokensRefused;
-    },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}

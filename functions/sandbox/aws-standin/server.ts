@@ -94,6 +94,8 @@ export class AwsStandin {
   readonly functions = new Map<string, (event: unknown) => unknown>();
   readonly calls: string[] = [];
   onInvoke: ((invoke: LambdaInvoke) => void) | undefined;
+  /** When set, serves EventBridge (`X-Amz-Target: AWSEvents.*`) on this endpoint (../eventbridge.ts). */
+  eventBridge: { serve(req: IncomingMessage, body: Buffer, res: ServerResponse): void } | undefined;
   private readonly faults = new Map<string, { fault: AwsFault; times: number }>();
   private readonly running = new Set<Promise<unknown>>();
   private server: Server | null = null;
@@ -183,8 +185,14 @@ export class AwsStandin {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const body = raw.toString('utf8');
     const target = req.headers['x-amz-target'];
+    if (typeof target === 'string' && target.startsWith('AWSEvents.') && this.eventBridge) {
+      this.calls.push(target.slice('AWSEvents.'.length));
+      this.eventBridge.serve(req, raw, res);
+      return;
+    }
     const lambda = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
     if (typeof target === 'string') {
       const [service, operation] = target.split('.') as [string, string];

@@ -7,11 +7,16 @@
  * instances carrying the group's tag; switching them runs the real SSM document's script the way the
  * agent runs it. S3 is a real local endpoint (s3rver).
  *
- * One router per group: a tag group has one `routerPort` and one `configPath` for all its instances,
- * and here every instance is this host.
+ * A tag group has one `routerPort` and one `configPath` for all its instances, and here every instance
+ * is this host: the first router of a group is its instance's address; each further router of the
+ * group gets an address of its own on the loopback network (127.0.<group>.<router>) at the group's
+ * `routerPort`, forwarded to the router's real port, so that every instance is its own router to the
+ * watchdog. (The router switch's verification on an instance still reads 127.0.0.1:<routerPort>, the
+ * group's first router.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CycleReport } from '../../operations/cycle.js';
@@ -97,6 +102,8 @@ export class ProductionEnvironment {
   readonly secrets = { database: '', replication: '' };
   readonly lambdaTimeoutMs = 900_000;
   private readonly children = new Set<ChildProcess>();
+  private readonly forwarders: Server[] = [];
+  private readonly forwarded = new Set<Socket>();
   private readonly pending = new Set<Promise<InvokeOutcome>>();
   /** Continuations and other asynchronous invokes the functions sent, with what they returned. */
   readonly asyncOutcomes: InvokeOutcome[] = [];
@@ -130,6 +137,7 @@ export class ProductionEnvironment {
     const s3 = await startLocalS3({ bucket: 'mysql-failover-dumps' });
     const env = new ProductionEnvironment(options, standin, s3, bundleDir);
     env.deploy();
+    await env.forwardRouterAddresses();
     standin.onInvoke = (invoke) => env.deliver(invoke);
     return env;
   }
@@ -187,7 +195,7 @@ export class ProductionEnvironment {
         mkdirSync(dir, { recursive: true });
         this.standin.instances.push({
           instanceId,
-          privateIp: r.host,
+          privateIp: this.routerAddress(gi, ri),
           tags: { [TAG_KEY]: this.groups[gi]!, Name: `${this.clusterName}-${this.groups[gi]}-${ri + 1}` },
           state: 'running',
           dir,
@@ -202,6 +210,35 @@ export class ProductionEnvironment {
         });
       });
     });
+  }
+
+  /** The address of a group's router `ri` as its instance: the first is the router itself. */
+  private routerAddress(gi: number, ri: number): string {
+    return ri === 0 ? this.options.cluster.groups[gi]!.routers[0]!.host : `127.0.${gi + 1}.${ri + 1}`;
+  }
+
+  /** Each further router of a group: its instance's address at the group's routerPort, forwarded. */
+  private async forwardRouterAddresses(): Promise<void> {
+    for (const [gi, g] of this.options.cluster.groups.entries()) {
+      for (const [ri, r] of g.routers.entries()) {
+        if (ri === 0) continue;
+        const server = createServer((client) => {
+          const upstream = connect(r.port, r.host);
+          for (const socket of [client, upstream]) {
+            this.forwarded.add(socket);
+            socket.on('close', () => this.forwarded.delete(socket));
+          }
+          client.pipe(upstream).pipe(client);
+          client.on('error', () => upstream.destroy());
+          upstream.on('error', () => client.destroy());
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(g.routers[0]!.port, this.routerAddress(gi, ri), resolve);
+        });
+        this.forwarders.push(server);
+      }
+    }
   }
 
   /** The environment the template gives a group's function (infra/deployment/index.cjs), pointed here. */
@@ -309,6 +346,8 @@ export class ProductionEnvironment {
   async stop(): Promise<void> {
     for (const child of this.children) child.kill('SIGKILL');
     await Promise.allSettled([...this.pending]);
+    for (const server of this.forwarders) server.close();
+    for (const socket of this.forwarded) socket.destroy();
     await this.standin.stop();
     await this.s3.stop();
     rmSync(this.bundleDir, { recursive: true, force: true });

@@ -405,7 +405,7 @@ describe('stored watchdog configuration', () => {
 });
 
 describe('notifications and monitoring', () => {
-  it('alarms on failed cycles, failed steps, dropped asynchronous events and silence (one late run tolerated)', () => {
+  it('alarms per group on dropped asynchronous events and on silence (one late run tolerated)', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     for (const group of sample.groups) {
       const mine = alarms.filter(
@@ -414,12 +414,6 @@ describe('notifications and monitoring', () => {
           JSON.stringify(a.Dimensions).includes(group.functionName),
       );
       const byMetric = (name: string) => mine.filter((a) => a.MetricName === name);
-      expect(byMetric('FailedCycle')[0]).toMatchObject({
-        Statistic: 'Sum',
-        Threshold: 1,
-        TreatMissingData: 'notBreaching',
-      });
-      expect(byMetric('OperationStepsFailed')[0]).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
       expect(byMetric('AsyncEventsDropped')[0]).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1 });
       const silent = byMetric('ClusterState').find((a) => a.Statistic === 'SampleCount');
       expect(silent).toMatchObject({
@@ -428,11 +422,58 @@ describe('notifications and monitoring', () => {
         DatapointsToAlarm: 2,
         ComparisonOperator: 'LessThanThreshold',
         TreatMissingData: 'breaching',
+        Dimensions: [
+          { Name: 'service', Value: sample.powertoolsServiceName },
+          { Name: 'cluster', Value: sample.cluster },
+          { Name: 'group', Value: group.name },
+        ],
       });
     }
   });
 
-  it('alarms on each function errors and on its cluster state, notifying the topic', () => {
+  it('alarms once for the whole cluster on failed cycles, failed steps, its state and its degradation', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const clusterWide = [
+      { Name: 'service', Value: sample.powertoolsServiceName },
+      { Name: 'cluster', Value: sample.cluster },
+    ];
+    const named = (suffix: string) => alarms.filter((a) => a.AlarmName === `mysql-failover-sample-${suffix}`);
+    for (const suffix of ['failed-cycle', 'failed-steps', 'cluster-state', 'cluster-degraded']) {
+      expect(named(suffix), suffix).toHaveLength(1);
+      expect(named(suffix)[0]).toMatchObject({
+        Namespace: sample.function.metricsNamespace,
+        Dimensions: clusterWide,
+        AlarmActions: [{ Ref: 'NotificationsTopic' }],
+        OKActions: [{ Ref: 'NotificationsTopic' }],
+      });
+    }
+    expect(named('failed-cycle')[0]).toMatchObject({
+      MetricName: 'FailedCycle',
+      Statistic: 'Sum',
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(named('failed-steps')[0]).toMatchObject({
+      MetricName: 'OperationStepsFailed',
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
+    expect(named('cluster-state')[0]).toMatchObject({
+      MetricName: 'ClusterState',
+      Statistic: 'Maximum',
+      Threshold: 2,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    // Maximum: one group's degraded view is not hidden by another group's Ok.
+    expect(named('cluster-degraded')[0]).toMatchObject({
+      MetricName: 'ClusterState',
+      Statistic: 'Maximum',
+      EvaluationPeriods: 3,
+      Threshold: 1,
+    });
+  });
+
+  it('alarms on each function errors, notifying the topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     for (const group of sample.groups) {
       const errors = alarms.find(
@@ -444,34 +485,15 @@ describe('notifications and monitoring', () => {
       );
       expect(errors, `errors alarm of ${group.name}`).toBeDefined();
       expect(errors?.AlarmActions).toEqual([{ Ref: 'NotificationsTopic' }]);
-      const state = alarms.find(
-        (a) =>
-          a.MetricName === 'ClusterState' &&
-          a.Threshold === 2 &&
-          (a.Dimensions as { Name: string; Value: string }[]).some(
-            (d) => d.Name === 'group' && d.Value === group.name,
-          ),
-      );
-      expect(state, `cluster state alarm of ${group.name}`).toBeDefined();
-      expect(state).toMatchObject({
-        Namespace: sample.function.metricsNamespace,
-        Dimensions: [
-          { Name: 'service', Value: sample.powertoolsServiceName },
-          { Name: 'cluster', Value: sample.cluster },
-          { Name: 'group', Value: group.name },
-        ],
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        AlarmActions: [{ Ref: 'NotificationsTopic' }],
-      });
     }
   });
 
   it('shows state, operations and durations of every group on the dashboard', () => {
     const body = JSON.parse(template.Resources.Dashboard!.Properties.DashboardBody as string) as {
-      widgets: { properties: { metrics?: unknown[][] } }[];
+      widgets: { type: string; properties: { metrics?: unknown[][]; query?: string } }[];
     };
     const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
-    for (const name of ['ClusterState', 'Operations', 'OperationDurationMs', 'CheckDurationMs']) {
+    for (const name of ['ClusterState', 'Operations', 'OperationDurationMs']) {
       for (const group of sample.groups) {
         expect(
           metrics.some(
@@ -481,6 +503,10 @@ describe('notifications and monitoring', () => {
         ).toBe(true);
       }
     }
+    // The check duration comes from the reports in every group's log, not from a metric series.
+    const checks = body.widgets.find((w) => w.properties.query?.includes('report.timings.totalMs'));
+    expect(checks?.type).toBe('log');
+    for (const group of sample.groups) expect(checks?.properties.query).toContain(group.functionName);
   });
 
   it('creates the notifications topic and the example backend instance profile', () => {
