@@ -314,7 +314,9 @@ export class SsmRouterSwitch implements RouterSwitch {
       }
       if (this.now() >= deadline) return invocations;
       await this.sleep(delay);
-      delay = Math.min(delay * (poll.factor ?? 1.6), poll.maxMs ?? 5_000);
+      // At most a second between polls: the switch is on the failover's critical path (writes wait for
+      // it), and ListCommandInvocations costs nothing; a 5 s cap showed a 4.7 s switch only at 7.9 s.
+      delay = Math.min(delay * (poll.factor ?? 1.6), poll.maxMs ?? 1_000);
     }
   }
 

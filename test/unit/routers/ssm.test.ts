@@ -211,6 +211,21 @@ describe('SsmRouterSwitch', () => {
     expect(result.outcome).toBe('switched');
   });
 
+  it('polls at least once a second, so a finished switch is seen within a second', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    const pending = ssm.on(ListCommandInvocationsCommand);
+    for (let i = 0; i < 8; i++)
+      pending.resolvesOnce({ CommandInvocations: [invocation('i-0aaaaaaaaaaaaaaaa', 'InProgress')] });
+    pending.resolves({ CommandInvocations: [invocation('i-0aaaaaaaaaaaaaaaa', 'Success', resultLine())] });
+    ssm
+      .on(ListCommandsCommand)
+      .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'Success', TargetCount: 1 }] });
+    const result = await adapter().switch('web', request);
+    expect(result.outcome).toBe('switched');
+    expect(sleeps).toHaveLength(8);
+    expect(Math.max(...sleeps)).toBeLessThanOrEqual(1_000);
+  });
+
   it('waits for tag targets that have not appeared yet', async () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
     ssm
