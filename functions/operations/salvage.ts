@@ -6,10 +6,11 @@
  * What is saved, per transaction missing on the new primary:
  * - always (SQL only, works in Lambda): its GTID, binlog file and position, the tables it touched and
  *   its statements (SHOW BINLOG EVENTS);
- * - where the `mariadb-binlog` client is installed (CLI, sandbox, a Lambda layer): the exact events,
- *   read from the server over the replication protocol, as a file a person can replay
- *   (`mariadb < transactions.sql`), and the row images decoded from it (`### INSERT ...` lines) in the
- *   JSON record, so each lost write can be looked up by its values;
+ * - where the flavor's own binlog reader is installed (CLI, sandbox, a Lambda layer) — `mariadb-binlog`
+ *   for MariaDB, MySQL's `mysqlbinlog` for MySQL (findBinlogTool) — the exact events, read from the
+ *   server over the replication protocol, as a file a person can replay (`mariadb`/`mysql <
+ *   transactions.sql`), and the row images decoded from it (`### INSERT ...` lines) in the JSON record,
+ *   so each lost write can be looked up by its values; where none is, the record says so;
  * - always: a full streaming dump of the server before the overwrite (`backup/`), restorable by hand.
  */
 import { execFileSync, spawn } from 'node:child_process';
