@@ -781,6 +781,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         if (finalPrimary !== primary) failovers++;
         for (const r of c.servers.filter((s) => s !== finalPrimary)) {
           await c.waitForReplication(r, 60_000).catch((e: unknown) => {
+            // The checker's own connection failing (a loaded machine) proves nothing: a harness error.
+            if (/\bconnect E[A-Z]+$/.test(errorMessage(e))) throw e;
             violate(`round ${round}: ${r.name} not caught up: ${errorMessage(e)}`);
           });
         }
