@@ -7,6 +7,7 @@
  * The coordination schema (ongoing_failover) is excluded: its rows never replicate by design.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { tryParseGtidSet } from '../core/gtid.js';
 import { COORDINATION_SCHEMA } from '../election/schema.js';
 import { StateChangeRefusedError } from '../errors.js';
 import { type Row, type ServerAdmin, str } from './admin.js';
@@ -21,6 +22,13 @@ export interface ChecksumComparison {
   /** Tables present on one side only. */
   missing: Array<{ table: string; on: 'primary' | 'replica' }>;
   position: string;
+  /**
+   * MySQL: the replica's gtid_executed when it was checksummed, and whether it held transactions beyond
+   * the position that it did not have when stopped (it ran past the position: the comparison is not
+   * exact, and a difference is retried before it is reported).
+   */
+  replicaPosition?: string;
+  ranPast?: boolean;
   consistent: boolean;
 }
 
@@ -60,6 +68,33 @@ export async function compareChecksums(
   replica: ServerAdmin,
   timeoutSeconds = 30,
 ): Promise<ChecksumComparison> {
+  let result = await compareOnce(primary, replica, timeoutSeconds);
+  // A difference seen by a replica that ran past the position says nothing: compared again.
+  for (let attempt = 2; attempt <= 3 && !result.consistent && result.ranPast; attempt++) {
+    result = await compareOnce(primary, replica, timeoutSeconds);
+  }
+  return result;
+}
+
+async function executedSet(admin: ServerAdmin): Promise<string> {
+  const [g] = await admin.query<Row>(`SELECT @@global.${admin.flavor.executedGtidVariable()} AS pos`);
+  // MySQL prints a long gtid_executed with a newline after each comma.
+  return str(g?.pos).replace(/\s+/g, '');
+}
+
+/** Pure: whether `after` holds transactions beyond `position` that `before` did not (MySQL sets). */
+export function ranPastPosition(before: string, after: string, position: string): boolean {
+  const parse = (text: string) => tryParseGtidSet(text, 'mysql').set;
+  const [b, a, p] = [parse(before), parse(after), parse(position)];
+  if (!b || !a || !p) return false;
+  return !a.difference(p).difference(b).isEmpty();
+}
+
+async function compareOnce(
+  primary: ServerAdmin,
+  replica: ServerAdmin,
+  timeoutSeconds: number,
+): Promise<ChecksumComparison> {
   const primaryTables = await userTables(primary);
   const replicaTables = new Set(await userTables(replica));
   const status = await replicaStatus(replica);
@@ -67,13 +102,12 @@ export async function compareChecksums(
   // The replica stops BEFORE the primary's position is read: it is then at or behind that position
   // and can be replayed exactly up to it (stopped after, it could already be past it).
   await replica.run(replica.flavor.stopReplica());
+  const stoppedAt = replica.flavor.isMariadb ? '' : await executedSet(replica);
   try {
     let position = '';
     let sums = new Map<string, string | null>();
     const readPosition = async () => {
-      const [g] = await primary.query<Row>(`SELECT @@global.${primary.flavor.executedGtidVariable()} AS pos`);
-      // MySQL prints a long gtid_executed with a newline after each comma.
-      position = str(g?.pos).replace(/\s+/g, '');
+      position = await executedSet(primary);
     };
     if (primaryTables.length > 0) {
       await primary.run(`FLUSH TABLES ${primaryTables.join(', ')} WITH READ LOCK`);
@@ -104,6 +138,8 @@ export async function compareChecksums(
       replica,
       primaryTables.filter((t) => replicaTables.has(t)),
     );
+    // Read after the replica's checksums: anything applied past the position until then shows.
+    const replicaPosition = replica.flavor.isMariadb ? undefined : await executedSet(replica);
     const differing: ChecksumComparison['differing'] = [];
     const missing: ChecksumComparison['missing'] = [];
     for (const t of primaryTables) {
@@ -122,6 +158,9 @@ export async function compareChecksums(
       differing,
       missing,
       position,
+      ...(replicaPosition === undefined
+        ? {}
+        : { replicaPosition, ranPast: ranPastPosition(stoppedAt, replicaPosition, position) }),
       consistent: differing.length === 0 && missing.length === 0,
     };
   } finally {

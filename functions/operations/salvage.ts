@@ -6,13 +6,14 @@
  * What is saved, per transaction missing on the new primary:
  * - always (SQL only, works in Lambda): its GTID, binlog file and position, the tables it touched and
  *   its statements (SHOW BINLOG EVENTS);
- * - where the `mariadb-binlog` client is installed (CLI, sandbox, a Lambda layer): the exact events,
- *   read from the server over the replication protocol, as a file a person can replay
- *   (`mariadb < transactions.sql`), and the row images decoded from it (`### INSERT ...` lines) in the
- *   JSON record, so each lost write can be looked up by its values;
+ * - where the flavor's own binlog reader is installed (CLI, sandbox, a Lambda layer) — `mariadb-binlog`
+ *   for MariaDB, MySQL's `mysqlbinlog` for MySQL (findBinlogTool) — the exact events, read from the
+ *   server over the replication protocol, as a file a person can replay (`mariadb`/`mysql <
+ *   transactions.sql`), and the row images decoded from it (`### INSERT ...` lines) in the JSON record,
+ *   so each lost write can be looked up by its values; where none is, the record says so;
  * - always: a full streaming dump of the server before the overwrite (`backup/`), restorable by hand.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { SslOptions } from 'mysql2';
 import { type GtidSet, MariadbGtidPos, parseGtidSet } from '../core/gtid.js';
@@ -135,28 +136,43 @@ export function transactionsFromEvents(file: string, events: readonly Row[]): Sa
 }
 
 /**
- * Cuts `mariadb-binlog --verbose` output into the header (format description: needed to replay row
- * events) and one segment per GTID, and decodes the row images of each segment. Pure.
+ * Cuts `mariadb-binlog --verbose` or MySQL `mysqlbinlog --verbose` output into the header (format
+ * description: needed to replay row events), one segment per GTID with its decoded row images, and the
+ * trailer (delimiter and session resets) that ends a replayable file. Pure.
+ *
+ * MariaDB names the GTID in the event's header line (`#... GTID 0-1-5 trans`); MySQL prints a
+ * `#... GTID last_committed=...` header line, and the GTID (`uuid:N`, or `uuid:tag:N` from 8.3) in the
+ * `SET @@SESSION.GTID_NEXT= '...'` statement that follows it.
  */
 export function splitBinlogText(text: string): {
   header: string;
   segments: Map<string, { text: string; rows: RowImage[] }>;
+  trailer: string;
 } {
   const lines = text.split('\n');
   const segments = new Map<string, { text: string; rows: RowImage[] }>();
   const header: string[] = [];
+  const trailer: string[] = [];
+  let inSegment = false;
   let gtid: string | null = null;
   let buf: string[] = [];
   // The event header comment ("# at N") precedes the GTID event line; keep it with its transaction.
   let pending: string[] = [];
   const flush = () => {
-    if (gtid !== null) segments.set(gtid, { text: buf.join('\n'), rows: decodeRows(buf) });
+    if (inSegment && gtid !== null) segments.set(gtid, { text: buf.join('\n'), rows: decodeRows(buf) });
   };
   for (const line of lines) {
-    const m = /^#\d{6}\s.*\bGTID (\d+-\d+-\d+)/.exec(line);
-    if (m) {
+    const mariadb = /^#\d{6}\s.*\bGTID (\d+-\d+-\d+)/.exec(line);
+    const next = /^SET @@SESSION\.GTID_NEXT\s*=\s*'([^']+)'/i.exec(line);
+    const named = next && next[1]!.toUpperCase() !== 'AUTOMATIC' ? next[1]! : null;
+    // A GTID_NEXT after the current transaction's own starts the next one (a header line not recognised).
+    const unheaded = named !== null && (!inSegment || (gtid !== null && gtid !== named));
+    if (mariadb || /^#\d{6}\s.*\tGTID(_TAGGED)?\t/i.test(line) || unheaded) {
+      // A trailer seen before another transaction was not the end of the output.
+      (inSegment ? buf : header).push(...trailer.splice(0));
       flush();
-      gtid = m[1]!;
+      inSegment = true;
+      gtid = mariadb ? mariadb[1]! : named;
       buf = [...pending, line];
       pending = [];
       continue;
@@ -165,15 +181,19 @@ export function splitBinlogText(text: string): {
       pending.push(line);
       continue;
     }
-    if (gtid === null) {
+    if (named !== null && gtid === null) gtid = named;
+    if ((next && named === null) || /^DELIMITER ;\s*$/.test(line) || trailer.length > 0) {
+      trailer.push(...pending, line);
+    } else if (!inSegment) {
       header.push(...pending, line);
     } else {
       buf.push(...pending, line);
     }
     pending = [];
   }
+  trailer.push(...pending);
   flush();
-  return { header: header.join('\n'), segments };
+  return { header: header.join('\n'), segments, trailer: trailer.join('\n') };
 }
 
 function decodeRows(lines: readonly string[]): RowImage[] {
@@ -192,14 +212,44 @@ function decodeRows(lines: readonly string[]): RowImage[] {
   return rows;
 }
 
-export function findBinlogTool(): string | null {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/local/bin', '/opt/bin'])) {
-    for (const name of ['mariadb-binlog', 'mysqlbinlog']) {
-      const p = `${dir}/${name}`;
-      if (dir && existsSync(p)) return p;
+export type BinlogFlavor = 'mariadb' | 'mysql';
+
+/**
+ * Names MySQL's own `mysqlbinlog` where it is not on PATH, or where PATH's `mysqlbinlog` is MariaDB's
+ * (Debian's /usr/bin/mysqlbinlog is a link to mariadb-binlog, which cannot read MySQL's binary log).
+ */
+export const MYSQLBINLOG_ENV = 'MYSQL_FAILOVER_MYSQLBINLOG';
+
+const toolFlavors = new Map<string, BinlogFlavor | null>();
+
+/** Which server's binlog reader a program is, from its `--version` (null: not runnable). */
+function binlogToolFlavor(path: string): BinlogFlavor | null {
+  if (!toolFlavors.has(path)) {
+    let flavor: BinlogFlavor | null = null;
+    try {
+      const version = execFileSync(path, ['--version'], { encoding: 'utf8', timeout: 30_000, stdio: 'pipe' });
+      flavor = /mariadb/i.test(version) ? 'mariadb' : 'mysql';
+    } catch {
+      flavor = null;
     }
+    toolFlavors.set(path, flavor);
   }
-  return null;
+  return toolFlavors.get(path) ?? null;
+}
+
+/**
+ * The binlog reader that can read this flavor's binary log: `mariadb-binlog` for MariaDB, MySQL's own
+ * `mysqlbinlog` for MySQL (the one named by MYSQL_FAILOVER_MYSQLBINLOG, else the first on PATH that is
+ * not MariaDB's), or null where there is none (Lambda without a layer).
+ */
+export function findBinlogTool(flavor: BinlogFlavor, env: NodeJS.ProcessEnv = process.env): string | null {
+  const configured = flavor === 'mysql' ? env[MYSQLBINLOG_ENV] : undefined;
+  const candidates = configured ? [configured] : [];
+  const names = flavor === 'mariadb' ? ['mariadb-binlog', 'mysqlbinlog'] : ['mysqlbinlog'];
+  for (const dir of (env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/local/bin', '/opt/bin'])) {
+    if (dir) for (const name of names) candidates.push(`${dir}/${name}`);
+  }
+  return candidates.find((p) => existsSync(p) && binlogToolFlavor(p) === flavor) ?? null;
 }
 
 function runTool(
@@ -255,6 +305,64 @@ async function gtidState(admin: ServerAdmin): Promise<{ set: GtidSet; state: str
   return { set: parseGtidSet(str(r?.pos), 'mysql'), state: '', current: str(r?.pos) };
 }
 
+/**
+ * The exact events of the record's transactions, read from the old server over the replication protocol
+ * by the flavor's own binlog reader from `first` (the first file holding one of them) to the end: saved as
+ * a replayable transactions.sql, and each transaction's row images put in the record. Where no reader is
+ * installed, or it fails, the record says so (the listing from SHOW BINLOG EVENTS and backup/ remain).
+ */
+async function extractEvents(
+  input: SalvageInput,
+  record: SalvageRecord,
+  first: string | undefined,
+): Promise<void> {
+  if (record.transactions.length === 0) return;
+  const { old } = input;
+  const flavor: BinlogFlavor = old.flavor.isMariadb ? 'mariadb' : 'mysql';
+  const tool = findBinlogTool(flavor);
+  const toolName = flavor === 'mariadb' ? 'mariadb-binlog' : "MySQL's mysqlbinlog";
+  if (!tool) {
+    record.binlogExtractNote = `${toolName} not installed here${flavor === 'mysql' ? ` (MariaDB's cannot read MySQL's binary log; ${MYSQLBINLOG_ENV} names it)` : ''}: transactions listed from SHOW BINLOG EVENTS; row values are in backup/`;
+    return;
+  }
+  if (!input.replication || !first) {
+    record.binlogExtractNote = 'no replication credentials for the binlog extract';
+    return;
+  }
+  try {
+    const text = await runTool(
+      tool,
+      [
+        '--read-from-remote-server',
+        `--host=${old.server.host}`,
+        `--port=${old.server.port}`,
+        `--user=${input.replication.user}`,
+        // caching_sha2_password without TLS needs the server's RSA key (MySQL 8.0+).
+        ...(flavor === 'mysql' ? ['--get-server-public-key'] : []),
+        '--to-last-log',
+        '--verbose',
+        first,
+      ],
+      { MYSQL_PWD: input.replication.password },
+      60_000,
+    );
+    const { header, segments, trailer } = splitBinlogText(text);
+    const kept: string[] = [];
+    for (const t of record.transactions) {
+      const seg = segments.get(t.gtid);
+      if (!seg) continue;
+      kept.push(seg.text);
+      t.rows = seg.rows;
+    }
+    const client = flavor === 'mariadb' ? 'mariadb' : 'mysql';
+    const body = `-- Transactions of ${old.id} missing on ${input.newPrimary.id} (${record.difference}).\n-- Replay with: ${client} -h HOST -P PORT < this file (review first).\n${header}\n${kept.join('\n')}\n${trailer}\n`;
+    const url = await putText(input.store, 'transactions.sql', body);
+    record.binlogExtract = { url, bytes: Buffer.byteLength(body) };
+  } catch (error) {
+    record.binlogExtractNote = `${toolName} extract failed: ${errorMessage(error)}`;
+  }
+}
+
 export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
   const { old, newPrimary, store } = input;
   const oldState = await gtidState(old);
@@ -294,54 +402,20 @@ export async function salvage(input: SalvageInput): Promise<SalvageRecord> {
     // The binary log is the exact account: every transaction it holds that the new primary lacks.
     record.count = record.transactions.length;
     record.difference = record.transactions.map((t) => t.gtid).join(',');
-    const tool = findBinlogTool();
-    const first = firstWithMissing[0];
-    if (record.transactions.length > 0 && tool && input.replication && first) {
-      try {
-        const text = await runTool(
-          tool,
-          [
-            '--read-from-remote-server',
-            `--host=${old.server.host}`,
-            `--port=${old.server.port}`,
-            `--user=${input.replication.user}`,
-            '--to-last-log',
-            '--verbose',
-            first,
-          ],
-          { MYSQL_PWD: input.replication.password },
-          60_000,
-        );
-        const { header, segments } = splitBinlogText(text);
-        const kept: string[] = [];
-        for (const t of record.transactions) {
-          const seg = segments.get(t.gtid);
-          if (!seg) continue;
-          kept.push(seg.text);
-          t.rows = seg.rows;
-        }
-        const body = `-- Transactions of ${old.id} missing on ${newPrimary.id} (${record.difference}).\n-- Replay with: mariadb -h HOST -P PORT < this file (review first).\n${header}\n${kept.join('\n')}\n`;
-        const url = await putText(store, 'transactions.sql', body);
-        record.binlogExtract = { url, bytes: Buffer.byteLength(body) };
-      } catch (error) {
-        record.binlogExtractNote = `mariadb-binlog extract failed: ${errorMessage(error)}`;
-      }
-    } else if (record.transactions.length > 0) {
-      record.binlogExtractNote = tool
-        ? 'no replication credentials for the binlog extract'
-        : 'mariadb-binlog not installed here: transactions listed from SHOW BINLOG EVENTS; row values are in backup/';
-    }
+    await extractEvents(input, record, firstWithMissing[0]);
   } else if (!diff.isEmpty()) {
     // MySQL: GTID sets are exact (no seq reuse across histories), so the set difference is the account;
     // the binary log names each missing transaction's tables and statements.
+    const firstWithMissing: string[] = [];
     for (const file of (await old.query<Row>('SHOW BINARY LOGS')).map((r) => str(r.Log_name))) {
       const events = await old.query<Row>(`SHOW BINLOG EVENTS IN ${quote(file)}`);
-      record.transactions.push(
-        ...transactionsFromEvents(file, events).filter((t) => diff.contains(parseGtidSet(t.gtid, 'mysql'))),
+      const missing = transactionsFromEvents(file, events).filter((t) =>
+        diff.contains(parseGtidSet(t.gtid, 'mysql')),
       );
+      if (missing.length > 0) firstWithMissing.push(file);
+      record.transactions.push(...missing);
     }
-    record.binlogExtractNote =
-      'MySQL: transactions listed from SHOW BINLOG EVENTS (no event extract); row values are in backup/';
+    await extractEvents(input, record, firstWithMissing[0]);
   }
 
   if (input.backup !== false) {

@@ -805,7 +805,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           );
           if (cmp && !cmp.consistent)
             violate(
-              `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
+              `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing, ranPast: cmp.ranPast })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
             );
         }
         // Taken before the primary is read: a write acknowledged after the read is not yet "lost".

@@ -67,6 +67,8 @@ export interface DrillResult {
   lostAckedWrites: number;
   /** Lost acknowledged writes that no salvage record lists (must be 0). */
   unexplainedLost: number;
+  /** The ids of those writes (the first 20), to look them up. */
+  unexplainedIds: string[];
   consistent: boolean;
   checksums: Array<{ replica: string } & ChecksumComparison>;
   salvage: Array<Pick<SalvageRecord, 'server' | 'missingOn' | 'count' | 'difference' | 'url'>>;
@@ -336,6 +338,7 @@ export async function playDrill(
       acknowledged: stats.acked,
       lostAckedWrites: lost.length,
       unexplainedLost: unexplained.length,
+      unexplainedIds: unexplained.slice(0, 20),
       consistent,
       checksums,
       salvage: salvage.map((s) => ({

@@ -1,8 +1,9 @@
 /**
  * The router script, taken from the SSM document and run the way the SSM Agent runs it, against real
- * mysqlrouter.conf files in both styles. MySQL Router itself cannot be installed on the test machines,
- * so the restart is a recording command (ApplyMode command, configured in the instance's settings file)
- * or a recording `systemctl` on PATH (ApplyMode systemd); the config files are checked byte for byte.
+ * mysqlrouter.conf files in both styles. Here the restart is a recording command (ApplyMode command,
+ * configured in the instance's settings file) or a recording `systemctl` on PATH (ApplyMode systemd), and
+ * the config files are checked byte for byte; a real MySQL Router 9.7 starts on the rewritten seed-style
+ * file (the last test), and real routers are switched in the failover, drill, election and chaos tests.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -4,9 +4,9 @@
  * one of them is started through the prefix's own dynamic loader with the prefix's libraries, never the
  * system's.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ProcessError } from '../../errors.js';
 
 export interface MysqlInstall {
@@ -58,4 +58,25 @@ export function mysqlCommand(install: MysqlInstall, program: string, args: reado
     join(p, program),
     ...args,
   ];
+}
+
+/**
+ * A `mysqlbinlog` that runs MySQL 9.7's own through the prefix's loader (salvage reads a MySQL server's
+ * binary log with it; Debian's /usr/bin/mysqlbinlog is MariaDB's and cannot). Written once into the
+ * prefix's bin/ folder; the path is what MYSQL_FAILOVER_MYSQLBINLOG names for the watchdog.
+ */
+export function mysqlbinlogWrapper(install: MysqlInstall): string {
+  const path = join(install.prefix, 'bin', 'mysqlbinlog');
+  const quoted = mysqlCommand(install, 'usr/bin/mysqlbinlog', [])
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
+  const script = `#!/bin/sh\n# MySQL ${install.version}'s mysqlbinlog through the prefix's own loader (written by the mysql-failover harness).\nexec ${quoted} "$@"\n`;
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== script) {
+    mkdirSync(dirname(path), { recursive: true });
+    // Written beside and renamed: a concurrent reader never sees half a script.
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, script, { mode: 0o755 });
+    renameSync(tmp, path);
+  }
+  return path;
 }

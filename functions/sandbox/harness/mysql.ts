@@ -9,9 +9,10 @@ import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProcessError } from '../../errors.js';
+import { MYSQLBINLOG_ENV } from '../../operations/salvage.js';
 import { type LaunchSpec, LocalServer } from './local-server.js';
 import { buildTemplateOnce } from './mariadb.js';
-import { type MysqlInstall, mysqlCommand, requireMysqlInstall } from './mysql-install.js';
+import { type MysqlInstall, mysqlbinlogWrapper, mysqlCommand, requireMysqlInstall } from './mysql-install.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -62,6 +63,9 @@ export class MysqlServer extends LocalServer {
 
   async initialise(): Promise<void> {
     const template = await ensureMysqlTemplate();
+    // The watchdog's salvage (in this process and the ones it starts) reads the binary log with MySQL's
+    // own mysqlbinlog, as a production host with the MySQL client installed would.
+    process.env[MYSQLBINLOG_ENV] ??= mysqlbinlogWrapper(requireMysqlInstall());
     mkdirSync(this.baseDir, { recursive: true });
     cpSync(template, this.dataDir, { recursive: true });
     // auto.cnf holds the template's server_uuid: every copy must generate its own, or replication

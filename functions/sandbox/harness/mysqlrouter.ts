@@ -115,6 +115,12 @@ export class MysqlRouter {
         `data_folder = ${this.baseDir}`,
         `plugin_folder = ${join(install.prefix, 'usr/lib/mysqlrouter/plugin')}`,
         'user = root',
+        // Router 9.7 waits for a destination's greeting without a time limit once TCP connected (a
+        // stalled or frozen server), holding each client that gave up meanwhile (CLOSE-WAIT): retrying
+        // clients fill the default 512 within a minute or two, and a full router refuses every client,
+        // even ones a healthy destination could serve. Sized, as in production, well above the clients'
+        // own connections (docs/deployment.md, "MySQL Router settings").
+        'max_total_connections = 4096',
         '',
         '[logger]',
         'level = INFO',
