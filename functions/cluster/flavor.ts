@@ -208,6 +208,14 @@ export class Flavor {
     return this.usesReplicaTerms ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS';
   }
 
+  /**
+   * Every source of a replica, one row each: MySQL's statement already lists every channel; MariaDB's
+   * shows only the default connection, `SHOW ALL SLAVES STATUS` every named one (multi-source).
+   */
+  showAllReplicaStatus(): string {
+    return this.isMariadb ? 'SHOW ALL SLAVES STATUS' : this.showReplicaStatus();
+  }
+
   startReplica(): string {
     return this.usesReplicaTerms ? 'START REPLICA' : 'START SLAVE';
   }

@@ -21,6 +21,7 @@ import {
   type GtidValue,
   gtidValue,
   type OperationInfo,
+  type ReplicationChannel,
   type RouterObservation,
   type ServerObservation,
   type Snapshot,
@@ -271,6 +272,16 @@ export function observationFromRows(
   return obs;
 }
 
+/** The configured server a replica's `host:port` source names (by replication address or address). */
+function configuredSource(configured: readonly ObservedServer[], host: string, port: number): string | null {
+  const src = configured.find(
+    (o) =>
+      ((o.replicationHost ?? o.host) === host && (o.replicationPort ?? o.port) === port) ||
+      (o.host === host && o.port === port),
+  );
+  return src?.id ?? null;
+}
+
 function fillFromRows(
   obs: ServerObservation,
   vars: Map<string, string>,
@@ -305,13 +316,21 @@ function fillFromRows(
   obs.replication = flavor.normalizeReplicaStatus(statusRows, raw('gtid_slave_pos'));
   if (obs.replication) {
     const r = obs.replication;
-    const src = configured.find(
-      (o) =>
-        ((o.replicationHost ?? o.host) === r.sourceHost && (o.replicationPort ?? o.port) === r.sourcePort) ||
-        (o.host === r.sourceHost && o.port === r.sourcePort),
-    );
-    r.sourceId = src?.id ?? null;
+    r.sourceId = configuredSource(configured, r.sourceHost, r.sourcePort);
   }
+  if (statusRows.length > 1) obs.channels = statusRows.map((row) => channelOf(row, configured));
+}
+
+/** One replication channel (MySQL) or named connection (MariaDB) of a multi-source replica. */
+function channelOf(row: Record<string, unknown>, configured: readonly ObservedServer[]): ReplicationChannel {
+  const host = String(row.Source_Host ?? row.Master_Host ?? '');
+  const port = Number(row.Source_Port ?? row.Master_Port ?? 0);
+  return {
+    name: String(row.Channel_Name ?? row.Connection_name ?? ''),
+    sourceHost: host,
+    sourcePort: port,
+    sourceId: configuredSource(configured, host, port),
+  };
 }
 
 interface Counter {
@@ -370,7 +389,7 @@ async function probeServerOnce(
       try {
         res = (await run(
           c,
-          `${OBSERVE_VARIABLES_SQL}; ${flavor.showReplicaStatus()}; ${batchOperation ? OPERATION_ROW_SQL : OPERATION_EXISTS_SQL}`,
+          `${OBSERVE_VARIABLES_SQL}; ${flavor.showAllReplicaStatus()}; ${batchOperation ? OPERATION_ROW_SQL : OPERATION_EXISTS_SQL}`,
           opts,
         )) as unknown[];
       } catch (error) {
@@ -407,7 +426,7 @@ async function probeServerOnce(
       // First sight of this server, or it was upgraded/replaced behind the same address.
       flavor = detected;
       entry.flavor = flavor;
-      statusRows = asRows(await run(c, flavor.showReplicaStatus(), opts));
+      statusRows = asRows(await run(c, flavor.showAllReplicaStatus(), opts));
       counter.queries += 1;
       counter.roundTrips += 1;
     }

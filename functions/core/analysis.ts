@@ -21,6 +21,9 @@
  *  2. [operation-in-progress] OperationInProgress — a coordination operation is recorded: during an operation routers are
  *     switched group by group and replication is being rebuilt, so everything below would misread
  *     the transition; the election decides who acts.
+ *  2b. [multi-source] MultiSourceReplica — a server has several replication channels (MySQL) or named
+ *     connections (MariaDB): the watchdog knows one source per replica, and a rebuild or a promotion
+ *     would lose what the other sources bring. Alert only, nothing changes.
  *  3. [routers-disagree] SplitBrain — answering routers disagree on the target (writes go to two servers), or two
  *     writable heads each hold transactions the other lacks (checked once the primary is known, and
  *     ranked above every finding of step 6). `candidate` is the side a `resolve` policy keeps.
@@ -37,6 +40,8 @@
  *        group and P through the others); the side to keep is the one most routers use.
  *     Otherwise (R a replica of P: this group's router failed over first, the seed's trigger) the
  *     steps below decide from this group's routers alone.
+ *     Active–passive co-primaries (R replicates from S and S from R, circular replication) are no
+ *     failover: R is the primary, S its replica, and the analysis says so in its evidence (step 6).
  *  4. With the routers unanimous on a server R ([routers-on-unreachable] for d, then [routers-on-replica]):
  *     a. R is a replica of S and S answers us           -> FailoverNeeded (writes went to R).
  *     b. R is a replica of S, S does not answer us, and R's own IO thread confirms S is gone
@@ -81,6 +86,7 @@ export const ANALYSIS_CODES = [
   'AllDown',
   'RoutersUnknown',
   'OperationInProgress',
+  'MultiSourceReplica',
   'SplitBrain',
   'RoutersBehind',
   'PrimaryUnreachableRoutersOnPrimary',
@@ -106,6 +112,8 @@ export const DESCRIPTIONS: Record<AnalysisCode, string> = {
     "A group's routers are unknown: their discovery failed or found no instance, or none of them answers.",
   OperationInProgress:
     'A failover/recover operation is recorded in ongoing_failover; the election decides who acts.',
+  MultiSourceReplica:
+    'A server replicates from several sources (multi-source): the watchdog manages one source per replica and changes nothing.',
   SplitBrain:
     'Writes can reach two servers: routers disagree, or two heads hold transactions the other lacks.',
   RoutersBehind:

@@ -186,6 +186,13 @@ function sideToKeep(votes: Record<ServerId, number>, configuredPrimary: ServerId
   )[0]!;
 }
 
+/** The active–passive co-primary of `s`: its source, when that replicates from `s` (circular). */
+function coPrimaryOf(f: Facts, s: ServerObservation): ServerObservation | null {
+  const src = sourceOf(s);
+  const other = src ? f.byId.get(src) : undefined;
+  return other?.reachable && sourceOf(other) === s.id ? other : null;
+}
+
 /** The other reachable replicas of `old`, to repoint to `candidate` (and what they hold that it lacks). */
 function followers(f: Facts, candidate: ServerObservation, old: ServerId) {
   const others = f.servers.filter((x) => x.id !== candidate.id && x.reachable && sourceOf(x) === old);
@@ -323,6 +330,34 @@ const operationInProgress: Detector = {
   },
 };
 
+/** 2b. A multi-source replica: not a topology the watchdog manages; nothing may change. */
+const multiSource: Detector = {
+  name: 'multi-source',
+  codes: ['MultiSourceReplica'],
+  detect: (f) => {
+    const multi = f.reachable.filter((s) => (s.channels?.length ?? 0) > 1);
+    if (multi.length === 0) return null;
+    return {
+      code: 'MultiSourceReplica',
+      primary: unanimousTarget(f) ?? f.snapshot.configuredPrimary,
+      affected: multi.map((s) => s.id),
+      evidence: [
+        ...multi.map(
+          (s) =>
+            `${s.id} replicates from ${s.channels!.length} sources: ${s
+              .channels!.map(
+                (c) =>
+                  `${c.name === '' ? 'default' : `'${c.name}'`} from ${c.sourceId ?? `${c.sourceHost}:${c.sourcePort} (not a configured server)`}`,
+              )
+              .join(', ')}`,
+        ),
+        'the watchdog manages one source per replica: remove the extra channels/connections (or take the server out of the configuration)',
+        ...f.routerEvidence,
+      ],
+    };
+  },
+};
+
 /** 3a. Answering routers disagree on the target: writes go to two servers. */
 const routersDisagree: Detector = {
   name: 'routers-disagree',
@@ -437,7 +472,8 @@ const routersOnReplica: Detector = {
     const rId = unanimousTarget(f);
     const r = rId ? f.byId.get(rId)! : null;
     const src = r ? sourceOf(r) : null;
-    if (!rId || !r || !src) return null;
+    // R and S replicating from each other are active–passive co-primaries: no failover (R is the primary).
+    if (!rId || !r || !src || coPrimaryOf(f, r)) return null;
     const old = f.byId.get(src);
     // Other replicas of the old primary must follow the promoted one (3-server clusters).
     const siblings = f.servers.filter((x) => x.id !== rId && x.reachable && sourceOf(x) === src);
@@ -707,6 +743,7 @@ function primaryFindings(f: Facts): Verdict {
     ...(f.snapshot.configuredPrimary && f.snapshot.configuredPrimary !== pid
       ? [`the configuration names ${f.snapshot.configuredPrimary} as primary; the routers use ${pid}`]
       : []),
+    ...coPrimaryEvidence(f, primary),
   ];
   if (!top) {
     return {
@@ -751,6 +788,16 @@ function primaryFindings(f: Facts): Verdict {
   };
 }
 
+/** Co-primaries are reported, never rebuilt: the primary's own (reverse) replication is part of it. */
+function coPrimaryEvidence(f: Facts, primary: ServerObservation): string[] {
+  const passive = coPrimaryOf(f, primary);
+  if (!passive) return [];
+  return [
+    `co-primary: ${primary.id} and ${passive.id} replicate from each other (active–passive, circular replication); ${primary.id} is active (the routers' target), ${passive.id} passive; kept as is`,
+    describeReplication(primary),
+  ];
+}
+
 /** Why a read-only primary may be a fence or a demotion (empty: safe to open it again). */
 function reopenBlockers(f: Facts, primary: ServerObservation): string[] {
   const everyRouter =
@@ -777,6 +824,7 @@ export const DETECTORS: readonly Detector[] = [
   allDown,
   routersUnknown,
   operationInProgress,
+  multiSource,
   routersDisagree,
   groupsDisagree,
   routersOnUnreachable,

@@ -160,6 +160,11 @@ export const RULES: Record<AnalysisCode, Rule> = {
     why: 'an operation is recorded; only the election decides who acts (master, follower, takeover)',
     steps: () => [{ kind: 'JoinElection' }],
   },
+  MultiSourceReplica: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'a multi-source replica is not a topology the watchdog manages: a rebuild would drop what its other sources bring, a promotion would make them sources of the primary; change nothing and tell the operator',
+  },
   SplitBrain: {
     action: 'operation',
     operation: 'split-brain',

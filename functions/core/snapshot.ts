@@ -67,6 +67,16 @@ export interface ReplicationStatus {
   sqlDelay?: number;
 }
 
+/** One source of a multi-source replica. */
+export interface ReplicationChannel {
+  /** MySQL channel name or MariaDB connection name ('' for the default one). */
+  name: string;
+  sourceHost: string;
+  sourcePort: number;
+  /** The configured server it names, if any. */
+  sourceId: ServerId | null;
+}
+
 /** An operation recorded in `ongoing_failover.status` (filled by the election module's reader). */
 export interface OperationInfo {
   epoch: number;
@@ -107,6 +117,11 @@ export interface ServerObservation {
   gtidMode: string | null;
   /** null when the server is not a replica (no replica status row). */
   replication: ReplicationStatus | null;
+  /**
+   * Every replication channel (MySQL) or named connection (MariaDB) when there are several: a
+   * multi-source replica, which the watchdog refuses to manage. Absent with one source or none.
+   */
+  channels?: ReplicationChannel[];
   /** A coordination operation recorded on this server; undefined when not read. */
   operation?: OperationInfo | null;
   /** The coordination tables exist but could not be read (grants?): the exact message. */

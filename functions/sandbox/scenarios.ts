@@ -230,6 +230,59 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
+  {
+    name: 'co-primary-kept',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // Active–passive co-primaries: db1 replicates from db2 as well (circular replication), from
+      // where it stands now (its own binary log), as an operator sets it up.
+      await db1.query('SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos');
+      await ctx.cluster.startReplication(db1, db2);
+      const bothWays = async (writer: ServerHandle, reader: ServerHandle) => {
+        const w = await ctx.cluster.writeSomething(writer, 'co-primary');
+        await waitFor(`${w.gtid} from ${writer.address} on ${reader.address}`, async () => {
+          const [r] = await reader.query('SELECT @@global.gtid_current_pos AS p');
+          const pos = tryParseGtidSet(String(r?.p ?? ''), 'mariadb').set;
+          return pos !== null && tryParseGtidSet(w.gtid, 'mariadb').set!.isSubsetOf(pos);
+        });
+      };
+      await bothWays(db2, db1);
+      const kept = async (primary: ServerHandle) => {
+        const report = await cycle(ctx);
+        assert.equal(report.analysis?.code, 'Ok', report.analysis?.evidence.join('\n'));
+        assert.equal(report.analysis?.primary, primary.address);
+        assert.match(report.analysis!.evidence.join('\n'), /co-primary: .* replicate from each other/);
+        assert.equal(report.plan?.kind, 'none', report.plan?.reason);
+        assert.equal(report.operation, undefined);
+        for (const s of [db1, db2]) {
+          const [ro] = await s.query('SELECT @@global.read_only AS ro');
+          assert.equal(Number(ro?.ro), 0, `${s.address} was not fenced`);
+          assert.equal(await sqlRunning(ctx, s), 'Yes', `${s.address} still replicates`);
+        }
+      };
+      await kept(db1);
+      // The routers move to the passive one while db1 is up (the seed's trigger for a failover): with
+      // co-primaries that is a switch between them, not a failover.
+      await routersTo(ctx, db2);
+      await kept(db2);
+      await bothWays(db2, db1);
+      await bothWays(db1, db2);
+      // A multi-source replica (a second, named connection) is refused: an alert, nothing changes.
+      await routersTo(ctx, db1);
+      await db1.query('STOP SLAVE');
+      await db1.query('RESET SLAVE ALL');
+      await db2.query(
+        "CHANGE MASTER 'reporting' TO MASTER_HOST = '127.0.0.1', MASTER_PORT = 9, MASTER_USER = 'nobody', MASTER_USE_GTID = no",
+      );
+      const refused = await cycle(ctx);
+      assert.equal(refused.analysis?.code, 'MultiSourceReplica', refused.analysis?.evidence.join('\n'));
+      assert.deepEqual(refused.analysis?.affected, [db2.address]);
+      assert.equal(refused.plan?.kind, 'alert-only');
+      assert.equal(refused.operation, undefined);
+      await db2.query("RESET SLAVE 'reporting' ALL");
+      await waitOk(ctx, db1);
+    },
+  },
 ];
 
 /** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */

@@ -240,4 +240,30 @@ describe('a MySQL server, from the rows it returns (statement level; real MySQL 
     expect(obs).toMatchObject({ superReadOnly: null, gtidMode: 'OFF' });
     expect(obs.replication).toMatchObject({ sourceId: 'db-a:3306', ioRunning: 'No', usingGtid: 'No' });
   });
+
+  it('lists every source of a multi-source replica (MariaDB named connections) and reads the default one', () => {
+    const row = (name: string, host: string) => ({
+      Connection_name: name,
+      Master_Host: host,
+      Master_Port: 3306,
+      Slave_IO_Running: 'Yes',
+      Slave_SQL_Running: 'Yes',
+      Last_IO_Errno: 0,
+      Last_SQL_Errno: 0,
+      Using_Gtid: 'Slave_Pos',
+    });
+    const maria = vars({ ...base, version: '10.11.9-MariaDB', version_comment: 'MariaDB Server' });
+    const obs = observationFromRows(
+      servers[1]!,
+      maria,
+      [row('reporting', '10.20.0.7'), row('', 'db-a')],
+      servers,
+    );
+    expect(obs.replication).toMatchObject({ sourceId: 'db-a:3306', channel: '' });
+    expect(obs.channels).toEqual([
+      { name: 'reporting', sourceHost: '10.20.0.7', sourcePort: 3306, sourceId: null },
+      { name: '', sourceHost: 'db-a', sourcePort: 3306, sourceId: 'db-a:3306' },
+    ]);
+    expect(observationFromRows(servers[1]!, maria, [row('', 'db-a')], servers).channels).toBeUndefined();
+  });
 });

@@ -37,6 +37,7 @@ const SAMPLE: Record<AnalysisCode, Analysis> = {
   Ok: analysis('Ok'),
   AllDown: analysis('AllDown', { primary: null }),
   OperationInProgress: analysis('OperationInProgress', { affected: [A] }),
+  MultiSourceReplica: analysis('MultiSourceReplica', { affected: [B] }),
   SplitBrain: analysis('SplitBrain', { primary: null, candidate: A, affected: [B, A] }),
   RoutersBehind: analysis('RoutersBehind', { primary: B, candidate: B, affected: [A] }),
   PrimaryUnreachableRoutersOnPrimary: analysis('PrimaryUnreachableRoutersOnPrimary'),
