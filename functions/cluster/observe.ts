@@ -273,13 +273,48 @@ export function observationFromRows(
 }
 
 /** The configured server a replica's `host:port` source names (by replication address or address). */
-function configuredSource(configured: readonly ObservedServer[], host: string, port: number): string | null {
-  const src = configured.find(
+function configuredSource(
+  configured: readonly ObservedServer[],
+  host: string,
+  port: number,
+  self?: string,
+): string | null {
+  // A server never replicates from itself: with the seed's setup every server may carry the same
+  // replication alias (BDD_PEER, each host's /etc/hosts naming its peer), and only the others count.
+  const found = configured.filter(
     (o) =>
-      ((o.replicationHost ?? o.host) === host && (o.replicationPort ?? o.port) === port) ||
-      (o.host === host && o.port === port),
+      o.id !== self &&
+      (((o.replicationHost ?? o.host) === host && (o.replicationPort ?? o.port) === port) ||
+        (o.host === host && o.port === port)),
   );
-  return src?.id ?? null;
+  return found.length === 1 ? found[0]!.id : null;
+}
+
+/**
+ * A replica whose source address names no configured server (an alias such as the seed's `BDD_PEER`
+ * in the replica's /etc/hosts, which the watchdog cannot resolve) is matched by who its IO thread last
+ * reached: `Master_Server_Id` equal to the server_id of exactly one other server we reached (unique in
+ * a replication topology), else MySQL's `Source_UUID` equal to its server_uuid. Recorded as
+ * `sourceMatchedBy`, so the evidence says an alias was resolved.
+ */
+export function matchSourcesByIdentity(servers: readonly ServerObservation[]): void {
+  for (const s of servers) {
+    const r = s.replication;
+    if (!r || r.sourceId) continue;
+    const others = servers.filter((o) => o.id !== s.id && o.reachable);
+    const byId =
+      r.sourceServerId !== null && r.sourceServerId > 0
+        ? others.filter((o) => o.serverId === r.sourceServerId)
+        : [];
+    const byUuid = r.sourceUuid ? others.filter((o) => o.serverUuid === r.sourceUuid) : [];
+    if (byId.length === 1) {
+      r.sourceId = byId[0]!.id;
+      r.sourceMatchedBy = 'server_id';
+    } else if (byUuid.length === 1) {
+      r.sourceId = byUuid[0]!.id;
+      r.sourceMatchedBy = 'server_uuid';
+    }
+  }
 }
 
 function fillFromRows(
@@ -316,20 +351,24 @@ function fillFromRows(
   obs.replication = flavor.normalizeReplicaStatus(statusRows, raw('gtid_slave_pos'));
   if (obs.replication) {
     const r = obs.replication;
-    r.sourceId = configuredSource(configured, r.sourceHost, r.sourcePort);
+    r.sourceId = configuredSource(configured, r.sourceHost, r.sourcePort, obs.id);
   }
-  if (statusRows.length > 1) obs.channels = statusRows.map((row) => channelOf(row, configured));
+  if (statusRows.length > 1) obs.channels = statusRows.map((row) => channelOf(row, configured, obs.id));
 }
 
 /** One replication channel (MySQL) or named connection (MariaDB) of a multi-source replica. */
-function channelOf(row: Record<string, unknown>, configured: readonly ObservedServer[]): ReplicationChannel {
+function channelOf(
+  row: Record<string, unknown>,
+  configured: readonly ObservedServer[],
+  self: string,
+): ReplicationChannel {
   const host = String(row.Source_Host ?? row.Master_Host ?? '');
   const port = Number(row.Source_Port ?? row.Master_Port ?? 0);
   return {
     name: String(row.Channel_Name ?? row.Connection_name ?? ''),
     sourceHost: host,
     sourcePort: port,
-    sourceId: configuredSource(configured, host, port),
+    sourceId: configuredSource(configured, host, port, self),
   };
 }
 
@@ -561,6 +600,7 @@ export async function observe(target: ObserveTarget, opts: ObserveOptions): Prom
     Promise.all(target.servers.map((s) => probeServer(s, target, opts, counter))),
     Promise.all(routerList.map(({ group, r }) => probeRouter(group, r, opts, counter))),
   ]);
+  matchSourcesByIdentity(servers);
   for (const r of routers) {
     if (!r.landed) continue;
     const m = matchRouterTarget(r.landed, servers, target.servers);

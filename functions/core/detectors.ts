@@ -102,7 +102,10 @@ export function describeReplication(s: ServerObservation): string {
     r.lastIoErrno ? `IO error ${r.lastIoErrno}: ${r.lastIoError}` : '',
     r.lastSqlErrno ? `SQL error ${r.lastSqlErrno}: ${r.lastSqlError}` : '',
   ].filter(Boolean);
-  return `${s.id} replicates from ${r.sourceId ?? `${r.sourceHost}:${r.sourcePort} (not a configured server)`}: IO ${r.ioRunning}, SQL ${r.sqlRunning}, ${r.secondsBehind === null ? 'lag unknown' : `${r.secondsBehind}s behind`}${errs.length ? `; ${errs.join('; ')}` : ''}`;
+  const source = r.sourceId
+    ? `${r.sourceId}${r.sourceMatchedBy ? ` (as ${r.sourceHost}:${r.sourcePort}, matched by ${r.sourceMatchedBy})` : ''}`
+    : `${r.sourceHost}:${r.sourcePort} (not a configured server)`;
+  return `${s.id} replicates from ${source}: IO ${r.ioRunning}, SQL ${r.sqlRunning}, ${r.secondsBehind === null ? 'lag unknown' : `${r.secondsBehind}s behind`}${errs.length ? `; ${errs.join('; ')}` : ''}`;
 }
 
 /** The replica's own IO thread says its source is gone (not merely slow). */

@@ -40,6 +40,11 @@ export interface ReplicationStatus {
   sourcePort: number;
   /** The configured server `sourceHost:sourcePort` names (by address or replication address), if any. */
   sourceId?: ServerId | null;
+  /**
+   * Set when the source address names no configured server (an alias, e.g. the seed's `BDD_PEER`) and
+   * `sourceId` was found by the identity the IO thread last saw: `Master_Server_Id` or `Source_UUID`.
+   */
+  sourceMatchedBy?: 'server_id' | 'server_uuid';
   /** server_id of the source as the IO thread last saw it (0 when it never connected). */
   sourceServerId: number | null;
   /** MySQL `Source_UUID`; MariaDB has none. */

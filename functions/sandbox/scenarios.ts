@@ -6,8 +6,11 @@
  * test/integration/scenarios.test.ts and bench/scenarios.ts (`npm run bench:scenarios`).
  */
 import assert from 'node:assert/strict';
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
 import { type Config, parseConfig } from '../config/schema.js';
 import { tryParseGtidSet } from '../core/gtid.js';
+import { inspectForAdoption } from '../operations/adopt.js';
 import { readControl } from '../operations/control-store.js';
 import { type CycleReport, runCycle } from '../operations/cycle.js';
 import { endMaintenance, startMaintenance } from '../operations/maintenance.js';
@@ -283,7 +286,55 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
+  {
+    name: 'alias-source-adopted',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // As the original script sets it up: the replica reaches its source by a name from /etc/hosts
+      // (BDD_PEER there; here this host's own name, which /etc/hosts maps to 127.0.0.1), not by the
+      // address in the watchdog's configuration.
+      const alias = await loopbackAlias();
+      await db2.query('STOP SLAVE');
+      await db2.query('CHANGE MASTER TO MASTER_HOST = ?', [alias]);
+      await db2.query('START SLAVE');
+      await waitFor(`${db2.address} replicating through ${alias}`, async () => {
+        const st = await ctx.cluster.replicationStatus(db2);
+        return st?.Master_Host === alias && st.Slave_IO_Running === 'Yes' && Number(st.Master_Server_Id) > 0;
+      });
+      const advice = await inspectForAdoption(ctx.config);
+      const found = advice.found.join('\n');
+      assert.match(
+        found,
+        new RegExp(`an alias of ${db1.address} \\(matched by server_id\\): kept, never rebuilt`),
+      );
+      assert.match(found, /every server is writable/);
+      assert.deepEqual(
+        advice.configuration.servers.map((s) => s.replicationHost),
+        [alias, alias],
+        JSON.stringify(advice.configuration),
+      );
+      assert.match(advice.firstRun.join('\n'), /: Ok -> none/);
+      const report = await cycle(ctx);
+      assert.equal(report.analysis?.code, 'Ok', report.analysis?.evidence.join('\n'));
+      assert.equal(report.plan?.kind, 'none');
+      assert.equal(report.operation, undefined);
+      const st = await ctx.cluster.replicationStatus(db2);
+      assert.equal(st?.Master_Host, alias, 'the replica was not rebuilt nor repointed');
+      // Put it back to the configured address.
+      await db2.query('STOP SLAVE');
+      await db2.query('CHANGE MASTER TO MASTER_HOST = ?', [db1.host]);
+      await db2.query('START SLAVE');
+      await waitOk(ctx, db1);
+    },
+  },
 ];
+
+/** A name other than 127.0.0.1 that resolves to it (this host's name in /etc/hosts, else `127.1`). */
+async function loopbackAlias(): Promise<string> {
+  const name = hostname();
+  const found = await lookup(name, { family: 4 }).catch(() => null);
+  return found?.address === '127.0.0.1' ? name : '127.1';
+}
 
 /** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */
 function withRules(
