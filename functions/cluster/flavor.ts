@@ -84,7 +84,17 @@ export const OBSERVED_VARIABLES = [
   'gtid_slave_pos',
   'gtid_strict_mode',
   'gtid_domain_id',
+  // Semi-synchronous replication: MariaDB (built in), MySQL 8.0.26+ names, older MySQL plugin names.
+  'rpl_semi_sync_master_enabled',
+  'rpl_semi_sync_slave_enabled',
+  'rpl_semi_sync_master_timeout',
+  'rpl_semi_sync_source_enabled',
+  'rpl_semi_sync_replica_enabled',
+  'rpl_semi_sync_source_timeout',
 ] as const;
+
+/** Read only where semi-sync is enabled (one more round trip there, none elsewhere). */
+export const SEMI_SYNC_STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'Rpl\\_semi\\_sync\\_%'";
 
 /**
  * One statement that works on every flavor and version: unknown names are just missing rows, where
@@ -186,6 +196,17 @@ export class Flavor {
   /** MySQL 8.0.22+: REPLICA statements and the renamed replica status columns. */
   get usesReplicaTerms(): boolean {
     return !this.isMariadb && atLeast(this.version, 8, 0, 22);
+  }
+
+  /**
+   * The semi-sync switches: MariaDB's built-in `rpl_semi_sync_master/slave_enabled`; MySQL 8.0.26+
+   * `rpl_semi_sync_source/replica_enabled` (the semisync_source / semisync_replica plugins, which
+   * must be installed).
+   */
+  semiSyncVariable(role: 'primary' | 'replica'): string {
+    const modern = !this.isMariadb && atLeast(this.version, 8, 0, 26);
+    if (role === 'primary') return modern ? 'rpl_semi_sync_source_enabled' : 'rpl_semi_sync_master_enabled';
+    return modern ? 'rpl_semi_sync_replica_enabled' : 'rpl_semi_sync_slave_enabled';
   }
 
   /** MySQL 8.0.23+: CHANGE REPLICATION SOURCE TO. */

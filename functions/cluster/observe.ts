@@ -23,12 +23,13 @@ import {
   type OperationInfo,
   type ReplicationChannel,
   type RouterObservation,
+  type SemiSyncState,
   type ServerObservation,
   type Snapshot,
 } from '../core/snapshot.js';
 import { COORDINATION_SCHEMA, TABLES } from '../election/schema.js';
 import { errorMessage } from '../errors.js';
-import { Flavor, OBSERVE_VARIABLES_SQL } from './flavor.js';
+import { Flavor, OBSERVE_VARIABLES_SQL, SEMI_SYNC_STATUS_SQL } from './flavor.js';
 import { mysqlPeerCertificate, openWithTls } from './tls.js';
 
 export interface ObservedServer {
@@ -272,6 +273,41 @@ export function observationFromRows(
   return obs;
 }
 
+/** Whether either side of semi-sync is enabled (then its status is worth a round trip). */
+export function semiSyncEnabled(vars: ReadonlyMap<string, string>): boolean {
+  return [
+    'rpl_semi_sync_master_enabled',
+    'rpl_semi_sync_slave_enabled',
+    'rpl_semi_sync_source_enabled',
+    'rpl_semi_sync_replica_enabled',
+  ].some((n) => onOff(vars.get(n)) === true);
+}
+
+/** The semi-sync state from the observed variables and `SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%'`. */
+export function semiSyncFrom(
+  vars: ReadonlyMap<string, string>,
+  statusRows: ReadonlyArray<Record<string, unknown>>,
+): SemiSyncState | undefined {
+  if (!semiSyncEnabled(vars)) return undefined;
+  const status = variablesFrom(statusRows); // names lower-cased
+  const either = (m: ReadonlyMap<string, string>, a: string, b: string): string | undefined =>
+    m.get(a) ?? m.get(b);
+  const n = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
+  return {
+    primaryEnabled:
+      onOff(either(vars, 'rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled')) === true,
+    replicaEnabled:
+      onOff(either(vars, 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_replica_enabled')) === true,
+    primaryActive: onOff(either(status, 'rpl_semi_sync_master_status', 'rpl_semi_sync_source_status')),
+    clients: n(either(status, 'rpl_semi_sync_master_clients', 'rpl_semi_sync_source_clients')),
+    waitSessions: n(
+      either(status, 'rpl_semi_sync_master_wait_sessions', 'rpl_semi_sync_source_wait_sessions'),
+    ),
+    replicaActive: onOff(either(status, 'rpl_semi_sync_slave_status', 'rpl_semi_sync_replica_status')),
+    timeoutMs: n(either(vars, 'rpl_semi_sync_master_timeout', 'rpl_semi_sync_source_timeout')),
+  };
+}
+
 /** The configured server a replica's `host:port` source names (by replication address or address). */
 function configuredSource(
   configured: readonly ObservedServer[],
@@ -480,6 +516,12 @@ async function probeServerOnce(
       }
     }
     fillFromRows(obs, vars, statusRows ?? [], flavor, target.servers);
+    if (semiSyncEnabled(vars)) {
+      const semi = semiSyncFrom(vars, asRows(await run(c, SEMI_SYNC_STATUS_SQL, opts)));
+      counter.queries += 1;
+      counter.roundTrips += 1;
+      if (semi) obs.semiSync = semi;
+    }
     entry.operationTable = opTableExists;
     if (opTableExists && opts.readOperation !== false) {
       const q: QueryFn = async (sql, values) => {

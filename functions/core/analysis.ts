@@ -58,7 +58,8 @@
  *     routers' target; unreachable -> PrimaryDead as in 5a, else UnconfirmedPrimaryFailure.
  *  6. [primary-findings] The primary is known and answers. Every other server is checked, and the most urgent finding
  *     wins, in this order: PrimaryReadOnly (writes fail: nothing is rebuilt from a read-only server
- *     before that is settled), NotGtidEnabled, RecoverNeeded (replica not replicating from the
+ *     before that is settled), SemiSyncStuck (commits hang waiting for an acknowledgement: sessions
+ *     wait and no semi-sync replica is connected), NotGtidEnabled, RecoverNeeded (replica not replicating from the
  *     primary: stopped, broken, wrong source, not configured, or diverged with a replication error),
  *     ReplicaErrantTransactions (replicating, but holds transactions the primary lacks), ReplicaDown,
  *     ReplicationLagging; none -> Ok. Lower findings are kept in `also`.
@@ -95,6 +96,7 @@ export const ANALYSIS_CODES = [
   'FailoverNeeded',
   'RoutersUnreachable',
   'PrimaryReadOnly',
+  'SemiSyncStuck',
   'NotGtidEnabled',
   'RecoverNeeded',
   'ReplicaErrantTransactions',
@@ -133,6 +135,8 @@ export const DESCRIPTIONS: Record<AnalysisCode, string> = {
     'A replica is replicating but holds transactions the primary lacks (errant GTIDs).',
   PrimaryReadOnly:
     'The routers send writes to a server that is read-only (opened again only when that cannot be a fence).',
+  SemiSyncStuck:
+    'The primary waits for semi-sync acknowledgements no replica gives (no semi-sync replica connected): commits hang.',
   ReplicaDown: 'A replica is unreachable.',
   ReplicationLagging: 'A replica is replicating but lags behind the primary.',
   Ok: 'The primary is writable, every replica replicates from it without error, every router goes to the primary.',

@@ -630,6 +630,23 @@ export const SERVER_CHECKS: readonly ServerCheck[] = [
         : null,
   },
   {
+    name: 'semi-sync-stuck',
+    code: 'SemiSyncStuck',
+    scope: 'primary',
+    check: (p, _p, f) => {
+      const semi = p.semiSync;
+      if (!semi?.primaryEnabled || semi.primaryActive === false) return null;
+      if ((semi.waitSessions ?? 0) === 0 || (semi.clients ?? 0) > 0) return null;
+      const able = f.servers.filter((s) => s.id !== p.id && s.semiSync?.replicaEnabled).map((s) => s.id);
+      return [
+        `${p.id} waits for semi-sync acknowledgements: ${semi.waitSessions} session(s) waiting, ${semi.clients ?? 0} semi-sync replica(s) connected (timeout ${semi.timeoutMs ?? '?'} ms)`,
+        able.length > 0
+          ? `semi-sync enabled but not acknowledging: ${able.join(', ')}`
+          : 'no replica has semi-sync enabled',
+      ];
+    },
+  },
+  {
     name: 'replica-down',
     code: 'ReplicaDown',
     scope: 'replicas',

@@ -72,6 +72,27 @@ export interface ReplicationStatus {
   sqlDelay?: number;
 }
 
+/**
+ * Semi-synchronous replication as the server reports it (MariaDB `rpl_semi_sync_master_*` /
+ * `Rpl_semi_sync_master_*`, MySQL 8.0.26+ `…_source_*` / `…_replica_*`).
+ */
+export interface SemiSyncState {
+  /** As a primary: commits wait for a replica's acknowledgement (`rpl_semi_sync_master_enabled`). */
+  primaryEnabled: boolean;
+  /** As a replica: it acknowledges what it receives (`rpl_semi_sync_slave_enabled`). */
+  replicaEnabled: boolean;
+  /** The primary side is active now (`Rpl_semi_sync_master_status`; OFF after a timeout fell back to async). */
+  primaryActive: boolean | null;
+  /** Semi-sync replicas connected (`Rpl_semi_sync_master_clients`). */
+  clients: number | null;
+  /** Sessions waiting for an acknowledgement right now (`Rpl_semi_sync_master_wait_sessions`). */
+  waitSessions: number | null;
+  /** The replica side is active now (`Rpl_semi_sync_slave_status`). */
+  replicaActive: boolean | null;
+  /** How long a commit waits for an acknowledgement before falling back to async (ms). */
+  timeoutMs: number | null;
+}
+
 /** One source of a multi-source replica. */
 export interface ReplicationChannel {
   /** MySQL channel name or MariaDB connection name ('' for the default one). */
@@ -127,6 +148,8 @@ export interface ServerObservation {
    * multi-source replica, which the watchdog refuses to manage. Absent with one source or none.
    */
   channels?: ReplicationChannel[];
+  /** Semi-synchronous replication, when enabled on this server (either side); absent otherwise. */
+  semiSync?: SemiSyncState;
   /** A coordination operation recorded on this server; undefined when not read. */
   operation?: OperationInfo | null;
   /** The coordination tables exist but could not be read (grants?): the exact message. */

@@ -327,6 +327,30 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
+  {
+    name: 'semi-sync-stuck-detected',
+    async run(ctx) {
+      const [db1] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const semi = withRules(ctx, [], { semiSync: true });
+      // db1 waits for acknowledgements (no fallback to async within the test), the replica gives none.
+      await db1.query('SET GLOBAL rpl_semi_sync_master_timeout = 600000');
+      await db1.query('SET GLOBAL rpl_semi_sync_master_enabled = ON');
+      const pending = ctx.cluster.writeSomething(db1, 'waits for an acknowledgement');
+      const stuck = await waitFor('SemiSyncStuck', async () => {
+        const r = await dry(semi);
+        return r.analysis?.code === 'SemiSyncStuck' ? r : null;
+      });
+      assert.deepEqual(stuck.analysis?.affected, [db1.address]);
+      assert.equal(stuck.plan?.kind, 'alert-only');
+      assert.equal(stuck.operation, undefined);
+      // Released as an operator would (a replica turned semi-sync afterwards would not acknowledge a
+      // transaction it already received); semi-sync off as the next scenarios expect it.
+      await db1.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+      await pending;
+      await db1.query('SET GLOBAL rpl_semi_sync_master_timeout = 10000');
+      await waitOk(ctx, db1);
+    },
+  },
 ];
 
 /** A name other than 127.0.0.1 that resolves to it (this host's name in /etc/hosts, else `127.1`). */
@@ -340,11 +364,13 @@ async function loopbackAlias(): Promise<string> {
 function withRules(
   ctx: ScenarioContext,
   rules: Array<[ServerHandle, 'prefer' | 'neutral' | 'never']>,
+  extra: Record<string, unknown> = {},
 ): ScenarioContext {
   const raw = ctx.cluster.config();
   const config = parseConfig(
     {
       ...raw,
+      ...extra,
       election: ctx.config.election,
       timeouts: ctx.config.timeouts,
       // These scenarios promote one after the other: anti-flap has its own scenarios.
