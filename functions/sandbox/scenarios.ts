@@ -239,6 +239,11 @@ export const SCENARIOS: readonly Scenario[] = [
       const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
       // Active–passive co-primaries: db1 replicates from db2 as well (circular replication), from
       // where it stands now (its own binary log), as an operator sets it up.
+      // Co-primaries are both writable (a replica the watchdog rebuilt earlier joined read-only).
+      const readOnly = async (s: ServerHandle) =>
+        Number((await s.query('SELECT @@global.read_only AS ro'))[0]?.ro);
+      const wasReadOnly = await readOnly(db2);
+      await db2.query('SET GLOBAL read_only = OFF');
       await db1.query('SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos');
       await ctx.cluster.startReplication(db1, db2);
       const bothWays = async (writer: ServerHandle, reader: ServerHandle) => {
@@ -251,17 +256,16 @@ export const SCENARIOS: readonly Scenario[] = [
       };
       await bothWays(db2, db1);
       const kept = async (primary: ServerHandle) => {
+        const before = [await readOnly(db1), await readOnly(db2)];
         const report = await cycle(ctx);
         assert.equal(report.analysis?.code, 'Ok', report.analysis?.evidence.join('\n'));
         assert.equal(report.analysis?.primary, primary.address);
         assert.match(report.analysis!.evidence.join('\n'), /co-primary: .* replicate from each other/);
         assert.equal(report.plan?.kind, 'none', report.plan?.reason);
         assert.equal(report.operation, undefined);
-        for (const s of [db1, db2]) {
-          const [ro] = await s.query('SELECT @@global.read_only AS ro');
-          assert.equal(Number(ro?.ro), 0, `${s.address} was not fenced`);
+        assert.deepEqual([await readOnly(db1), await readOnly(db2)], before, 'nothing was fenced or opened');
+        for (const s of [db1, db2])
           assert.equal(await sqlRunning(ctx, s), 'Yes', `${s.address} still replicates`);
-        }
       };
       await kept(db1);
       // The routers move to the passive one while db1 is up (the seed's trigger for a failover): with
@@ -283,6 +287,7 @@ export const SCENARIOS: readonly Scenario[] = [
       assert.equal(refused.plan?.kind, 'alert-only');
       assert.equal(refused.operation, undefined);
       await db2.query("RESET SLAVE 'reporting' ALL");
+      if (wasReadOnly) await db2.query('SET GLOBAL read_only = ON');
       await waitOk(ctx, db1);
     },
   },
@@ -307,7 +312,8 @@ export const SCENARIOS: readonly Scenario[] = [
         found,
         new RegExp(`an alias of ${db1.address} \\(matched by server_id\\): kept, never rebuilt`),
       );
-      assert.match(found, /every server is writable/);
+      // Both writable as the script runs them, or a replica the watchdog rebuilt earlier (read-only).
+      assert.match(found, /every server is writable|writable: .*; read-only: /);
       assert.deepEqual(
         advice.configuration.servers.map((s) => s.replicationHost),
         [alias, alias],
