@@ -28,6 +28,9 @@ Usage:
   repl-watchdog maintenance start (--server H:P|NAME | --cluster) --reason TEXT [--minutes N]
   repl-watchdog maintenance end (--server H:P|NAME | --cluster)
   repl-watchdog maintenance list                                       windows in force (on every server)
+  repl-watchdog adopt [--config FILE]                                  look at a running cluster (the original
+                                                                       script's): what is there, the configuration
+                                                                       it needs, what the first run would do (dry)
   repl-watchdog dump --from HOST:PORT --to s3://BUCKET/PREFIX|DIR      streaming gzipped dump (dump --help)
   repl-watchdog restore --from s3://BUCKET/PREFIX|DIR --into HOST:PORT restore a dump, ours or mysqldump (restore --help)
 
@@ -265,6 +268,16 @@ async function runMaintenance(sub: string | undefined, values: Values, io: CliIo
   return 0;
 }
 
+/** `adopt`: changes nothing; exit 0 when nothing needs settling before the schedule is enabled. */
+async function runAdopt(values: Values, io: CliIo): Promise<number> {
+  const aws = new OperatorAws(io.env);
+  const config = await configFor(values, io, aws);
+  const { inspectForAdoption, formatAdoption } = await import('./operations/adopt.js');
+  const { reports, ...advice } = await inspectForAdoption(config, await cycleDeps(values, config, aws));
+  io.out(values.json ? JSON.stringify({ ...advice, reports }, null, 2) : formatAdoption(advice));
+  return advice.warnings.length === 0 ? 0 : 1;
+}
+
 /**
  * `dump` and `restore` take their own options (functions/dump/cli.ts); only --config and --json are
  * ours. With a configuration, the watchdog account's credentials are used (never a password on argv).
@@ -341,6 +354,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return await runRouters(sub, values, io);
       case 'maintenance':
         return await runMaintenance(sub, values, io);
+      case 'adopt':
+        return await runAdopt(values, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -84,7 +84,17 @@ export const OBSERVED_VARIABLES = [
   'gtid_slave_pos',
   'gtid_strict_mode',
   'gtid_domain_id',
+  // Semi-synchronous replication: MariaDB (built in), MySQL 8.0.26+ names, older MySQL plugin names.
+  'rpl_semi_sync_master_enabled',
+  'rpl_semi_sync_slave_enabled',
+  'rpl_semi_sync_master_timeout',
+  'rpl_semi_sync_source_enabled',
+  'rpl_semi_sync_replica_enabled',
+  'rpl_semi_sync_source_timeout',
 ] as const;
+
+/** Read only where semi-sync is enabled (one more round trip there, none elsewhere). */
+export const SEMI_SYNC_STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'Rpl\\_semi\\_sync\\_%'";
 
 /**
  * One statement that works on every flavor and version: unknown names are just missing rows, where
@@ -188,6 +198,17 @@ export class Flavor {
     return !this.isMariadb && atLeast(this.version, 8, 0, 22);
   }
 
+  /**
+   * The semi-sync switches: MariaDB's built-in `rpl_semi_sync_master/slave_enabled`; MySQL 8.0.26+
+   * `rpl_semi_sync_source/replica_enabled` (the semisync_source / semisync_replica plugins, which
+   * must be installed).
+   */
+  semiSyncVariable(role: 'primary' | 'replica'): string {
+    const modern = !this.isMariadb && atLeast(this.version, 8, 0, 26);
+    if (role === 'primary') return modern ? 'rpl_semi_sync_source_enabled' : 'rpl_semi_sync_master_enabled';
+    return modern ? 'rpl_semi_sync_replica_enabled' : 'rpl_semi_sync_slave_enabled';
+  }
+
   /** MySQL 8.0.23+: CHANGE REPLICATION SOURCE TO. */
   get usesChangeReplicationSource(): boolean {
     return !this.isMariadb && atLeast(this.version, 8, 0, 23);
@@ -206,6 +227,14 @@ export class Flavor {
 
   showReplicaStatus(): string {
     return this.usesReplicaTerms ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS';
+  }
+
+  /**
+   * Every source of a replica, one row each: MySQL's statement already lists every channel; MariaDB's
+   * shows only the default connection, `SHOW ALL SLAVES STATUS` every named one (multi-source).
+   */
+  showAllReplicaStatus(): string {
+    return this.isMariadb ? 'SHOW ALL SLAVES STATUS' : this.showReplicaStatus();
   }
 
   startReplica(): string {

@@ -101,7 +101,7 @@ export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
     privilege: 'REPLICATION SLAVE ADMIN',
     scope: 'global',
     neededFor:
-      "STOP/START SLAVE, CHANGE MASTER TO, RESET SLAVE, SET GLOBAL gtid_slave_pos; SET GLOBAL slave_exec_mode (a resumed dump's catch-up)",
+      "STOP/START SLAVE, CHANGE MASTER TO, RESET SLAVE, SET GLOBAL gtid_slave_pos; SET GLOBAL slave_exec_mode (a resumed dump's catch-up); SET GLOBAL rpl_semi_sync_slave_enabled (semiSync)",
   },
   { privilege: 'SLAVE MONITOR', scope: 'global', neededFor: 'SHOW SLAVE STATUS / SHOW ALL SLAVES STATUS' },
   {
@@ -112,7 +112,8 @@ export const MARIADB_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
   {
     privilege: 'REPLICATION MASTER ADMIN',
     scope: 'global',
-    neededFor: 'SHOW SLAVE HOSTS (which replicas are attached)',
+    neededFor:
+      'SHOW SLAVE HOSTS (which replicas are attached); SET GLOBAL rpl_semi_sync_master_enabled (semiSync)',
   },
   {
     privilege: 'BINLOG ADMIN',

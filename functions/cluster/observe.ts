@@ -21,13 +21,15 @@ import {
   type GtidValue,
   gtidValue,
   type OperationInfo,
+  type ReplicationChannel,
   type RouterObservation,
+  type SemiSyncState,
   type ServerObservation,
   type Snapshot,
 } from '../core/snapshot.js';
 import { COORDINATION_SCHEMA, TABLES } from '../election/schema.js';
 import { errorMessage } from '../errors.js';
-import { Flavor, OBSERVE_VARIABLES_SQL } from './flavor.js';
+import { Flavor, OBSERVE_VARIABLES_SQL, SEMI_SYNC_STATUS_SQL } from './flavor.js';
 import { mysqlPeerCertificate, openWithTls } from './tls.js';
 
 export interface ObservedServer {
@@ -271,6 +273,86 @@ export function observationFromRows(
   return obs;
 }
 
+/** Whether either side of semi-sync is enabled (then its status is worth a round trip). */
+export function semiSyncEnabled(vars: ReadonlyMap<string, string>): boolean {
+  return [
+    'rpl_semi_sync_master_enabled',
+    'rpl_semi_sync_slave_enabled',
+    'rpl_semi_sync_source_enabled',
+    'rpl_semi_sync_replica_enabled',
+  ].some((n) => onOff(vars.get(n)) === true);
+}
+
+/** The semi-sync state from the observed variables and `SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%'`. */
+export function semiSyncFrom(
+  vars: ReadonlyMap<string, string>,
+  statusRows: ReadonlyArray<Record<string, unknown>>,
+): SemiSyncState | undefined {
+  if (!semiSyncEnabled(vars)) return undefined;
+  const status = variablesFrom(statusRows); // names lower-cased
+  const either = (m: ReadonlyMap<string, string>, a: string, b: string): string | undefined =>
+    m.get(a) ?? m.get(b);
+  const n = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
+  return {
+    primaryEnabled:
+      onOff(either(vars, 'rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled')) === true,
+    replicaEnabled:
+      onOff(either(vars, 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_replica_enabled')) === true,
+    primaryActive: onOff(either(status, 'rpl_semi_sync_master_status', 'rpl_semi_sync_source_status')),
+    clients: n(either(status, 'rpl_semi_sync_master_clients', 'rpl_semi_sync_source_clients')),
+    waitSessions: n(
+      either(status, 'rpl_semi_sync_master_wait_sessions', 'rpl_semi_sync_source_wait_sessions'),
+    ),
+    replicaActive: onOff(either(status, 'rpl_semi_sync_slave_status', 'rpl_semi_sync_replica_status')),
+    timeoutMs: n(either(vars, 'rpl_semi_sync_master_timeout', 'rpl_semi_sync_source_timeout')),
+  };
+}
+
+/** The configured server a replica's `host:port` source names (by replication address or address). */
+function configuredSource(
+  configured: readonly ObservedServer[],
+  host: string,
+  port: number,
+  self?: string,
+): string | null {
+  // A server never replicates from itself: with the seed's setup every server may carry the same
+  // replication alias (BDD_PEER, each host's /etc/hosts naming its peer), and only the others count.
+  const found = configured.filter(
+    (o) =>
+      o.id !== self &&
+      (((o.replicationHost ?? o.host) === host && (o.replicationPort ?? o.port) === port) ||
+        (o.host === host && o.port === port)),
+  );
+  return found.length === 1 ? found[0]!.id : null;
+}
+
+/**
+ * A replica whose source address names no configured server (an alias such as the seed's `BDD_PEER`
+ * in the replica's /etc/hosts, which the watchdog cannot resolve) is matched by who its IO thread last
+ * reached: `Master_Server_Id` equal to the server_id of exactly one other server we reached (unique in
+ * a replication topology), else MySQL's `Source_UUID` equal to its server_uuid. Recorded as
+ * `sourceMatchedBy`, so the evidence says an alias was resolved.
+ */
+export function matchSourcesByIdentity(servers: readonly ServerObservation[]): void {
+  for (const s of servers) {
+    const r = s.replication;
+    if (!r || r.sourceId) continue;
+    const others = servers.filter((o) => o.id !== s.id && o.reachable);
+    const byId =
+      r.sourceServerId !== null && r.sourceServerId > 0
+        ? others.filter((o) => o.serverId === r.sourceServerId)
+        : [];
+    const byUuid = r.sourceUuid ? others.filter((o) => o.serverUuid === r.sourceUuid) : [];
+    if (byId.length === 1) {
+      r.sourceId = byId[0]!.id;
+      r.sourceMatchedBy = 'server_id';
+    } else if (byUuid.length === 1) {
+      r.sourceId = byUuid[0]!.id;
+      r.sourceMatchedBy = 'server_uuid';
+    }
+  }
+}
+
 function fillFromRows(
   obs: ServerObservation,
   vars: Map<string, string>,
@@ -305,13 +387,25 @@ function fillFromRows(
   obs.replication = flavor.normalizeReplicaStatus(statusRows, raw('gtid_slave_pos'));
   if (obs.replication) {
     const r = obs.replication;
-    const src = configured.find(
-      (o) =>
-        ((o.replicationHost ?? o.host) === r.sourceHost && (o.replicationPort ?? o.port) === r.sourcePort) ||
-        (o.host === r.sourceHost && o.port === r.sourcePort),
-    );
-    r.sourceId = src?.id ?? null;
+    r.sourceId = configuredSource(configured, r.sourceHost, r.sourcePort, obs.id);
   }
+  if (statusRows.length > 1) obs.channels = statusRows.map((row) => channelOf(row, configured, obs.id));
+}
+
+/** One replication channel (MySQL) or named connection (MariaDB) of a multi-source replica. */
+function channelOf(
+  row: Record<string, unknown>,
+  configured: readonly ObservedServer[],
+  self: string,
+): ReplicationChannel {
+  const host = String(row.Source_Host ?? row.Master_Host ?? '');
+  const port = Number(row.Source_Port ?? row.Master_Port ?? 0);
+  return {
+    name: String(row.Channel_Name ?? row.Connection_name ?? ''),
+    sourceHost: host,
+    sourcePort: port,
+    sourceId: configuredSource(configured, host, port, self),
+  };
 }
 
 interface Counter {
@@ -370,7 +464,7 @@ async function probeServerOnce(
       try {
         res = (await run(
           c,
-          `${OBSERVE_VARIABLES_SQL}; ${flavor.showReplicaStatus()}; ${batchOperation ? OPERATION_ROW_SQL : OPERATION_EXISTS_SQL}`,
+          `${OBSERVE_VARIABLES_SQL}; ${flavor.showAllReplicaStatus()}; ${batchOperation ? OPERATION_ROW_SQL : OPERATION_EXISTS_SQL}`,
           opts,
         )) as unknown[];
       } catch (error) {
@@ -407,7 +501,7 @@ async function probeServerOnce(
       // First sight of this server, or it was upgraded/replaced behind the same address.
       flavor = detected;
       entry.flavor = flavor;
-      statusRows = asRows(await run(c, flavor.showReplicaStatus(), opts));
+      statusRows = asRows(await run(c, flavor.showAllReplicaStatus(), opts));
       counter.queries += 1;
       counter.roundTrips += 1;
     }
@@ -422,6 +516,12 @@ async function probeServerOnce(
       }
     }
     fillFromRows(obs, vars, statusRows ?? [], flavor, target.servers);
+    if (semiSyncEnabled(vars)) {
+      const semi = semiSyncFrom(vars, asRows(await run(c, SEMI_SYNC_STATUS_SQL, opts)));
+      counter.queries += 1;
+      counter.roundTrips += 1;
+      if (semi) obs.semiSync = semi;
+    }
     entry.operationTable = opTableExists;
     if (opTableExists && opts.readOperation !== false) {
       const q: QueryFn = async (sql, values) => {
@@ -542,6 +642,7 @@ export async function observe(target: ObserveTarget, opts: ObserveOptions): Prom
     Promise.all(target.servers.map((s) => probeServer(s, target, opts, counter))),
     Promise.all(routerList.map(({ group, r }) => probeRouter(group, r, opts, counter))),
   ]);
+  matchSourcesByIdentity(servers);
   for (const r of routers) {
     if (!r.landed) continue;
     const m = matchRouterTarget(r.landed, servers, target.servers);

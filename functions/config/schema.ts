@@ -322,6 +322,12 @@ export const configSchema = z
     hooks,
     /** What to do on SplitBrain: resolve by the documented rule, or only alert. */
     splitBrainPolicy: z.enum(['resolve', 'alert-only']).default('alert-only'),
+    /**
+     * The cluster runs semi-synchronous replication: after an operation that moves the primary, the
+     * new primary waits for acknowledgements again and every replica it gets acknowledges (SemiSync
+     * steps). Off: semi-sync settings are left as they are.
+     */
+    semiSync: z.boolean().default(false),
     /** TLS to the database servers. */
     tls: z
       .object({

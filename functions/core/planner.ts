@@ -52,6 +52,12 @@ export type Step =
   | { kind: 'StartReplication'; server: ServerId; from: ServerId }
   /** Join the recorded operation through the election (follow TARG, switch own group's routers). */
   | { kind: 'JoinElection' }
+  /**
+   * Semi-sync on the new topology: `primary` waits for acknowledgements (rpl_semi_sync_master_enabled),
+   * `replica` acknowledges (rpl_semi_sync_slave_enabled; before its StartReplication, so the IO thread
+   * registers as semi-sync when it starts).
+   */
+  | { kind: 'SemiSync'; server: ServerId; role: 'primary' | 'replica' }
   /** Observe again and require the analysis to say Ok (or `expect`). */
   | { kind: 'Verify'; expect: AnalysisCode }
   | { kind: 'Alert'; severity: Severity; message: string }
@@ -85,6 +91,8 @@ export interface PlanContext {
   switchoverTo?: ServerId;
   /** Servers in configuration order (switchover candidates). */
   servers?: ServerId[];
+  /** The cluster runs semi-sync: operations that move the primary set it up on the new topology. */
+  semiSync?: boolean;
 }
 
 export interface Plan {
@@ -175,6 +183,11 @@ export const RULES: Record<AnalysisCode, Rule> = {
     severity: 'info',
     why: 'an operation is recorded; only the election decides who acts (master, follower, takeover)',
     steps: () => [{ kind: 'JoinElection' }],
+  },
+  MultiSourceReplica: {
+    action: 'alert',
+    severity: 'warning',
+    why: 'a multi-source replica is not a topology the watchdog manages: a rebuild would drop what its other sources bring, a promotion would make them sources of the primary; change nothing and tell the operator',
   },
   SplitBrain: {
     action: 'operation',
@@ -304,6 +317,11 @@ export const RULES: Record<AnalysisCode, Rule> = {
       ];
     },
   },
+  SemiSyncStuck: {
+    action: 'alert',
+    severity: 'critical',
+    why: 'commits on the primary wait for a semi-sync acknowledgement and no semi-sync replica is connected: enable semi-sync on a replica (rpl_semi_sync_slave_enabled, then restart its IO thread) or lower rpl_semi_sync_master_timeout; nothing is promoted for it (the primary answers)',
+  },
   ReplicaDown: {
     action: 'alert',
     severity: 'warning',
@@ -315,6 +333,19 @@ export const RULES: Record<AnalysisCode, Rule> = {
     why: 'a replica lags behind; a failover now would lose or wait for its backlog',
   },
 };
+
+/**
+ * With semi-sync configured, every operation keeps it on the topology it leaves: a server it makes
+ * writable (a promotion) waits for acknowledgements, and each server it starts replicating (repointed,
+ * rebuilt, a demoted old primary) acknowledges, set before its StartReplication.
+ */
+export function withSemiSync(steps: readonly Step[]): Step[] {
+  return steps.flatMap((s): Step[] => {
+    if (s.kind === 'Promote') return [s, { kind: 'SemiSync', server: s.server, role: 'primary' }];
+    if (s.kind === 'StartReplication') return [{ kind: 'SemiSync', server: s.server, role: 'replica' }, s];
+    return [s];
+  });
+}
 
 /** `host:port` with the port as a number: `db1:03306` is `db1:3306`, one server, one spelling. */
 export function canonicalServerId(id: string): string {
@@ -374,17 +405,18 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   if (a.affected.includes(to) || a.errant.some((e) => e.server === to)) {
     return refuse(`switchover refused: ${to} is not a healthy replica (${a.description})`);
   }
+  const steps: Step[] = [
+    { kind: 'Fence', server: old, ifReachable: false },
+    ...promoteSteps(to, old, true).slice(1),
+    { kind: 'StartReplication', server: old, from: to },
+    { kind: 'Verify', expect: 'Ok' },
+  ];
   return {
     ...base,
     kind: 'operation',
     operation: 'switchover',
     reason: `planned switchover from ${old} to ${to}`,
-    steps: [
-      { kind: 'Fence', server: old, ifReachable: false },
-      ...promoteSteps(to, old, true).slice(1),
-      { kind: 'StartReplication', server: old, from: to },
-      { kind: 'Verify', expect: 'Ok' },
-    ],
+    steps: ctx.semiSync ? withSemiSync(steps) : steps,
   };
 }
 
@@ -438,5 +470,12 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
     const because = `anti-flap period until ${new Date(until!).toISOString()} (force with a target to act)`;
     return alert(`${rule.why}; suppressed: ${because}`, { suppressed: { operation, because } });
   }
-  return { ...base, kind: 'operation', operation, steps: rule.steps?.(a) ?? [], reason: rule.why };
+  const steps = rule.steps?.(a) ?? [];
+  return {
+    ...base,
+    kind: 'operation',
+    operation,
+    steps: ctx.semiSync ? withSemiSync(steps) : steps,
+    reason: rule.why,
+  };
 }

@@ -225,7 +225,14 @@ export interface RankedCandidate {
   server: ServerId;
   rule: PromotionRule;
   lagSeconds: number | null;
+  /** Present (true) on a semi-sync replica: it acknowledged every write the primary waited for. */
+  semiSync?: true;
 }
+
+/** A replica acknowledging as a semi-sync replica (active, or enabled with its state unknown). */
+const semiSyncReplica = (s: ServerObservation): boolean =>
+  s.semiSync?.replicaActive === true ||
+  (s.semiSync?.replicaEnabled === true && s.semiSync.replicaActive === null);
 
 export interface CandidateRanking {
   /** Best first. */
@@ -238,8 +245,9 @@ const RULE_ORDER: Record<PromotionRule, number> = { prefer: 0, neutral: 1, never
 
 /**
  * Ranks the reachable replicas for promotion: first the replicas that hold every transaction any other
- * reachable replica holds (acknowledged writes are never given up for a rule), then by rule (`prefer`
- * before `neutral`; `never` is excluded), then by least lag, then configuration order. A delayed
+ * reachable replica holds (acknowledged writes are never given up for a rule), then a semi-sync
+ * replica (the one the primary waited for), then by rule (`prefer` before `neutral`; `never` is
+ * excluded), then by least lag, then configuration order. A delayed
  * replica (`SQL_Delay` > 0) is excluded: it is behind on purpose.
  */
 export function rankCandidates(
@@ -281,10 +289,12 @@ export function rankCandidates(
       rule: opts.rules[s.id] ?? ('neutral' as PromotionRule),
       lagSeconds: s.replication?.secondsBehind ?? null,
       complete: complete(s),
+      ...(semiSyncReplica(s) ? { semiSync: true as const } : {}),
     }))
     .sort(
       (a, b) =>
         Number(b.complete) - Number(a.complete) ||
+        Number(b.semiSync === true) - Number(a.semiSync === true) ||
         RULE_ORDER[a.rule] - RULE_ORDER[b.rule] ||
         (a.lagSeconds ?? Number.MAX_SAFE_INTEGER) - (b.lagSeconds ?? Number.MAX_SAFE_INTEGER) ||
         order.indexOf(a.server) - order.indexOf(b.server),

@@ -40,6 +40,11 @@ export interface ReplicationStatus {
   sourcePort: number;
   /** The configured server `sourceHost:sourcePort` names (by address or replication address), if any. */
   sourceId?: ServerId | null;
+  /**
+   * Set when the source address names no configured server (an alias, e.g. the seed's `BDD_PEER`) and
+   * `sourceId` was found by the identity the IO thread last saw: `Master_Server_Id` or `Source_UUID`.
+   */
+  sourceMatchedBy?: 'server_id' | 'server_uuid';
   /** server_id of the source as the IO thread last saw it (0 when it never connected). */
   sourceServerId: number | null;
   /** MySQL `Source_UUID`; MariaDB has none. */
@@ -65,6 +70,37 @@ export interface ReplicationStatus {
   channel: string;
   /** `SQL_Delay` (MASTER_DELAY) in seconds; absent when 0 (not a delayed replica). */
   sqlDelay?: number;
+}
+
+/**
+ * Semi-synchronous replication as the server reports it (MariaDB `rpl_semi_sync_master_*` /
+ * `Rpl_semi_sync_master_*`, MySQL 8.0.26+ `…_source_*` / `…_replica_*`).
+ */
+export interface SemiSyncState {
+  /** As a primary: commits wait for a replica's acknowledgement (`rpl_semi_sync_master_enabled`). */
+  primaryEnabled: boolean;
+  /** As a replica: it acknowledges what it receives (`rpl_semi_sync_slave_enabled`). */
+  replicaEnabled: boolean;
+  /** The primary side is active now (`Rpl_semi_sync_master_status`; OFF after a timeout fell back to async). */
+  primaryActive: boolean | null;
+  /** Semi-sync replicas connected (`Rpl_semi_sync_master_clients`). */
+  clients: number | null;
+  /** Sessions waiting for an acknowledgement right now (`Rpl_semi_sync_master_wait_sessions`). */
+  waitSessions: number | null;
+  /** The replica side is active now (`Rpl_semi_sync_slave_status`). */
+  replicaActive: boolean | null;
+  /** How long a commit waits for an acknowledgement before falling back to async (ms). */
+  timeoutMs: number | null;
+}
+
+/** One source of a multi-source replica. */
+export interface ReplicationChannel {
+  /** MySQL channel name or MariaDB connection name ('' for the default one). */
+  name: string;
+  sourceHost: string;
+  sourcePort: number;
+  /** The configured server it names, if any. */
+  sourceId: ServerId | null;
 }
 
 /** An operation recorded in `ongoing_failover.status` (filled by the election module's reader). */
@@ -107,6 +143,13 @@ export interface ServerObservation {
   gtidMode: string | null;
   /** null when the server is not a replica (no replica status row). */
   replication: ReplicationStatus | null;
+  /**
+   * Every replication channel (MySQL) or named connection (MariaDB) when there are several: a
+   * multi-source replica, which the watchdog refuses to manage. Absent with one source or none.
+   */
+  channels?: ReplicationChannel[];
+  /** Semi-synchronous replication, when enabled on this server (either side); absent otherwise. */
+  semiSync?: SemiSyncState;
   /** A coordination operation recorded on this server; undefined when not read. */
   operation?: OperationInfo | null;
   /** The coordination tables exist but could not be read (grants?): the exact message. */

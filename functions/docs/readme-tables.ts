@@ -22,7 +22,8 @@ export function analysisTable(): string {
   });
   return [
     'Codes are listed in precedence order: when several hold, the first one wins (the others are kept in the',
-    "analysis' `also`). The table is generated from `functions/core/analysis.ts` and `functions/core/planner.ts`.",
+    "analysis' `also`). The table is generated from `functions/core/analysis.ts` and `functions/core/planner.ts`;",
+    'the named detectors of `functions/core/detectors.ts` decide, in that order.',
     '',
     '| code | observed | plan |',
     '|---|---|---|',

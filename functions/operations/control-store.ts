@@ -58,8 +58,8 @@ export const maintenanceKey = (scope: string): string => `maintenance:${scope}`;
 export const primaryChangeKey = (coordinationServer: string, openedEpoch: number): string =>
   `primary-change:${coordinationServer}:${openedEpoch}`;
 
-/** Opens one session per configured server (unreachable ones reported, not thrown). */
-async function connectAll(
+/** Opens one coordination session per configured server (unreachable ones reported, not thrown). */
+export async function connectAll(
   config: Config,
 ): Promise<{ dbs: Array<{ server: string; db: CoordinationDb }>; failed: WriteResult['failed'] }> {
   const cred = config.credentials.watchdog!;

@@ -332,6 +332,7 @@ export async function runCycle(
         ...(invocation.target ? { switchoverTo: invocation.target } : {}),
         splitBrainPolicy: config.splitBrainPolicy,
         requested: invocation.action,
+        semiSync: config.semiSync,
       };
       // Anti-flap guards against moving the primary back and forth; rebuilding a replica from the
       // current primary moves nothing, so a recover is never held back by it.

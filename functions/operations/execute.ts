@@ -58,6 +58,7 @@ import {
   raiseSuperReadOnly,
   resetReplication,
   type StepResult,
+  setSemiSync,
   startReplication,
   stopReplication,
 } from './server-steps.js';
@@ -478,6 +479,8 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         return resetReplication(await pool.get(step.server));
       case 'Promote':
         return promote(await pool.get(step.server));
+      case 'SemiSync':
+        return setSemiSync(await pool.get(step.server), step.role);
       case 'WriteTarg':
         await ctx.writeTarg(step.server);
         return { detail: `TARG ${step.server}` };

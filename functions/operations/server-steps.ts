@@ -260,6 +260,24 @@ export async function stopReplication(admin: ServerAdmin): Promise<StepResult> {
   return { detail: `${admin.id} replication stopped (was IO ${status.ioRunning}, SQL ${status.sqlRunning})` };
 }
 
+/**
+ * Semi-sync on one server: a primary waits for acknowledgements (and does not acknowledge), a replica
+ * acknowledges (and does not wait). Checked by reading the variables back.
+ */
+export async function setSemiSync(admin: ServerAdmin, role: 'primary' | 'replica'): Promise<StepResult> {
+  const on = admin.flavor.semiSyncVariable(role);
+  const off = admin.flavor.semiSyncVariable(role === 'primary' ? 'replica' : 'primary');
+  await admin.run(`SET GLOBAL ${on} = ON`);
+  await admin.run(`SET GLOBAL ${off} = OFF`);
+  const [r] = await admin.query<Row>(`SELECT @@global.${on} AS v`);
+  if (Number(r?.v) !== 1) {
+    throw new StateChangeRefusedError(`${admin.id}: ${on} still OFF after SET GLOBAL`, {
+      details: { server: admin.id, variable: on },
+    });
+  }
+  return { detail: `${admin.id}: semi-sync ${role} (${on}=ON, ${off}=OFF)` };
+}
+
 export async function resetReplication(admin: ServerAdmin): Promise<StepResult> {
   const status = await replicaStatus(admin);
   if (!status) return { outcome: 'skipped', detail: `${admin.id} has no replication configuration` };

@@ -113,6 +113,8 @@ export function describeStep(step: Step): string {
       return `clear the replication configuration of ${step.server}`;
     case 'Promote':
       return `promote ${step.server} (writable)`;
+    case 'SemiSync':
+      return `semi-sync on ${step.server} as ${step.role === 'primary' ? 'primary (waits for acknowledgements)' : 'replica (acknowledges)'}`;
     case 'WriteTarg':
       return `write TARG ${step.server} for the followers`;
     case 'SwitchRouters':

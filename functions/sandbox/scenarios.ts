@@ -6,10 +6,13 @@
  * test/integration/scenarios.test.ts and bench/scenarios.ts (`npm run bench:scenarios`).
  */
 import assert from 'node:assert/strict';
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Config, parseConfig } from '../config/schema.js';
 import { tryParseGtidSet } from '../core/gtid.js';
+import { inspectForAdoption } from '../operations/adopt.js';
 import { readControl } from '../operations/control-store.js';
 import { type CycleReport, runCycle } from '../operations/cycle.js';
 import { endMaintenance, startMaintenance } from '../operations/maintenance.js';
@@ -377,6 +380,130 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
+  {
+    name: 'co-primary-kept',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // Active–passive co-primaries: db1 replicates from db2 as well (circular replication), from
+      // where it stands now (its own binary log), as an operator sets it up.
+      // Co-primaries are both writable (a replica the watchdog rebuilt earlier joined read-only).
+      const readOnly = async (s: ServerHandle) =>
+        Number((await s.query('SELECT @@global.read_only AS ro'))[0]?.ro);
+      const wasReadOnly = await readOnly(db2);
+      await db2.query('SET GLOBAL read_only = OFF');
+      await db1.query('SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos');
+      await ctx.cluster.startReplication(db1, db2);
+      const bothWays = async (writer: ServerHandle, reader: ServerHandle) => {
+        const w = await ctx.cluster.writeSomething(writer, 'co-primary');
+        await waitFor(`${w.gtid} from ${writer.address} on ${reader.address}`, async () => {
+          const [r] = await reader.query('SELECT @@global.gtid_current_pos AS p');
+          const pos = tryParseGtidSet(String(r?.p ?? ''), 'mariadb').set;
+          return pos !== null && tryParseGtidSet(w.gtid, 'mariadb').set!.isSubsetOf(pos);
+        });
+      };
+      await bothWays(db2, db1);
+      const kept = async (primary: ServerHandle) => {
+        const before = [await readOnly(db1), await readOnly(db2)];
+        const report = await cycle(ctx);
+        assert.equal(report.analysis?.code, 'Ok', report.analysis?.evidence.join('\n'));
+        assert.equal(report.analysis?.primary, primary.address);
+        assert.match(report.analysis!.evidence.join('\n'), /co-primary: .* replicate from each other/);
+        assert.equal(report.plan?.kind, 'none', report.plan?.reason);
+        assert.equal(report.operation, undefined);
+        assert.deepEqual([await readOnly(db1), await readOnly(db2)], before, 'nothing was fenced or opened');
+        for (const s of [db1, db2])
+          assert.equal(await sqlRunning(ctx, s), 'Yes', `${s.address} still replicates`);
+      };
+      await kept(db1);
+      // The routers move to the passive one while db1 is up (the seed's trigger for a failover): with
+      // co-primaries that is a switch between them, not a failover.
+      await routersTo(ctx, db2);
+      await kept(db2);
+      await bothWays(db2, db1);
+      await bothWays(db1, db2);
+      // A multi-source replica (a second, named connection) is refused: an alert, nothing changes.
+      await routersTo(ctx, db1);
+      await db1.query('STOP SLAVE');
+      await db1.query('RESET SLAVE ALL');
+      await db2.query(
+        "CHANGE MASTER 'reporting' TO MASTER_HOST = '127.0.0.1', MASTER_PORT = 9, MASTER_USER = 'nobody', MASTER_USE_GTID = no",
+      );
+      const refused = await cycle(ctx);
+      assert.equal(refused.analysis?.code, 'MultiSourceReplica', refused.analysis?.evidence.join('\n'));
+      assert.deepEqual(refused.analysis?.affected, [db2.address]);
+      assert.equal(refused.plan?.kind, 'alert-only');
+      assert.equal(refused.operation, undefined);
+      await db2.query("RESET SLAVE 'reporting' ALL");
+      if (wasReadOnly) await db2.query('SET GLOBAL read_only = ON');
+      await waitOk(ctx, db1);
+    },
+  },
+  {
+    name: 'alias-source-adopted',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      // As the original script sets it up: the replica reaches its source by a name from /etc/hosts
+      // (BDD_PEER there; here this host's own name, which /etc/hosts maps to 127.0.0.1), not by the
+      // address in the watchdog's configuration.
+      const alias = await loopbackAlias();
+      await db2.query('STOP SLAVE');
+      await db2.query('CHANGE MASTER TO MASTER_HOST = ?', [alias]);
+      await db2.query('START SLAVE');
+      await waitFor(`${db2.address} replicating through ${alias}`, async () => {
+        const st = await ctx.cluster.replicationStatus(db2);
+        return st?.Master_Host === alias && st.Slave_IO_Running === 'Yes' && Number(st.Master_Server_Id) > 0;
+      });
+      const advice = await inspectForAdoption(ctx.config);
+      const found = advice.found.join('\n');
+      assert.match(
+        found,
+        new RegExp(`an alias of ${db1.address} \\(matched by server_id\\): kept, never rebuilt`),
+      );
+      // Both writable as the script runs them, or a replica the watchdog rebuilt earlier (read-only).
+      assert.match(found, /every server is writable|writable: .*; read-only: /);
+      assert.deepEqual(
+        advice.configuration.servers.map((s) => s.replicationHost),
+        [alias, alias],
+        JSON.stringify(advice.configuration),
+      );
+      assert.match(advice.firstRun.join('\n'), /: Ok -> none/);
+      const report = await cycle(ctx);
+      assert.equal(report.analysis?.code, 'Ok', report.analysis?.evidence.join('\n'));
+      assert.equal(report.plan?.kind, 'none');
+      assert.equal(report.operation, undefined);
+      const st = await ctx.cluster.replicationStatus(db2);
+      assert.equal(st?.Master_Host, alias, 'the replica was not rebuilt nor repointed');
+      // Put it back to the configured address.
+      await db2.query('STOP SLAVE');
+      await db2.query('CHANGE MASTER TO MASTER_HOST = ?', [db1.host]);
+      await db2.query('START SLAVE');
+      await waitOk(ctx, db1);
+    },
+  },
+  {
+    name: 'semi-sync-stuck-detected',
+    async run(ctx) {
+      const [db1] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const semi = withRules(ctx, [], { semiSync: true });
+      // db1 waits for acknowledgements (no fallback to async within the test), the replica gives none.
+      await db1.query('SET GLOBAL rpl_semi_sync_master_timeout = 600000');
+      await db1.query('SET GLOBAL rpl_semi_sync_master_enabled = ON');
+      const pending = ctx.cluster.writeSomething(db1, 'waits for an acknowledgement');
+      const stuck = await waitFor('SemiSyncStuck', async () => {
+        const r = await dry(semi);
+        return r.analysis?.code === 'SemiSyncStuck' ? r : null;
+      });
+      assert.deepEqual(stuck.analysis?.affected, [db1.address]);
+      assert.equal(stuck.plan?.kind, 'alert-only');
+      assert.equal(stuck.operation, undefined);
+      // Released as an operator would (a replica turned semi-sync afterwards would not acknowledge a
+      // transaction it already received); semi-sync off as the next scenarios expect it.
+      await db1.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+      await pending;
+      await db1.query('SET GLOBAL rpl_semi_sync_master_timeout = 10000');
+      await waitOk(ctx, db1);
+    },
+  },
 ];
 
 /** A copy of the context's configuration with these hooks (the schema's output form). */
@@ -384,15 +511,24 @@ function withHookConfig(ctx: ScenarioContext, hooks: Config['hooks']): ScenarioC
   return { ...ctx, config: { ...ctx.config, hooks } };
 }
 
+/** A name other than 127.0.0.1 that resolves to it (this host's name in /etc/hosts, else `127.1`). */
+async function loopbackAlias(): Promise<string> {
+  const name = hostname();
+  const found = await lookup(name, { family: 4 }).catch(() => null);
+  return found?.address === '127.0.0.1' ? name : '127.1';
+}
+
 /** A copy of the context's configuration with per-server promotion rules (by server handle), no anti-flap. */
 function withRules(
   ctx: ScenarioContext,
   rules: Array<[ServerHandle, 'prefer' | 'neutral' | 'never']>,
+  extra: Record<string, unknown> = {},
 ): ScenarioContext {
   const raw = ctx.cluster.config();
   const config = parseConfig(
     {
       ...raw,
+      ...extra,
       election: ctx.config.election,
       timeouts: ctx.config.timeouts,
       // These scenarios promote one after the other: anti-flap has its own scenarios.

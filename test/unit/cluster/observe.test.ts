@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   matchRouterTarget,
+  matchSourcesByIdentity,
   observationFromRows,
   ROUTER_PROBE_SQL,
   targetFromConfig,
@@ -239,5 +240,60 @@ describe('a MySQL server, from the rows it returns (statement level; real MySQL 
     );
     expect(obs).toMatchObject({ superReadOnly: null, gtidMode: 'OFF' });
     expect(obs.replication).toMatchObject({ sourceId: 'db-a:3306', ioRunning: 'No', usingGtid: 'No' });
+  });
+
+  it('lists every source of a multi-source replica (MariaDB named connections) and reads the default one', () => {
+    const row = (name: string, host: string) => ({
+      Connection_name: name,
+      Master_Host: host,
+      Master_Port: 3306,
+      Slave_IO_Running: 'Yes',
+      Slave_SQL_Running: 'Yes',
+      Last_IO_Errno: 0,
+      Last_SQL_Errno: 0,
+      Using_Gtid: 'Slave_Pos',
+    });
+    const maria = vars({ ...base, version: '10.11.9-MariaDB', version_comment: 'MariaDB Server' });
+    const obs = observationFromRows(
+      servers[1]!,
+      maria,
+      [row('reporting', '10.20.0.7'), row('', 'db-a')],
+      servers,
+    );
+    expect(obs.replication).toMatchObject({ sourceId: 'db-a:3306', channel: '' });
+    expect(obs.channels).toEqual([
+      { name: 'reporting', sourceHost: '10.20.0.7', sourcePort: 3306, sourceId: null },
+      { name: '', sourceHost: 'db-a', sourcePort: 3306, sourceId: 'db-a:3306' },
+    ]);
+    expect(observationFromRows(servers[1]!, maria, [row('', 'db-a')], servers).channels).toBeUndefined();
+  });
+
+  it("matches a source named by an alias (the seed's BDD_PEER) by server_id, and never a server as its own source", () => {
+    const mariadb = vars({ ...base, version: '10.11.9-MariaDB', version_comment: 'MariaDB Server' });
+    const status = (host: string, masterServerId: number) => [
+      {
+        Master_Host: host,
+        Master_Port: 3306,
+        Master_Server_Id: masterServerId,
+        Slave_IO_Running: 'Yes',
+        Slave_SQL_Running: 'Yes',
+        Using_Gtid: 'Slave_Pos',
+      },
+    ];
+    const a = observationFromRows(servers[0]!, vars({ ...base, server_id: '1' }), [], servers);
+    a.serverId = 1;
+    // Only an alias: no configured address names it; the IO thread reached server_id 1 (db-a).
+    const b = observationFromRows(servers[1]!, mariadb, status('BDD_PEER', 1), servers);
+    expect(b.replication?.sourceId).toBeNull();
+    matchSourcesByIdentity([a, b]);
+    expect(b.replication).toMatchObject({ sourceId: 'db-a:3306', sourceMatchedBy: 'server_id' });
+    // Every server configured with the seed's alias as its replication host: the other one is meant.
+    const aliased = servers.map((s) => ({ ...s, replicationHost: 'BDD_PEER' }));
+    const b2 = observationFromRows(aliased[1]!, mariadb, status('BDD_PEER', 0), aliased);
+    expect(b2.replication?.sourceId).toBe('db-a:3306');
+    // A server_id nobody has (or none seen yet) matches nothing.
+    const b3 = observationFromRows(servers[1]!, mariadb, status('BDD_PEER', 7), servers);
+    matchSourcesByIdentity([a, b3]);
+    expect(b3.replication?.sourceId).toBeNull();
   });
 });

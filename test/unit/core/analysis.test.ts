@@ -302,4 +302,47 @@ describe('routers unknown (safety rule 7)', () => {
     s.routers = s.routers.filter((r) => r.group !== 'g2');
     expect(analyze(rehydrate(s)).code).toBe('RoutersUnknown');
   });
+
+  it('keeps active–passive co-primaries (circular replication) as they are, whichever one the routers use', () => {
+    const s = ok();
+    const [p, r] = s.servers as [ServerObservation, ServerObservation];
+    p.replication = { ...r.replication!, sourceHost: r.host, sourcePort: r.port, sourceId: r.id };
+    const a = analyze(rehydrate(s));
+    expect(a).toMatchObject({ code: 'Ok', primary: p.id, candidate: null, oldPrimary: null });
+    expect(a.evidence.join('\n')).toContain(`co-primary: ${p.id} and ${r.id} replicate from each other`);
+    // The routers move to the passive one while the active is up: no failover, the passive is active now.
+    for (const x of s.routers) x.routesTo = r.id;
+    expect(analyze(rehydrate(s))).toMatchObject({ code: 'Ok', primary: r.id, oldPrimary: null });
+    // The passive co-primary's replication breaks: it is a replica like any other (recover).
+    r.replication!.sqlRunning = 'No';
+    r.replication!.lastSqlErrno = 1062;
+    for (const x of s.routers) x.routesTo = p.id;
+    expect(analyze(rehydrate(s))).toMatchObject({ code: 'RecoverNeeded', affected: [r.id] });
+  });
+
+  it('still fails over from a primary that merely has a replica of its own replica (no circle)', () => {
+    const s = ok();
+    const [p, r] = s.servers as [ServerObservation, ServerObservation];
+    for (const x of s.routers) x.routesTo = r.id;
+    expect(analyze(rehydrate(s))).toMatchObject({
+      code: 'FailoverNeeded',
+      candidate: r.id,
+      oldPrimary: p.id,
+    });
+  });
+
+  it('refuses a multi-source replica above every operation, naming each source', () => {
+    const s = ok();
+    const [p, r] = s.servers as [ServerObservation, ServerObservation];
+    r.channels = [
+      { name: '', sourceHost: p.host, sourcePort: p.port, sourceId: p.id },
+      { name: 'reporting', sourceHost: '10.20.0.7', sourcePort: 3306, sourceId: null },
+    ];
+    for (const x of s.routers) x.routesTo = r.id;
+    const a = analyze(rehydrate(s));
+    expect(a).toMatchObject({ code: 'MultiSourceReplica', affected: [r.id] });
+    expect(a.evidence[0]).toBe(
+      `${r.id} replicates from 2 sources: default from ${p.id}, 'reporting' from 10.20.0.7:3306 (not a configured server)`,
+    );
+  });
 });

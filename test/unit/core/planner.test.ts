@@ -37,6 +37,7 @@ const SAMPLE: Record<AnalysisCode, Analysis> = {
   Ok: analysis('Ok'),
   AllDown: analysis('AllDown', { primary: null }),
   OperationInProgress: analysis('OperationInProgress', { affected: [A] }),
+  MultiSourceReplica: analysis('MultiSourceReplica', { affected: [B] }),
   SplitBrain: analysis('SplitBrain', { primary: null, candidate: A, affected: [B, A] }),
   RoutersBehind: analysis('RoutersBehind', { primary: B, candidate: B, affected: [A] }),
   PrimaryUnreachableRoutersOnPrimary: analysis('PrimaryUnreachableRoutersOnPrimary'),
@@ -61,6 +62,7 @@ const SAMPLE: Record<AnalysisCode, Analysis> = {
     errant: [{ server: B, missingOn: A, gtids: '0-2-[17..18]', count: '2' }],
   }),
   PrimaryReadOnly: analysis('PrimaryReadOnly', { affected: [A], candidate: A }),
+  SemiSyncStuck: analysis('SemiSyncStuck', { affected: [A] }),
   ReplicaDown: analysis('ReplicaDown', { affected: [B] }),
   ReplicationLagging: analysis('ReplicationLagging', { affected: [B] }),
 };
@@ -303,5 +305,17 @@ describe('anti-flap, force, dry run and policies', () => {
     const three = plan(SAMPLE.Ok, ctx({ requested: 'switchover', servers: [A, B, '10.0.0.3:3306'] }));
     expect(three.kind).toBe('alert-only');
     expect(three.reason).toMatch(/name the target/);
+  });
+});
+
+describe('semi-sync on the new topology', () => {
+  it('enables it on the promoted server after Promote and on each new replica before its StartReplication', () => {
+    const p = plan(SAMPLE.FailoverNeeded, ctx({ semiSync: true }));
+    const k = kinds(p);
+    expect(k.indexOf('SemiSync')).toBe(k.indexOf('Promote') + 1);
+    expect(p.steps).toContainEqual({ kind: 'SemiSync', server: B, role: 'primary' });
+    const start = p.steps.findIndex((s) => s.kind === 'StartReplication');
+    expect(p.steps[start - 1]).toEqual({ kind: 'SemiSync', server: A, role: 'replica' });
+    expect(kinds(plan(SAMPLE.FailoverNeeded, ctx()))).not.toContain('SemiSync');
   });
 });

@@ -17,6 +17,7 @@ import {
   rankCandidates,
   refusePromotion,
 } from '../../../functions/core/policy.js';
+import { gtidValue } from '../../../functions/core/snapshot.js';
 import { A, analysis, B, C, NOW, replicas } from './policy-fixtures.js';
 
 const HOUR = 3_600_000;
@@ -142,6 +143,31 @@ describe('anti-flap', () => {
 });
 
 describe('promotion ranking', () => {
+  it('prefers the semi-sync replica among equally complete ones, above the rules', () => {
+    const r = replicas([
+      { id: A, pos: '0-1-12' },
+      { id: B, pos: '0-1-12' },
+    ]);
+    r[1]!.semiSync = {
+      primaryEnabled: false,
+      replicaEnabled: true,
+      primaryActive: false,
+      clients: 0,
+      waitSessions: 0,
+      replicaActive: true,
+      timeoutMs: 10000,
+    };
+    const ranked = rankCandidates(r, { rules: { [A]: 'prefer' }, maxLagSeconds: null });
+    expect(ranked.candidates.map((c) => [c.server, c.semiSync ?? false])).toEqual([
+      [B, true],
+      [A, false],
+    ]);
+    // A more complete replica still comes first: acknowledged writes are never given up.
+    r[0]!.gtid.currentPos = gtidValue('0-1-13', 'mariadb');
+    r[0]!.gtid.binlogPos = gtidValue('0-1-13', 'mariadb');
+    expect(rankCandidates(r, { rules: {}, maxLagSeconds: null }).candidates[0]?.server).toBe(A);
+  });
+
   it('puts the replica holding every acknowledged transaction first, whatever the rules say', () => {
     const r = replicas([
       { id: A, pos: '0-1-10' },
