@@ -16,10 +16,14 @@ let cluster: Cluster;
 let config: Config;
 const app = { user: 'app_rotated', password: 'app-pw-1' };
 
-function check(trigger: 'alarm' | 'console', force = false): Promise<CycleReport> {
+/** A run as the trigger starts it; an operator's forced run names its target (and may accept a loss). */
+function check(
+  trigger: 'alarm' | 'console',
+  forced?: { target: string; allowDataLoss?: boolean; reason: string },
+): Promise<CycleReport> {
   return runCycle(
     config,
-    { trigger, action: 'check', group: 'g1', dryRun: false, force },
+    { trigger, action: 'check', group: 'g1', dryRun: false, force: forced !== undefined, ...forced },
     { routers: sandboxRouterSwitch(config) },
   );
 }
@@ -97,8 +101,13 @@ describe('a server rebuilt by a reseed', () => {
     await db2.kill9();
     await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db1, 30_000)));
     await db2.start();
-    // (inside the anti-flap period of failover 1: an operator's forced check)
-    const failover2 = await check('console', true);
+    // (inside the anti-flap period of failover 1: an operator's forced check, to db1, which lacks db2's
+    // last two writes: the loss accepted by the second flag, the writes salvaged)
+    const failover2 = await check('console', {
+      target: db1.address,
+      allowDataLoss: true,
+      reason: 'test: failover to the rebuilt server',
+    });
     expect(failover2.operation).toMatchObject({
       operation: 'failover',
       outcome: 'completed',
@@ -125,7 +134,7 @@ describe('a server rebuilt by a reseed', () => {
     await db1.kill9();
     await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, db2, 30_000)));
     await db1.start();
-    const failover3 = await check('console', true);
+    const failover3 = await check('console', { target: db2.address, reason: 'test: back to db2' });
     expect(failover3.operation).toMatchObject({
       operation: 'failover',
       outcome: 'completed',
