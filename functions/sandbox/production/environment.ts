@@ -251,6 +251,8 @@ export class ProductionEnvironment {
       REPLICATION_SECRET_ARN: this.secrets.replication,
       DUMPS_URL: `s3://${this.s3.bucket}/mysql-failover/${this.clusterName}`,
       SNS_TOPIC_ARN: this.topicArn,
+      // The deployment names its own account (s3rver does not check the owner; the header is sent).
+      S3_EXPECTED_BUCKET_OWNER: ACCOUNT,
       ROUTER_DOCUMENT: this.documentName,
       ROUTER_TAG_KEY: TAG_KEY,
       METRICS_NAMESPACE: 'MysqlFailover',
