@@ -3,7 +3,7 @@
  * through sh, and the AWS SDK against the stand-in (Lambda RequestResponse, SSM SendCommand run by the
  * stand-in's agent with sh, SNS Publish). The Hook step's veto rules (runHookStep) on top.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,9 +138,28 @@ describe('AWS hooks through the SDK (stand-in)', () => {
   });
 
   it('runs an SSM document on the named instances: all Success proceeds, a Failed instance vetoes', async () => {
+    // Each instance its own disk, as two hosts have: the agent writes a command's script under its own
+    // folder (a folder shared by both, rewritten by one while the other ran it, let a script run empty).
+    const disk = (name: string): string => {
+      const d = join(dir, name);
+      mkdirSync(d, { recursive: true });
+      return d;
+    };
     standin.instances.push(
-      { instanceId: 'i-0bbbbbbbbbbbbbbb1', privateIp: '10.0.4.1', tags: {}, state: 'running', dir },
-      { instanceId: 'i-0bbbbbbbbbbbbbbb2', privateIp: '10.0.4.2', tags: {}, state: 'running', dir },
+      {
+        instanceId: 'i-0bbbbbbbbbbbbbbb1',
+        privateIp: '10.0.4.1',
+        tags: {},
+        state: 'running',
+        dir: disk('b1'),
+      },
+      {
+        instanceId: 'i-0bbbbbbbbbbbbbbb2',
+        privateIp: '10.0.4.2',
+        tags: {},
+        state: 'running',
+        dir: disk('b2'),
+      },
     );
     standin.documents.set('VipHook', {
       schemaVersion: '2.2',
