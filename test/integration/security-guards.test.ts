@@ -3,6 +3,7 @@
  * a target that is somebody's live data, saying why; a switchover refuses a target that is not a
  * configured, healthy replica before anything is fenced.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -257,6 +258,46 @@ describe('reseed inside an operation (finding 2)', () => {
       "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'only_on_db2'",
     );
     expect(Number(kept!.n)).toBe(1);
+  });
+
+  it('overwrites a server whose only binary-log reader is a tool (a salvage extract), not a replica', async () => {
+    // mariadb-binlog reads over the replication protocol (a Binlog Dump thread) without registering as a
+    // replica, as the salvage's extract does just before a reseed: it is nobody's source of data.
+    await db3().query('STOP SLAVE');
+    expect(await pollUntil(dumpThreads, (n) => n === 0)).toBe(0);
+    await db2().query('SET GLOBAL read_only = ON');
+    const { user, password } = cluster.credentials.replication;
+    const [first] = await db2().query<{ Log_name: string }[]>('SHOW BINARY LOGS');
+    const reader = spawn(
+      'mariadb-binlog',
+      [
+        '--read-from-remote-server',
+        '--host=127.0.0.1',
+        `--port=${db2().port}`,
+        `--user=${user}`,
+        '--stop-never',
+        '--to-last-log',
+        first!.Log_name,
+        '--result-file=/dev/null',
+      ],
+      { env: { ...process.env, MYSQL_PWD: password }, stdio: 'ignore' },
+    );
+    try {
+      expect(await pollUntil(dumpThreads, (n) => n > 0)).toBeGreaterThan(0);
+      const result = await reseedOperation(db2().address, db1().address);
+      const step = result.steps.find((s) => s.kind === 'Reseed');
+      expect(step?.outcome, JSON.stringify(result.error ?? step)).toBe('done');
+    } finally {
+      reader.kill('SIGKILL');
+      // The reader's Binlog Dump thread waits for the next event before it notices: ended here.
+      const threads = await db2().query<{ id: number }[]>(
+        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+      );
+      for (const t of threads)
+        await db2()
+          .query(`KILL ${Number(t.id)}`)
+          .catch(() => undefined);
+    }
   });
 
   it('never overwrites a server while it is writable: it is made read-only first, and stays so', async () => {

@@ -41,15 +41,21 @@ export interface PhysicalBranchInput {
 /**
  * Safety rule 8 for the one command that stops and replaces a server: a server that others replicate
  * from is not a leaf to rebuild (stopping it cuts them off; its replacement would not hold what they
- * applied). Read from its process list: a connected replica holds a Binlog Dump thread.
+ * applied). Read from the replicas registered with it (SHOW SLAVE HOSTS / SHOW REPLICAS): a replica's IO
+ * thread registers before it asks for events. A binary-log reader that does not register (the salvage's
+ * `mariadb-binlog`/`mysqlbinlog` extract, a backup tool streaming binlogs) also holds a Binlog Dump thread,
+ * which may outlive the tool by a while; it is nobody's source of data and does not count.
  */
 export async function refuseIfReplicatedFrom(target: ServerAdmin): Promise<void> {
-  const rows = await target.query<{ host: unknown }>(
-    "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')",
-  );
+  const rows = await target.query<Record<string, unknown>>(target.flavor.showReplicas());
   if (rows.length > 0) {
+    const names = rows.map((r) => {
+      const host = str(r.Host);
+      const port = str(r.Port);
+      return `server id ${str(r.Server_id)}${host ? ` ${host}:${port}` : ''}`;
+    });
     throw new SafetyRefusalError(
-      `refusing to replace ${target.id}: ${rows.length} replica(s) replicate from it (${rows.map((r) => str(r.host)).join(', ')})`,
+      `refusing to replace ${target.id}: ${rows.length} replica(s) replicate from it (${names.join(', ')})`,
     );
   }
 }
