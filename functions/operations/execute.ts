@@ -201,8 +201,13 @@ async function guardServerChange(
  * made read-only first (guardServerChange has just seen no router send to it), so no write lands on
  * it while it is replaced. Returns what was done, for the step's detail.
  */
-async function prepareReseedTarget(target: ServerAdmin, keepUser: string, watchdogWritable: boolean) {
-  await refuseIfReplicatedFrom(target);
+async function prepareReseedTarget(
+  target: ServerAdmin,
+  source: ServerAdmin,
+  keepUser: string,
+  watchdogWritable: boolean,
+) {
+  await refuseIfReplicatedFrom(target, { notReplicas: [source] });
   const [r] = await target.query<{ ro: unknown }>('SELECT @@global.read_only AS ro');
   if (Number(r?.ro) === 1) return '';
   await fence(target, [keepUser], { watchdogWritable });
@@ -535,10 +540,11 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         });
         if (physical) return physical;
         const target = await pool.get(step.server);
-        const prepared = await prepareReseedTarget(target, cred.user, step.server === coordinationId);
+        const source = await pool.get(step.from);
+        const prepared = await prepareReseedTarget(target, source, cred.user, step.server === coordinationId);
         const reseeded = await reseed({
           target,
-          source: await pool.get(step.from),
+          source,
           // Dumps apart from the records: the lifecycle expires them, never salvage or audit records.
           store: subStore(deps.store(), `${dumpPrefix(config, ctx.openedEpoch)}/reseed-${name}`),
           watchdog: { ...cred, ...mysqlTls(config.tls) },

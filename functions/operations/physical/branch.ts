@@ -46,8 +46,20 @@ export interface PhysicalBranchInput {
  * `mariadb-binlog`/`mysqlbinlog` extract, a backup tool streaming binlogs) also holds a Binlog Dump thread,
  * which may outlive the tool by a while; it is nobody's source of data and does not count.
  */
-export async function refuseIfReplicatedFrom(target: ServerAdmin): Promise<void> {
-  const rows = await target.query<Record<string, unknown>>(target.flavor.showReplicas());
+export async function refuseIfReplicatedFrom(
+  target: ServerAdmin,
+  options: { notReplicas?: readonly ServerAdmin[] } = {},
+): Promise<void> {
+  // A server known not to replicate from the target (the reseed's source: promoted, its replication
+  // reset) may still be registered there for a while after its IO thread stopped.
+  const known = new Set<string>();
+  for (const s of options.notReplicas ?? []) {
+    const [r] = await s.query<{ id: unknown }>('SELECT @@global.server_id AS id');
+    known.add(str(r?.id));
+  }
+  const rows = (await target.query<Record<string, unknown>>(target.flavor.showReplicas())).filter(
+    (r) => !known.has(str(r.Server_id)),
+  );
   if (rows.length > 0) {
     const names = rows.map((r) => {
       const host = str(r.Host);
@@ -104,7 +116,7 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
     connectTarget: input.connectTarget,
     beforeRestore: async () => {
       await input.beforeRestore();
-      await refuseIfReplicatedFrom(await input.connectTarget());
+      await refuseIfReplicatedFrom(await input.connectTarget(), { notReplicas: [source] });
     },
     signal: input.signal,
     ...(input.log ? { log: input.log } : {}),
@@ -121,7 +133,7 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
   const { source } = input;
   const target = await input.connectTarget();
   await input.beforeRestore();
-  await refuseIfReplicatedFrom(target);
+  await refuseIfReplicatedFrom(target, { notReplicas: [source] });
   const statements = target.flavor.cloneStatements({
     host: source.server.replicationHost,
     port: source.server.replicationPort,

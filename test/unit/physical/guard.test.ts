@@ -22,10 +22,16 @@ function admin(rows: Record<string, unknown>[]): ServerAdmin & { sql: string[] }
 
 describe('the physical restore guard', () => {
   it('refuses to stop and replace a server other servers replicate from', async () => {
-    const a = admin([{ host: '10.0.0.3:51234' }]);
+    const a = admin([{ Server_id: 3, Host: '10.0.0.3', Port: 3306 }]);
     await expect(refuseIfReplicatedFrom(a)).rejects.toThrow(SafetyRefusalError);
-    await expect(refuseIfReplicatedFrom(a)).rejects.toThrow(/10\.0\.0\.3/);
-    expect(a.sql[0]).toMatch(/Binlog Dump/);
+    await expect(refuseIfReplicatedFrom(a)).rejects.toThrow(/server id 3 10\.0\.0\.3:3306/);
+    expect(a.sql[0]).toBe('SHOW SLAVE HOSTS');
+  });
+
+  it('does not count the reseed source, still registered a while after its replication stopped', async () => {
+    const target = admin([{ Server_id: 3, Host: '', Port: 3306 }]);
+    const source = admin([{ id: 3 }]);
+    await expect(refuseIfReplicatedFrom(target, { notReplicas: [source] })).resolves.toBeUndefined();
   });
 
   it('lets a server without replicas through', async () => {
