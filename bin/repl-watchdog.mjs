@@ -6,4 +6,7 @@ await ensureNode22();
 const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../functions/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+const { exitAfterOutput } = await import('../functions/sandbox/child-output.ts');
+// The command is done when main returns: exit once the output is written, whatever handle is still
+// open (a failed sandbox drill left its writers' reconnect timers behind and the process never ended).
+exitAfterOutput(await main(process.argv.slice(2)));
