@@ -109,3 +109,29 @@ export async function detach(server: ServerHandle): Promise<void> {
   await server.query('STOP SLAVE');
   await server.query('RESET SLAVE ALL');
 }
+
+/**
+ * The resume tests' schema `db` on `server`: `big` (a primary key and a secondary key, `bigRows` rows),
+ * `heap` (no primary key, `heapRows` rows) and `w` (2,000 rows a writer changes).
+ */
+export async function createResumeTables(
+  server: ServerHandle,
+  db: string,
+  rows: { big: number; heap: number },
+): Promise<void> {
+  await server.query(`CREATE DATABASE ${db}`);
+  await server.query(
+    `CREATE TABLE ${db}.big (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, pad VARCHAR(200), KEY (k)) ENGINE=InnoDB`,
+  );
+  await server.query(
+    `INSERT INTO ${db}.big (k, pad) SELECT seq % 101, REPEAT(CHAR(65 + seq % 26), 150) FROM ${db}.seq_1_to_${rows.big}`,
+  );
+  await server.query(`CREATE TABLE ${db}.heap (a INT, b VARCHAR(200)) ENGINE=InnoDB`);
+  await server.query(
+    `INSERT INTO ${db}.heap SELECT seq % 7, REPEAT('x', 150) FROM ${db}.seq_1_to_${rows.heap}`,
+  );
+  await server.query(
+    `CREATE TABLE ${db}.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL, t VARCHAR(40)) ENGINE=InnoDB`,
+  );
+  await server.query(`INSERT INTO ${db}.w (n, t) SELECT seq, 'initial' FROM ${db}.seq_1_to_2000`);
+}

@@ -18,7 +18,7 @@ import { salvage } from '../../functions/operations/salvage.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import type { ObjectStore } from '../../functions/storage/object-store.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
-import { checksums, detach } from '../harness/s3-dump-fixtures.js';
+import { checksums, createResumeTables, detach } from '../harness/s3-dump-fixtures.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
 import { pollUntil } from '../harness/wait.js';
 
@@ -65,21 +65,8 @@ describe('dumps that resume across calls', () => {
     );
     await cluster.waitForReplication(cluster.servers[1]!);
     await detach(cluster.servers[1]!);
-    const db1 = cluster.servers[0]!;
-    await db1.query(`CREATE DATABASE ${DB}`);
-    await db1.query(
-      `CREATE TABLE ${DB}.big (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, pad VARCHAR(200), KEY (k)) ENGINE=InnoDB`,
-    );
-    await db1.query(
-      `INSERT INTO ${DB}.big (k, pad) SELECT seq % 101, REPEAT(CHAR(65 + seq % 26), 150) FROM ${DB}.seq_1_to_30000`,
-    );
-    // No primary key: read at the earliest position only.
-    await db1.query(`CREATE TABLE ${DB}.heap (a INT, b VARCHAR(200)) ENGINE=InnoDB`);
-    await db1.query(`INSERT INTO ${DB}.heap SELECT seq % 7, REPEAT('x', 150) FROM ${DB}.seq_1_to_3000`);
-    await db1.query(
-      `CREATE TABLE ${DB}.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL, t VARCHAR(40)) ENGINE=InnoDB`,
-    );
-    await db1.query(`INSERT INTO ${DB}.w (n, t) SELECT seq, 'initial' FROM ${DB}.seq_1_to_2000`);
+    // heap has no primary key: read at the earliest position only.
+    await createResumeTables(cluster.servers[0]!, DB, { big: 30000, heap: 3000 });
   }, 180_000);
   afterAll(async () => {
     await Promise.allSettled([cluster?.stop(), s3?.stop()]);

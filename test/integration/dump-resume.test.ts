@@ -15,7 +15,7 @@ import { DeadlineError, DumpIntegrityError } from '../../functions/errors.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import type { ObjectStore } from '../../functions/storage/object-store.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
-import { checksums, detach } from '../harness/s3-dump-fixtures.js';
+import { checksums, createResumeTables, detach } from '../harness/s3-dump-fixtures.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
 import { pollUntil } from '../harness/wait.js';
 
@@ -79,21 +79,8 @@ describe('dump deadlines, resumption, integrity and consistency', () => {
     work = await mkdtemp(join(tmpdir(), 'dump-resume-'));
     await cluster.waitForReplication(cluster.servers[1]!);
     await detach(cluster.servers[1]!);
-    const db1 = cluster.servers[0]!;
-    await db1.query(`CREATE DATABASE ${DB}`);
-    await db1.query(
-      `CREATE TABLE ${DB}.big (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, pad VARCHAR(200), KEY (k)) ENGINE=InnoDB`,
-    );
-    await db1.query(
-      `INSERT INTO ${DB}.big (k, pad) SELECT seq % 101, REPEAT(CHAR(65 + seq % 26), 150) FROM ${DB}.seq_1_to_20000`,
-    );
-    // No primary key: one object, cleared as a whole before a retry.
-    await db1.query(`CREATE TABLE ${DB}.heap (a INT, b VARCHAR(200)) ENGINE=InnoDB`);
-    await db1.query(`INSERT INTO ${DB}.heap SELECT seq % 7, REPEAT('x', 150) FROM ${DB}.seq_1_to_6000`);
-    await db1.query(
-      `CREATE TABLE ${DB}.w (id INT AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL, t VARCHAR(40)) ENGINE=InnoDB`,
-    );
-    await db1.query(`INSERT INTO ${DB}.w (n, t) SELECT seq, 'initial' FROM ${DB}.seq_1_to_2000`);
+    // heap has no primary key: one object, cleared as a whole before a retry.
+    await createResumeTables(cluster.servers[0]!, DB, { big: 20000, heap: 6000 });
   });
   afterAll(async () => {
     await Promise.allSettled([
