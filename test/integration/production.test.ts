@@ -5,12 +5,17 @@
  * calls answered by the stand-in (functions/sandbox/aws-standin) through AWS_ENDPOINT_URL, routers
  * switched by the real SSM document's script run as the agent runs it, S3 a real local endpoint.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { main } from '../../functions/cli.js';
-import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import {
+  type Cluster,
+  MysqlRouter,
+  type RouterKindName,
+  startCluster,
+} from '../../functions/sandbox/harness/index.js';
 import { ROOT, readTemplate } from '../../functions/sandbox/production/bundle.js';
 import {
   productionEvents as events,
@@ -23,11 +28,18 @@ import {
 type Json = any;
 
 const sample = parse(readFileSync(join(ROOT, 'deploy', 'sample.yml'), 'utf8')) as Json;
+/** The sample's router kind of each group, in its order (web: MySQL Router, api: HAProxy). */
+const sampleKinds = sample.watchdog.groups.map((g: Json) => g.routerKind) as RouterKindName[];
 let cluster: Cluster;
 let env: ProductionEnvironment;
 
 beforeAll(async () => {
-  cluster = await startCluster({ servers: 2, groups: 2, name: sample.cluster });
+  cluster = await startCluster({
+    servers: 2,
+    groups: sampleKinds.length,
+    name: sample.cluster,
+    routerKinds: sampleKinds,
+  });
   env = await ProductionEnvironment.start({
     cluster,
     groupNames: sample.groups.map((g: Json) => g.name),
@@ -68,7 +80,13 @@ describe('the deployed bundle, against the AWS stand-in', () => {
     for (const [i, g] of doc.groups.entries()) {
       expect(Object.keys(g).sort()).toEqual(Object.keys(sample.watchdog.groups[i]).sort());
       expect(g.ec2Tag).toEqual({ key: sample.routers.tagKey, value: g.name });
+      // each group's router is of the sample's kind, at the sample's config path, on its router's port
+      expect(g.routerKind).toBe(sample.watchdog.groups[i].routerKind);
+      expect(g.configPath).toBe(sample.watchdog.groups[i].configPath);
+      expect(cluster.groups[i]!.routers[0]!.kind).toBe(g.routerKind);
+      expect(g.routerPort).toBe(cluster.groups[i]!.routers[0]!.port);
     }
+    expect(sampleKinds).toEqual(['mysqlrouter', 'haproxy']);
     expect(TAG_KEY).toBe(sample.routers.tagKey);
     expect(doc.credentials).toBeUndefined();
     // the functions get the environment the template gives them, variable for variable
@@ -256,11 +274,29 @@ describe('the deployed bundle, against the AWS stand-in', () => {
     expect(new Set(invocations.map((i) => i.instanceId))).toEqual(
       new Set(env.standin.instances.map((i) => i.instanceId)),
     );
-    for (const i of invocations) expect(i.run?.status).toBe('Success');
+    for (const i of invocations) expect(i.run?.status, i.run?.stderr).toBe('Success');
+    // each group's router was switched by its own kind's document, at the sample's config path
+    const switched = [...env.standin.commands.values()].filter((c) => c.parameters.Action?.[0] !== 'status');
+    for (const [gi, g] of cluster.groups.entries()) {
+      const kind = sample.watchdog.groups[gi].routerKind;
+      const command = switched.find((c) => c.documentName === `${env.documentName}-${kind}`);
+      expect(command?.parameters.ConfigPath, kind).toEqual([sample.watchdog.groups[gi].configPath]);
+      for (const r of g.routers) expect(r.kind).toBe(kind);
+    }
     for (const r of cluster.routers) {
       const cfg = readFileSync(r.configPath, 'utf8');
-      expect(cfg).toContain(`${replica.host}:${replica.port}`);
-      expect(cfg).not.toMatch(new RegExp(`server \\S+ ${primary.host}:${primary.port}\\b(?!.*disabled)`));
+      if (r instanceof MysqlRouter) {
+        // the document rewrote the destinations line of mysqlrouter.conf (the fenced primary left out)
+        // and restarted the router on it; the file it replaced is in the instance's backup folder
+        expect(cfg).toMatch(new RegExp(`^destinations = ${replica.host}:${replica.port}$`, 'm'));
+        const backups = readdirSync(join(r.baseDir, 'backups')).filter((f) => f.endsWith('.bak'));
+        expect(backups.length).toBeGreaterThan(0);
+        const before = readFileSync(join(r.baseDir, 'backups', backups[0]!), 'utf8');
+        expect(before).toMatch(new RegExp(`^destinations = ${primary.host}:${primary.port},`, 'm'));
+      } else {
+        expect(cfg).toContain(`${replica.host}:${replica.port}`);
+        expect(cfg).not.toMatch(new RegExp(`server \\S+ ${primary.host}:${primary.port}\\b(?!.*disabled)`));
+      }
     }
     await routersOn(replica);
     expect(await replica.query('SELECT @@read_only AS ro')).toEqual([{ ro: '0' }]);

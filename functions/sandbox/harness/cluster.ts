@@ -1,8 +1,8 @@
 /**
  * A real local cluster: N MariaDB or MySQL 9.7 servers with GTID replication (db1 the primary, the
  * others its replicas) and M backend groups, each with its own HAProxy router(s) configured like the
- * seed's MySQL Router (primary first, replica second), or real MySQL Router 9.7 routers. Used by the
- * integration tests, the benchmarks and the `npm start` sandbox.
+ * seed's MySQL Router (primary first, replica second), or real MySQL Router 9.7 routers (for every
+ * group, or per group). Used by the integration tests, the benchmarks and the `npm start` sandbox.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +41,11 @@ export interface ClusterOptions {
    * routing_strategy=first-available, switched by rewriting its config and restarting it.
    */
   routers?: RouterKindName;
+  /**
+   * The router kind of each group, in group order (e.g. deploy/sample.yml's: web a MySQL Router, api
+   * an HAProxy); a group not listed gets `routers`. More kinds than groups is an error.
+   */
+  routerKinds?: readonly RouterKindName[];
   /** 'sticky' (default) keeps to the replica after a primary failure; 'failback' is plain HAProxy. */
   routerMode?: RouterMode;
   /** Parent folder for the cluster folder (default: the common harness root under TMPDIR). */
@@ -579,6 +584,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const serverCount = options.servers;
   if (serverCount !== 2 && serverCount !== 3) throw new WatchdogError('servers must be 2 or 3');
   const groupCount = options.groups ?? 3;
+  if ((options.routerKinds?.length ?? 0) > groupCount) {
+    throw new WatchdogError(
+      `routerKinds lists ${options.routerKinds!.length} kinds for ${groupCount} groups`,
+    );
+  }
   const routersPerGroup = options.routersPerGroup ?? 1;
   const mode = options.routerMode ?? 'sticky';
   const name = options.name ?? 'sandbox';
@@ -643,8 +653,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           destinations,
           probeAccount: cluster.credentials.watchdog,
         };
+        const kind = options.routerKinds?.[g - 1] ?? options.routers ?? 'haproxy';
         const router =
-          options.routers === 'mysqlrouter'
+          kind === 'mysqlrouter'
             ? new MysqlRouter({ ...common, mode })
             : new HaproxyRouter({
                 ...common,

@@ -9,6 +9,7 @@ export {
   type HarnessWatchdogConfig,
   type RouterGroup,
   type RouterHandle,
+  type RouterKindName,
   type ServerHandle,
   startCluster,
 } from './cluster.js';
@@ -24,6 +25,7 @@ export {
   STICKY_LUA,
 } from './haproxy-config.js';
 export { ensureTemplate, findBinary, MariadbServer, requireBinary } from './mariadb.js';
+export { MysqlRouter } from './mysqlrouter.js';
 export { freePort } from './ports.js';
 export {
   findLeaks,
