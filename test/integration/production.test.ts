@@ -3,7 +3,9 @@
  * backend group of a `deploy/sample.yml`-shaped deployment (groups found by EC2 tag), configured from an
  * SSM parameter with credentials from Secrets Manager, started by the template's event shapes, its AWS
  * calls answered by the stand-in (functions/sandbox/aws-standin) through AWS_ENDPOINT_URL, routers
- * switched by the real SSM document's script run as the agent runs it, S3 a real local endpoint.
+ * switched by the real SSM document's script run as the agent runs it, S3 a real local endpoint. Each
+ * group's router is of the kind deploy/sample.yml gives it: `web` a real MySQL Router 9.7 (its
+ * mysqlrouter.conf rewritten and the router restarted by router-switch-mysqlrouter.json), `api` HAProxy.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -251,6 +253,9 @@ describe('the deployed bundle, against the AWS stand-in', () => {
 
   it('handles the primary death once the routers are known again: promotes the replica and switches every router through SSM', async () => {
     const [primary, replica] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    const mysqlRouters = cluster.routers.filter((r) => r instanceof MysqlRouter);
+    expect(mysqlRouters.length).toBeGreaterThan(0);
+    const pidsBefore = mysqlRouters.map((r) => r.pid);
     const [web, api] = await Promise.all([
       env.invoke('web', events.alarm('shop-db-primary-unreachable')),
       env.invoke('api', events.snsAlarm('shop-db-primary-unreachable')),
@@ -283,6 +288,32 @@ describe('the deployed bundle, against the AWS stand-in', () => {
       expect(command?.parameters.ConfigPath, kind).toEqual([sample.watchdog.groups[gi].configPath]);
       for (const r of g.routers) expect(r.kind).toBe(kind);
     }
+    // on the MySQL Router instances, the document applied the rewrite by restarting the router (the
+    // instance's RS_APPLY_COMMAND) and verified the new primary answers through it
+    const results = switched
+      .filter((c) => c.documentName === `${env.documentName}-mysqlrouter`)
+      .flatMap((c) => c.invocations)
+      .map((i) => JSON.parse(i.run!.stdout.trim().split('\n').pop()!) as Json);
+    // (a later switch to the same destinations finds them in place and changes nothing)
+    for (const result of results) expect(result.ok, result.message).toBe(true);
+    const changed = results.filter((r) => r.changed);
+    expect(changed, JSON.stringify(results.map((r) => r.message))).toHaveLength(mysqlRouters.length);
+    for (const result of changed) {
+      expect(result).toMatchObject({
+        ok: true,
+        kind: 'mysqlrouter',
+        config: '/etc/mysqlrouter/mysqlrouter.conf',
+        changed: true,
+        applied: 'command',
+        destinations: [replica.address],
+        fenced: [primary.address],
+        verify: { status: 'ok' },
+      });
+    }
+    mysqlRouters.forEach((r, i) => {
+      expect(r.pid).not.toBeNull();
+      expect(r.pid, `${r.name} was restarted`).not.toBe(pidsBefore[i]);
+    });
     for (const r of cluster.routers) {
       const cfg = readFileSync(r.configPath, 'utf8');
       if (r instanceof MysqlRouter) {

@@ -125,7 +125,9 @@ export async function runShellScriptStep(
               'private',
               'sh',
               '-c',
-              `${binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}" &&`).join(' ')} exec sh "$${2 * binds.length + 1}"`,
+              // A folder this host lacks (/etc/mysqlrouter: the harness runs MySQL Router from a private
+              // prefix, no package made it) is created empty as the mount point, as the package would.
+              `${binds.map((_, i) => `mkdir -p "$${2 * i + 2}" && mount --bind "$${2 * i + 1}" "$${2 * i + 2}" &&`).join(' ')} exec sh "$${2 * binds.length + 1}"`,
               'ssm-agent',
               ...binds.flatMap((b) => [b.from, b.to]),
               scriptPath,

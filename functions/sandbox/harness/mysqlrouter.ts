@@ -39,7 +39,7 @@ export interface MysqlRouterOptions {
 }
 
 /** The shell quoting of one word (single quotes). */
-function shellWord(value: string): string {
+export function shellWord(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 

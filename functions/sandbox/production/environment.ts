@@ -7,6 +7,11 @@
  * instances carrying the group's tag; switching them runs the real SSM document's script the way the
  * agent runs it. S3 is a real local endpoint (s3rver).
  *
+ * Each group's router kind is its routers' (HAProxy, or a real MySQL Router 9.7 as deploy/sample.yml's
+ * `web`), with the config path the sample gives that kind; the instance sees its router's own folder
+ * at that path's folder, and MySQL Router's restart (`systemctl restart mysqlrouter` on a backend) is
+ * the router's restart script, set as the instance's RS_APPLY_COMMAND.
+ *
  * A tag group has one `routerPort` and one `configPath` for all its instances, and here every instance
  * is this host: the first router of a group is its instance's address; each further router of the
  * group gets an address of its own on the loopback network (127.0.<group>.<router>) at the group's
@@ -18,16 +23,28 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { CycleReport } from '../../operations/cycle.js';
 import type { Invocation } from '../../triggers/events.js';
 import { ACCOUNT, AwsStandin, type LambdaInvoke } from '../aws-standin/server.js';
 import type { CommandDocument } from '../aws-standin/ssm-agent.js';
-import type { Cluster } from '../harness/cluster.js';
+import type { Cluster, RouterHandle, RouterKindName } from '../harness/cluster.js';
+import { shellWord } from '../harness/mysqlrouter.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
 import { ARTIFACT, ensurePackaged, extractZip, ROOT } from './bundle.js';
 
 export const TAG_KEY = 'mysql-failover-group';
+
+/** The folder each router kind's config is in on a backend (one the SSM document allows). */
+const ROUTER_FOLDER: Record<RouterKindName, string> = {
+  haproxy: '/etc/haproxy',
+  mysqlrouter: '/etc/mysqlrouter',
+};
+
+/** The config path of a router on its instance: its own file name, in its kind's folder. */
+function instanceConfigPath(router: RouterHandle): string {
+  return `${ROUTER_FOLDER[router.kind]}/${basename(router.configPath)}`;
+}
 
 export interface ProductionOptions {
   cluster: Cluster;
@@ -156,11 +173,11 @@ export class ProductionEnvironment {
         const router = g.routers[0]!;
         return {
           name: this.groups[i],
-          routerKind: 'haproxy',
+          routerKind: router.kind,
           ec2Tag: { key: TAG_KEY, value: this.groups[i] },
           routerPort: router.port,
           // The path the document allows; each instance sees its own router folder there (binds below).
-          configPath: '/etc/haproxy/haproxy.cfg',
+          configPath: instanceConfigPath(router),
         };
       }),
       ...this.options.configExtra,
@@ -199,13 +216,15 @@ export class ProductionEnvironment {
           tags: { [TAG_KEY]: this.groups[gi]!, Name: `${this.clusterName}-${this.groups[gi]}-${ri + 1}` },
           state: 'running',
           dir,
-          binds: [{ from: r.baseDir, to: '/etc/haproxy' }],
+          binds: [{ from: r.baseDir, to: ROUTER_FOLDER[r.kind] }],
           // What the operator puts in /etc/mysql-failover/router-switch.env on a backend (docs/deployment.md):
-          // the verification login and where backups go. The agent's environment carries them here.
+          // the verification login, where backups go and, for MySQL Router, how it restarts (here its
+          // restart script stands for `systemctl restart mysqlrouter`). The agent's environment carries them.
           env: {
             RS_BACKUP_DIR: join(r.baseDir, 'backups'),
             RS_VERIFY_USER: cred.watchdog.user,
             MYSQL_PWD: cred.watchdog.password,
+            ...(r.kind === 'mysqlrouter' ? { RS_APPLY_COMMAND: `bash ${shellWord(r.restartScript)}` } : {}),
           },
         });
       });
