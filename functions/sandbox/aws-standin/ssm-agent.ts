@@ -78,6 +78,19 @@ export function resolveParameters(
   return out;
 }
 
+/**
+ * The `sh -c` text that binds `count` folders, given as positional parameters (from, to, from, to, ...),
+ * each over the other, ending in `&&` before the command it prefixes. A folder this host lacks
+ * (/etc/mysqlrouter: the harness runs MySQL Router from a private prefix, no package made it) is created
+ * empty as the mount point, as the router's package would.
+ */
+export function bindMounts(count: number): string {
+  return Array.from(
+    { length: count },
+    (_, i) => `mkdir -p "$${2 * i + 2}" && mount --bind "$${2 * i + 1}" "$${2 * i + 2}" &&`,
+  ).join(' ');
+}
+
 function interpolate(text: string, values: Record<string, string>): string {
   return text.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (whole, name: string) => values[name] ?? whole);
 }
@@ -125,9 +138,7 @@ export async function runShellScriptStep(
               'private',
               'sh',
               '-c',
-              // A folder this host lacks (/etc/mysqlrouter: the harness runs MySQL Router from a private
-              // prefix, no package made it) is created empty as the mount point, as the package would.
-              `${binds.map((_, i) => `mkdir -p "$${2 * i + 2}" && mount --bind "$${2 * i + 1}" "$${2 * i + 2}" &&`).join(' ')} exec sh "$${2 * binds.length + 1}"`,
+              `${bindMounts(binds.length)} exec sh "$${2 * binds.length + 1}"`,
               'ssm-agent',
               ...binds.flatMap((b) => [b.from, b.to]),
               scriptPath,

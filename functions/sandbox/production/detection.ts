@@ -21,7 +21,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { StandinInstance } from '../aws-standin/server.js';
-import { type CommandDocument, resolveParameters, runShellScriptStep } from '../aws-standin/ssm-agent.js';
+import {
+  bindMounts,
+  type CommandDocument,
+  resolveParameters,
+  runShellScriptStep,
+} from '../aws-standin/ssm-agent.js';
 import { EventBridgeStandIn, type EventPattern } from '../eventbridge.js';
 import { WatcherProcess } from '../watcher.js';
 import { ROOT, type Template } from './bundle.js';
@@ -265,7 +270,7 @@ export class DeployedDetection {
     const script = join(root, exec[2]!);
     const binds = instance.binds ?? [];
     // The instance's own files at the paths the document named (its router folder), as for the agent.
-    const mounts = binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}" &&`).join(' ');
+    const mounts = bindMounts(binds.length);
     const watcher = new WatcherProcess({
       dir: instance.dir,
       name: `watcher-${instance.instanceId}`,
