@@ -143,8 +143,11 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
+    // An upload stops when the signal fires while it runs. One started after it fired still runs (as
+    // with lib-storage before): a resumable dump writes the record of a part it just finished then.
     const { abortSignal } = this.abort(options.signal);
-    const send = abortSignal ? { abortSignal } : {};
+    const stop = new AbortController();
+    const send = { abortSignal: stop.signal };
     const partSize = Math.max(5 * MIB, this.options.partSize ?? 5 * MIB);
     const queueSize = Math.max(1, this.options.queueSize ?? 1);
     const sse = this.options.sse;
@@ -166,8 +169,11 @@ export class S3ObjectStore implements ObjectStore {
     let filled = 0;
     let bytes = 0;
     // Stop reading the body at the deadline (the producer may be waiting for us to read on).
-    const onAbort = () => body.destroy(new Error('upload aborted'));
-    abortSignal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => {
+      stop.abort(abortSignal?.reason);
+      body.destroy(new Error('upload aborted'));
+    };
+    if (!abortSignal?.aborted) abortSignal?.addEventListener('abort', onAbort, { once: true });
 
     /** Sends the full part; returns once fewer than queueSize parts are in flight. */
     const sendPart = async (buffer: Buffer, length: number): Promise<void> => {

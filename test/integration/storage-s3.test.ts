@@ -143,6 +143,27 @@ describe('object storage adapters', () => {
       expect(sha(await readAll(await store.get(`o${i}.bin`)))).toBe(sha(data));
   });
 
+  it('stops an upload when its signal fires, and still runs one started after it fired', async () => {
+    const store = openObjectStore(`s3://${s3.bucket}/signals`, s3.storeOptions);
+    const running = new AbortController();
+    let reads = 0;
+    // A producer that stops producing: the deadline comes while the upload waits for more.
+    const stalled = new Readable({
+      read() {
+        if (++reads === 1) this.push(randomBytes(6 * 1024 * 1024));
+        else running.abort(new Error('deadline'));
+      },
+    });
+    await expect(store.put('stopped.bin', stalled, { signal: running.signal })).rejects.toBeInstanceOf(
+      StorageError,
+    );
+    expect(await store.head('stopped.bin')).toBeUndefined();
+    // What a resumable dump does right after its deadline: the record of a part it just finished.
+    const late = randomBytes(1024);
+    await store.put('late.json', pieces(late), { signal: running.signal });
+    expect(sha(await readAll(await store.get('late.json')))).toBe(sha(late));
+  });
+
   it('leaves no temporary files in the folder after failed writes', async () => {
     const entries = await readdir(folder, { recursive: true });
     expect(entries.filter((e) => String(e).includes('.part-'))).toEqual([]);
