@@ -56,17 +56,35 @@ export interface S3StoreOptions {
 }
 
 const MIB = 1024 * 1024;
-/** Part buffers an idle store keeps for its next uploads (a dump's two workers, one filling and one in flight each). */
+/** Part buffers kept for the next uploads (a dump's two workers, one filling and one in flight each). */
 const IDLE_PARTS = 4;
+/** How long they are kept once no upload runs (a restore that follows a dump needs none of them). */
+const IDLE_PARTS_MS = 1_000;
 
 /**
  * Part buffers reused from one upload to the next: the bytes of a part are copied once, into a buffer
  * that was already there, instead of a new buffer (or a concatenation of the body's chunks) per part
  * that lives until the next garbage collection. A buffer comes back only after the request that sent
- * it succeeded (a failed or aborted one may still be referenced by its socket).
+ * it succeeded (a failed or aborted one may still be referenced by its socket). Once no upload has run
+ * for IDLE_PARTS_MS, the kept buffers are let go.
  */
 class PartBuffers {
-  private readonly idle: Buffer[] = [];
+  private idle: Buffer[] = [];
+  private active = 0;
+  private release: NodeJS.Timeout | undefined;
+
+  begin(): void {
+    this.active++;
+    clearTimeout(this.release);
+  }
+
+  end(): void {
+    if (--this.active > 0) return;
+    this.release = setTimeout(() => {
+      this.idle = [];
+    }, IDLE_PARTS_MS);
+    this.release.unref();
+  }
 
   take(size: number): Buffer {
     const i = this.idle.findIndex((b) => b.length === size);
@@ -165,6 +183,7 @@ export class S3ObjectStore implements ObjectStore {
     const inFlight = new Set<Promise<void>>();
     let partFailure: unknown;
     let nextPart = 1;
+    this.partBuffers.begin();
     let part = this.partBuffers.take(partSize);
     let filled = 0;
     let bytes = 0;
@@ -262,6 +281,7 @@ export class S3ObjectStore implements ObjectStore {
       throw new StorageError(`could not upload ${key} to ${this.url}`, { cause: error, details: { key } });
     } finally {
       abortSignal?.removeEventListener('abort', onAbort);
+      this.partBuffers.end();
     }
     return { key: normalizeKey(key), bytes };
   }
