@@ -71,7 +71,7 @@ async function buildInvocation(outdir: string): Promise<string> {
   };
   await build({
     ...bundleOptions,
-    entryPoints: { 'reseed-invocation': 'bench/reseed-invocation.ts' },
+    entryPoints: { 'reseed-invocation': join(import.meta.dirname, 'reseed-invocation.ts') },
     outdir,
     outExtension: { '.js': '.mjs' },
     logLevel: 'warning',
