@@ -169,8 +169,12 @@ async function invoke(
   } catch {
     outcome = undefined;
   }
-  if (outcome) account(outcome.memory);
-  else {
+  if (outcome) {
+    account(outcome.memory);
+    log(
+      `  invocation process ${child.pid}: ${outcome.ok ? 'finished' : outcome.stopped ? 'stopped at its deadline' : 'failed'} after ${(outcome.ms / 1000).toFixed(1)} s, peak rss ${outcome.memory.maxRssMb} MiB`,
+    );
+  } else {
     if (killedMb !== undefined) account({ maxRssMb: killedMb });
     log(`  the invocation ended (exit ${code}${killed ? ', killed' : ''}) without reporting its outcome`);
   }
