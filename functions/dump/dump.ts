@@ -169,9 +169,14 @@ class ObjectWriter {
     );
   }
 
-  write(buf: Buffer): boolean {
+  /** `consumed` runs once gzip is done with `buf` (it may then be reused). */
+  write(buf: Buffer, consumed?: () => void): boolean {
     this.bytes += buf.length;
-    return this.gzip.write(buf);
+    return consumed
+      ? this.gzip.write(buf, (error) => {
+          if (!error) consumed();
+        })
+      : this.gzip.write(buf);
   }
 
   async finish(): Promise<{ sha256: string; compressedBytes: number; bytes: number }> {
@@ -845,7 +850,7 @@ async function dumpTableChunk(
     t.columns,
     (stmt) => {
       if (progress) progress.bytes += stmt.length;
-      return writer.write(stmt);
+      return writer.write(stmt, () => encoder.recycle(stmt));
     },
     maxStmt,
   );

@@ -92,6 +92,9 @@ export const LARGE_BINARY = 64 * 1024;
 export class StatementBuilder {
   private buf: Buffer;
   private len = 0;
+  /** The buffer behind each statement handed out (weakly: a statement never handed back is collected). */
+  private readonly whole = new WeakMap<Buffer, Buffer>();
+  private readonly spare: Buffer[] = [];
 
   constructor(initialCapacity = 1 << 20) {
     this.buf = Buffer.allocUnsafe(initialCapacity);
@@ -218,9 +221,20 @@ export class StatementBuilder {
   /** Hands out the bytes built so far and starts over with a fresh buffer of the same capacity. */
   take(): Buffer {
     const done = this.buf.subarray(0, this.len);
-    this.buf = Buffer.allocUnsafe(Math.max(1 << 16, this.buf.length));
+    this.whole.set(done, this.buf);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(Math.max(1 << 16, this.buf.length));
     this.len = 0;
     return done;
+  }
+
+  /**
+   * A statement from take() that its consumer is done with (gzip consumed it): its buffer builds a
+   * later statement instead of a new one per statement. A statement never handed back costs nothing.
+   */
+  recycle(statement: Buffer): void {
+    const whole = this.whole.get(statement);
+    this.whole.delete(statement);
+    if (whole && this.spare.length < 2) this.spare.push(whole);
   }
 
   /** The bytes built so far, without resetting (tests). */
@@ -381,6 +395,11 @@ export class InsertEncoder {
     this.rows++;
     if (b.length >= this.maxStatementBytes) return this.flush();
     return true;
+  }
+
+  /** A statement emitted earlier that its consumer no longer needs (StatementBuilder.recycle). */
+  recycle(statement: Buffer): void {
+    this.builder.recycle(statement);
   }
 
   /** Ends the current statement, if any. */

@@ -299,8 +299,11 @@ export function splitSql(text: string | Buffer): string[] {
  */
 export class LineStatementSplitter {
   private parts: Buffer[] = [];
+  /** Where a statement that spans chunks is put together, reused for the next one. */
+  private assembly = Buffer.alloc(0);
   count = 0;
 
+  /** The statements this chunk completes, valid until the next push() (see take()). */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     let start = 0;
@@ -322,11 +325,22 @@ export class LineStatementSplitter {
     return out;
   }
 
+  /**
+   * The statement made of the parts so far. One that spans chunks is copied into the assembly buffer:
+   * it is valid until the next push() (the restore runs each statement before it reads on), and at
+   * most one statement of a push() spans chunks (the first).
+   */
   private take(): Buffer {
-    const whole = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
+    const parts = this.parts;
     this.parts = [];
     this.count++;
-    return whole;
+    if (parts.length === 1) return parts[0] as Buffer;
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    if (this.assembly.length < length)
+      this.assembly = Buffer.allocUnsafe(Math.max(length, 2 * this.assembly.length));
+    let at = 0;
+    for (const p of parts) at += p.copy(this.assembly, at);
+    return this.assembly.subarray(0, length);
   }
 
   /** Text after the last statement: [] when it is only comments, else the unterminated rest. */

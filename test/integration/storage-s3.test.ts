@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../functions/errors.js';
 import { type ObjectStore, readAll } from '../../functions/storage/object-store.js';
 import { openObjectStore } from '../../functions/storage/open-store.js';
+import type { S3ObjectStore } from '../../functions/storage/s3-store.js';
 import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -88,6 +89,80 @@ describe('object storage adapters', () => {
     openObjectStore(`s3://${s3.bucket}/sha-${++n}`, { ...s3.storeOptions, checksumAlgorithm: 'SHA256' }),
   );
   behavesAsObjectStore('local folder', () => openObjectStore(join(folder, `run-${++n}`)));
+
+  /** Watches the store's own client: UploadPart calls at the same time, and the part buffers sent. */
+  function watchParts(store: S3ObjectStore) {
+    const seen = { parts: 0, inFlight: 0, maxInFlight: 0, buffers: new Set<ArrayBufferLike>() };
+    store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const body = (args.input as { Body?: unknown }).Body;
+        if (Buffer.isBuffer(body)) seen.buffers.add(body.buffer);
+        if (context.commandName !== 'UploadPartCommand') return next(args);
+        seen.parts++;
+        seen.inFlight++;
+        seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight);
+        try {
+          return await next(args);
+        } finally {
+          seen.inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'watchParts' },
+    );
+    return seen;
+  }
+
+  it('uploads at most queueSize parts of one object at a time', async () => {
+    for (const queueSize of [1, 2]) {
+      const store = openObjectStore(`s3://${s3.bucket}/queue-${queueSize}`, {
+        ...s3.storeOptions,
+        queueSize,
+      }) as S3ObjectStore;
+      const seen = watchParts(store);
+      const data = randomBytes(26 * 1024 * 1024);
+      await store.put('big.bin', pieces(data));
+      expect(seen.parts).toBe(6);
+      expect(seen.maxInFlight).toBeLessThanOrEqual(queueSize);
+      expect(sha(await readAll(await store.get('big.bin')))).toBe(sha(data));
+    }
+  });
+
+  it('reuses its part buffers from one upload to the next', async () => {
+    const store = openObjectStore(`s3://${s3.bucket}/reuse`, {
+      ...s3.storeOptions,
+      queueSize: 1,
+      checksumAlgorithm: 'CRC32',
+    }) as S3ObjectStore;
+    const seen = watchParts(store);
+    const sizes = [1, 11, 2, 0, 6, 1].map((m) => m * 1024 * 1024 + 17);
+    const datas = sizes.map((n) => randomBytes(n));
+    for (const [i, data] of datas.entries()) await store.put(`o${i}.bin`, pieces(data));
+    // One part filling and one in flight, whatever the number of objects and parts.
+    expect(seen.buffers.size).toBeLessThanOrEqual(2);
+    for (const [i, data] of datas.entries())
+      expect(sha(await readAll(await store.get(`o${i}.bin`)))).toBe(sha(data));
+  });
+
+  it('stops an upload when its signal fires, and still runs one started after it fired', async () => {
+    const store = openObjectStore(`s3://${s3.bucket}/signals`, s3.storeOptions);
+    const running = new AbortController();
+    let reads = 0;
+    // A producer that stops producing: the deadline comes while the upload waits for more.
+    const stalled = new Readable({
+      read() {
+        if (++reads === 1) this.push(randomBytes(6 * 1024 * 1024));
+        else running.abort(new Error('deadline'));
+      },
+    });
+    await expect(store.put('stopped.bin', stalled, { signal: running.signal })).rejects.toBeInstanceOf(
+      StorageError,
+    );
+    expect(await store.head('stopped.bin')).toBeUndefined();
+    // What a resumable dump does right after its deadline: the record of a part it just finished.
+    const late = randomBytes(1024);
+    await store.put('late.json', pieces(late), { signal: running.signal });
+    expect(sha(await readAll(await store.get('late.json')))).toBe(sha(late));
+  });
 
   it('leaves no temporary files in the folder after failed writes', async () => {
     const entries = await readdir(folder, { recursive: true });

@@ -89,6 +89,28 @@ describe('InsertEncoder', () => {
     expect(enc.bytes).toBe(out.reduce((a, s) => a + s.length, 0));
   });
 
+  it('builds the next statements in the buffers its consumer handed back', () => {
+    const out: string[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const enc = new InsertEncoder(
+      'db',
+      't',
+      [{ name: 'id', kind: 'number' }],
+      (s) => {
+        out.push(s.toString('latin1'));
+        buffers.add(s.buffer);
+        enc.recycle(s);
+        return true;
+      },
+      40,
+    );
+    for (let i = 0; i < 40; i++) enc.row([Buffer.from(String(i))]);
+    enc.flush();
+    expect(out.length).toBeGreaterThan(5);
+    expect(out.join('').match(/\(\d+\)/g)).toHaveLength(40);
+    expect(buffers.size).toBeLessThanOrEqual(2);
+  });
+
   it('tells the caller to slow down when the consumer is full', () => {
     const enc = new InsertEncoder('d', 't', [{ name: 'a', kind: 'number' }], () => false, 10);
     expect(enc.row([Buffer.from('1')])).toBe(false);

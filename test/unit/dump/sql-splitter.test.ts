@@ -97,6 +97,22 @@ describe('LineStatementSplitter', () => {
     }
   });
 
+  it('assembles the statements that span chunks in one reused buffer', () => {
+    const s = new LineStatementSplitter();
+    const stmt = (i: number) => `INSERT INTO t VALUES\n(${i},'${'x'.repeat(5000)}');\n`;
+    const buf = Buffer.from(Array.from({ length: 20 }, (_, i) => stmt(i)).join(''), 'latin1');
+    const out: string[] = [];
+    const assembled = new Set<ArrayBufferLike>();
+    for (let i = 0; i < buf.length; i += 3000)
+      for (const b of s.push(buf.subarray(i, i + 3000))) {
+        out.push(b.toString('latin1'));
+        assembled.add(b.buffer);
+      }
+    expect(out).toEqual(Array.from({ length: 20 }, (_, i) => stmt(i).slice(0, -2)));
+    // The input's own buffer (statements within one chunk) and the one assembly buffer.
+    expect(assembled.size).toBeLessThanOrEqual(2);
+  });
+
   it('hands back an unterminated statement at the end (a truncated object)', () => {
     const s = new LineStatementSplitter();
     s.push(Buffer.from('INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2', 'latin1'));
