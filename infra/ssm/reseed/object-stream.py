@@ -6,18 +6,21 @@
 
 Why Python: the database hosts have no Node.js and not necessarily the AWS CLI, but every Linux image
 the SSM Agent supports ships python3. Only the standard library is used: SigV4 signing, multipart
-upload, IMDSv2 credentials. Memory stays bounded (at most three parts in flight), nothing is written to
-local disk, and zlib and hashlib release the GIL, so compressing and uploading overlap on two cores.
+upload, IMDSv2 credentials. Memory stays bounded (a few 8 MiB members and at most three parts in
+flight), nothing is written to local disk, and zlib and hashlib release the GIL: the stream is
+compressed as independent gzip members on several threads while the parts upload.
 
 Settings are environment variables set by reseed.sh from its root-owned settings file (never from the
 document's parameters): RESEED_STORE (s3://bucket/prefix or an absolute folder), RESEED_S3_ENDPOINT
 (a local S3 endpoint; empty for AWS), RESEED_SSE (AES256 or aws:kms), RESEED_SSE_KMS_KEY_ID,
-RESEED_GZIP_LEVEL (1..9). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
+RESEED_GZIP_LEVEL (1..9), RESEED_COMPRESS_THREADS (default: one per CPU, at most 8). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
 else the instance role through IMDSv2. Region: AWS_REGION, AWS_DEFAULT_REGION, else IMDSv2.
 
 Progress: KEY.progress.json (put) or KEY.restore-progress.json (get) is rewritten every few seconds
 with the bytes so far, so that the orchestrating function can report rate and ETA.
 """
+import collections
+import concurrent.futures
 import datetime
 import hashlib
 import hmac
@@ -34,6 +37,7 @@ import zlib
 
 CHUNK = 1 << 20
 PART_BASE = 16 << 20
+MEMBER = 8 << 20
 PROGRESS_EVERY_S = 5.0
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}){0,15}$")
 
@@ -295,13 +299,30 @@ class Progress:
 # --------------------------------------------------------------------------------------------------
 # put / get
 # --------------------------------------------------------------------------------------------------
+def compress_threads():
+    """RESEED_COMPRESS_THREADS, else one per CPU (at most 8): zlib releases the GIL while it deflates."""
+    setting = os.environ.get("RESEED_COMPRESS_THREADS", "")
+    if setting.isdigit() and int(setting) > 0:
+        return min(int(setting), 16)
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def gzip_member(data, level):
+    """One complete gzip member (RFC 1952): concatenated members are one gzip file to every reader."""
+    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return comp.compress(data) + comp.flush()
+
+
 def put(key, expected):
     store = open_store()
     level = int(os.environ.get("RESEED_GZIP_LEVEL", "1"))
+    threads = compress_threads()
     progress = Progress(store, key + ".progress.json", "backup", expected)
     progress.write(force=True)
-    # Parts flow through a bounded queue to an uploader thread: compression (main thread) and the
-    # network (uploader) overlap; at most three parts are in memory.
+    # Compression is the slow part (about 120 MB/s a core at level 1): the stream is cut into MEMBER
+    # pieces, each compressed as its own gzip member on one of `threads` threads, and written in order.
+    # Parts flow through a bounded queue to an uploader thread, so compressing and the network overlap.
+    # Memory: `threads` + 1 members in flight and at most three parts.
     q = queue.Queue(maxsize=2)
     failure = []
 
@@ -322,31 +343,41 @@ def put(key, expected):
 
     t = threading.Thread(target=uploader, daemon=True)
     t.start()
-    comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
+    pending = collections.deque()
     buf = []
     size = 0
     number = 1
-    stdin = sys.stdin.buffer
-    while True:
-        data = stdin.read(CHUNK)
-        if not data:
-            break
-        progress.raw += len(data)
-        out = comp.compress(data)
-        if out:
-            buf.append(out)
-            size += len(out)
+
+    def collect(member):
+        nonlocal buf, size, number
+        buf.append(member)
+        size += len(member)
         # S3 allows 10,000 parts: parts grow by 16 MiB every 1,000 (up to about 880 GB compressed).
         if size >= PART_BASE * (1 + (number - 1) // 1000):
             progress.stored += size
             q.put(b"".join(buf))
             buf, size, number = [], 0, number + 1
             progress.write()
-        if failure:
+
+    stdin = sys.stdin.buffer
+    piece = bytearray()
+    members = 0
+    while not failure:
+        data = stdin.read(CHUNK)
+        if data:
+            progress.raw += len(data)
+            piece += data
+        if len(piece) >= MEMBER or (not data and (piece or members == 0)):
+            pending.append(pool.submit(gzip_member, bytes(piece), level))
+            piece = bytearray()
+            members += 1
+        while pending and (len(pending) > threads or not data):
+            collect(pending.popleft().result())
+        if not data:
             break
+    pool.shutdown(wait=True)
     if not failure:
-        buf.append(comp.flush())
-        size += len(buf[-1])
         progress.stored += size
         q.put(b"".join(buf))
     q.put(None)
@@ -367,23 +398,27 @@ def get(key):
         total = os.fstat(body.fileno()).st_size
     progress = Progress(store, key + ".restore-progress.json", "restore", total)
     progress.write(force=True)
+    # One gzip member after the other (put writes several; a single-member object reads the same).
     decomp = zlib.decompressobj(31)
+    inside = False
     out = sys.stdout.buffer
     while True:
         data = body.read(CHUNK)
         if not data:
             break
         progress.stored += len(data)
-        raw = decomp.decompress(data)
-        progress.raw += len(raw)
-        out.write(raw)
+        while data:
+            raw = decomp.decompress(data)
+            progress.raw += len(raw)
+            out.write(raw)
+            inside = not decomp.eof
+            data = decomp.unused_data if decomp.eof else b""
+            if decomp.eof:
+                decomp = zlib.decompressobj(31)
         progress.write()
-    tail = decomp.flush()
-    progress.raw += len(tail)
-    out.write(tail)
     out.flush()
-    if not decomp.eof:
-        fail("%s ended before the end of its gzip stream (truncated object)" % key)
+    if inside:
+        fail("%s ended inside a gzip member (truncated object)" % key)
     if total and progress.stored != total:
         fail("%s: read %d of %d bytes" % (key, progress.stored, total))
     progress.write(done=True, force=True)

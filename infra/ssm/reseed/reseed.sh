@@ -28,6 +28,8 @@
 #   RESEED_USER           the account mariadb-backup uses over the socket (default root, unix_socket)
 #   RESEED_NO_DEFAULTS    1: ignore the server's option files (the sandbox's servers use none)
 #   RESEED_USE_MEMORY     --use-memory for --prepare (default 256M)
+#   RESEED_GZIP_LEVEL     gzip level of the backup (1-9, default 1: compression is the backup's slow part)
+#   RESEED_COMPRESS_THREADS  threads compressing the backup (default: one per CPU, at most 8)
 # The "hook" service control exists only for a local caller: the script writes "stop" or "start" on
 # fd 3 and reads "ok" from fd 4 (the caller stops or starts its own server process); the document
 # allows only "systemd", and an SSM run has no such descriptors.
@@ -106,7 +108,7 @@ load_settings() {
     value=${BASH_REMATCH[2]}
     case $key in
     RESEED_STORE | RESEED_S3_ENDPOINT | RESEED_SSE | RESEED_SSE_KMS_KEY_ID | RESEED_DATADIR | RESEED_WORK_DIR | \
-      RESEED_SOCKET | RESEED_USER | RESEED_NO_DEFAULTS | RESEED_USE_MEMORY) ;;
+      RESEED_SOCKET | RESEED_USER | RESEED_NO_DEFAULTS | RESEED_USE_MEMORY | RESEED_GZIP_LEVEL | RESEED_COMPRESS_THREADS) ;;
     *) continue ;;
     esac
     if [[ ${#value} -ge 2 && ${value:0:1} == "${value: -1}" && (${value:0:1} == "'" || ${value:0:1} == '"') ]]; then
@@ -137,6 +139,9 @@ check_inputs() {
   [[ -z ${RESEED_SOCKET:-} || $RESEED_SOCKET =~ $PAT_Path ]] || finish 2 "RESEED_SOCKET must be an absolute path"
   [[ ${RESEED_USER:-root} =~ ^[A-Za-z0-9_.-]{1,80}$ ]] || finish 2 "RESEED_USER: letters, digits, _ . -"
   [[ ${RESEED_USE_MEMORY:-256M} =~ ^[0-9]{1,6}[KMG]?$ ]] || finish 2 "RESEED_USE_MEMORY like 256M"
+  [[ ${RESEED_GZIP_LEVEL:-1} =~ ^[1-9]$ ]] || finish 2 "RESEED_GZIP_LEVEL must be 1 to 9"
+  [[ -z ${RESEED_COMPRESS_THREADS:-} || $RESEED_COMPRESS_THREADS =~ ^[1-9][0-9]?$ ]] ||
+    finish 2 "RESEED_COMPRESS_THREADS must be a number of threads (1-99)"
   if [[ $PR_ACTION == restore ]]; then
     PR_SERVICE_CONTROL=${PR_SERVICE_CONTROL:-systemd}
     case $PR_SERVICE_CONTROL in

@@ -1,0 +1,108 @@
+/**
+ * The physical backup's transport (infra/ssm/reseed/object-stream.py) for real, through a folder store
+ * (the S3 path is driven by physical-reseed-script.test.ts): what `put` stores is standard gzip that
+ * `gunzip` reads, made of independent members so that several threads compress at once, and `get`
+ * gives back every byte or fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const HELPER = fileURLToPath(new URL('../../infra/ssm/reseed/object-stream.py', import.meta.url));
+const store = mkdtempSync(join(tmpdir(), 'object-stream-'));
+afterAll(() => rmSync(store, { recursive: true, force: true }));
+
+function helper(args: string[], input: Buffer | null, env: Record<string, string> = {}) {
+  const r = spawnSync('python3', [HELPER, ...args], {
+    input: input ?? Buffer.alloc(0),
+    env: { PATH: process.env.PATH ?? '', RESEED_STORE: store, ...env },
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: 300_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+}
+
+/** A backup-like stream: incompressible pages mixed with runs of repeated rows. */
+function backupLike(mib: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < mib; i++) {
+    parts.push(i % 3 === 0 ? randomBytes(1 << 20) : Buffer.alloc(1 << 20, `row ${i} padding `));
+  }
+  return Buffer.concat(parts);
+}
+
+/** How many gzip members `file` holds (RFC 1952: a file may hold several; gunzip reads them in a row). */
+function gzipMembers(file: string): number {
+  const count = spawnSync(
+    'python3',
+    [
+      '-c',
+      `import sys, zlib
+data = open(sys.argv[1], "rb").read()
+n = 0
+while data:
+    d = zlib.decompressobj(31)
+    d.decompress(data)
+    assert d.eof, "a member ends early"
+    n += 1
+    data = d.unused_data
+print(n)`,
+      file,
+    ],
+    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  expect(count.stderr).toBe('');
+  return Number(count.stdout.trim());
+}
+
+describe('object-stream.py (the physical backup in the object store)', () => {
+  const input = backupLike(40);
+
+  it('compresses on several threads into independent gzip members that gunzip reads back whole, and get returns every byte', () => {
+    const put = helper(['put', 'backups/b1.xb.gz', String(input.length)], input, {
+      RESEED_COMPRESS_THREADS: '3',
+    });
+    expect(put.stderr).toBe('');
+    expect(put.status).toBe(0);
+    expect(JSON.parse(put.stdout.toString('utf8'))).toMatchObject({ rawBytes: input.length });
+    const object = readFileSync(join(store, 'backups', 'b1.xb.gz'));
+    expect(gzipMembers(join(store, 'backups', 'b1.xb.gz'))).toBeGreaterThan(1);
+    const gunzip = spawnSync('gzip', ['-dc'], { input: object, maxBuffer: 256 * 1024 * 1024 });
+    expect(gunzip.status).toBe(0);
+    expect(gunzip.stdout.equals(input)).toBe(true);
+
+    const get = helper(['get', 'backups/b1.xb.gz'], null);
+    expect(get.status).toBe(0);
+    expect(get.stdout.equals(input)).toBe(true);
+    const progress = JSON.parse(readFileSync(join(store, 'backups', 'b1.xb.gz.restore-progress.json'), 'utf8'));
+    expect(progress).toMatchObject({ stage: 'restore', done: true, rawBytes: input.length });
+  });
+
+  it('stores an empty stream as a valid gzip object that reads back empty', () => {
+    expect(helper(['put', 'backups/empty.xb.gz', '0'], Buffer.alloc(0)).status).toBe(0);
+    const get = helper(['get', 'backups/empty.xb.gz'], null);
+    expect(get.status).toBe(0);
+    expect(get.stdout.length).toBe(0);
+  });
+
+  it('reads a single-member object (one gzip stream, as gzip itself writes it)', () => {
+    const gz = spawnSync('gzip', ['-1', '-c'], { input, maxBuffer: 256 * 1024 * 1024 }).stdout;
+    writeFileSync(join(store, 'backups', 'single.xb.gz'), gz);
+    const get = helper(['get', 'backups/single.xb.gz'], null);
+    expect(get.status).toBe(0);
+    expect(get.stdout.equals(input)).toBe(true);
+  });
+
+  it('fails on an object that ends inside a member, after writing what it could read', () => {
+    const file = join(store, 'backups', 'cut.xb.gz');
+    writeFileSync(file, readFileSync(join(store, 'backups', 'b1.xb.gz')));
+    truncateSync(file, statSync(file).size - 1000);
+    const get = helper(['get', 'backups/cut.xb.gz'], null);
+    expect(get.status).not.toBe(0);
+    expect(get.stderr).toMatch(/truncated/);
+  });
+});
