@@ -1,8 +1,8 @@
 /**
  * The physical backup's transport (infra/ssm/reseed/object-stream.py) for real, through a folder store
- * (the S3 path is driven by physical-reseed-script.test.ts): what `put` stores is standard gzip that
- * `gunzip` reads, made of independent members so that several threads compress at once, and `get`
- * gives back every byte or fails.
+ * and a local S3 endpoint (s3rver): what `put` stores is standard gzip that `gunzip` reads, made of
+ * independent members so that several threads compress at once, uploaded several parts at a time, and
+ * `get` gives back every byte or fails.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,11 +10,29 @@ import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openObjectStore } from '../../functions/storage/open-store.js';
+import { type LocalS3, startLocalS3 } from '../harness/s3rver.js';
 
 const HELPER = fileURLToPath(new URL('../../infra/ssm/reseed/object-stream.py', import.meta.url));
 const store = mkdtempSync(join(tmpdir(), 'object-stream-'));
-afterAll(() => rmSync(store, { recursive: true, force: true }));
+let s3: LocalS3;
+beforeAll(async () => {
+  s3 = await startLocalS3();
+}, 60_000);
+afterAll(async () => {
+  rmSync(store, { recursive: true, force: true });
+  await s3?.stop();
+});
+
+/** The helper's environment for the local S3 endpoint, as reseed.sh sets it from its settings. */
+const s3Env = (): Record<string, string> => ({
+  RESEED_STORE: `s3://${s3.bucket}/backups`,
+  RESEED_S3_ENDPOINT: s3.endpoint,
+  AWS_ACCESS_KEY_ID: s3.storeOptions.credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s3.storeOptions.credentials.secretAccessKey,
+  AWS_REGION: s3.storeOptions.region,
+});
 
 function helper(args: string[], input: Buffer | null, env: Record<string, string> = {}) {
   const r = spawnSync('python3', [HELPER, ...args], {
@@ -78,8 +96,31 @@ describe('object-stream.py (the physical backup in the object store)', () => {
     const get = helper(['get', 'backups/b1.xb.gz'], null);
     expect(get.status).toBe(0);
     expect(get.stdout.equals(input)).toBe(true);
-    const progress = JSON.parse(readFileSync(join(store, 'backups', 'b1.xb.gz.restore-progress.json'), 'utf8'));
+    const progress = JSON.parse(
+      readFileSync(join(store, 'backups', 'b1.xb.gz.restore-progress.json'), 'utf8'),
+    );
     expect(progress).toMatchObject({ stage: 'restore', done: true, rawBytes: input.length });
+  });
+
+  it('uploads a backup of several parts to S3, two parts at a time, and reads it back whole', async () => {
+    // Mostly incompressible: about 70 MiB stored, five parts of 16 MiB.
+    const big = Buffer.concat([randomBytes(64 << 20), backupLike(12)]);
+    const put = helper(['put', 'b2.xb.gz', String(big.length)], big, {
+      ...s3Env(),
+      RESEED_COMPRESS_THREADS: '2',
+    });
+    expect(put.stderr).toBe('');
+    expect(put.status).toBe(0);
+    const { rawBytes, storedBytes } = JSON.parse(put.stdout.toString('utf8'));
+    expect(rawBytes).toBe(big.length);
+    expect(storedBytes).toBeGreaterThan(4 * (16 << 20));
+    const object = openObjectStore(`s3://${s3.bucket}/backups`, s3.storeOptions);
+    expect((await object.head('b2.xb.gz'))?.size).toBe(storedBytes);
+
+    const get = helper(['get', 'b2.xb.gz'], null, s3Env());
+    expect(get.stderr).toBe('');
+    expect(get.status).toBe(0);
+    expect(get.stdout.equals(big)).toBe(true);
   });
 
   it('stores an empty stream as a valid gzip object that reads back empty', () => {

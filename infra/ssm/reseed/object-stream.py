@@ -6,7 +6,7 @@
 
 Why Python: the database hosts have no Node.js and not necessarily the AWS CLI, but every Linux image
 the SSM Agent supports ships python3. Only the standard library is used: SigV4 signing, multipart
-upload, IMDSv2 credentials. Memory stays bounded (a few 8 MiB members and at most three parts in
+upload, IMDSv2 credentials. Memory stays bounded (a few 8 MiB members and at most five parts in
 flight), nothing is written to local disk, and zlib and hashlib release the GIL: the stream is
 compressed as independent gzip members on several threads while the parts upload.
 
@@ -38,6 +38,7 @@ import zlib
 CHUNK = 1 << 20
 PART_BASE = 16 << 20
 MEMBER = 8 << 20
+UPLOADS = 2
 PROGRESS_EVERY_S = 5.0
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}){0,15}$")
 
@@ -182,23 +183,40 @@ class S3:
         self.request("PUT", key, body=data, headers={"content-type": "application/json"})
 
     def upload(self, key, parts):
-        """Multipart upload of the byte strings `parts` yields; aborted on failure."""
+        """Multipart upload of the byte strings `parts` yields, UPLOADS parts at a time; aborted on failure."""
         sse = sse_headers()
         out = self.request("POST", key, {"uploads": ""}, headers=dict(sse, **{"content-type": "application/gzip"}))
         m = re.search(rb"<UploadId>([^<]+)</UploadId>", out)
         if not m:
             fail("CreateMultipartUpload returned no UploadId")
         upload_id = m.group(1).decode()
-        etags = []
+        etags = {}
+
+        def send(number, data):
+            resp = self.request("PUT", key, {"partNumber": str(number), "uploadId": upload_id}, body=data,
+                                stream=True)
+            etag = resp.getheader("ETag")
+            resp.read()
+            return number, etag
+
+        def settle(futures, when):
+            done, running = concurrent.futures.wait(futures, return_when=when)
+            for future in done:
+                number, etag = future.result()  # re-raises a part's failure (SystemExit from fail() too)
+                etags[number] = etag
+            return running
+
         try:
-            for number, data in enumerate(parts, start=1):
-                resp = self.request("PUT", key, {"partNumber": str(number), "uploadId": upload_id}, body=data,
-                                    stream=True)
-                etag = resp.getheader("ETag")
-                resp.read()
-                etags.append((number, etag))
+            # While one part waits for the store's answer, the next is on the wire.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=UPLOADS) as pool:
+                running = set()
+                for number, data in enumerate(parts, start=1):
+                    running.add(pool.submit(send, number, data))
+                    if len(running) >= UPLOADS:
+                        running = settle(running, concurrent.futures.FIRST_COMPLETED)
+                settle(running, concurrent.futures.ALL_COMPLETED)
             xml = "<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
-                "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, e) for n, e in etags)
+                "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, etags[n]) for n in sorted(etags))
             self.request("POST", key, {"uploadId": upload_id}, body=xml.encode())
         except BaseException:
             try:
@@ -322,7 +340,7 @@ def put(key, expected):
     # Compression is the slow part (about 120 MB/s a core at level 1): the stream is cut into MEMBER
     # pieces, each compressed as its own gzip member on one of `threads` threads, and written in order.
     # Parts flow through a bounded queue to an uploader thread, so compressing and the network overlap.
-    # Memory: `threads` + 1 members in flight and at most three parts.
+    # Memory: `threads` + 1 members and at most five parts (two queued, UPLOADS sending, one filling).
     q = queue.Queue(maxsize=2)
     failure = []
 
