@@ -31,8 +31,12 @@ export type Severity = 'info' | 'warning' | 'critical';
 export type Step =
   /** Make `server` read-only (super_read_only on MySQL) and check it took effect. `ifReachable`: skip if down. */
   | { kind: 'Fence'; server: ServerId; ifReachable: boolean }
-  /** Let `server` apply what its IO thread already received (relay log) before it stops replicating. */
-  | { kind: 'CatchUp'; server: ServerId }
+  /**
+   * Let `server` apply what it must hold before it stops replicating: what its IO thread already
+   * received (`relay-log`), or everything a fenced, living old primary wrote (`position-of`: a planned
+   * switchover leaves no acknowledged write behind).
+   */
+  | { kind: 'CatchUp'; server: ServerId; waitFor: CatchUpTarget }
   | { kind: 'StopReplication'; server: ServerId }
   /** RESET SLAVE ALL / RESET REPLICA ALL: the server forgets its source for good. */
   | { kind: 'ResetReplication'; server: ServerId }
@@ -75,6 +79,9 @@ export type Step =
     };
 
 export type StepKind = Step['kind'];
+
+/** What a CatchUp waits for (see the step). */
+export type CatchUpTarget = { kind: 'relay-log' } | { kind: 'position-of'; server: ServerId };
 
 export interface PlanContext {
   dryRun?: boolean;
@@ -134,11 +141,19 @@ function need(value: ServerId | null, what: string): ServerId {
   return value;
 }
 
-/** Promotion of `candidate` away from `old` (shared by failover and promote-dead). */
-function promoteSteps(candidate: ServerId, old: ServerId, fenceFirst: boolean): Step[] {
+/**
+ * Promotion of `candidate` away from `old` (shared by failover, promote-dead and switchover). The
+ * candidate catches up with what it received, or with everything `old` wrote when `waitFor` says so.
+ */
+function promoteSteps(
+  candidate: ServerId,
+  old: ServerId,
+  fenceFirst: boolean,
+  waitFor: CatchUpTarget = { kind: 'relay-log' },
+): Step[] {
   return [
     { kind: 'Fence', server: old, ifReachable: !fenceFirst },
-    { kind: 'CatchUp', server: candidate },
+    { kind: 'CatchUp', server: candidate, waitFor },
     { kind: 'StopReplication', server: candidate },
     { kind: 'ResetReplication', server: candidate },
     { kind: 'Promote', server: candidate },
@@ -407,7 +422,7 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   }
   const steps: Step[] = [
     { kind: 'Fence', server: old, ifReachable: false },
-    ...promoteSteps(to, old, true).slice(1),
+    ...promoteSteps(to, old, true, { kind: 'position-of', server: old }).slice(1),
     { kind: 'StartReplication', server: old, from: to },
     { kind: 'Verify', expect: 'Ok' },
   ];

@@ -62,6 +62,7 @@ import {
   startReplication,
   stopReplication,
 } from './server-steps.js';
+import { upgradeStoredPlan } from './steps/stored.js';
 import { dumpPrefix, operationPrefix, putJson, putText, subStore } from './store.js';
 
 export interface ExecuteDeps {
@@ -468,9 +469,8 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       }
       case 'CatchUp': {
         const timeout = deps.catchUpTimeoutSeconds ?? 60;
-        const fenced = stored.steps.find((s) => s.kind === 'Fence');
-        if (stored.operation === 'switchover' && fenced && 'server' in fenced) {
-          const old = await pool.get(fenced.server);
+        if (step.waitFor.kind === 'position-of') {
+          const old = await pool.get(step.waitFor.server);
           const [g] = await old.query<Record<string, unknown>>(
             `SELECT @@global.${old.flavor.executedGtidVariable()} AS pos`,
           );
@@ -620,6 +620,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         'took over an operation whose plan was never stored; removing it so the next run plans afresh',
       );
     }
+    stored = upgradeStoredPlan(stored);
     checkStepServers(config, stored.steps);
     result.operation = stored.operation;
     const journal = new Map((await readSteps(db, ctx.openedEpoch)).map((s) => [s.seq, s]));

@@ -137,6 +137,7 @@ describe('operations follow the safety rules', () => {
     const p = plan(SAMPLE.PrimaryDead, ctx());
     expect(p.operation).toBe('promote-dead');
     expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: true });
+    expect(p.steps[1]).toEqual({ kind: 'CatchUp', server: B, waitFor: { kind: 'relay-log' } });
     expect(kinds(p)).toEqual([
       'Fence',
       'CatchUp',
@@ -299,6 +300,12 @@ describe('anti-flap, force, dry run and policies', () => {
     expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: false });
     expect(indexOf(p, (s) => s.kind === 'Promote' && s.server === B)).toBeGreaterThan(0);
     expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    // The fenced old primary is alive: the target applies everything it wrote, not only what arrived.
+    expect(p.steps).toContainEqual({
+      kind: 'CatchUp',
+      server: B,
+      waitFor: { kind: 'position-of', server: A },
+    });
     expect(plan(SAMPLE.RecoverNeeded, ctx({ requested: 'switchover', servers: [A, B] })).kind).toBe(
       'alert-only',
     );
