@@ -52,8 +52,19 @@ export type Step =
   | { kind: 'Salvage'; server: ServerId; missingOn: ServerId; gtids: string | null }
   /** Stream a dump of `from` into `server` (overwriting it) and set its GTID position. */
   | { kind: 'Reseed'; server: ServerId; from: ServerId }
-  /** CHANGE MASTER/REPLICATION SOURCE to `from` with GTID auto-position, then START. */
-  | { kind: 'StartReplication'; server: ServerId; from: ServerId }
+  /**
+   * CHANGE MASTER/REPLICATION SOURCE to `from` with GTID auto-position, then START. `gtidMode`
+   * (MariaDB): `slave_pos` for a server just restored from a dump, `current_pos` for one that keeps
+   * its own binary log (a repointed replica, a demoted old primary). `keepReadOnly`: fence it first (a
+   * rebuilt server joins read-only whatever its rebuild left, e.g. a restart that dropped read_only).
+   */
+  | {
+      kind: 'StartReplication';
+      server: ServerId;
+      from: ServerId;
+      gtidMode: 'slave_pos' | 'current_pos';
+      keepReadOnly: boolean;
+    }
   /** Join the recorded operation through the election (follow TARG, switch own group's routers). */
   | { kind: 'JoinElection' }
   /**
@@ -168,7 +179,7 @@ function rebuildSteps(a: Analysis, server: ServerId, from: ServerId): Step[] {
     ...salvageSteps(a.errant, server, from),
     { kind: 'StopReplication', server },
     { kind: 'Reseed', server, from },
-    { kind: 'StartReplication', server, from },
+    { kind: 'StartReplication', server, from, gtidMode: 'slave_pos', keepReadOnly: true },
   ];
 }
 
@@ -181,7 +192,7 @@ function repointSteps(a: Analysis, to: ServerId): Step[] {
   return a.affected.flatMap((server): Step[] =>
     a.errant.some((e) => e.server === server && e.missingOn === to)
       ? rebuildSteps(a, server, to)
-      : [{ kind: 'StartReplication', server, from: to }],
+      : [{ kind: 'StartReplication', server, from: to, gtidMode: 'current_pos', keepReadOnly: false }],
   );
 }
 
@@ -423,7 +434,7 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   const steps: Step[] = [
     { kind: 'Fence', server: old, ifReachable: false },
     ...promoteSteps(to, old, true, { kind: 'position-of', server: old }).slice(1),
-    { kind: 'StartReplication', server: old, from: to },
+    { kind: 'StartReplication', server: old, from: to, gtidMode: 'current_pos', keepReadOnly: false },
     { kind: 'Verify', expect: 'Ok' },
   ];
   return {

@@ -557,12 +557,11 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
         if (!replication)
           throw new ConfigError('credentials.replication is missing: cannot start replication');
         const src = serverById(config, step.from);
-        const reseeded = stored.steps.some((s) => s.kind === 'Reseed' && s.server === step.server);
         const admin = await pool.get(step.server);
         // A rebuilt server joins as a read-only replica, whatever happened during its rebuild (a
         // restart drops a read_only set with SET GLOBAL): it goes back into the routers as a fallback
         // only, and a router that falls back to it gets no write through until it is promoted.
-        const kept = reseeded
+        const kept = step.keepReadOnly
           ? await fence(admin, [cred.user], { watchdogWritable: step.server === coordinationId })
           : null;
         const r = await startReplication(admin, {
@@ -570,7 +569,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
           sourcePort: src.replicationPort,
           user: replication.user,
           password: replication.password,
-          gtidMode: reseeded ? 'slave_pos' : 'current_pos',
+          gtidMode: step.gtidMode,
           timeoutMs: 30_000,
           tls: replicationTls(config.tls),
         });

@@ -5,17 +5,25 @@
  */
 import type { OperationName, Step } from '../../core/planner.js';
 
+/** Whether a stored step (JSON of any age) lacks `field`. */
+const lacks = (step: Step, field: string): boolean => !(field in step);
+
 /** The stored steps with today's fields, each filled as the older executor inferred it. */
 export function upgradeStoredSteps(operation: OperationName, steps: readonly Step[]): Step[] {
-  return steps.map((step) => {
+  return steps.map((step): Step => {
     // Older CatchUp: a switchover waited for the position of the plan's fenced server.
-    if (step.kind === 'CatchUp' && !('waitFor' in step)) {
+    if (step.kind === 'CatchUp' && lacks(step, 'waitFor')) {
       const fenced = steps.find((s) => s.kind === 'Fence');
       const waitFor =
         operation === 'switchover' && fenced?.kind === 'Fence'
           ? { kind: 'position-of' as const, server: fenced.server }
           : { kind: 'relay-log' as const };
-      return { ...(step as Step), waitFor };
+      return { ...step, waitFor };
+    }
+    // Older StartReplication: a server the plan reseeded joined read-only, from gtid_slave_pos.
+    if (step.kind === 'StartReplication' && lacks(step, 'gtidMode')) {
+      const reseeded = steps.some((s) => s.kind === 'Reseed' && s.server === step.server);
+      return { ...step, gtidMode: reseeded ? 'slave_pos' : 'current_pos', keepReadOnly: reseeded };
     }
     return step;
   });

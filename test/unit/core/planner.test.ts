@@ -130,7 +130,13 @@ describe('operations follow the safety rules', () => {
     expect(p.steps[salvage]).toMatchObject({ missingOn: B, gtids: '0-1-[21..22]' });
     expect(p.steps[routers]).toEqual({ kind: 'SwitchRouters', to: B, exclude: [A] });
     expect(p.steps).toContainEqual({ kind: 'Reseed', server: A, from: B });
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: A,
+      from: B,
+      gtidMode: 'slave_pos',
+      keepReadOnly: true,
+    });
   });
 
   it('promotes a confirmed-dead primary’s replica without waiting for the old one, fencing it only if it answers', () => {
@@ -166,11 +172,23 @@ describe('operations follow the safety rules', () => {
       }),
       ctx(),
     );
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: C, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: C,
+      from: B,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
     const salvage = indexOf(p, (s) => s.kind === 'Salvage' && s.server === D);
     expect(salvage).toBeGreaterThan(indexOf(p, (s) => s.kind === 'Promote'));
     expect(salvage).toBeLessThan(indexOf(p, (s) => s.kind === 'Reseed' && s.server === D));
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: D, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: D,
+      from: B,
+      gtidMode: 'slave_pos',
+      keepReadOnly: true,
+    });
   });
 
   it('rebuilds a broken replica from the primary after salvaging what only it has', () => {
@@ -180,7 +198,7 @@ describe('operations follow the safety rules', () => {
       { kind: 'Salvage', server: B, missingOn: A, gtids: '0-2-[17..18]' },
       { kind: 'StopReplication', server: B },
       { kind: 'Reseed', server: B, from: A },
-      { kind: 'StartReplication', server: B, from: A },
+      { kind: 'StartReplication', server: B, from: A, gtidMode: 'slave_pos', keepReadOnly: true },
       { kind: 'Verify', expect: 'Ok' },
     ]);
     // with no known difference, the salvage step is still there and computes it itself
@@ -299,7 +317,13 @@ describe('anti-flap, force, dry run and policies', () => {
     expect(p.operation).toBe('switchover');
     expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: false });
     expect(indexOf(p, (s) => s.kind === 'Promote' && s.server === B)).toBeGreaterThan(0);
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: A,
+      from: B,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
     // The fenced old primary is alive: the target applies everything it wrote, not only what arrived.
     expect(p.steps).toContainEqual({
       kind: 'CatchUp',

@@ -41,3 +41,27 @@ describe('a plan stored by older code', () => {
     expect(upgradeStoredPlan({ operation: 'switchover', steps }).steps).toEqual(steps);
   });
 });
+
+describe('a StartReplication stored by older code', () => {
+  it('joins read-only from gtid_slave_pos after a Reseed of the same server, else from gtid_current_pos', () => {
+    const p = old('failover', [
+      { kind: 'StartReplication', server: B, from: A },
+      { kind: 'Reseed', server: A, from: B },
+      { kind: 'StartReplication', server: A, from: B },
+    ]);
+    expect(p.steps[0]).toEqual({
+      kind: 'StartReplication',
+      server: B,
+      from: A,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
+    expect(p.steps[2]).toEqual({
+      kind: 'StartReplication',
+      server: A,
+      from: B,
+      gtidMode: 'slave_pos',
+      keepReadOnly: true,
+    });
+  });
+});
