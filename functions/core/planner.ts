@@ -73,8 +73,11 @@ export type Step =
    * registers as semi-sync when it starts).
    */
   | { kind: 'SemiSync'; server: ServerId; role: 'primary' | 'replica' }
-  /** Observe again and require the analysis to say Ok (or `expect`). */
-  | { kind: 'Verify'; expect: AnalysisCode }
+  /**
+   * Observe again until the analysis says `expect` or Ok (then CHECKSUM TABLE on each replica of the
+   * primary), or what one of `accept` allows; anything else until the deadline fails the step.
+   */
+  | { kind: 'Verify'; expect: AnalysisCode; accept: VerifyAcceptance[] }
   | { kind: 'Alert'; severity: Severity; message: string }
   /** Run an operator hook (core/hooks.ts): a pre-failover hook may veto, a post hook is told. */
   | {
@@ -90,6 +93,23 @@ export type Step =
     };
 
 export type StepKind = Step['kind'];
+
+/**
+ * What else ends a Verify. `replica-matter`: `primary` is the primary and what is left is a replica's
+ * matter for the next run (ReplicaDown, RecoverNeeded, ReplicationLagging, ReplicaErrantTransactions)
+ * — an operation that only promotes, rejoins a group's routers or reopens a primary fixes no replica.
+ */
+export type VerifyAcceptance = { kind: 'replica-matter'; primary: ServerId };
+
+/** A Verify that accepts only `expect` (or Ok). */
+const verify = (expect: AnalysisCode): Step => ({ kind: 'Verify', expect, accept: [] });
+
+/** A Verify that also accepts a replica's matter left with `primary` the primary. */
+const verifyPrimary = (expect: AnalysisCode, primary: ServerId): Step => ({
+  kind: 'Verify',
+  expect,
+  accept: [{ kind: 'replica-matter', primary }],
+});
 
 /** What a CatchUp waits for (see the step). */
 export type CatchUpTarget = { kind: 'relay-log' } | { kind: 'position-of'; server: ServerId };
@@ -229,7 +249,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
         { kind: 'SwitchRouters', to: keep, exclude: losers },
         { kind: 'VerifyRouters', to: keep },
         ...losers.flatMap((s) => rebuildSteps(a, s, keep)),
-        { kind: 'Verify', expect: 'Ok' },
+        verify('Ok'),
       ];
     },
   },
@@ -246,7 +266,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
         { kind: 'SwitchRouters', to, exclude: [] },
         { kind: 'VerifyRouters', to },
         // Ok, or only a replica's matter left for the next run (a rebuild the watchdog owes).
-        { kind: 'Verify', expect: 'Ok' },
+        verifyPrimary('Ok', to),
       ];
     },
   },
@@ -271,7 +291,9 @@ export const RULES: Record<AnalysisCode, Rule> = {
       return [
         ...promoteSteps(c, old, false),
         ...repointSteps(a, c),
-        { kind: 'Verify', expect: 'ReplicaDown' },
+        // The dead server is a replica's matter now (rebuilt when it returns), and so is a third
+        // server still pointing at it.
+        verifyPrimary('ReplicaDown', c),
       ];
     },
   },
@@ -283,12 +305,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
     steps: (a) => {
       const c = need(a.candidate, 'candidate');
       const old = need(a.oldPrimary, 'old primary');
-      return [
-        ...promoteSteps(c, old, true),
-        ...repointSteps(a, c),
-        ...rebuildSteps(a, old, c),
-        { kind: 'Verify', expect: 'Ok' },
-      ];
+      return [...promoteSteps(c, old, true), ...repointSteps(a, c), ...rebuildSteps(a, old, c), verify('Ok')];
     },
   },
   RoutersUnknown: {
@@ -313,7 +330,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
     why: 'the primary is healthy and used by the routers; rebuild the broken replica from it (after salvaging its own transactions)',
     steps: (a) => {
       const p = need(a.primary, 'primary');
-      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), { kind: 'Verify', expect: 'Ok' }];
+      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), verify('Ok')];
     },
   },
   ReplicaErrantTransactions: {
@@ -323,7 +340,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
     why: 'a replica holds transactions the primary lacks (it diverged); salvage them and rebuild it before the divergence breaks replication or a failover promotes it',
     steps: (a) => {
       const p = need(a.primary, 'primary');
-      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), { kind: 'Verify', expect: 'Ok' }];
+      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), verify('Ok')];
     },
   },
   PrimaryReadOnly: {
@@ -337,10 +354,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
         : 'the routers send writes to a read-only server that may be a fenced old primary; opening it is an operator decision',
     steps: (a) => {
       const server = need(a.candidate, 'server to open');
-      return [
-        { kind: 'Promote', server },
-        { kind: 'Verify', expect: 'Ok' },
-      ];
+      return [{ kind: 'Promote', server }, verifyPrimary('Ok', server)];
     },
   },
   SemiSyncStuck: {
@@ -435,7 +449,7 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
     { kind: 'Fence', server: old, ifReachable: false },
     ...promoteSteps(to, old, true, { kind: 'position-of', server: old }).slice(1),
     { kind: 'StartReplication', server: old, from: to, gtidMode: 'current_pos', keepReadOnly: false },
-    { kind: 'Verify', expect: 'Ok' },
+    verify('Ok'),
   ];
   return {
     ...base,

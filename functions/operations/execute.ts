@@ -149,6 +149,9 @@ function okSwitch(r: GroupSwitchResult): boolean {
   return r.outcome === 'switched' || r.outcome === 'unchanged';
 }
 
+/** A replica's matter, for the next run: what a Verify's `replica-matter` acceptance allows. */
+const REPLICA_MATTER = ['ReplicaDown', 'RecoverNeeded', 'ReplicationLagging', 'ReplicaErrantTransactions'];
+
 /** Steps that change a server: none runs while any group's routers are unknown (safety rule 7). */
 const CHANGES_A_SERVER = new Set<Step['kind']>(['Fence', 'Promote', 'Salvage', 'Reseed']);
 
@@ -369,42 +372,21 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     throw new RouterSwitchError(`routers do not land on ${to}: ${last}`);
   };
 
-  const verify = async (expect: string, stored: StoredPlan | null): Promise<StepResult> => {
+  const verify = async (step: Extract<Step, { kind: 'Verify' }>): Promise<StepResult> => {
+    const { expect } = step;
     let code = '';
     let analysis: Analysis | null = null;
     for (let attempt = 0; attempt < 60; attempt++) {
       const snap = await deps.observe();
-      analysis = analyze(snap);
-      code = analysis.code;
-      // An operation that only promotes (expecting a degraded cluster) is verified when the promoted
-      // server is the primary and what is left is a replica's matter for the next run (a third
-      // server still pointing at the dead primary is RecoverNeeded, not a failed promotion).
-      // A rejoin only points this group's routers at the primary, a reopen only opens it: what is
-      // left is the same kind of replica matter.
-      const promoted = stored?.steps.find((s) => s.kind === 'Promote');
-      const rejoined =
-        stored?.operation === 'rejoin' ? stored.steps.find((s) => s.kind === 'SwitchRouters') : undefined;
-      const reopened = stored?.operation === 'reopen';
-      const newPrimary =
-        promoted && 'server' in promoted
-          ? promoted.server
-          : rejoined?.kind === 'SwitchRouters'
-            ? rejoined.to
-            : null;
-      const replicaMatter = [
-        'ReplicaDown',
-        'RecoverNeeded',
-        'ReplicationLagging',
-        'ReplicaErrantTransactions',
-      ];
-      if (
-        (expect !== 'Ok' || rejoined || reopened) &&
-        newPrimary &&
-        analysis.primary === newPrimary &&
-        replicaMatter.includes(code)
-      ) {
+      const now = analyze(snap);
+      analysis = now;
+      code = now.code;
+      // What the plan accepts besides `expect` (core/planner.ts VerifyAcceptance): a replica's matter
+      // left for the next run with the operation's primary the primary.
+      const accepted = step.accept.find((a) => now.primary === a.primary && REPLICA_MATTER.includes(code));
+      if (accepted) {
         return {
-          detail: `analysis ${code} with ${newPrimary} the primary (expected ${expect}); left for the next run: ${analysis.evidence[0] ?? ''}`,
+          detail: `analysis ${code} with ${accepted.primary} the primary (expected ${expect}); left for the next run: ${now.evidence[0] ?? ''}`,
           data: { code },
         };
       }
@@ -579,7 +561,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
       case 'JoinElection':
         return { outcome: 'skipped', detail: 'joined the election' };
       case 'Verify':
-        return verify(step.expect, stored);
+        return verify(step);
       case 'Alert':
         log('alert', { severity: step.severity, message: step.message });
         return { detail: step.message };

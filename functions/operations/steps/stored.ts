@@ -25,6 +25,20 @@ export function upgradeStoredSteps(operation: OperationName, steps: readonly Ste
       const reseeded = steps.some((s) => s.kind === 'Reseed' && s.server === step.server);
       return { ...step, gtidMode: reseeded ? 'slave_pos' : 'current_pos', keepReadOnly: reseeded };
     }
+    // Older Verify: an operation that promotes expecting a degraded cluster, a rejoin or a reopen
+    // accepted a replica's matter left with its new primary (the promoted server, else the rejoin's).
+    if (step.kind === 'Verify' && lacks(step, 'accept')) {
+      const promoted = steps.find((s) => s.kind === 'Promote');
+      const rejoined = operation === 'rejoin' ? steps.find((s) => s.kind === 'SwitchRouters') : undefined;
+      const primary =
+        promoted?.kind === 'Promote'
+          ? promoted.server
+          : rejoined?.kind === 'SwitchRouters'
+            ? rejoined.to
+            : null;
+      const accepts = (step.expect !== 'Ok' || rejoined || operation === 'reopen') && primary;
+      return { ...step, accept: accepts ? [{ kind: 'replica-matter', primary }] : [] };
+    }
     return step;
   });
 }

@@ -137,6 +137,8 @@ describe('operations follow the safety rules', () => {
       gtidMode: 'slave_pos',
       keepReadOnly: true,
     });
+    // A failover rebuilds the old primary: it is verified Ok, nothing less.
+    expect(p.steps.at(-1)).toEqual({ kind: 'Verify', expect: 'Ok', accept: [] });
   });
 
   it('promotes a confirmed-dead primary’s replica without waiting for the old one, fencing it only if it answers', () => {
@@ -155,6 +157,12 @@ describe('operations follow the safety rules', () => {
       'VerifyRouters',
       'Verify',
     ]);
+    // Verified when B is the primary, whatever replica matter is left (the dead server is one).
+    expect(p.steps.at(-1)).toEqual({
+      kind: 'Verify',
+      expect: 'ReplicaDown',
+      accept: [{ kind: 'replica-matter', primary: B }],
+    });
     // nothing overwrites the dead server now: it is rebuilt when it returns (FailoverNeeded/RecoverNeeded)
     expect(kinds(p)).not.toContain('Reseed');
   });
@@ -199,7 +207,7 @@ describe('operations follow the safety rules', () => {
       { kind: 'StopReplication', server: B },
       { kind: 'Reseed', server: B, from: A },
       { kind: 'StartReplication', server: B, from: A, gtidMode: 'slave_pos', keepReadOnly: true },
-      { kind: 'Verify', expect: 'Ok' },
+      { kind: 'Verify', expect: 'Ok', accept: [] },
     ]);
     // with no known difference, the salvage step is still there and computes it itself
     expect(plan(SAMPLE.RecoverNeeded, ctx()).steps[0]).toEqual({
@@ -231,7 +239,7 @@ describe('operations follow the safety rules', () => {
       { kind: 'WriteTarg', server: B },
       { kind: 'SwitchRouters', to: B, exclude: [] },
       { kind: 'VerifyRouters', to: B },
-      { kind: 'Verify', expect: 'Ok' },
+      { kind: 'Verify', expect: 'Ok', accept: [{ kind: 'replica-matter', primary: B }] },
     ]);
     // it never touches a server: no fence, promotion, salvage or reseed
     expect(
@@ -246,7 +254,7 @@ describe('operations follow the safety rules', () => {
     expect(safe).toMatchObject({ kind: 'operation', operation: 'reopen' });
     expect(safe.steps).toEqual([
       { kind: 'Promote', server: A },
-      { kind: 'Verify', expect: 'Ok' },
+      { kind: 'Verify', expect: 'Ok', accept: [{ kind: 'replica-matter', primary: A }] },
     ]);
     const unproven = plan({ ...SAMPLE.PrimaryReadOnly, candidate: null }, ctx({ force: true }));
     expect(unproven.kind).toBe('alert-only');

@@ -65,3 +65,48 @@ describe('a StartReplication stored by older code', () => {
     });
   });
 });
+
+describe('a Verify stored by older code', () => {
+  const accepting = (primary: string) => [{ kind: 'replica-matter', primary }];
+
+  it("accepts a replica's matter with the promoted server the primary when it expected a degraded cluster", () => {
+    const p = old('promote-dead', [
+      { kind: 'Promote', server: B },
+      { kind: 'Verify', expect: 'ReplicaDown' },
+    ]);
+    expect(p.steps[1]).toEqual({ kind: 'Verify', expect: 'ReplicaDown', accept: accepting(B) });
+  });
+
+  it('accepts the same after a rejoin (its routers’ primary) and a reopen (the opened server)', () => {
+    const rejoin = upgradeStoredPlan({
+      operation: 'rejoin',
+      steps: JSON.parse(
+        JSON.stringify([
+          { kind: 'SwitchRouters', to: B, exclude: [] },
+          { kind: 'Verify', expect: 'Ok' },
+        ]),
+      ) as Step[],
+    });
+    expect(rejoin.steps[1]).toEqual({ kind: 'Verify', expect: 'Ok', accept: accepting(B) });
+    const reopen = upgradeStoredPlan({
+      operation: 'reopen',
+      steps: JSON.parse(
+        JSON.stringify([
+          { kind: 'Promote', server: A },
+          { kind: 'Verify', expect: 'Ok' },
+        ]),
+      ) as Step[],
+    });
+    expect(reopen.steps[1]).toEqual({ kind: 'Verify', expect: 'Ok', accept: accepting(A) });
+  });
+
+  it('accepts nothing but Ok after a failover or a switchover', () => {
+    for (const operation of ['failover', 'switchover'] as const) {
+      const p = old(operation, [
+        { kind: 'Promote', server: B },
+        { kind: 'Verify', expect: 'Ok' },
+      ]);
+      expect(p.steps[1]).toEqual({ kind: 'Verify', expect: 'Ok', accept: [] });
+    }
+  });
+});
