@@ -65,6 +65,12 @@ export type Step =
       gtidMode: 'slave_pos' | 'current_pos';
       keepReadOnly: boolean;
     }
+  /**
+   * Once every server the plan starts replicating does, put them back into the routers as fallbacks
+   * behind `to` (servers still fenced stay out): every group's by the master, each follower its own.
+   * Best effort: a failure is a warning, the routers still point at `to`.
+   */
+  | { kind: 'RestoreRouters'; to: ServerId }
   /** Join the recorded operation through the election (follow TARG, switch own group's routers). */
   | { kind: 'JoinElection' }
   /**
@@ -387,6 +393,17 @@ export function withSemiSync(steps: readonly Step[]): Step[] {
   });
 }
 
+/**
+ * A plan that starts replicas ends by putting them back into the routers as fallbacks behind the
+ * primary they replicate from (RestoreRouters), once all of them run.
+ */
+export function withRestoredRouters(steps: readonly Step[]): Step[] {
+  const started = steps.find((s) => s.kind === 'StartReplication');
+  if (started?.kind !== 'StartReplication' || steps.some((s) => s.kind === 'RestoreRouters'))
+    return [...steps];
+  return [...steps, { kind: 'RestoreRouters', to: started.from }];
+}
+
 /** `host:port` with the port as a number: `db1:03306` is `db1:3306`, one server, one spelling. */
 export function canonicalServerId(id: string): string {
   const at = id.lastIndexOf(':');
@@ -400,6 +417,7 @@ export function stepServers(step: Step): ServerId[] {
     case 'SwitchRouters':
       return [step.to, ...step.exclude];
     case 'VerifyRouters':
+    case 'RestoreRouters':
       return [step.to];
     case 'Salvage':
       return [step.server, step.missingOn];
@@ -456,7 +474,7 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
     kind: 'operation',
     operation: 'switchover',
     reason: `planned switchover from ${old} to ${to}`,
-    steps: ctx.semiSync ? withSemiSync(steps) : steps,
+    steps: withRestoredRouters(ctx.semiSync ? withSemiSync(steps) : steps),
   };
 }
 
@@ -515,7 +533,7 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
     ...base,
     kind: 'operation',
     operation,
-    steps: ctx.semiSync ? withSemiSync(steps) : steps,
+    steps: withRestoredRouters(ctx.semiSync ? withSemiSync(steps) : steps),
     reason: rule.why,
   };
 }

@@ -39,7 +39,7 @@ import { lowerSuperReadOnly, raiseSuperReadOnly, type StepResult } from './serve
 import type { RunEnv } from './steps/env.js';
 import { CHANGES_A_SERVER, guardServerChange } from './steps/guard.js';
 import { handleStep } from './steps/index.js';
-import { switchRouters, verifyOwnRouters } from './steps/routers.js';
+import { restoreRouters, switchRouters, verifyOwnRouters } from './steps/routers.js';
 import { upgradeStoredPlan } from './steps/stored.js';
 import { operationPrefix, putJson, putText } from './store.js';
 
@@ -119,7 +119,8 @@ function hostPort(id: string): { host: string; port: number } {
 
 function stepTarget(step: Step): string | null {
   if ('server' in step) return step.server;
-  if (step.kind === 'SwitchRouters' || step.kind === 'VerifyRouters') return step.to;
+  if (step.kind === 'SwitchRouters' || step.kind === 'VerifyRouters' || step.kind === 'RestoreRouters')
+    return step.to;
   return null;
 }
 
@@ -302,30 +303,19 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
   };
 
   /**
-   * Once a server the operation rebuilt replicates again, every participant puts it back into its
-   * routers' destinations (the master: into every group's) as a fallback behind the primary (it stays read-only: a router that falls
-   * back to it gets no write through until the watchdog promotes it). Servers still fenced stay out.
+   * A follower's share of the plan's RestoreRouters (steps/routers.ts): once the master reached it
+   * (every replica the plan starts runs), the follower puts them back into its own groups' routers.
    */
-  const restoreRouterRedundancy = async (): Promise<void> => {
-    if (!['completed', 'completed-with-timeouts', 'followed'].includes(result.outcome)) return;
-    if (result.openedEpoch === null) return;
-    const stored = await loadPlan<StoredPlan>(db, result.openedEpoch);
-    const rebuilt = stored?.steps.flatMap((s) => (s.kind === 'StartReplication' ? [s] : [])) ?? [];
-    if (rebuilt.length === 0) return;
+  const restoreOwnRouters = async (): Promise<void> => {
+    if (result.outcome !== 'followed' || result.openedEpoch === null) return;
+    const loaded = await loadPlan<StoredPlan>(db, result.openedEpoch);
+    const steps = loaded ? upgradeStoredPlan(loaded).steps : [];
+    const seq = steps.findIndex((s) => s.kind === 'RestoreRouters');
+    const step = steps[seq];
+    if (step?.kind !== 'RestoreRouters') return;
     const journal = await readSteps(db, result.openedEpoch);
-    const started = journal.filter((j) => j.kind === 'StartReplication' && j.state === 'done').length;
-    if (started < rebuilt.length) return;
-    const primary = rebuilt[0]!.from;
-    const fencedNow = (await readFenced(db)).filter((s) => s !== primary);
-    try {
-      await audit.step(stored!.steps.length, 'SwitchRouters', primary, () =>
-        switchRouters(run, primary, fencedNow, result.role === 'master' ? 'all' : 'own'),
-      );
-    } catch (error) {
-      // The operation itself is done and the routers still point at the primary (safe); only the
-      // fallback destination is missing. The next operation's switch or an operator adds it.
-      result.warnings.push(`rebuilt server not re-added to the routers: ${errorMessage(error)}`);
-    }
+    if (!journal.some((j) => j.seq === seq && (j.state === 'done' || j.state === 'skipped'))) return;
+    await audit.step(seq, step.kind, step.to, () => restoreRouters(run, step.to, 'own'));
   };
 
   /**
@@ -371,7 +361,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
     result.target = report.target;
     if (report.error) result.error = report.error;
     result.continuationNeeded = report.outcome === 'aborted';
-    await restoreRouterRedundancy();
+    await restoreOwnRouters();
     await closeCoordinationWindow().catch((error: unknown) => {
       result.warnings.push(
         `coordination server ${coordinationId} left read_only without super_read_only: ${errorMessage(error)}`,

@@ -121,6 +121,8 @@ export function describeStep(step: Step): string {
       return `switch routers to ${step.to}${step.exclude.length ? `, keeping out ${step.exclude.join(', ')}` : ''}`;
     case 'VerifyRouters':
       return `verify every router lands on ${step.to}`;
+    case 'RestoreRouters':
+      return `put the servers it started replicating back into the routers as fallbacks behind ${step.to}`;
     case 'Salvage':
       return `salvage transactions of ${step.server} missing on ${step.missingOn}${step.gtids ? ` (${step.gtids})` : ''}`;
     case 'Reseed':

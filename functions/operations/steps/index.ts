@@ -7,7 +7,13 @@ import type { StepResult } from '../server-steps.js';
 import type { StepEnv, StepHandler, StepHandlers } from './env.js';
 import { alertStep, hookStep } from './notify.js';
 import { reseedStep, salvageStep, startReplicationStep } from './rebuild.js';
-import { joinElectionStep, switchRoutersStep, verifyRoutersStep, writeTargStep } from './routers.js';
+import {
+  joinElectionStep,
+  restoreRoutersStep,
+  switchRoutersStep,
+  verifyRoutersStep,
+  writeTargStep,
+} from './routers.js';
 import {
   catchUpStep,
   fenceStep,
@@ -28,6 +34,7 @@ export const STEP_HANDLERS: StepHandlers = {
   WriteTarg: writeTargStep,
   SwitchRouters: switchRoutersStep,
   VerifyRouters: verifyRoutersStep,
+  RestoreRouters: restoreRoutersStep,
   Salvage: salvageStep,
   Reseed: reseedStep,
   StartReplication: startReplicationStep,

@@ -111,6 +111,26 @@ export const switchRoutersStep: StepHandler<'SwitchRouters'> = async (step, env)
 export const verifyRoutersStep: StepHandler<'VerifyRouters'> = async (step, env) =>
   verifyOwnRouters(env, step.to);
 
+/**
+ * The servers the operation started replicating go back into every group's routers as fallbacks
+ * behind the primary (read-only: a router that falls back to one gets no write through until the
+ * watchdog promotes it). Servers still fenced stay out. A failure is a warning: the operation is done
+ * and the routers still point at the primary; the next switch or an operator adds the fallback.
+ */
+export async function restoreRouters(env: RunEnv, to: ServerId, scope: 'own' | 'all'): Promise<StepResult> {
+  const fencedNow = (await readFenced(env.db)).filter((s) => s !== to);
+  try {
+    return await switchRouters(env, to, fencedNow, scope);
+  } catch (error) {
+    const problem = `rebuilt server not re-added to the routers: ${errorMessage(error)}`;
+    env.result.warnings.push(problem);
+    return { outcome: 'skipped', detail: problem };
+  }
+}
+
+export const restoreRoutersStep: StepHandler<'RestoreRouters'> = async (step, env) =>
+  restoreRouters(env, step.to, 'all');
+
 export const joinElectionStep: StepHandler<'JoinElection'> = async () => ({
   outcome: 'skipped',
   detail: 'joined the election',

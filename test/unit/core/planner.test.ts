@@ -88,7 +88,10 @@ describe('the plan table', () => {
     if (p.kind === 'operation') {
       expect(p.operation).toBe(rule.operation);
       expect(p.steps.length).toBeGreaterThan(0);
-      expect(p.steps.at(-1)?.kind).toBe('Verify');
+      // Verified last; a plan that starts replicas then puts them back into the routers.
+      const last = kinds(p).at(-1) === 'RestoreRouters' ? -2 : -1;
+      expect(p.steps.at(last)?.kind).toBe('Verify');
+      expect(kinds(p).at(-1) === 'RestoreRouters').toBe(kinds(p).includes('StartReplication'));
     }
     if (p.kind === 'alert-only') expect(kinds(p)).toEqual(['Alert']);
     if (p.kind === 'none') expect(p.steps).toEqual([]);
@@ -137,8 +140,10 @@ describe('operations follow the safety rules', () => {
       gtidMode: 'slave_pos',
       keepReadOnly: true,
     });
-    // A failover rebuilds the old primary: it is verified Ok, nothing less.
-    expect(p.steps.at(-1)).toEqual({ kind: 'Verify', expect: 'Ok', accept: [] });
+    // A failover rebuilds the old primary: it is verified Ok, nothing less; then the routers get it
+    // back as a fallback behind B.
+    expect(p.steps.at(-2)).toEqual({ kind: 'Verify', expect: 'Ok', accept: [] });
+    expect(p.steps.at(-1)).toEqual({ kind: 'RestoreRouters', to: B });
   });
 
   it('promotes a confirmed-dead primary’s replica without waiting for the old one, fencing it only if it answers', () => {
@@ -208,6 +213,7 @@ describe('operations follow the safety rules', () => {
       { kind: 'Reseed', server: B, from: A },
       { kind: 'StartReplication', server: B, from: A, gtidMode: 'slave_pos', keepReadOnly: true },
       { kind: 'Verify', expect: 'Ok', accept: [] },
+      { kind: 'RestoreRouters', to: A },
     ]);
     // with no known difference, the salvage step is still there and computes it itself
     expect(plan(SAMPLE.RecoverNeeded, ctx()).steps[0]).toEqual({

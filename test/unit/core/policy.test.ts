@@ -65,6 +65,7 @@ describe('maintenance windows', () => {
       `StopReplication:${C}`,
       `Reseed:${C}`,
       `StartReplication:${C}`,
+      'RestoreRouters',
     ]);
   });
 

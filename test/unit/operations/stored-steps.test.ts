@@ -8,6 +8,7 @@ import { upgradeStoredPlan } from '../../../functions/operations/steps/stored.js
 
 const A = '10.0.0.1:3306';
 const B = '10.0.0.2:3306';
+const C = '10.0.0.3:3306';
 
 /** A plan as the journal held it before the steps described themselves (JSON, fields missing). */
 function old(operation: 'switchover' | 'failover' | 'promote-dead', steps: unknown[]) {
@@ -45,14 +46,14 @@ describe('a plan stored by older code', () => {
 describe('a StartReplication stored by older code', () => {
   it('joins read-only from gtid_slave_pos after a Reseed of the same server, else from gtid_current_pos', () => {
     const p = old('failover', [
-      { kind: 'StartReplication', server: B, from: A },
+      { kind: 'StartReplication', server: C, from: B },
       { kind: 'Reseed', server: A, from: B },
       { kind: 'StartReplication', server: A, from: B },
     ]);
     expect(p.steps[0]).toEqual({
       kind: 'StartReplication',
-      server: B,
-      from: A,
+      server: C,
+      from: B,
       gtidMode: 'current_pos',
       keepReadOnly: false,
     });
@@ -63,6 +64,8 @@ describe('a StartReplication stored by older code', () => {
       gtidMode: 'slave_pos',
       keepReadOnly: true,
     });
+    // The older executor put them back into the routers after the plan: now the plan's last step.
+    expect(p.steps.at(-1)).toEqual({ kind: 'RestoreRouters', to: B });
   });
 });
 
