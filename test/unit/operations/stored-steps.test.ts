@@ -113,3 +113,24 @@ describe('a Verify stored by older code', () => {
     }
   });
 });
+
+describe('the dry-run description of a step', () => {
+  it('says what the step carries: what a CatchUp waits for, a rebuilt replica kept read-only, what a Verify accepts', async () => {
+    const { describeStep } = await import('../../../functions/operations/status-view.js');
+    expect(describeStep({ kind: 'CatchUp', server: B, waitFor: { kind: 'position-of', server: A } })).toBe(
+      `let ${B} apply everything ${A} wrote`,
+    );
+    expect(
+      describeStep({
+        kind: 'StartReplication',
+        server: A,
+        from: B,
+        gtidMode: 'slave_pos',
+        keepReadOnly: true,
+      }),
+    ).toContain('kept read-only');
+    expect(
+      describeStep({ kind: 'Verify', expect: 'Ok', accept: [{ kind: 'replica-matter', primary: B }] }),
+    ).toBe(`observe again and expect Ok (or a replica's matter with ${B} the primary)`);
+  });
+});
