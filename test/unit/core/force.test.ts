@@ -96,7 +96,12 @@ describe('a forced failover', () => {
       from: B,
       gtidMode: 'current_pos',
       keepReadOnly: false,
-    });
+    }); // As an unforced plan: the other replica goes back into the routers behind B, last.
+    expect(p?.steps.at(-1)).toEqual({ kind: 'RestoreRouters', to: B });
+    // With semi-sync configured, the forced promotion sets it up on the new topology too.
+    const semi = forced(a, s, request({ target: B }), { ...held, semiSync: true });
+    expect(semi?.steps).toContainEqual({ kind: 'SemiSync', server: B, role: 'primary' });
+    expect(semi?.steps).toContainEqual({ kind: 'SemiSync', server: C, role: 'replica' });
   });
 
   it('refuses to fail over from a primary that answers: that is a switchover', () => {
