@@ -537,6 +537,21 @@ export const SCENARIOS: readonly Scenario[] = [
         );
         await acknowledgedSemiSync(ctx, to, from);
       }
+      // A failover: db1 dies, db2 is promoted and waits for acknowledgements (none until a replica
+      // acknowledges: commits fall back to asynchronous after rpl_semi_sync_master_timeout); db1,
+      // rebuilt when it returns, acknowledges.
+      await promotedAfterDeath(semi, db1, db2);
+      assert.equal(await globalVariable(db2, 'rpl_semi_sync_master_enabled'), 1, `${db2.address} waits`);
+      await db1.start();
+      await waitFor(
+        `${db1.address} rebuilt`,
+        async () => (await cycle(semi)).analysis?.code === 'Ok',
+        240_000,
+      );
+      await acknowledgedSemiSync(ctx, db2, db1);
+      const back = await cycle(semi, { trigger: 'console', action: 'switchover', target: db1.address });
+      assert.equal(back.operation?.outcome, 'completed', back.plan?.reason);
+      await acknowledgedSemiSync(ctx, db1, db2);
       // Semi-sync off again, as the other scenarios expect it.
       for (const s of [db1, db2]) {
         await s.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
