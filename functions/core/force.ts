@@ -19,7 +19,15 @@
  * `forced-failover-target`.
  */
 import type { Analysis, AnalysisCode } from './analysis.js';
-import { canonicalServerId, type Plan, type PlanContext, plan, RULES } from './planner.js';
+import {
+  canonicalServerId,
+  type Plan,
+  type PlanContext,
+  plan,
+  RULES,
+  withRestoredRouters,
+  withSemiSync,
+} from './planner.js';
 import { forcedRequestProblem, MOVES_PRIMARY } from './policy.js';
 import type { ServerId, ServerObservation } from './snapshot.js';
 
@@ -163,7 +171,10 @@ export function forcedPlan(
     kind: 'operation',
     operation: 'promote-dead',
     severity: 'critical',
-    steps: RULES.PrimaryDead.steps!(promoted),
+    // As plan() would: semi-sync on the new topology when configured, the routers restored last.
+    steps: withRestoredRouters(
+      ctx.semiSync ? withSemiSync(RULES.PrimaryDead.steps!(promoted)) : RULES.PrimaryDead.steps!(promoted),
+    ),
     reason: `forced failover: ${old} does not answer the watchdog (${a.code}); ${to} is promoted, ${old} is fenced when it answers, kept out of every router and rebuilt`,
   });
 }

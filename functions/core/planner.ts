@@ -31,8 +31,12 @@ export type Severity = 'info' | 'warning' | 'critical';
 export type Step =
   /** Make `server` read-only (super_read_only on MySQL) and check it took effect. `ifReachable`: skip if down. */
   | { kind: 'Fence'; server: ServerId; ifReachable: boolean }
-  /** Let `server` apply what its IO thread already received (relay log) before it stops replicating. */
-  | { kind: 'CatchUp'; server: ServerId }
+  /**
+   * Let `server` apply what it must hold before it stops replicating: what its IO thread already
+   * received (`relay-log`), or everything a fenced, living old primary wrote (`position-of`: a planned
+   * switchover leaves no acknowledged write behind).
+   */
+  | { kind: 'CatchUp'; server: ServerId; waitFor: CatchUpTarget }
   | { kind: 'StopReplication'; server: ServerId }
   /** RESET SLAVE ALL / RESET REPLICA ALL: the server forgets its source for good. */
   | { kind: 'ResetReplication'; server: ServerId }
@@ -48,8 +52,25 @@ export type Step =
   | { kind: 'Salvage'; server: ServerId; missingOn: ServerId; gtids: string | null }
   /** Stream a dump of `from` into `server` (overwriting it) and set its GTID position. */
   | { kind: 'Reseed'; server: ServerId; from: ServerId }
-  /** CHANGE MASTER/REPLICATION SOURCE to `from` with GTID auto-position, then START. */
-  | { kind: 'StartReplication'; server: ServerId; from: ServerId }
+  /**
+   * CHANGE MASTER/REPLICATION SOURCE to `from` with GTID auto-position, then START. `gtidMode`
+   * (MariaDB): `slave_pos` for a server just restored from a dump, `current_pos` for one that keeps
+   * its own binary log (a repointed replica, a demoted old primary). `keepReadOnly`: fence it first (a
+   * rebuilt server joins read-only whatever its rebuild left, e.g. a restart that dropped read_only).
+   */
+  | {
+      kind: 'StartReplication';
+      server: ServerId;
+      from: ServerId;
+      gtidMode: 'slave_pos' | 'current_pos';
+      keepReadOnly: boolean;
+    }
+  /**
+   * Once every server the plan starts replicating does, put them back into the routers as fallbacks
+   * behind `to` (servers still fenced stay out): every group's by the master, each follower its own.
+   * Best effort: a failure is a warning, the routers still point at `to`.
+   */
+  | { kind: 'RestoreRouters'; to: ServerId }
   /** Join the recorded operation through the election (follow TARG, switch own group's routers). */
   | { kind: 'JoinElection' }
   /**
@@ -58,8 +79,11 @@ export type Step =
    * registers as semi-sync when it starts).
    */
   | { kind: 'SemiSync'; server: ServerId; role: 'primary' | 'replica' }
-  /** Observe again and require the analysis to say Ok (or `expect`). */
-  | { kind: 'Verify'; expect: AnalysisCode }
+  /**
+   * Observe again until the analysis says `expect` or Ok (then CHECKSUM TABLE on each replica of the
+   * primary), or what one of `accept` allows; anything else until the deadline fails the step.
+   */
+  | { kind: 'Verify'; expect: AnalysisCode; accept: VerifyAcceptance[] }
   | { kind: 'Alert'; severity: Severity; message: string }
   /** Run an operator hook (core/hooks.ts): a pre-failover hook may veto, a post hook is told. */
   | {
@@ -75,6 +99,26 @@ export type Step =
     };
 
 export type StepKind = Step['kind'];
+
+/**
+ * What else ends a Verify. `replica-matter`: `primary` is the primary and what is left is a replica's
+ * matter for the next run (ReplicaDown, RecoverNeeded, ReplicationLagging, ReplicaErrantTransactions)
+ * — an operation that only promotes, rejoins a group's routers or reopens a primary fixes no replica.
+ */
+export type VerifyAcceptance = { kind: 'replica-matter'; primary: ServerId };
+
+/** A Verify that accepts only `expect` (or Ok). */
+const verify = (expect: AnalysisCode): Step => ({ kind: 'Verify', expect, accept: [] });
+
+/** A Verify that also accepts a replica's matter left with `primary` the primary. */
+const verifyPrimary = (expect: AnalysisCode, primary: ServerId): Step => ({
+  kind: 'Verify',
+  expect,
+  accept: [{ kind: 'replica-matter', primary }],
+});
+
+/** What a CatchUp waits for (see the step). */
+export type CatchUpTarget = { kind: 'relay-log' } | { kind: 'position-of'; server: ServerId };
 
 export interface PlanContext {
   dryRun?: boolean;
@@ -134,11 +178,19 @@ function need(value: ServerId | null, what: string): ServerId {
   return value;
 }
 
-/** Promotion of `candidate` away from `old` (shared by failover and promote-dead). */
-function promoteSteps(candidate: ServerId, old: ServerId, fenceFirst: boolean): Step[] {
+/**
+ * Promotion of `candidate` away from `old` (shared by failover, promote-dead and switchover). The
+ * candidate catches up with what it received, or with everything `old` wrote when `waitFor` says so.
+ */
+function promoteSteps(
+  candidate: ServerId,
+  old: ServerId,
+  fenceFirst: boolean,
+  waitFor: CatchUpTarget = { kind: 'relay-log' },
+): Step[] {
   return [
     { kind: 'Fence', server: old, ifReachable: !fenceFirst },
-    { kind: 'CatchUp', server: candidate },
+    { kind: 'CatchUp', server: candidate, waitFor },
     { kind: 'StopReplication', server: candidate },
     { kind: 'ResetReplication', server: candidate },
     { kind: 'Promote', server: candidate },
@@ -153,7 +205,7 @@ function rebuildSteps(a: Analysis, server: ServerId, from: ServerId): Step[] {
     ...salvageSteps(a.errant, server, from),
     { kind: 'StopReplication', server },
     { kind: 'Reseed', server, from },
-    { kind: 'StartReplication', server, from },
+    { kind: 'StartReplication', server, from, gtidMode: 'slave_pos', keepReadOnly: true },
   ];
 }
 
@@ -166,7 +218,7 @@ function repointSteps(a: Analysis, to: ServerId): Step[] {
   return a.affected.flatMap((server): Step[] =>
     a.errant.some((e) => e.server === server && e.missingOn === to)
       ? rebuildSteps(a, server, to)
-      : [{ kind: 'StartReplication', server, from: to }],
+      : [{ kind: 'StartReplication', server, from: to, gtidMode: 'current_pos', keepReadOnly: false }],
   );
 }
 
@@ -203,7 +255,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
         { kind: 'SwitchRouters', to: keep, exclude: losers },
         { kind: 'VerifyRouters', to: keep },
         ...losers.flatMap((s) => rebuildSteps(a, s, keep)),
-        { kind: 'Verify', expect: 'Ok' },
+        verify('Ok'),
       ];
     },
   },
@@ -220,7 +272,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
         { kind: 'SwitchRouters', to, exclude: [] },
         { kind: 'VerifyRouters', to },
         // Ok, or only a replica's matter left for the next run (a rebuild the watchdog owes).
-        { kind: 'Verify', expect: 'Ok' },
+        verifyPrimary('Ok', to),
       ];
     },
   },
@@ -245,7 +297,9 @@ export const RULES: Record<AnalysisCode, Rule> = {
       return [
         ...promoteSteps(c, old, false),
         ...repointSteps(a, c),
-        { kind: 'Verify', expect: 'ReplicaDown' },
+        // The dead server is a replica's matter now (rebuilt when it returns), and so is a third
+        // server still pointing at it.
+        verifyPrimary('ReplicaDown', c),
       ];
     },
   },
@@ -257,12 +311,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
     steps: (a) => {
       const c = need(a.candidate, 'candidate');
       const old = need(a.oldPrimary, 'old primary');
-      return [
-        ...promoteSteps(c, old, true),
-        ...repointSteps(a, c),
-        ...rebuildSteps(a, old, c),
-        { kind: 'Verify', expect: 'Ok' },
-      ];
+      return [...promoteSteps(c, old, true), ...repointSteps(a, c), ...rebuildSteps(a, old, c), verify('Ok')];
     },
   },
   RoutersUnknown: {
@@ -287,7 +336,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
     why: 'the primary is healthy and used by the routers; rebuild the broken replica from it (after salvaging its own transactions)',
     steps: (a) => {
       const p = need(a.primary, 'primary');
-      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), { kind: 'Verify', expect: 'Ok' }];
+      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), verify('Ok')];
     },
   },
   ReplicaErrantTransactions: {
@@ -297,7 +346,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
     why: 'a replica holds transactions the primary lacks (it diverged); salvage them and rebuild it before the divergence breaks replication or a failover promotes it',
     steps: (a) => {
       const p = need(a.primary, 'primary');
-      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), { kind: 'Verify', expect: 'Ok' }];
+      return [...a.affected.flatMap((s) => rebuildSteps(a, s, p)), verify('Ok')];
     },
   },
   PrimaryReadOnly: {
@@ -311,10 +360,7 @@ export const RULES: Record<AnalysisCode, Rule> = {
         : 'the routers send writes to a read-only server that may be a fenced old primary; opening it is an operator decision',
     steps: (a) => {
       const server = need(a.candidate, 'server to open');
-      return [
-        { kind: 'Promote', server },
-        { kind: 'Verify', expect: 'Ok' },
-      ];
+      return [{ kind: 'Promote', server }, verifyPrimary('Ok', server)];
     },
   },
   SemiSyncStuck: {
@@ -347,6 +393,17 @@ export function withSemiSync(steps: readonly Step[]): Step[] {
   });
 }
 
+/**
+ * A plan that starts replicas ends by putting them back into the routers as fallbacks behind the
+ * primary they replicate from (RestoreRouters), once all of them run.
+ */
+export function withRestoredRouters(steps: readonly Step[]): Step[] {
+  const started = steps.find((s) => s.kind === 'StartReplication');
+  if (started?.kind !== 'StartReplication' || steps.some((s) => s.kind === 'RestoreRouters'))
+    return [...steps];
+  return [...steps, { kind: 'RestoreRouters', to: started.from }];
+}
+
 /** `host:port` with the port as a number: `db1:03306` is `db1:3306`, one server, one spelling. */
 export function canonicalServerId(id: string): string {
   const at = id.lastIndexOf(':');
@@ -360,6 +417,7 @@ export function stepServers(step: Step): ServerId[] {
     case 'SwitchRouters':
       return [step.to, ...step.exclude];
     case 'VerifyRouters':
+    case 'RestoreRouters':
       return [step.to];
     case 'Salvage':
       return [step.server, step.missingOn];
@@ -407,16 +465,16 @@ function switchoverPlan(a: Analysis, ctx: PlanContext): Plan {
   }
   const steps: Step[] = [
     { kind: 'Fence', server: old, ifReachable: false },
-    ...promoteSteps(to, old, true).slice(1),
-    { kind: 'StartReplication', server: old, from: to },
-    { kind: 'Verify', expect: 'Ok' },
+    ...promoteSteps(to, old, true, { kind: 'position-of', server: old }).slice(1),
+    { kind: 'StartReplication', server: old, from: to, gtidMode: 'current_pos', keepReadOnly: false },
+    verify('Ok'),
   ];
   return {
     ...base,
     kind: 'operation',
     operation: 'switchover',
     reason: `planned switchover from ${old} to ${to}`,
-    steps: ctx.semiSync ? withSemiSync(steps) : steps,
+    steps: withRestoredRouters(ctx.semiSync ? withSemiSync(steps) : steps),
   };
 }
 
@@ -475,7 +533,7 @@ export function plan(a: Analysis, ctx: PlanContext): Plan {
     ...base,
     kind: 'operation',
     operation,
-    steps: ctx.semiSync ? withSemiSync(steps) : steps,
+    steps: withRestoredRouters(ctx.semiSync ? withSemiSync(steps) : steps),
     reason: rule.why,
   };
 }

@@ -100,6 +100,7 @@ export function changedServers(step: Step): ServerId[] {
     case 'SwitchRouters':
       return [step.to];
     case 'VerifyRouters':
+    case 'RestoreRouters':
     case 'JoinElection':
     case 'Verify':
     case 'Alert':
@@ -158,9 +159,13 @@ export function applyMaintenance(p: Plan, a: Analysis, active: readonly Maintena
   if (touched.length === 0) return p;
   const windows = touched.map((s) => windowOf(s)!);
   if (p.operation === 'recover') {
-    const steps = p.steps.filter(
+    const kept = p.steps.filter(
       (s) => s.kind !== 'Verify' && !changedServers(s).some((server) => touched.includes(server)),
     );
+    // Routers are restored behind the replicas the plan still starts, if any.
+    const steps = kept.some((s) => s.kind === 'StartReplication')
+      ? kept
+      : kept.filter((s) => s.kind !== 'RestoreRouters');
     if (steps.length === 0) return expected(p, windows, `${a.code} on ${touched.join(', ')}`);
     return {
       ...p,

@@ -103,6 +103,7 @@ async function compareOnce(
   // and can be replayed exactly up to it (stopped after, it could already be past it).
   await replica.run(replica.flavor.stopReplica());
   const stoppedAt = replica.flavor.isMariadb ? '' : await executedSet(replica);
+  const acknowledges = await pauseSemiSyncAcknowledgements(replica);
   try {
     let position = '';
     let sums = new Map<string, string | null>();
@@ -164,6 +165,24 @@ async function compareOnce(
       consistent: differing.length === 0 && missing.length === 0,
     };
   } finally {
+    if (acknowledges) await replica.run(`SET GLOBAL ${replica.flavor.semiSyncVariable('replica')} = ON`);
     await replica.run(replica.flavor.startReplica());
   }
+}
+
+/**
+ * MariaDB (seen on 10.11): a semi-sync replica whose IO thread stops by itself at an UNTIL
+ * master_gtid_pos leaves the primary's dump thread hanging in "Waiting to finalize termination", and the
+ * primary then refuses every later connection of that replica ("a slave with the same server_id has
+ * connected"): replication from it is gone, not only semi-sync. So the replay to the position runs as
+ * an asynchronous replica (the switch is read when the IO thread connects); it acknowledges again from
+ * the restart on. Called with both threads stopped. Returns whether it was switched off.
+ */
+async function pauseSemiSyncAcknowledgements(replica: ServerAdmin): Promise<boolean> {
+  if (!replica.flavor.isMariadb) return false;
+  const variable = replica.flavor.semiSyncVariable('replica');
+  const [r] = await replica.query<Row>(`SELECT @@global.${variable} AS v`);
+  if (Number(r?.v) !== 1) return false;
+  await replica.run(`SET GLOBAL ${variable} = OFF`);
+  return true;
 }

@@ -106,7 +106,9 @@ export function describeStep(step: Step): string {
     case 'Fence':
       return `fence ${step.server} (read_only${step.ifReachable ? ', as soon as it is reachable' : ''})`;
     case 'CatchUp':
-      return `let ${step.server} apply what it already received`;
+      return step.waitFor.kind === 'position-of'
+        ? `let ${step.server} apply everything ${step.waitFor.server} wrote`
+        : `let ${step.server} apply what it already received`;
     case 'StopReplication':
       return `stop replication on ${step.server}`;
     case 'ResetReplication':
@@ -121,16 +123,18 @@ export function describeStep(step: Step): string {
       return `switch routers to ${step.to}${step.exclude.length ? `, keeping out ${step.exclude.join(', ')}` : ''}`;
     case 'VerifyRouters':
       return `verify every router lands on ${step.to}`;
+    case 'RestoreRouters':
+      return `put the servers it started replicating back into the routers as fallbacks behind ${step.to}`;
     case 'Salvage':
       return `salvage transactions of ${step.server} missing on ${step.missingOn}${step.gtids ? ` (${step.gtids})` : ''}`;
     case 'Reseed':
       return `reseed ${step.server} from ${step.from} (streaming dump)`;
     case 'StartReplication':
-      return `start replication on ${step.server} from ${step.from} (GTID auto-position)`;
+      return `start replication on ${step.server} from ${step.from} (GTID auto-position${step.keepReadOnly ? ', kept read-only' : ''})`;
     case 'JoinElection':
       return 'join the recorded operation (election follower)';
     case 'Verify':
-      return `observe again and expect ${step.expect}`;
+      return `observe again and expect ${step.expect}${step.accept.map((a) => ` (or a replica's matter with ${a.primary} the primary)`).join('')}`;
     case 'Alert':
       return `alert (${step.severity}): ${step.message}`;
     case 'Hook':

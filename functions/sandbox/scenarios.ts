@@ -504,7 +504,109 @@ export const SCENARIOS: readonly Scenario[] = [
       await waitOk(ctx, db1);
     },
   },
+  {
+    name: 'semi-sync-reenabled',
+    async run(ctx) {
+      const [db1, db2] = ctx.cluster.servers as [ServerHandle, ServerHandle];
+      const semi = withRules(ctx, [], { semiSync: true });
+      // The initial pair runs semi-sync, set up as an operator does: a replica acknowledges from its
+      // IO thread's next connection on.
+      await db1.query('SET GLOBAL rpl_semi_sync_master_enabled = ON');
+      await db2.query('SET GLOBAL rpl_semi_sync_slave_enabled = ON');
+      await db2.query('STOP SLAVE IO_THREAD');
+      await db2.query('START SLAVE IO_THREAD');
+      await acknowledgedSemiSync(ctx, db1, db2);
+      // The watchdog moves the primary both ways; each time the new pair acknowledges again.
+      for (const [to, from] of [
+        [db2, db1],
+        [db1, db2],
+      ] as const) {
+        const switched = await cycle(semi, { trigger: 'console', action: 'switchover', target: to.address });
+        assert.equal(
+          switched.operation?.outcome,
+          'completed',
+          JSON.stringify({
+            plan: switched.plan?.reason,
+            error: switched.operation?.error,
+            steps: switched.operation?.steps,
+          }),
+        );
+        assert.ok(
+          switched.operation!.steps.some((s) => s.kind === 'SemiSync'),
+          'the switchover set semi-sync up on the new topology',
+        );
+        await acknowledgedSemiSync(ctx, to, from);
+      }
+      // A failover: db1 dies, db2 is promoted and waits for acknowledgements (none until a replica
+      // acknowledges: commits fall back to asynchronous after rpl_semi_sync_master_timeout); db1,
+      // rebuilt when it returns, acknowledges.
+      await promotedAfterDeath(semi, db1, db2);
+      assert.equal(await globalVariable(db2, 'rpl_semi_sync_master_enabled'), 1, `${db2.address} waits`);
+      await db1.start();
+      await waitFor(
+        `${db1.address} rebuilt`,
+        async () => (await cycle(semi)).analysis?.code === 'Ok',
+        240_000,
+      );
+      await acknowledgedSemiSync(ctx, db2, db1);
+      const back = await cycle(semi, { trigger: 'console', action: 'switchover', target: db1.address });
+      assert.equal(back.operation?.outcome, 'completed', back.plan?.reason);
+      await acknowledgedSemiSync(ctx, db1, db2);
+      // Semi-sync off again, as the other scenarios expect it.
+      for (const s of [db1, db2]) {
+        await s.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+        await s.query('SET GLOBAL rpl_semi_sync_slave_enabled = OFF');
+      }
+      await db2.query('STOP SLAVE IO_THREAD');
+      await db2.query('START SLAVE IO_THREAD');
+      await waitOk(ctx, db1);
+    },
+  },
 ];
+
+async function globalStatus(s: ServerHandle, name: string): Promise<string> {
+  const [r] = await s.query('SHOW GLOBAL STATUS LIKE ?', [name]);
+  return String(r?.Value ?? '');
+}
+
+async function globalVariable(s: ServerHandle, name: string): Promise<number> {
+  const [r] = await s.query(`SELECT @@global.${name} AS v`);
+  return Number(r?.v);
+}
+
+/**
+ * On real MariaDB: `primary` waits for acknowledgements and has a semi-sync client, `replica`
+ * acknowledges, and a write on `primary` is acknowledged semi-synchronously (Rpl_semi_sync_master_yes_tx
+ * grows) rather than after the master timeout (Rpl_semi_sync_master_no_tx).
+ */
+async function acknowledgedSemiSync(
+  ctx: ScenarioContext,
+  primary: ServerHandle,
+  replica: ServerHandle,
+): Promise<void> {
+  assert.equal(await globalVariable(primary, 'rpl_semi_sync_master_enabled'), 1, `${primary.address} waits`);
+  assert.equal(
+    await globalVariable(replica, 'rpl_semi_sync_slave_enabled'),
+    1,
+    `${replica.address} acknowledges`,
+  );
+  await waitFor(`${primary.address} has a semi-sync client`, async () => {
+    const clients = Number(await globalStatus(primary, 'Rpl_semi_sync_master_clients'));
+    return clients >= 1 && (await globalStatus(replica, 'Rpl_semi_sync_slave_status')) === 'ON';
+  });
+  const yes = Number(await globalStatus(primary, 'Rpl_semi_sync_master_yes_tx'));
+  const no = Number(await globalStatus(primary, 'Rpl_semi_sync_master_no_tx'));
+  await ctx.cluster.writeSomething(primary, 'acknowledged semi-synchronously');
+  const after = {
+    yes: Number(await globalStatus(primary, 'Rpl_semi_sync_master_yes_tx')),
+    no: Number(await globalStatus(primary, 'Rpl_semi_sync_master_no_tx')),
+  };
+  assert.ok(
+    after.yes > yes,
+    `${primary.address}: the write was acknowledged (yes_tx ${yes} -> ${after.yes})`,
+  );
+  assert.equal(after.no, no, `${primary.address}: no write went without an acknowledgement`);
+}
 
 /** A copy of the context's configuration with these hooks (the schema's output form). */
 function withHookConfig(ctx: ScenarioContext, hooks: Config['hooks']): ScenarioContext {

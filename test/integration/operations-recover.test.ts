@@ -50,7 +50,7 @@ describeFlavors('operations on a real cluster', (flavor) => {
         'StartReplication:done',
         'Verify:done',
         // the rebuilt replica goes back into the routers as a fallback behind the primary
-        'SwitchRouters:done',
+        'RestoreRouters:done',
       ]);
       expect(report.operation!.salvage[0]!.backup!.rows).toBeGreaterThan(0);
       expect(report.operation!.checksums).toHaveLength(1);

@@ -48,29 +48,31 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/** Kills a watchdog started from the command line once its plan has reached the Reseed step. */
+async function killedMidReseed(db: Cluster['servers'][number]): Promise<void> {
+  const child = spawn(
+    'node',
+    ['bin/repl-watchdog.mjs', '--now', '--group', 'g1', '--config', configPath, '--json'],
+    { stdio: 'ignore', env: { ...process.env, CONFIG_FILE: '', MF_CONFIG: '', CONFIG_SSM_PATH: '' } },
+  );
+  children.push(child);
+  let started = false;
+  // The command line loads its code, observes and elects before it reseeds: a minute on a loaded machine.
+  const deadline = Date.now() + 90_000;
+  while (!started && child.exitCode === null && Date.now() < deadline) {
+    started = await reseedStarted(db);
+    if (!started) await sleep(50);
+  }
+  expect(started).toBe(true);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+}
+
 describe('an operation master killed mid-reseed', () => {
   it('is taken over by the next run, which skips the done steps and finishes the rebuild', async () => {
     const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     await cluster.breakReplication(db2);
-    const child = spawn(
-      'node',
-      ['bin/repl-watchdog.mjs', '--now', '--group', 'g1', '--config', configPath, '--json'],
-      {
-        stdio: 'ignore',
-        env: { ...process.env, CONFIG_FILE: '', MF_CONFIG: '', CONFIG_SSM_PATH: '' },
-      },
-    );
-    children.push(child);
-    let started = false;
-    // The command line loads its code, observes and elects before it reseeds: a minute on a loaded machine.
-    const deadline = Date.now() + 90_000;
-    while (!started && child.exitCode === null && Date.now() < deadline) {
-      started = await reseedStarted(db1);
-      if (!started) await sleep(50);
-    }
-    expect(started).toBe(true);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await killedMidReseed(db1);
 
     const report = await runCycle(
       config,
@@ -94,6 +96,61 @@ describe('an operation master killed mid-reseed', () => {
       force: false,
     });
     expect(after.analysis?.code).toBe('Ok');
+  });
+});
+
+describe('a plan journaled by older code', () => {
+  it('is resumed with what that code inferred: the rebuilt server joins read-only from slave_pos, the routers get it back', async () => {
+    const [db1, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
+    await cluster.breakReplication(db2);
+    await killedMidReseed(db1);
+    // The stored plan as the older executor wrote it: steps without the fields the planner sets today
+    // (StartReplication's gtidMode/keepReadOnly, Verify's accept) and no RestoreRouters step.
+    const connection = await db1.connect();
+    try {
+      await connection.query('SET SESSION sql_log_bin = 0');
+      const [rows] = await connection.query('SELECT opened_epoch, plan FROM ongoing_failover.operation_plan');
+      const row = (rows as Array<{ opened_epoch: number; plan: string }>).at(-1)!;
+      const plan = JSON.parse(row.plan) as { steps: Array<Record<string, unknown>> };
+      plan.steps = plan.steps
+        .filter((step) => step.kind !== 'RestoreRouters')
+        .map(({ gtidMode: _g, keepReadOnly: _k, accept: _a, waitFor: _w, ...older }) => older);
+      expect(plan.steps.map((step) => step.kind)).toEqual([
+        'Salvage',
+        'StopReplication',
+        'Reseed',
+        'StartReplication',
+        'Verify',
+      ]);
+      await connection.query('UPDATE ongoing_failover.operation_plan SET plan = ? WHERE opened_epoch = ?', [
+        JSON.stringify(plan),
+        row.opened_epoch,
+      ]);
+    } finally {
+      await connection.end();
+    }
+
+    const report = await runCycle(
+      config,
+      { trigger: 'schedule', action: 'check', group: 'g1', dryRun: false, force: false },
+      { routers: sandboxRouterSwitch(config) },
+    );
+    expect(report.operation).toMatchObject({ operation: 'recover', role: 'master', outcome: 'completed' });
+    const steps = report.operation!.steps;
+    expect(steps.map((step) => `${step.kind}:${step.outcome}`)).toEqual([
+      'Salvage:already-done',
+      'StopReplication:already-done',
+      'Reseed:done',
+      'StartReplication:done',
+      'Verify:done',
+      'RestoreRouters:done',
+    ]);
+    const started = steps.find((step) => step.kind === 'StartReplication')!;
+    expect(started.detail).toContain('GTID slave_pos');
+    expect(started.detail).toContain('kept read-only');
+    expect(Number((await db2.query('SELECT @@global.read_only AS ro'))[0]?.ro)).toBe(1);
+    const restored = steps.find((step) => step.kind === 'RestoreRouters')!;
+    expect(restored.detail).toContain(`-> ${db1.address}, ${db2.address}`);
   });
 });
 

@@ -66,7 +66,13 @@ describe('a forced failover', () => {
     expect(p).toMatchObject({ kind: 'operation', operation: 'failover' });
     expect(promoted(p)).toEqual({ kind: 'Promote', server: C });
     // The routers' choice follows the target as a replica.
-    expect(p?.steps).toContainEqual({ kind: 'StartReplication', server: B, from: C });
+    expect(p?.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: B,
+      from: C,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
     expect(p?.forced?.insteadOf).toMatch(/held back \(anti-flap period/);
     expect(p?.reason).toMatch(/forced by the operator to 10\.0\.0\.3:3306: incident 4711/);
   });
@@ -84,7 +90,18 @@ describe('a forced failover', () => {
     expect(p?.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: true });
     expect(promoted(p)).toEqual({ kind: 'Promote', server: B });
     expect(p?.steps).toContainEqual({ kind: 'SwitchRouters', to: B, exclude: [A] });
-    expect(p?.steps).toContainEqual({ kind: 'StartReplication', server: C, from: B });
+    expect(p?.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: C,
+      from: B,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    }); // As an unforced plan: the other replica goes back into the routers behind B, last.
+    expect(p?.steps.at(-1)).toEqual({ kind: 'RestoreRouters', to: B });
+    // With semi-sync configured, the forced promotion sets it up on the new topology too.
+    const semi = forced(a, s, request({ target: B }), { ...held, semiSync: true });
+    expect(semi?.steps).toContainEqual({ kind: 'SemiSync', server: B, role: 'primary' });
+    expect(semi?.steps).toContainEqual({ kind: 'SemiSync', server: C, role: 'replica' });
   });
 
   it('refuses to fail over from a primary that answers: that is a switchover', () => {

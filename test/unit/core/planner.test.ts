@@ -88,7 +88,10 @@ describe('the plan table', () => {
     if (p.kind === 'operation') {
       expect(p.operation).toBe(rule.operation);
       expect(p.steps.length).toBeGreaterThan(0);
-      expect(p.steps.at(-1)?.kind).toBe('Verify');
+      // Verified last; a plan that starts replicas then puts them back into the routers.
+      const last = kinds(p).at(-1) === 'RestoreRouters' ? -2 : -1;
+      expect(p.steps.at(last)?.kind).toBe('Verify');
+      expect(kinds(p).at(-1) === 'RestoreRouters').toBe(kinds(p).includes('StartReplication'));
     }
     if (p.kind === 'alert-only') expect(kinds(p)).toEqual(['Alert']);
     if (p.kind === 'none') expect(p.steps).toEqual([]);
@@ -130,13 +133,24 @@ describe('operations follow the safety rules', () => {
     expect(p.steps[salvage]).toMatchObject({ missingOn: B, gtids: '0-1-[21..22]' });
     expect(p.steps[routers]).toEqual({ kind: 'SwitchRouters', to: B, exclude: [A] });
     expect(p.steps).toContainEqual({ kind: 'Reseed', server: A, from: B });
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: A,
+      from: B,
+      gtidMode: 'slave_pos',
+      keepReadOnly: true,
+    });
+    // A failover rebuilds the old primary: it is verified Ok, nothing less; then the routers get it
+    // back as a fallback behind B.
+    expect(p.steps.at(-2)).toEqual({ kind: 'Verify', expect: 'Ok', accept: [] });
+    expect(p.steps.at(-1)).toEqual({ kind: 'RestoreRouters', to: B });
   });
 
   it('promotes a confirmed-dead primary’s replica without waiting for the old one, fencing it only if it answers', () => {
     const p = plan(SAMPLE.PrimaryDead, ctx());
     expect(p.operation).toBe('promote-dead');
     expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: true });
+    expect(p.steps[1]).toEqual({ kind: 'CatchUp', server: B, waitFor: { kind: 'relay-log' } });
     expect(kinds(p)).toEqual([
       'Fence',
       'CatchUp',
@@ -148,6 +162,12 @@ describe('operations follow the safety rules', () => {
       'VerifyRouters',
       'Verify',
     ]);
+    // Verified when B is the primary, whatever replica matter is left (the dead server is one).
+    expect(p.steps.at(-1)).toEqual({
+      kind: 'Verify',
+      expect: 'ReplicaDown',
+      accept: [{ kind: 'replica-matter', primary: B }],
+    });
     // nothing overwrites the dead server now: it is rebuilt when it returns (FailoverNeeded/RecoverNeeded)
     expect(kinds(p)).not.toContain('Reseed');
   });
@@ -165,11 +185,23 @@ describe('operations follow the safety rules', () => {
       }),
       ctx(),
     );
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: C, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: C,
+      from: B,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
     const salvage = indexOf(p, (s) => s.kind === 'Salvage' && s.server === D);
     expect(salvage).toBeGreaterThan(indexOf(p, (s) => s.kind === 'Promote'));
     expect(salvage).toBeLessThan(indexOf(p, (s) => s.kind === 'Reseed' && s.server === D));
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: D, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: D,
+      from: B,
+      gtidMode: 'slave_pos',
+      keepReadOnly: true,
+    });
   });
 
   it('rebuilds a broken replica from the primary after salvaging what only it has', () => {
@@ -179,8 +211,9 @@ describe('operations follow the safety rules', () => {
       { kind: 'Salvage', server: B, missingOn: A, gtids: '0-2-[17..18]' },
       { kind: 'StopReplication', server: B },
       { kind: 'Reseed', server: B, from: A },
-      { kind: 'StartReplication', server: B, from: A },
-      { kind: 'Verify', expect: 'Ok' },
+      { kind: 'StartReplication', server: B, from: A, gtidMode: 'slave_pos', keepReadOnly: true },
+      { kind: 'Verify', expect: 'Ok', accept: [] },
+      { kind: 'RestoreRouters', to: A },
     ]);
     // with no known difference, the salvage step is still there and computes it itself
     expect(plan(SAMPLE.RecoverNeeded, ctx()).steps[0]).toEqual({
@@ -212,7 +245,7 @@ describe('operations follow the safety rules', () => {
       { kind: 'WriteTarg', server: B },
       { kind: 'SwitchRouters', to: B, exclude: [] },
       { kind: 'VerifyRouters', to: B },
-      { kind: 'Verify', expect: 'Ok' },
+      { kind: 'Verify', expect: 'Ok', accept: [{ kind: 'replica-matter', primary: B }] },
     ]);
     // it never touches a server: no fence, promotion, salvage or reseed
     expect(
@@ -227,7 +260,7 @@ describe('operations follow the safety rules', () => {
     expect(safe).toMatchObject({ kind: 'operation', operation: 'reopen' });
     expect(safe.steps).toEqual([
       { kind: 'Promote', server: A },
-      { kind: 'Verify', expect: 'Ok' },
+      { kind: 'Verify', expect: 'Ok', accept: [{ kind: 'replica-matter', primary: A }] },
     ]);
     const unproven = plan({ ...SAMPLE.PrimaryReadOnly, candidate: null }, ctx({ force: true }));
     expect(unproven.kind).toBe('alert-only');
@@ -298,7 +331,19 @@ describe('anti-flap, force, dry run and policies', () => {
     expect(p.operation).toBe('switchover');
     expect(p.steps[0]).toEqual({ kind: 'Fence', server: A, ifReachable: false });
     expect(indexOf(p, (s) => s.kind === 'Promote' && s.server === B)).toBeGreaterThan(0);
-    expect(p.steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    expect(p.steps).toContainEqual({
+      kind: 'StartReplication',
+      server: A,
+      from: B,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
+    // The fenced old primary is alive: the target applies everything it wrote, not only what arrived.
+    expect(p.steps).toContainEqual({
+      kind: 'CatchUp',
+      server: B,
+      waitFor: { kind: 'position-of', server: A },
+    });
     expect(plan(SAMPLE.RecoverNeeded, ctx({ requested: 'switchover', servers: [A, B] })).kind).toBe(
       'alert-only',
     );

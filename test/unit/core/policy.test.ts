@@ -65,6 +65,7 @@ describe('maintenance windows', () => {
       `StopReplication:${C}`,
       `Reseed:${C}`,
       `StartReplication:${C}`,
+      'RestoreRouters',
     ]);
   });
 
@@ -234,7 +235,13 @@ describe('promotion rules applied to a promotion', () => {
     expect(out).toMatchObject({ analysis: { candidate: B, affected: [A] } });
     const steps = plan((out as { analysis: Analysis }).analysis, ctx).steps;
     expect(steps).toContainEqual({ kind: 'Promote', server: B });
-    expect(steps).toContainEqual({ kind: 'StartReplication', server: A, from: B });
+    expect(steps).toContainEqual({
+      kind: 'StartReplication',
+      server: A,
+      from: B,
+      gtidMode: 'current_pos',
+      keepReadOnly: false,
+    });
   });
 
   it('keeps the routers choice when it ranks first, and refuses when only a never replica could be promoted', () => {

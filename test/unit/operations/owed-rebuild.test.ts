@@ -34,6 +34,7 @@ describe('owedRebuildPlan', () => {
       'Reseed',
       'StartReplication',
       'Verify',
+      'RestoreRouters',
     ]);
     expect(p!.steps[0]).toEqual({ kind: 'Fence', server: 'db1:3306', ifReachable: false });
     expect(p!.steps[1]).toMatchObject({
