@@ -67,11 +67,12 @@ export async function compareChecksums(
   primary: ServerAdmin,
   replica: ServerAdmin,
   timeoutSeconds = 30,
+  options: { semiSync?: boolean } = {},
 ): Promise<ChecksumComparison> {
-  let result = await compareOnce(primary, replica, timeoutSeconds);
+  let result = await compareOnce(primary, replica, timeoutSeconds, options);
   // A difference seen by a replica that ran past the position says nothing: compared again.
   for (let attempt = 2; attempt <= 3 && !result.consistent && result.ranPast; attempt++) {
-    result = await compareOnce(primary, replica, timeoutSeconds);
+    result = await compareOnce(primary, replica, timeoutSeconds, options);
   }
   return result;
 }
@@ -94,6 +95,7 @@ async function compareOnce(
   primary: ServerAdmin,
   replica: ServerAdmin,
   timeoutSeconds: number,
+  options: { semiSync?: boolean },
 ): Promise<ChecksumComparison> {
   const primaryTables = await userTables(primary);
   const replicaTables = new Set(await userTables(replica));
@@ -103,8 +105,11 @@ async function compareOnce(
   // and can be replayed exactly up to it (stopped after, it could already be past it).
   await replica.run(replica.flavor.stopReplica());
   const stoppedAt = replica.flavor.isMariadb ? '' : await executedSet(replica);
-  const acknowledges = await pauseSemiSyncAcknowledgements(replica);
+  // Switched back on when it was on, or when the configuration wants semi-sync (`semiSync`): a watchdog
+  // stopped between the switch and its undo finds it off, and the next comparison restores it.
+  let acknowledges = options.semiSync === true && replica.flavor.isMariadb;
   try {
+    acknowledges = (await pauseSemiSyncAcknowledgements(replica)) || acknowledges;
     let position = '';
     let sums = new Map<string, string | null>();
     const readPosition = async () => {
@@ -165,8 +170,11 @@ async function compareOnce(
       consistent: differing.length === 0 && missing.length === 0,
     };
   } finally {
-    if (acknowledges) await replica.run(`SET GLOBAL ${replica.flavor.semiSyncVariable('replica')} = ON`);
-    await replica.run(replica.flavor.startReplica());
+    try {
+      if (acknowledges) await replica.run(`SET GLOBAL ${replica.flavor.semiSyncVariable('replica')} = ON`);
+    } finally {
+      await replica.run(replica.flavor.startReplica());
+    }
   }
 }
 

@@ -36,10 +36,11 @@ export const verifyStep: StepHandler<'Verify'> = async (step, env) => {
           if (s.id === primary || !s.reachable || s.replication?.sourceId !== primary) continue;
           // A replica that was just re-pointed may still be settling (relay log, reconnect): a
           // difference must persist over three comparisons before the verification fails.
-          let cmp = await compareChecksums(await env.pool.get(primary), await env.pool.get(s.id));
+          const semi = { semiSync: env.config.semiSync };
+          let cmp = await compareChecksums(await env.pool.get(primary), await env.pool.get(s.id), 30, semi);
           for (let retry = 1; retry < 3 && !cmp.consistent; retry++) {
             await new Promise((r) => setTimeout(r, 1_000));
-            cmp = await compareChecksums(await env.pool.get(primary), await env.pool.get(s.id));
+            cmp = await compareChecksums(await env.pool.get(primary), await env.pool.get(s.id), 30, semi);
           }
           env.result.checksums.push({ replica: s.id, ...cmp });
           if (!cmp.consistent) {
