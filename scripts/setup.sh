@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(mariadb-server mariadb-client mariadb-backup haproxy sysbench percona-toolkit mydumper gzip procps iproute2 openssl shellcheck)
+PACKAGES=(mariadb-server mariadb-client mariadb-backup zstd haproxy sysbench percona-toolkit mydumper gzip procps iproute2 openssl shellcheck)
 # Binaries that prove each package is usable, in the same order as above.
-BINARIES=(mariadbd mariadb mariadb-backup haproxy sysbench pt-table-checksum mydumper gzip pkill ss openssl shellcheck)
+BINARIES=(mariadbd mariadb mariadb-backup zstd haproxy sysbench pt-table-checksum mydumper gzip pkill ss openssl shellcheck)
 
 missing=()
 for i in "${!PACKAGES[@]}"; do

@@ -10,7 +10,7 @@ import type { LocalS3 } from './s3rver.js';
 
 export function physicalHosts(
   servers: readonly ServerHandle[],
-  options: { store: string; workDir: string; s3?: LocalS3 },
+  options: { store: string; workDir: string; s3?: LocalS3; settings?: Record<string, string> },
 ): LocalHostCommands {
   const hosts = new Map<string, LocalHost>();
   for (const server of servers) {
@@ -23,6 +23,7 @@ export function physicalHosts(
         RESEED_USER: 'root',
         RESEED_NO_DEFAULTS: '1',
         ...(options.s3 ? { RESEED_S3_ENDPOINT: options.s3.endpoint } : {}),
+        ...options.settings,
       },
       service: {
         stop: () => server.stop(),

@@ -87,7 +87,9 @@ describe('physical reseed script on real MariaDB', () => {
   });
 
   for (const storeKind of ['s3', 'folder'] as const) {
-    it(`rebuilds a diverged server through the ${storeKind} store and it replicates from the backup's own GTID record`, async () => {
+    // The S3 case compresses with zstd (the default where it is installed), the folder case with gzip.
+    const compression = storeKind === 's3' ? 'zstd' : 'gzip';
+    it(`rebuilds a diverged server through the ${storeKind} store (${compression}) and it replicates from the backup's own GTID record`, async () => {
       const [db1, db2] = cluster.servers as [Cluster['servers'][0], Cluster['servers'][0]];
       // The target diverges: replication stopped, a table and rows the source never had.
       await detach(db2);
@@ -99,6 +101,7 @@ describe('physical reseed script on real MariaDB', () => {
         store,
         workDir: join(work, `hosts-${storeKind}`),
         ...(storeKind === 's3' ? { s3 } : {}),
+        settings: storeKind === 's3' ? {} : { RESEED_COMPRESSION: 'gzip' },
       });
       const key = `reseed-${storeKind}/backup.xb.gz`;
       if (storeKind === 's3') {
@@ -122,11 +125,13 @@ describe('physical reseed script on real MariaDB', () => {
         expect(run.stderr.slice(-2000)).not.toMatch(/failed|error/i);
         expect(run.exitCode).toBe(0);
         expect(parseScriptResult(run.stdout)?.rawBytes).toBeGreaterThan(1_000_000);
+        expect(parseScriptResult(run.stdout)?.message).toMatch(/\(zstd\)$/);
       } else {
         const backup = await hosts.wait(await hosts.start(db1.address, { action: 'backup', key, store }));
         expect(backup.error ?? '').toBe('');
         expect(backup.state).toBe('succeeded');
         expect(backup.result!.rawBytes).toBeGreaterThan(1_000_000);
+        expect(backup.result!.message).toMatch(/\(gzip\)$/);
       }
       const objects = await openObjectStore(store, s3.storeOptions).list(`reseed-${storeKind}/`);
       expect(objects.map((o) => o.key)).toEqual(expect.arrayContaining([key, `${key}.progress.json`]));

@@ -71,6 +71,8 @@ export const reseedStep: StepHandler<'Reseed'> = async (step, env) => {
     },
     ...(env.deps.hostCommands ? { commands: env.deps.hostCommands } : {}),
     store: env.deps.store(),
+    // The name stays as it was for operations in flight across an upgrade; the object is zstd or
+    // gzip, whichever the source host used (infra/ssm/reseed/object-stream.py tells them apart).
     key: `${prefix(env)}/physical-${name}/backup.xb.gz`,
     donorAccount: { user: cred.user, password: cred.password },
     beforeRestore: () => guardServerChange(config, step, cred, step.server),

@@ -5,7 +5,7 @@
 # CLI, the sandbox and the tests (functions/operations/physical/local-commands.ts runs this very file).
 #
 #   PR_ACTION=backup   on the source: mariadb-backup --backup --stream=xbstream | object-stream.py put
-#                      (gzip, multipart; nothing is written to local disk but mariadb-backup's own
+#                      (zstd or gzip, multipart; nothing is written to local disk but mariadb-backup's own
 #                      small temporary files)
 #   PR_ACTION=restore  on the target: fetch and unpack (object-stream.py get | mbstream -x) into the
 #                      work folder while the server still runs, --prepare, then stop the server, empty
@@ -28,7 +28,10 @@
 #   RESEED_USER           the account mariadb-backup uses over the socket (default root, unix_socket)
 #   RESEED_NO_DEFAULTS    1: ignore the server's option files (the sandbox's servers use none)
 #   RESEED_USE_MEMORY     --use-memory for --prepare (default 256M)
-#   RESEED_GZIP_LEVEL     gzip level of the backup (1-9, default 1: compression is the backup's slow part)
+#   RESEED_COMPRESSION    auto (default: zstd when the zstd command is installed, else gzip), zstd or gzip;
+#                         a restore reads either (zstd needs the zstd command on the target)
+#   RESEED_ZSTD_LEVEL     zstd level of the backup (1-19, default 1: compression is the backup's slow part)
+#   RESEED_GZIP_LEVEL     gzip level of the backup (1-9, default 1)
 #   RESEED_COMPRESS_THREADS  threads compressing the backup (default: one per CPU, at most 8)
 # The "hook" service control exists only for a local caller: the script writes "stop" or "start" on
 # fd 3 and reads "ok" from fd 4 (the caller stops or starts its own server process); the document
@@ -108,7 +111,8 @@ load_settings() {
     value=${BASH_REMATCH[2]}
     case $key in
     RESEED_STORE | RESEED_S3_ENDPOINT | RESEED_SSE | RESEED_SSE_KMS_KEY_ID | RESEED_DATADIR | RESEED_WORK_DIR | \
-      RESEED_SOCKET | RESEED_USER | RESEED_NO_DEFAULTS | RESEED_USE_MEMORY | RESEED_GZIP_LEVEL | RESEED_COMPRESS_THREADS) ;;
+      RESEED_SOCKET | RESEED_USER | RESEED_NO_DEFAULTS | RESEED_USE_MEMORY | RESEED_COMPRESSION | RESEED_ZSTD_LEVEL | RESEED_GZIP_LEVEL | \
+      RESEED_COMPRESS_THREADS) ;;
     *) continue ;;
     esac
     if [[ ${#value} -ge 2 && ${value:0:1} == "${value: -1}" && (${value:0:1} == "'" || ${value:0:1} == '"') ]]; then
@@ -139,6 +143,11 @@ check_inputs() {
   [[ -z ${RESEED_SOCKET:-} || $RESEED_SOCKET =~ $PAT_Path ]] || finish 2 "RESEED_SOCKET must be an absolute path"
   [[ ${RESEED_USER:-root} =~ ^[A-Za-z0-9_.-]{1,80}$ ]] || finish 2 "RESEED_USER: letters, digits, _ . -"
   [[ ${RESEED_USE_MEMORY:-256M} =~ ^[0-9]{1,6}[KMG]?$ ]] || finish 2 "RESEED_USE_MEMORY like 256M"
+  [[ ${RESEED_COMPRESSION:-auto} =~ ^(auto|zstd|gzip)$ ]] || finish 2 "RESEED_COMPRESSION must be auto, zstd or gzip"
+  if [[ $PR_ACTION == backup && ${RESEED_COMPRESSION:-auto} == zstd ]]; then
+    command -v zstd >/dev/null || finish 2 "RESEED_COMPRESSION=zstd but zstd is not installed (apt-get install zstd)"
+  fi
+  [[ ${RESEED_ZSTD_LEVEL:-1} =~ ^([1-9]|1[0-9])$ ]] || finish 2 "RESEED_ZSTD_LEVEL must be 1 to 19"
   [[ ${RESEED_GZIP_LEVEL:-1} =~ ^[1-9]$ ]] || finish 2 "RESEED_GZIP_LEVEL must be 1 to 9"
   [[ -z ${RESEED_COMPRESS_THREADS:-} || $RESEED_COMPRESS_THREADS =~ ^[1-9][0-9]?$ ]] ||
     finish 2 "RESEED_COMPRESS_THREADS must be a number of threads (1-99)"
@@ -196,7 +205,9 @@ do_backup() {
   ((rc == 0)) || finish 3 "streaming to the object store failed (exit $rc)"
   [[ $out =~ \"rawBytes\":\ ?([0-9]+) ]] && R_RAW=${BASH_REMATCH[1]}
   [[ $out =~ \"storedBytes\":\ ?([0-9]+) ]] && R_STORED=${BASH_REMATCH[1]}
-  finish 0 "backup stored: $R_RAW bytes, $R_STORED compressed"
+  local kind=gzip
+  [[ $out =~ \"compression\":\ ?\"(zstd|gzip)\" ]] && kind=${BASH_REMATCH[1]}
+  finish 0 "backup stored: $R_RAW bytes, $R_STORED compressed ($kind)"
 }
 
 hook() {
