@@ -6,7 +6,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,9 +155,9 @@ describe('object-stream.py with gzip (RESEED_COMPRESSION=gzip, or no zstd on the
   });
 
   it('fails on an object that ends inside a member, after writing what it could read', () => {
-    expect(helper(['put', 'backups/cut.xb.gz', '0'], input, { ...gzip, RESEED_COMPRESS_THREADS: '2' }).status).toBe(
-      0,
-    );
+    expect(
+      helper(['put', 'backups/cut.xb.gz', '0'], input, { ...gzip, RESEED_COMPRESS_THREADS: '2' }).status,
+    ).toBe(0);
     const file = join(store, 'backups', 'cut.xb.gz');
     truncateSync(file, statSync(file).size - 1000);
     const get = helper(['get', 'backups/cut.xb.gz'], null);
@@ -252,9 +261,9 @@ describe('object-stream.py with zstd (the default where the zstd command is inst
     const local = helper(['put', 'z/failed.xb', '0'], input, { RESEED_ZSTD_LEVEL: '42' });
     expect(local.status).toBe(2);
     expect(local.stderr).toMatch(/RESEED_ZSTD_LEVEL must be 1 to 19/);
-    expect(readdirSync(join(store, 'z')).filter((f) => f.startsWith('failed.xb') && !f.endsWith('.json'))).toEqual(
-      [],
-    );
+    expect(
+      readdirSync(join(store, 'z')).filter((f) => f.startsWith('failed.xb') && !f.endsWith('.json')),
+    ).toEqual([]);
     const remote = helper(['put', 'failed.xb', '0'], input, { ...s3Env(), RESEED_ZSTD_LEVEL: '42' });
     expect(remote.status).toBe(2);
     const object = openObjectStore(`s3://${s3.bucket}/backups`, s3.storeOptions);
