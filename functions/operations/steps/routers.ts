@@ -118,8 +118,8 @@ export const verifyRoutersStep: StepHandler<'VerifyRouters'> = async (step, env)
  * and the routers still point at the primary; the next switch or an operator adds the fallback.
  */
 export async function restoreRouters(env: RunEnv, to: ServerId, scope: 'own' | 'all'): Promise<StepResult> {
-  const fencedNow = (await readFenced(env.db)).filter((s) => s !== to);
   try {
+    const fencedNow = (await readFenced(env.db)).filter((s) => s !== to);
     return await switchRouters(env, to, fencedNow, scope);
   } catch (error) {
     const problem = `rebuilt server not re-added to the routers: ${errorMessage(error)}`;
