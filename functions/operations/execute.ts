@@ -37,7 +37,7 @@ import type { ReseedProgress } from './physical/progress.js';
 import type { SalvageRecord } from './salvage.js';
 import { lowerSuperReadOnly, raiseSuperReadOnly, type StepResult } from './server-steps.js';
 import type { RunEnv } from './steps/env.js';
-import { CHANGES_A_SERVER, guardServerChange } from './steps/guard.js';
+import { changesAServer, guardServerChange } from './steps/guard.js';
 import { handleStep } from './steps/index.js';
 import { restoreRouters, switchRouters, verifyOwnRouters } from './steps/routers.js';
 import { upgradeStoredPlan } from './steps/stored.js';
@@ -214,7 +214,7 @@ export async function executeOperation(input: ExecuteInput, deps: ExecuteDeps): 
 
   /** The runner: the guard of a step that changes a server, then the step's own handler. */
   const runStep = async (step: Step, ctx: MasterContext, stored: StoredPlan): Promise<StepResult> => {
-    if (CHANGES_A_SERVER.has(step.kind)) {
+    if (changesAServer(step.kind)) {
       await guardServerChange(config, step, cred, step.kind === 'Reseed' ? step.server : undefined);
     }
     return handleStep(step, { ...run, ctx, operation: stored.operation });

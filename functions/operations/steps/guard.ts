@@ -9,13 +9,35 @@ import type { Step, StepKind } from '../../core/planner.js';
 import type { ServerId } from '../../core/snapshot.js';
 import { SafetyRefusalError } from '../../errors.js';
 
-/** Steps that change a server: none runs while any group's routers are unknown (safety rule 7). */
-export const CHANGES_A_SERVER: ReadonlySet<StepKind> = new Set<StepKind>([
-  'Fence',
-  'Promote',
-  'Salvage',
-  'Reseed',
-]);
+/**
+ * Whether a step kind changes a server's role or data: none that does runs while any group's routers
+ * are unknown (safety rule 7). One entry per kind, so a new step kind does not compile until it says.
+ * Replication stops, starts and semi-sync settings change no data and no role a router could send
+ * writes to; router steps and records change no server.
+ */
+const CHANGES_A_SERVER: { readonly [K in StepKind]: boolean } = {
+  Fence: true,
+  Promote: true,
+  Salvage: true,
+  Reseed: true,
+  CatchUp: false,
+  StopReplication: false,
+  ResetReplication: false,
+  SemiSync: false,
+  StartReplication: false,
+  WriteTarg: false,
+  SwitchRouters: false,
+  VerifyRouters: false,
+  RestoreRouters: false,
+  JoinElection: false,
+  Verify: false,
+  Alert: false,
+  Hook: false,
+};
+
+export function changesAServer(kind: StepKind): boolean {
+  return CHANGES_A_SERVER[kind];
+}
 
 /**
  * Looks through every router of every group again, right before a step that changes a server.
