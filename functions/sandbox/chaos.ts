@@ -357,6 +357,39 @@ function processTable(): Array<{ pid: number; args: string }> {
     });
 }
 
+/** One line per group report: what it found, planned and did (each step's outcome), and any error. */
+export function describeReports(reports: readonly CycleReport[]): string {
+  if (reports.length === 0) return 'no report';
+  return reports
+    .map((r) => {
+      const op = r.operation;
+      const steps = (op?.steps ?? [])
+        .map(
+          (st) =>
+            `${st.kind}${st.target ? ` ${st.target}` : ''} ${st.outcome} ${(st.durationMs / 1000).toFixed(1)} s${st.outcome === 'done' || !st.detail ? '' : ` (${st.detail.slice(0, 160)})`}`,
+        )
+        .join(', ');
+      const parts = [
+        `${r.group}: ${r.analysis?.code ?? 'no analysis'}`,
+        r.plan ? `plan ${r.plan.kind}${r.plan.operation ? ` ${r.plan.operation}` : ''}` : '',
+        op ? `${op.role} ${op.outcome}${steps ? ` [${steps}]` : ''}` : '',
+        op?.error
+          ? `operation error: ${String(op.error.message ?? JSON.stringify(op.error)).slice(0, 200)}`
+          : '',
+        r.error ? `error: ${String(r.error.message).slice(0, 200)}` : '',
+      ];
+      return parts.filter(Boolean).join(' ');
+    })
+    .join('; ');
+}
+
+/** The analysis of a status run in a line: the code, the primary, the servers it is about, its evidence. */
+function describeAnalysis(report: CycleReport): string {
+  const a = report.analysis;
+  if (!a) return `no analysis (${String(report.error?.message ?? 'no error')})`;
+  return `${a.code} (primary ${a.primary ?? '?'}${a.affected.length ? `, affected ${a.affected.join(', ')}` : ''}): ${a.evidence.slice(0, 4).join(' | ').slice(0, 400)}`;
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
@@ -752,13 +785,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           }
         }
 
-        // Watchdog invocations, as the triggers would, until Ok (or the round's time is up).
+        // Watchdog invocations, as the triggers would, until Ok (or the round's time is up). What each
+        // one saw and did is kept: a round that is not Ok in time says what every invocation was at.
         let code: string | null = null;
         let attempt = 0;
+        const invocations: string[] = [];
         for (;;) {
           const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
+          const invokedAt = Date.now();
           const reports = await invokeAll(round, trigger, store);
           attempt++;
+          invocations.push(
+            `+${((invokedAt - t0) / 1000).toFixed(1)} s invocation ${attempt} (${trigger}, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(reports)}`,
+          );
           if (outage.down && attempt >= 1) {
             // Storage is back for the following invocations.
             outage.down = false;
@@ -768,9 +807,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           await Promise.all(background);
           const s = await status();
           code = s.analysis?.code ?? null;
+          invocations.push(`  then: ${describeAnalysis(s)}`);
           if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
           if (Date.now() - t0 > roundTimeoutMs) {
-            violate(`round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`);
+            violate(
+              `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code}); ${attempt} invocations${note ? `; ${note}` : ''}:\n${invocations.slice(-24).join('\n')}`,
+            );
             break;
           }
           await sleep(1_000);
