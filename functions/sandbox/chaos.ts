@@ -96,7 +96,17 @@ export interface ChaosOptions {
   functionLog?: (line: string) => void;
   /** Called at the end of the run, before anything is stopped: a test reads what the run left behind. */
   inspect?: (run: { cluster: Cluster; production?: ProductionEnvironment }) => Promise<void> | void;
+  /**
+   * The watchdogs' connect and query timeouts (default CHAOS_TIMEOUTS: production-like, 1 s to
+   * connect). The test suite passes LOADED_MACHINE_TIMEOUTS: at load 200+ a connect to a healthy
+   * router takes over a second, every group's routers look unknown, and the watchdog rightly does
+   * nothing until the round's time is up.
+   */
+  timeouts?: { connectMs: number; queryMs: number; deadlineMarginMs: number };
 }
+
+/** The chaos run's default watchdog timeouts: tight, as a production function's would be. */
+export const CHAOS_TIMEOUTS = { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 } as const;
 
 export interface ChaosResult {
   bench: 'chaos';
@@ -453,7 +463,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         ...c.config(),
         antiFlapSeconds: 0,
         election: { leaseMs: 10_000, followerTimeoutMs: 30_000, pollMs: 100 },
-        timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
+        timeouts: { ...(options.timeouts ?? CHAOS_TIMEOUTS) },
       },
       'chaos',
     );
@@ -913,6 +923,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         out(
           `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
         );
+        // A round that passed but took over half its time says where the time went.
+        if (code === 'Ok' && took * 1000 > roundTimeoutMs / 2)
+          out(`  slow round ${round}: ${attempt} invocations:\n${invocations.slice(-24).join('\n')}`);
         harnessInARow = 0;
       } catch (error) {
         // The harness failed (a server that would not start, a query of the checker): the round proves

@@ -115,16 +115,25 @@ export function sandboxRouterSwitch(config: Config): LocalRouterSwitch {
   return new LocalRouterSwitch({ groups });
 }
 
+/**
+ * The watchdog's timeouts for a shared, loaded 2-core machine (the sandbox, the test suite): a loaded
+ * machine can take seconds to greet a new connection, and a tighter limit made a healthy server look
+ * unreachable (a switchover at load average 150 found no master; a chaos round at load 200-450 saw
+ * every router time out at 1 s for 240 s). A killed server still refuses at once.
+ */
+export const LOADED_MACHINE_TIMEOUTS = {
+  connectMs: 5_000,
+  queryMs: 10_000,
+  deadlineMarginMs: 20_000,
+} as const;
+
 /** The sandbox's watchdog configuration: short election timings, so a drill takes seconds. */
 export function sandboxConfig(cluster: Cluster, source: string): Config {
   return parseConfig(
     {
       ...cluster.config(),
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-      // A loaded 2-core machine can take seconds to greet a new connection: a tighter limit made a
-      // healthy server look unreachable (a switchover at load average 150 found no master). A killed
-      // server still refuses at once.
-      timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
+      timeouts: { ...LOADED_MACHINE_TIMEOUTS },
     },
     source,
   );
