@@ -96,7 +96,17 @@ export interface ChaosOptions {
   functionLog?: (line: string) => void;
   /** Called at the end of the run, before anything is stopped: a test reads what the run left behind. */
   inspect?: (run: { cluster: Cluster; production?: ProductionEnvironment }) => Promise<void> | void;
+  /**
+   * The watchdogs' connect and query timeouts (default CHAOS_TIMEOUTS: production-like, 1 s to
+   * connect). The test suite passes LOADED_MACHINE_TIMEOUTS: at load 200+ a connect to a healthy
+   * router takes over a second, every group's routers look unknown, and the watchdog rightly does
+   * nothing until the round's time is up.
+   */
+  timeouts?: { connectMs: number; queryMs: number; deadlineMarginMs: number };
 }
+
+/** The chaos run's default watchdog timeouts: tight, as a production function's would be. */
+export const CHAOS_TIMEOUTS = { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 } as const;
 
 export interface ChaosResult {
   bench: 'chaos';
@@ -357,6 +367,39 @@ function processTable(): Array<{ pid: number; args: string }> {
     });
 }
 
+/** One line per group report: what it found, planned and did (each step's outcome), and any error. */
+export function describeReports(reports: readonly CycleReport[]): string {
+  if (reports.length === 0) return 'no report';
+  return reports
+    .map((r) => {
+      const op = r.operation;
+      const steps = (op?.steps ?? [])
+        .map(
+          (st) =>
+            `${st.kind}${st.target ? ` ${st.target}` : ''} ${st.outcome} ${(st.durationMs / 1000).toFixed(1)} s${st.outcome === 'done' || !st.detail ? '' : ` (${st.detail.slice(0, 160)})`}`,
+        )
+        .join(', ');
+      const parts = [
+        `${r.group}: ${r.analysis?.code ?? 'no analysis'}`,
+        r.plan ? `plan ${r.plan.kind}${r.plan.operation ? ` ${r.plan.operation}` : ''}` : '',
+        op ? `${op.role} ${op.outcome}${steps ? ` [${steps}]` : ''}` : '',
+        op?.error
+          ? `operation error: ${String(op.error.message ?? JSON.stringify(op.error)).slice(0, 200)}`
+          : '',
+        r.error ? `error: ${String(r.error.message).slice(0, 200)}` : '',
+      ];
+      return parts.filter(Boolean).join(' ');
+    })
+    .join('; ');
+}
+
+/** The analysis of a status run in a line: the code, the primary, the servers it is about, its evidence. */
+function describeAnalysis(report: CycleReport): string {
+  const a = report.analysis;
+  if (!a) return `no analysis (${String(report.error?.message ?? 'no error')})`;
+  return `${a.code} (primary ${a.primary ?? '?'}${a.affected.length ? `, affected ${a.affected.join(', ')}` : ''}): ${a.evidence.slice(0, 4).join(' | ').slice(0, 400)}`;
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
@@ -420,7 +463,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         ...c.config(),
         antiFlapSeconds: 0,
         election: { leaseMs: 10_000, followerTimeoutMs: 30_000, pollMs: 100 },
-        timeouts: { connectMs: 1_000, queryMs: 5_000, deadlineMarginMs: 20_000 },
+        timeouts: { ...(options.timeouts ?? CHAOS_TIMEOUTS) },
       },
       'chaos',
     );
@@ -752,13 +795,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           }
         }
 
-        // Watchdog invocations, as the triggers would, until Ok (or the round's time is up).
+        // Watchdog invocations, as the triggers would, until Ok (or the round's time is up). What each
+        // one saw and did is kept: a round that is not Ok in time says what every invocation was at.
         let code: string | null = null;
         let attempt = 0;
+        const invocations: string[] = [];
         for (;;) {
           const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
+          const invokedAt = Date.now();
           const reports = await invokeAll(round, trigger, store);
           attempt++;
+          invocations.push(
+            `+${((invokedAt - t0) / 1000).toFixed(1)} s invocation ${attempt} (${trigger}, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(reports)}`,
+          );
           if (outage.down && attempt >= 1) {
             // Storage is back for the following invocations.
             outage.down = false;
@@ -768,9 +817,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           await Promise.all(background);
           const s = await status();
           code = s.analysis?.code ?? null;
+          invocations.push(`  then: ${describeAnalysis(s)}`);
           if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
           if (Date.now() - t0 > roundTimeoutMs) {
-            violate(`round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code})`);
+            violate(
+              `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code}); ${attempt} invocations${note ? `; ${note}` : ''}:\n${invocations.slice(-24).join('\n')}`,
+            );
             break;
           }
           await sleep(1_000);
@@ -871,6 +923,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         out(
           `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
         );
+        // A round that passed but took over half its time says where the time went.
+        if (code === 'Ok' && took * 1000 > roundTimeoutMs / 2)
+          out(`  slow round ${round}: ${attempt} invocations:\n${invocations.slice(-24).join('\n')}`);
         harnessInARow = 0;
       } catch (error) {
         // The harness failed (a server that would not start, a query of the checker): the round proves

@@ -115,16 +115,25 @@ export function sandboxRouterSwitch(config: Config): LocalRouterSwitch {
   return new LocalRouterSwitch({ groups });
 }
 
+/**
+ * The watchdog's timeouts for a shared, loaded 2-core machine (the sandbox, the test suite): a loaded
+ * machine can take seconds to greet a new connection, and a tighter limit made a healthy server look
+ * unreachable (a switchover at load average 150 found no master; a chaos round at load 200-450 saw
+ * every router time out at 1 s for 240 s). A killed server still refuses at once.
+ */
+export const LOADED_MACHINE_TIMEOUTS = {
+  connectMs: 5_000,
+  queryMs: 10_000,
+  deadlineMarginMs: 20_000,
+} as const;
+
 /** The sandbox's watchdog configuration: short election timings, so a drill takes seconds. */
 export function sandboxConfig(cluster: Cluster, source: string): Config {
   return parseConfig(
     {
       ...cluster.config(),
       election: { leaseMs: 10_000, followerTimeoutMs: 60_000, pollMs: 100 },
-      // A loaded 2-core machine can take seconds to greet a new connection: a tighter limit made a
-      // healthy server look unreachable (a switchover at load average 150 found no master). A killed
-      // server still refuses at once.
-      timeouts: { connectMs: 5_000, queryMs: 10_000, deadlineMarginMs: 20_000 },
+      timeouts: { ...LOADED_MACHINE_TIMEOUTS },
     },
     source,
   );
@@ -132,9 +141,13 @@ export function sandboxConfig(cluster: Cluster, source: string): Config {
 
 class Timeline {
   private readonly events: Array<{ at: number; text: string }> = [];
-  constructor(private readonly t0: number) {}
+  constructor(
+    private readonly t0: number,
+    private readonly progress: (text: string) => void = () => {},
+  ) {}
   add(text: string, at = Date.now()): void {
     this.events.push({ at, text });
+    this.progress(`drill: ${text}`);
   }
   addReports(label: string, reports: CycleReport[]): void {
     for (const r of reports) {
@@ -164,8 +177,20 @@ async function waitForReplicaToNotice(cluster: Cluster, replica: Cluster['server
 /** Runs every group's watchdog once with `trigger` (in-process, or the bundle in production mode). */
 export type GroupRunner = (trigger: Invocation['trigger']) => Promise<CycleReport[]>;
 
-function runGroups(config: Config, cluster: Cluster, trigger: Invocation['trigger']): Promise<CycleReport[]> {
+function runGroups(
+  config: Config,
+  cluster: Cluster,
+  trigger: Invocation['trigger'],
+  progress: (text: string) => void = () => {},
+): Promise<CycleReport[]> {
   const routers = sandboxRouterSwitch(config);
+  // Each watchdog's log lines (its analysis, each step as it ends) as progress: a run that stalls
+  // shows the last step it finished.
+  const line =
+    (level: string) =>
+    (message: string, extra: Record<string, unknown>): void =>
+      progress(`watchdog ${level}: ${message} ${JSON.stringify(extra)}`);
+  const logger = { info: line('info'), warn: line('warn'), error: line('error') };
   return Promise.all(
     cluster.groups.map((g) =>
       runCycle(
@@ -178,7 +203,7 @@ function runGroups(config: Config, cluster: Cluster, trigger: Invocation['trigge
           force: false,
           ...(trigger === 'alarm' ? { alarm: { name: 'sandbox-primary-down', state: 'ALARM' } } : {}),
         },
-        { routers },
+        { routers, logger },
       ),
     ),
   );
@@ -189,13 +214,26 @@ export async function playDrill(
   cluster: Cluster,
   config: Config,
   out: (text: string) => void,
-  options: { rows?: number; verbose?: boolean; json?: boolean; runGroups?: GroupRunner } = {},
+  options: {
+    rows?: number;
+    verbose?: boolean;
+    json?: boolean;
+    runGroups?: GroupRunner;
+    /**
+     * Told what the drill waits for before each wait, and each timeline event (a StallWatch's `note`):
+     * a drill that stalls can then say where.
+     */
+    progress?: (text: string) => void;
+  } = {},
 ): Promise<DrillResult> {
-  const run: GroupRunner = options.runGroups ?? ((trigger) => runGroups(config, cluster, trigger));
+  const run: GroupRunner =
+    options.runGroups ?? ((trigger) => runGroups(config, cluster, trigger, options.progress));
+  const waiting = (text: string): void => options.progress?.(`drill: waiting for ${text}`);
   const t0 = Date.now();
-  const timeline = new Timeline(t0);
+  const timeline = new Timeline(t0, options.progress);
   const primary = cluster.servers[0]!;
   const replica = cluster.servers[1]!;
+  waiting(`the writer's schema and account on ${primary.name}, and the data set`);
   for (const sql of writerSetupStatements(APP_ACCOUNT.user, APP_ACCOUNT.password)) await primary.query(sql);
   const rows = options.rows ?? 2_000;
   // The data set the reseed copies: inserted in batches on the primary, replicated.
@@ -209,6 +247,7 @@ export async function playDrill(
       `INSERT INTO ${WRITER_SCHEMA}.${WRITER_TABLE} (id, grp, payload) VALUES ${values.join(',')}`,
     );
   }
+  waiting(`${cluster.replicas.map((r) => r.name).join(', ')} to replicate the data set`);
   for (const r of cluster.replicas) await cluster.waitForReplication(r);
   timeline.add(`data set: ${rows} rows in ${WRITER_SCHEMA}.${WRITER_TABLE}, replicated`);
 
@@ -217,6 +256,7 @@ export async function playDrill(
     APP_ACCOUNT,
   );
   writer.start();
+  waiting(`writes acknowledged by ${primary.name} through every group's router`);
   // The kill comes under load: once writes were acknowledged through every router (a loaded machine
   // can take longer than any fixed pause), and at least a second after the writers started.
   const startedAt = Date.now();
@@ -233,24 +273,29 @@ export async function playDrill(
 
   out(`\n== kill -9 the primary ${primary.name} (${primary.address}) under the write load ==`);
   const killAt = Date.now();
+  waiting(`${primary.name} to die (kill -9)`);
   await primary.kill9();
   timeline.add(`kill -9 ${primary.name} ${primary.address}`, killAt);
+  waiting(`every router to send new connections to ${replica.name}`);
   await Promise.all(cluster.routers.map((r) => cluster.waitForRouterTarget(r, replica, 30_000)));
   timeline.add(
     `every router sends new connections to ${replica.name} (${cluster.routers[0]?.kind === 'mysqlrouter' ? "MySQL Router's next destination" : 'HAProxy health checks'})`,
   );
+  waiting(`${replica.name}'s IO thread to notice that ${primary.name} is gone`);
   await waitForReplicaToNotice(cluster, replica);
   timeline.add(`${replica.name}'s IO thread confirms ${primary.name} is gone`);
 
   out("== every group's watchdog runs at once, as on an alarm ==");
   const invokedAt = Date.now();
   timeline.add('watchdogs of every group invoked (alarm)', invokedAt);
+  waiting("the watchdogs' first run (alarm) to end");
   const first = await run('alarm');
   timeline.addReports('run 1', first);
   for (const r of first) out(options.json ? JSON.stringify(r, null, 2) : `${formatCycleReport(r)}\n`);
 
   // Writes accepted on the new primary through every router.
   let switchedAt: number | null = null;
+  waiting(`writes acknowledged by ${replica.name} through every group's router`);
   for (let i = 0; i < 100; i++) {
     const firsts = writer.firstAckOn(replica.serverId, invokedAt);
     if (firsts.size === cluster.groups.length) {
@@ -263,12 +308,14 @@ export async function playDrill(
     timeline.add(`writes acknowledged by ${replica.name} through every group's router`, switchedAt);
 
   out(`== the old primary ${primary.name} is restarted; the watchdogs run again ==`);
+  waiting(`${primary.name} to start again and accept connections`);
   await primary.start();
   timeline.add(`${primary.name} restarted (comes back writable, as configured)`);
   let second: CycleReport[] = [];
   let rebuiltAt: number | null = null;
   for (let attempt = 1; attempt <= 3 && rebuiltAt === null; attempt++) {
     timeline.add(`watchdogs of every group invoked (schedule, attempt ${attempt})`);
+    waiting(`the watchdogs' run (schedule, attempt ${attempt}) to end`);
     second = await run('schedule');
     timeline.addReports(`run ${attempt + 1}`, second);
     for (const r of second)
@@ -287,9 +334,12 @@ export async function playDrill(
   }
   if (rebuiltAt) timeline.add(`${primary.name} rebuilt and replicating from ${replica.name}`, rebuiltAt);
 
+  waiting("the writers to stop (each one's statement in flight to end)");
   const stats = await writer.stop();
   timeline.add(`writers stopped: ${stats.acked} acknowledged, ${stats.errors} failed attempts (reconnects)`);
+  waiting(`${primary.name} to catch up with ${replica.name}`);
   await cluster.waitForReplication(primary, 30_000).catch(() => undefined);
+  waiting('the consistency check (CHECKSUM TABLE, acknowledged writes) and the final analysis');
 
   // Final consistency check and the acknowledged writes.
   const pool = new AdminPool(config);

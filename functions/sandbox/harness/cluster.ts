@@ -69,6 +69,17 @@ export interface ClusterOptions {
   readOnlyServers?: boolean;
   /** Keep the cluster folder after stop() (logs for debugging). */
   keepDir?: boolean;
+  /**
+   * Told the cluster folder and each startup step as it begins (a StallWatch's `folder` and `note`):
+   * a start that stalls can then say what it was waiting for and show the logs.
+   */
+  progress?: StartupProgress;
+}
+
+/** Receives the cluster folder and the startup steps (diagnostics.ts StallWatch fits). */
+export interface StartupProgress {
+  note(text: string): void;
+  folder(dir: string): void;
 }
 
 export interface Credentials {
@@ -133,10 +144,9 @@ function uniqueId(): string {
   return `${Date.now()}${String(process.pid % 1000).padStart(3, '0')}${String(writeCounter % 1000).padStart(3, '0')}`;
 }
 
-async function withPortRetry<T extends { setPort(port: number): void; start(): Promise<void> }>(
-  handle: T,
-  attempts = 5,
-): Promise<void> {
+async function withPortRetry<
+  T extends { name: string; port: number; setPort(port: number): void; start(): Promise<void> },
+>(handle: T, note: (text: string) => void = () => {}, attempts = 5): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await handle.start();
@@ -144,7 +154,9 @@ async function withPortRetry<T extends { setPort(port: number): void; start(): P
     } catch (error) {
       const inUse = error instanceof ProcessError && error.details.addressInUse === true;
       if (!inUse || attempt >= attempts) throw error;
+      const lost = handle.port;
       handle.setPort(await freePort());
+      note(`startCluster: ${handle.name} lost port ${lost} to another process; retrying on ${handle.port}`);
     }
   }
 }
@@ -330,14 +342,17 @@ export class Cluster {
       }
       if (last.Slave_IO_Running === 'Yes' && last.Slave_SQL_Running === 'Yes') break;
       if (Date.now() > deadline) {
-        throw new WatchdogError(`${replica.name}: replication threads not running within ${timeoutMs} ms`, {
-          details: {
-            io: last.Slave_IO_Running,
-            sql: last.Slave_SQL_Running,
-            ioError: last.Last_IO_Error,
-            sqlError: last.Last_SQL_Error,
+        throw new WatchdogError(
+          `${replica.name}: replication threads not running within ${timeoutMs} ms (IO ${String(last.Slave_IO_Running)}: ${String(last.Last_IO_Error ?? '') || 'no error'}; SQL ${String(last.Slave_SQL_Running)}: ${String(last.Last_SQL_Error ?? '') || 'no error'})\n${replica.logs()}`,
+          {
+            details: {
+              io: last.Slave_IO_Running,
+              sql: last.Slave_SQL_Running,
+              ioError: last.Last_IO_Error,
+              sqlError: last.Last_SQL_Error,
+            },
           },
-        });
+        );
       }
       await sleep(50);
     }
@@ -349,7 +364,9 @@ export class Cluster {
     const wait = this.sql.waitForGtid(binlogPos, seconds);
     const rows = await replica.query<{ result: number | string }[]>(wait.sql, wait.values);
     if (!this.sql.gtidWaitSucceeded(rows[0]?.result)) {
-      throw new WatchdogError(`${replica.name} did not reach ${source.name}'s position ${binlogPos} in time`);
+      throw new WatchdogError(
+        `${replica.name} did not reach ${source.name}'s position ${binlogPos} within ${timeoutMs} ms (it has ${(await this.gtidState(replica).catch(() => null))?.currentPos ?? '?'})\n${replica.logs()}`,
+      );
     }
   }
 
@@ -367,7 +384,7 @@ export class Cluster {
       if (seen === want) return;
       if (Date.now() > deadline) {
         throw new WatchdogError(
-          `${router.name} routes to ${seen ?? 'nothing'}, expected ${want ?? 'nothing'}`,
+          `${router.name} (port ${router.port}) routes to ${seen ?? 'nothing'}, expected ${want ?? 'nothing'} within ${timeoutMs} ms\n${router.logs()}`,
           {
             details: {
               router: router.address,
@@ -593,6 +610,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const mode = options.routerMode ?? 'sticky';
   const name = options.name ?? 'sandbox';
   const dir = createClusterDir(name, options.baseDir);
+  const note = (text: string): void => options.progress?.note(text);
+  options.progress?.folder(dir);
   const watcherPid = spawnWatcher(dir);
   registerLive(dir, watcherPid);
   const flavor = options.flavor ?? 'mariadb';
@@ -612,6 +631,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   const started = performance.now();
   try {
+    note(`startCluster ${name}: waiting for the ${flavor} template datadir (built once per machine)`);
     await (flavor === 'mysql' ? ensureMysqlTemplate() : ensureTemplate());
     phase('template');
     for (let i = 1; i <= serverCount; i++) {
@@ -628,13 +648,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         flavor === 'mysql' ? new MysqlServer(serverOptions) : new MariadbServer(serverOptions),
       );
     }
+    note(
+      `startCluster ${name}: waiting for ${cluster.servers.map((s) => `${s.name} (port ${s.port})`).join(', ')} to accept connections`,
+    );
     await Promise.all(
       cluster.servers.map(async (server) => {
         await server.initialise();
-        await withPortRetry(server);
+        await withPortRetry(server, note);
       }),
     );
     phase('servers');
+    note(`startCluster ${name}: creating the accounts on ${cluster.primary.name}`);
     const primary = cluster.primary;
     if (options.readOnlyServers) await primary.query('SET GLOBAL read_only = OFF');
     await cluster.createUsers(primary);
@@ -669,10 +693,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     }
     // Replicas first: HAProxy's health checks log in as haproxy_check, which reaches the replicas
     // through replication; a router started earlier marks them DOWN for a couple of seconds.
+    note(
+      `startCluster ${name}: waiting for ${cluster.replicas.map((r) => r.name).join(', ')} to replicate from ${primary.name}`,
+    );
     await Promise.all(cluster.replicas.map((replica) => cluster.startReplication(replica, primary)));
     await Promise.all(cluster.replicas.map((replica) => cluster.waitForReplication(replica)));
     phase('replication');
-    await Promise.all(cluster.routers.map((router) => withPortRetry(router)));
+    note(
+      `startCluster ${name}: waiting for routers ${cluster.routers.map((r) => `${r.name} (port ${r.port})`).join(', ')} to listen`,
+    );
+    await Promise.all(cluster.routers.map((router) => withPortRetry(router, note)));
+    note(`startCluster ${name}: waiting for every router to route to ${primary.name}`);
     await Promise.all(
       cluster.routers.map(async (router) => {
         await cluster.waitForRouterTarget(router, primary);
@@ -681,6 +712,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     );
     phase('routers');
     cluster.startupTimings.total = Math.round(performance.now() - started);
+    note(`startCluster ${name}: up in ${cluster.startupTimings.total} ms`);
     return cluster;
   } catch (error) {
     await cluster.stop().catch(() => undefined);

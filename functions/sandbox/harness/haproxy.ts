@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProcessError, RouterSwitchError } from '../../errors.js';
+import { logTail } from './diagnostics.js';
 import {
   type HaproxyDestination,
   type HealthCheck,
@@ -200,6 +201,11 @@ export class HaproxyRouter {
     } catch {
       return '';
     }
+  }
+
+  /** The tail of the router's log, for an error message. */
+  logs(bytes = 2_000): string {
+    return `--- ${this.logPath}\n${logTail(this.readLogSince(0), bytes)}`;
   }
 
   /** The pid of the worker answering on the runtime API, or null if none answers. */

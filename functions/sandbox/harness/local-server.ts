@@ -9,7 +9,8 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GtidFlavor } from '../../core/gtid.js';
-import { ProcessError } from '../../errors.js';
+import { errorMessage, ProcessError } from '../../errors.js';
+import { logTail } from './diagnostics.js';
 import { isAddressInUse } from './ports.js';
 import { isAlive, killHard, procState, signal, terminate } from './processes.js';
 import { type Connection, type ConnectTarget, openConnection, queryOnce, type Row } from './sql.js';
@@ -132,29 +133,40 @@ export abstract class LocalServer {
       if (this.child === child) this.exited = true;
     });
     const deadline = Date.now() + timeoutMs;
+    let lastError = 'no socket yet';
     for (;;) {
       if (this.exited || child.pid === undefined) {
         const log = this.readLogSince(logOffset);
-        throw new ProcessError(`${this.name}: ${label} exited during startup`, {
-          details: { port: this._port, addressInUse: isAddressInUse(log), log: log.slice(-2000) },
-        });
+        throw new ProcessError(
+          `${this.name}: ${label} (port ${this._port}) exited during startup; its error log:\n${logTail(log)}`,
+          { details: { port: this._port, addressInUse: isAddressInUse(log), log: log.slice(-2000) } },
+        );
       }
       if (existsSync(this.socketPath)) {
         try {
           await this.query('SELECT 1');
           return;
-        } catch {
+        } catch (error) {
           // not ready yet
+          lastError = errorMessage(error);
         }
       }
       if (Date.now() > deadline) {
         await killHard(child.pid, () => this.exited);
-        throw new ProcessError(`${this.name}: ${label} did not accept connections within ${timeoutMs} ms`, {
-          details: { log: this.readLogSince(logOffset).slice(-2000) },
-        });
+        const log = this.readLogSince(logOffset);
+        throw new ProcessError(
+          `${this.name}: ${label} (port ${this._port}) did not accept connections within ${timeoutMs} ms ` +
+            `(waited for SELECT 1 over ${this.socketPath}; last: ${lastError}); its error log:\n${logTail(log)}`,
+          { details: { port: this._port, lastError, log: log.slice(-2000) } },
+        );
       }
       await sleep(30);
     }
+  }
+
+  /** The tail of the server's error log, for an error message. */
+  logs(bytes = 2_000): string {
+    return `--- ${this.errorLogPath}\n${logTail(this.readLogSince(0), bytes)}`;
   }
 
   private readLogSince(offset: number): string {

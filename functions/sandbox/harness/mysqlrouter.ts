@@ -12,7 +12,8 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ProcessError } from '../../errors.js';
+import { errorMessage, ProcessError } from '../../errors.js';
+import { logTail } from './diagnostics.js';
 import { DEFAULT_SECTION, type RouterMode } from './haproxy-config.js';
 import { mysqlCommand, requireMysqlInstall } from './mysql-install.js';
 import { isAddressInUse } from './ports.js';
@@ -177,17 +178,26 @@ export class MysqlRouter {
     try {
       await execFileAsync('bash', [this.restartScript], { timeout: 60_000 });
     } catch (error) {
-      let log = '';
-      try {
-        log = readFileSync(this.logPath, 'utf8').slice(-2000);
-      } catch {
-        // no log yet
-      }
-      throw new ProcessError(`${this.name}: mysqlrouter did not start`, {
-        cause: error,
-        details: { port: this._port, addressInUse: isAddressInUse(log), log },
-      });
+      const log = this.logs();
+      const script = (error as { stderr?: string }).stderr?.trim() || errorMessage(error);
+      throw new ProcessError(
+        `${this.name}: mysqlrouter did not start listening on port ${this._port} (restart.sh: ${script})\n${log}`,
+        { cause: error, details: { port: this._port, addressInUse: isAddressInUse(log), log } },
+      );
     }
+  }
+
+  /** The tails of the router's log and of what its process printed, for an error message. */
+  logs(bytes = 2_000): string {
+    return [this.logPath, join(this.baseDir, 'stdout.log')]
+      .map((path) => {
+        try {
+          return `--- ${path}\n${logTail(readFileSync(path, 'utf8'), bytes)}`;
+        } catch {
+          return `--- ${path}: none`;
+        }
+      })
+      .join('\n');
   }
 
   async stop(graceMs = 5_000): Promise<void> {
