@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProcessError } from '../../errors.js';
 import { MYSQLBINLOG_ENV } from '../../operations/salvage.js';
-import { type LaunchSpec, LocalServer } from './local-server.js';
+import { type LaunchSpec, LocalServer, type StartOverrides } from './local-server.js';
 import { buildTemplateOnce } from './mariadb.js';
 import { type MysqlInstall, mysqlbinlogWrapper, mysqlCommand, requireMysqlInstall } from './mysql-install.js';
 
@@ -73,7 +73,7 @@ export class MysqlServer extends LocalServer {
     rmSync(join(this.dataDir, 'auto.cnf'), { force: true });
   }
 
-  protected launch(): LaunchSpec {
+  protected launch(once: StartOverrides = {}): LaunchSpec {
     const install = requireMysqlInstall();
     const args = [
       ...baseArgs(install),
@@ -94,7 +94,10 @@ export class MysqlServer extends LocalServer {
       '--gtid-mode=ON',
       '--enforce-gtid-consistency=ON',
       // The seed's mode: every server writable, the watchdog fences. Or read-only at every start.
-      `--read-only=${this.options.readOnly ? 'ON' : 'OFF'}`,
+      `--read-only=${(once.readOnly ?? this.options.readOnly) ? 'ON' : 'OFF'}`,
+      ...(once.skipSlaveStart ? ['--skip-replica-start'] : []),
+      // The clone plugin, as the README's MySQL settings say: a physical reseed runs CLONE INSTANCE.
+      '--plugin-load-add=mysql_clone.so',
       '--skip-name-resolve',
       // Health checks and killed clients must never get 127.0.0.1 blocked.
       '--max-connect-errors=1000000',

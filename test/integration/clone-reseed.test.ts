@@ -1,0 +1,112 @@
+/**
+ * MySQL's physical reseed as the watchdog runs it, on a real MySQL 9.7 cluster: config
+ * `reseed.method: physical` makes the recover operation's Reseed step rebuild a diverged replica with
+ * CLONE INSTANCE FROM its source (the clone plugin loaded on both servers, the watchdog holding the
+ * privileges the README lists), then StartReplication makes it a replica again. The recipient restarts
+ * after the copy: under systemd it is started again by its unit (the harness plays that part); a server
+ * nobody supervises stops with error 3707.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, parseConfig } from '../../functions/config/schema.js';
+import { runCycle } from '../../functions/operations/cycle.js';
+import { sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
+import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { MYSQL_SKIP_REASON } from '../harness/flavors.js';
+import { checksums } from '../harness/s3-dump-fixtures.js';
+
+type Server = Cluster['servers'][number];
+
+async function seed(cluster: Cluster): Promise<void> {
+  const db1 = cluster.servers[0]!;
+  const c = await db1.connect();
+  try {
+    await c.query('CREATE DATABASE app_clone');
+    await c.query('CREATE TABLE app_clone.t (id INT PRIMARY KEY, v VARCHAR(80)) ENGINE=InnoDB');
+    await c.query('SET SESSION cte_max_recursion_depth = 100000');
+    await c.query(
+      "INSERT INTO app_clone.t WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 30000) SELECT n, REPEAT('r', 80) FROM s",
+    );
+  } finally {
+    await c.end();
+  }
+  await cluster.waitForReplication(cluster.servers[1]!);
+}
+
+function physicalConfig(cluster: Cluster): Config {
+  return parseConfig(
+    {
+      ...cluster.config(),
+      election: { leaseMs: 2_000, followerTimeoutMs: 10_000, pollMs: 100 },
+      reseed: { method: 'physical' },
+    },
+    'clone reseed test',
+  );
+}
+
+/** The rebuilt replica: the source's data, read-only, replicating with auto-positioning, analysis Ok. */
+async function expectRebuilt(cluster: Cluster, config: Config, db1: Server, db2: Server): Promise<void> {
+  await db1.query("INSERT INTO app_clone.t VALUES (30001, 'after the rebuild')");
+  await cluster.waitForReplication(db2, 60_000);
+  expect(await checksums(db2, ['app_clone'])).toEqual(await checksums(db1, ['app_clone']));
+  const [ro] = await db2.query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
+  expect(Number(ro?.ro)).toBe(1);
+  const status = await cluster.replicationStatus(db2);
+  expect(status).toMatchObject({
+    Replica_IO_Running: 'Yes',
+    Replica_SQL_Running: 'Yes',
+    Source_Port: db1.port,
+    Auto_Position: 1,
+  });
+  const after = await runCycle(config, {
+    trigger: 'cli',
+    action: 'check',
+    group: 'g1',
+    dryRun: true,
+    force: false,
+  });
+  expect(after.analysis?.code, JSON.stringify(after.analysis?.evidence)).toBe('Ok');
+}
+
+describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover operation', () => {
+  describe('on servers their unit restarts (systemd)', () => {
+    let cluster: Cluster;
+    let config: Config;
+
+    beforeAll(async () => {
+      cluster = await startCluster({
+        servers: 2,
+        groups: 1,
+        name: 'clone-op',
+        flavor: 'mysql',
+        supervisedServers: true,
+      });
+      config = physicalConfig(cluster);
+      await seed(cluster);
+    }, 180_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    it('rebuilds a diverged replica as a copy of its source that replicates again, read-only', async () => {
+      const [db1, db2] = cluster.servers as [Server, Server];
+      await cluster.breakReplication(db2);
+      const outcome = await runCycle(
+        config,
+        { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+        { routers: sandboxRouterSwitch(config) },
+      );
+      const steps = outcome.operation?.steps.map((s) => `${s.kind}:${s.outcome}`);
+      expect(outcome.operation, JSON.stringify(outcome.operation?.steps)).toMatchObject({
+        outcome: 'completed',
+        continuationNeeded: false,
+      });
+      expect(steps).toEqual(expect.arrayContaining(['Reseed:done', 'StartReplication:done']));
+      const reseed = outcome.operation!.steps.find((s) => s.kind === 'Reseed');
+      expect(reseed?.detail).toMatch(/cloned from/);
+      // The server restarted itself once, through its supervisor.
+      expect(db2.restarts).toBe(1);
+      await expectRebuilt(cluster, config, db1, db2);
+    }, 600_000);
+  });
+});
