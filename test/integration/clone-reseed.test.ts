@@ -6,6 +6,7 @@
  * after the copy: under systemd it is started again by its unit (the harness plays that part); a server
  * nobody supervises stops with error 3707.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../../functions/config/schema.js';
 import { runCycle } from '../../functions/operations/cycle.js';
@@ -67,6 +68,28 @@ async function expectRebuilt(cluster: Cluster, config: Config, db1: Server, db2:
   expect(after.analysis?.code, JSON.stringify(after.analysis?.evidence)).toBe('Ok');
 }
 
+/** The server's state the first moment it answers after its restart (the harness's restart count). */
+async function lookAfterRestart(cluster: Cluster, server: Server, stop: AbortSignal) {
+  const before = server.restarts;
+  while (!stop.aborted) {
+    if (server.restarts > before) {
+      const look = await server
+        .query<{ ro: number }[]>('SELECT @@global.read_only AS ro')
+        .then(async ([r]) => {
+          const status = await cluster.replicationStatus(server);
+          return {
+            readOnly: Number(r?.ro),
+            replicating: status !== null && (status.Replica_IO_Running !== 'No' || status.Replica_SQL_Running !== 'No'),
+          };
+        })
+        .catch(() => null);
+      if (look) return look;
+    }
+    await sleep(10);
+  }
+  return 'never seen back';
+}
+
 describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover operation', () => {
   describe('on servers their unit restarts (systemd)', () => {
     let cluster: Cluster;
@@ -91,11 +114,16 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
     it('rebuilds a diverged replica as a copy of its source that replicates again, read-only', async () => {
       const [db1, db2] = cluster.servers as [Server, Server];
       await cluster.breakReplication(db2);
+      const done = new AbortController();
+      const firstLook = lookAfterRestart(cluster, db2, done.signal);
       const outcome = await runCycle(
         config,
         { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
         { routers: sandboxRouterSwitch(config) },
-      );
+      ).finally(() => done.abort());
+      // As it came back from the copy, before the operation made it a replica: read-only, and not
+      // replicating from whatever configuration the copy left there.
+      expect(await firstLook).toEqual({ readOnly: 1, replicating: false });
       const steps = outcome.operation?.steps.map((s) => `${s.kind}:${s.outcome}`);
       expect(outcome.operation, JSON.stringify(outcome.operation?.steps)).toMatchObject({
         outcome: 'completed',
