@@ -427,6 +427,9 @@ export class Flavor {
    * clone_valid_donor_list first. CLONE replaces every schema, then restarts the recipient (under
    * systemd or mysqld_safe; otherwise it stops with error 3707 and must be started); the copy keeps
    * the donor's gtid_executed, so auto-positioning continues after it without setting a position.
+   * That restart reads the server's own configuration, which may say read_only=OFF: read_only=ON is
+   * persisted first (mysqld-auto.cnf in the datadir, kept by the clone), so the copy comes back
+   * read-only; cloneFinishedStatements() removes the persisted value once it is back.
    * Progress: performance_schema.clone_status and clone_progress on the recipient.
    */
   cloneStatements(donor: { host: string; port: number; user: string; password: string }): Statement[] {
@@ -434,12 +437,18 @@ export class Flavor {
       throw new Error(`CLONE needs MySQL 8.0.17 or later (this is ${this.versionString})`);
     const address = donor.host.includes(':') ? `[${donor.host}]` : donor.host;
     return [
+      { sql: 'SET PERSIST read_only = ON' },
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${address}:${donor.port}`] },
       {
         sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ?',
         values: [donor.user, donor.host, donor.port, donor.password],
       },
     ];
+  }
+
+  /** After the recipient came back from CLONE: its configuration decides read_only again (now ON). */
+  cloneFinishedStatements(): Statement[] {
+    return [{ sql: 'RESET PERSIST IF EXISTS read_only' }];
   }
 
   /** The recipient's view of the last clone (state, error, and the stage being copied with its bytes). */

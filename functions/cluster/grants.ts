@@ -246,12 +246,14 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
   {
     privilege: 'BACKUP_ADMIN',
     scope: 'global',
-    neededFor: 'a physical reseed (8.0.17+): the donor side of CLONE INSTANCE (the recipient logs in with this account)',
+    neededFor:
+      'a physical reseed (8.0.17+): the donor side of CLONE INSTANCE (the recipient logs in with this account)',
   },
   {
     privilege: 'CLONE_ADMIN',
     scope: 'global',
-    neededFor: 'a physical reseed (8.0.17+): CLONE INSTANCE FROM on the server rebuilt (it replaces all its data)',
+    neededFor:
+      'a physical reseed (8.0.17+): CLONE INSTANCE FROM on the server rebuilt (it replaces all its data)',
   },
   ...MYSQL_SCHEMA_PRIVILEGES.slice(0, 7),
   {

@@ -51,6 +51,11 @@ async function expectRebuilt(cluster: Cluster, config: Config, db1: Server, db2:
   expect(await checksums(db2, ['app_clone'])).toEqual(await checksums(db1, ['app_clone']));
   const [ro] = await db2.query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
   expect(Number(ro?.ro)).toBe(1);
+  // read_only was persisted for the restart only: the server's own configuration decides again.
+  const persisted = await db2.query<{ name: string }[]>(
+    'SELECT VARIABLE_NAME AS name FROM performance_schema.persisted_variables',
+  );
+  expect(persisted).toEqual([]);
   const status = await cluster.replicationStatus(db2);
   expect(status).toMatchObject({
     Replica_IO_Running: 'Yes',
@@ -79,7 +84,8 @@ async function lookAfterRestart(cluster: Cluster, server: Server, stop: AbortSig
           const status = await cluster.replicationStatus(server);
           return {
             readOnly: Number(r?.ro),
-            replicating: status !== null && (status.Replica_IO_Running !== 'No' || status.Replica_SQL_Running !== 'No'),
+            replicating:
+              status !== null && (status.Replica_IO_Running !== 'No' || status.Replica_SQL_Running !== 'No'),
           };
         })
         .catch(() => null);

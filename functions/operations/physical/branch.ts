@@ -155,6 +155,7 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
       const admin = await input.connectTarget();
       const [s] = await admin.query<Record<string, unknown>>(admin.flavor.cloneStatusQuery());
       if (str(s?.state) === 'Completed') {
+        for (const statement of admin.flavor.cloneFinishedStatements()) await admin.run(statement);
         await dropCoordinationCopy(admin);
         return {
           detail: `${target.id} cloned from ${source.id} at GTID ${str(s?.gtid)} (${reason})`,

@@ -121,7 +121,9 @@ export abstract class LocalServer {
   async start(timeoutMs = 60_000, once: StartOverrides = {}): Promise<void> {
     if (this.isRunning()) return;
     const { command, args, label } = this.launch(once);
-    const env = this.options.supervised ? { ...process.env, MYSQLD_PARENT_PID: String(process.pid) } : undefined;
+    const env = this.options.supervised
+      ? { ...process.env, MYSQLD_PARENT_PID: String(process.pid) }
+      : undefined;
     const logOffset = existsSync(this.errorLogPath) ? readFileSync(this.errorLogPath).length : 0;
     const out = openSync(join(this.baseDir, 'stdout.log'), 'a');
     let child: ChildProcess;

@@ -1,11 +1,11 @@
 /**
  * One local MySQL 9.7 server: a copy of a template datadir (`mysqld --initialize-insecure`, built once
- * per machine), started with `mysqld --no-defaults` through the private prefix's loader
+ * per machine), started with an empty option file (not --no-defaults: see launch()) through the private prefix's loader
  * (mysql-install.ts) on a loopback port and a unix socket in the cluster folder. GTID mode on, binary
  * log with replicated events, as the README's MySQL settings say.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProcessError } from '../../errors.js';
@@ -75,8 +75,13 @@ export class MysqlServer extends LocalServer {
 
   protected launch(once: StartOverrides = {}): LaunchSpec {
     const install = requireMysqlInstall();
+    // An empty option file instead of --no-defaults: as on a host, the server also reads the values
+    // persisted with SET PERSIST (mysqld-auto.cnf in the datadir), which --no-defaults skips.
+    const defaults = join(this.baseDir, 'my.cnf');
+    if (!existsSync(defaults)) writeFileSync(defaults, '[mysqld]\n');
     const args = [
-      ...baseArgs(install),
+      `--defaults-file=${defaults}`,
+      ...baseArgs(install).filter((a) => a !== '--no-defaults'),
       `--datadir=${this.dataDir}`,
       `--socket=${this.socketPath}`,
       `--pid-file=${join(this.baseDir, 'mysqld.pid')}`,
