@@ -73,27 +73,33 @@ async function expectRebuilt(cluster: Cluster, config: Config, db1: Server, db2:
   expect(after.analysis?.code, JSON.stringify(after.analysis?.evidence)).toBe('Ok');
 }
 
+/** read_only, and whether any replication thread runs. */
+async function look(cluster: Cluster, server: Server) {
+  const [r] = await server.query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
+  const status = await cluster.replicationStatus(server);
+  return {
+    readOnly: Number(r?.ro),
+    replicating:
+      status !== null && (status.Replica_IO_Running !== 'No' || status.Replica_SQL_Running !== 'No'),
+  };
+}
+
 /** The server's state the first moment it answers after its restart (the harness's restart count). */
 async function lookAfterRestart(cluster: Cluster, server: Server, stop: AbortSignal) {
   const before = server.restarts;
   while (!stop.aborted) {
     if (server.restarts > before) {
-      const look = await server
-        .query<{ ro: number }[]>('SELECT @@global.read_only AS ro')
-        .then(async ([r]) => {
-          const status = await cluster.replicationStatus(server);
-          return {
-            readOnly: Number(r?.ro),
-            replicating:
-              status !== null && (status.Replica_IO_Running !== 'No' || status.Replica_SQL_Running !== 'No'),
-          };
-        })
-        .catch(() => null);
-      if (look) return look;
+      const seen = await look(cluster, server).catch(() => null);
+      if (seen) return seen;
     }
     await sleep(10);
   }
   return 'never seen back';
+}
+
+/** The server's state right after `started` (someone started it again) resolved. */
+async function lookAfterStart(cluster: Cluster, server: Server, started: Promise<string>) {
+  return (await started) === 'started' ? look(cluster, server) : 'never started';
 }
 
 describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover operation', () => {
@@ -140,6 +146,89 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
       expect(reseed?.detail).toMatch(/cloned from/);
       // The server restarted itself once, through its supervisor.
       expect(db2.restarts).toBe(1);
+      await expectRebuilt(cluster, config, db1, db2);
+    }, 600_000);
+
+    it('rebuilds it again (super_read_only), and it does not start the replication the copy brings from its source', async () => {
+      const [db1, db2] = cluster.servers as [Server, Server];
+      // A configuration left on the source (stopped, pointing nowhere): CLONE copies the replication
+      // metadata tables, and a server starts the replication they describe when it starts.
+      const { replication } = cluster.credentials;
+      const leftover = cluster.sql.changeSource({
+        host: '127.0.0.1',
+        port: 1,
+        user: replication.user,
+        password: replication.password,
+        connectRetrySeconds: 1,
+      });
+      await db1.query(leftover.sql, leftover.values);
+      // The replica as the first rebuild left it: fenced with super_read_only, which CLONE refuses (1290).
+      const [fenced] = await db2.query<{ s: number }[]>('SELECT @@global.super_read_only AS s');
+      expect(Number(fenced?.s)).toBe(1);
+      try {
+        await cluster.breakReplication(db2);
+        const done = new AbortController();
+        const firstLook = lookAfterRestart(cluster, db2, done.signal);
+        const outcome = await runCycle(
+          config,
+          { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+          { routers: sandboxRouterSwitch(config) },
+        ).finally(() => done.abort());
+        expect(outcome.operation, JSON.stringify([outcome.analysis, outcome.operation?.steps])).toMatchObject(
+          {
+            outcome: 'completed',
+          },
+        );
+        expect(await firstLook).toEqual({ readOnly: 1, replicating: false });
+      } finally {
+        await db1.query(cluster.sql.resetReplicaAll());
+      }
+      await expectRebuilt(cluster, config, db1, db2);
+    }, 600_000);
+  });
+
+  describe('on servers nobody supervises (error 3707)', () => {
+    let cluster: Cluster;
+    let config: Config;
+
+    beforeAll(async () => {
+      cluster = await startCluster({ servers: 2, groups: 1, name: 'clone-3707', flavor: 'mysql' });
+      config = physicalConfig(cluster);
+      await seed(cluster);
+    }, 180_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    it('waits for the stopped copy to be started by hand, then makes it a replica', async () => {
+      const [db1, db2] = cluster.servers as [Server, Server];
+      await cluster.breakReplication(db2);
+      const done = new AbortController();
+      // The operator: starts the server again once it stopped after the copy, as it is configured.
+      const operator = (async () => {
+        while (!done.signal.aborted) {
+          if (!db2.isRunning()) {
+            await db2.start();
+            return 'started';
+          }
+          await sleep(50);
+        }
+        return 'never stopped';
+      })();
+      const firstLook = lookAfterStart(cluster, db2, operator);
+      const outcome = await runCycle(
+        config,
+        { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+        { routers: sandboxRouterSwitch(config) },
+      ).finally(() => done.abort());
+      expect(await operator).toBe('started');
+      expect(await firstLook).toEqual({ readOnly: 1, replicating: false });
+      expect(outcome.operation, JSON.stringify(outcome.operation?.steps)).toMatchObject({
+        outcome: 'completed',
+        continuationNeeded: false,
+      });
+      expect(outcome.operation!.steps.find((s) => s.kind === 'Reseed')?.detail).toMatch(/cloned from/);
       await expectRebuilt(cluster, config, db1, db2);
     }, 600_000);
   });
