@@ -429,7 +429,9 @@ export class Flavor {
    * the donor's gtid_executed, so auto-positioning continues after it without setting a position.
    * That restart reads the server's own configuration, which may say read_only=OFF: read_only=ON is
    * persisted first (mysqld-auto.cnf in the datadir, kept by the clone), so the copy comes back
-   * read-only; cloneFinishedStatements() removes the persisted value once it is back.
+   * read-only; cloneFinishedStatements() removes the persisted value once it is back. CLONE refuses a
+   * recipient with super_read_only=ON (error 1290, seen on 9.7), as the watchdog leaves its replicas:
+   * it is lowered to plain read_only first.
    * Progress: performance_schema.clone_status and clone_progress on the recipient.
    */
   cloneStatements(donor: { host: string; port: number; user: string; password: string }): Statement[] {
@@ -438,6 +440,7 @@ export class Flavor {
     const address = donor.host.includes(':') ? `[${donor.host}]` : donor.host;
     return [
       { sql: 'SET PERSIST read_only = ON' },
+      { sql: 'SET GLOBAL super_read_only = OFF' },
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${address}:${donor.port}`] },
       {
         sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ?',

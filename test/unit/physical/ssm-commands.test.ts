@@ -128,11 +128,12 @@ describe('physical reseed through SSM Run Command', () => {
 });
 
 describe('CLONE statements', () => {
-  it('persists read_only for the restart, lists the donor, then clones from it (MySQL 8.0.17+ only)', () => {
+  it('persists read_only for the restart, lowers super_read_only, lists the donor, then clones from it (MySQL 8.0.17+ only)', () => {
     const f = Flavor.detect('8.4.3', 'MySQL Community Server - GPL');
     expect(f.supportsClone).toBe(true);
     expect(f.cloneStatements({ host: '10.0.0.1', port: 3306, user: 'clone', password: 'p' })).toEqual([
       { sql: 'SET PERSIST read_only = ON' },
+      { sql: 'SET GLOBAL super_read_only = OFF' },
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: ['10.0.0.1:3306'] },
       { sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ?', values: ['clone', '10.0.0.1', 3306, 'p'] },
     ]);
