@@ -431,7 +431,10 @@ export class Flavor {
    * persisted first (mysqld-auto.cnf in the datadir, kept by the clone), so the copy comes back
    * read-only; cloneFinishedStatements() removes the persisted value once it is back. CLONE refuses a
    * recipient with super_read_only=ON (error 1290, seen on 9.7), as the watchdog leaves its replicas:
-   * it is lowered to plain read_only first.
+   * it is lowered to plain read_only first. The copy also brings the donor's replication metadata
+   * tables, and a server starts the replication they describe when it starts (seen on 9.7):
+   * skip_replica_start is persisted too (8.0.24+; earlier versions have no such variable to persist),
+   * and StartReplication points the server at its source.
    * Progress: performance_schema.clone_status and clone_progress on the recipient.
    */
   cloneStatements(donor: { host: string; port: number; user: string; password: string }): Statement[] {
@@ -440,6 +443,7 @@ export class Flavor {
     const address = donor.host.includes(':') ? `[${donor.host}]` : donor.host;
     return [
       { sql: 'SET PERSIST read_only = ON' },
+      ...this.skipReplicaStartVariable.map((v) => ({ sql: `SET PERSIST_ONLY ${v} = ON` })),
       { sql: 'SET GLOBAL super_read_only = OFF' },
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${address}:${donor.port}`] },
       {
@@ -451,7 +455,15 @@ export class Flavor {
 
   /** After the recipient came back from CLONE: its configuration decides read_only again (now ON). */
   cloneFinishedStatements(): Statement[] {
-    return [{ sql: 'RESET PERSIST IF EXISTS read_only' }];
+    return ['read_only', ...this.skipReplicaStartVariable].map((v) => ({
+      sql: `RESET PERSIST IF EXISTS ${v}`,
+    }));
+  }
+
+  /** The read-only variable behind --skip-replica-start (a system variable from 8.0.24), if any. */
+  private get skipReplicaStartVariable(): string[] {
+    if (atLeast(this.version, 8, 0, 26)) return ['skip_replica_start'];
+    return atLeast(this.version, 8, 0, 24) ? ['skip_slave_start'] : [];
   }
 
   /** The recipient's view of the last clone (state, error, and the stage being copied with its bytes). */
