@@ -232,4 +232,47 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
       await expectRebuilt(cluster, config, db1, db2);
     }, 600_000);
   });
+
+  describe('on servers whose clone plugin is not active (reseed.method auto)', () => {
+    let cluster: Cluster;
+    let config: Config;
+
+    beforeAll(async () => {
+      cluster = await startCluster({
+        servers: 2,
+        groups: 1,
+        name: 'clone-off',
+        flavor: 'mysql',
+        serverArgs: ['--clone=OFF'],
+      });
+      config = parseConfig(
+        {
+          ...cluster.config(),
+          election: { leaseMs: 2_000, followerTimeoutMs: 10_000, pollMs: 100 },
+          reseed: { method: 'auto', physicalAboveGb: 0 },
+        },
+        'clone reseed test',
+      );
+      await seed(cluster);
+    }, 180_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    it('rebuilds the replica logically instead of failing on CLONE', async () => {
+      const [db1, db2] = cluster.servers as [Server, Server];
+      await cluster.breakReplication(db2);
+      const outcome = await runCycle(
+        config,
+        { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+        { routers: sandboxRouterSwitch(config) },
+      );
+      expect(outcome.operation, JSON.stringify(outcome.operation?.steps)).toMatchObject({
+        outcome: 'completed',
+      });
+      expect(outcome.operation!.steps.find((s) => s.kind === 'Reseed')?.detail).not.toMatch(/cloned from/);
+      await expectRebuilt(cluster, config, db1, db2);
+    }, 600_000);
+  });
 });
