@@ -79,6 +79,15 @@ async function sourceBytes(source: ServerAdmin): Promise<number> {
   return Number(str(r?.b)) || 0;
 }
 
+/** The clone plugin is loaded and active (`plugin-load-add=mysql_clone.so`, not `clone=OFF`). */
+async function cloneActive(admin: ServerAdmin | null): Promise<boolean> {
+  if (!admin) return false;
+  const [r] = await admin.query<{ s: unknown }>(
+    "SELECT PLUGIN_STATUS AS s FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'clone'",
+  );
+  return str(r?.s) === 'ACTIVE';
+}
+
 export async function physicalIfChosen(input: PhysicalBranchInput): Promise<StepResult | null> {
   const { config, target, source } = input;
   // Source and target are one flavor family (replication between them); the target may be stopped.
@@ -93,7 +102,10 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
   const { method, reason } = chooseReseedMethod({
     config: config.reseed,
     mariadb,
-    supportsClone: source.flavor.supportsClone,
+    supportsClone:
+      source.flavor.supportsClone &&
+      (await cloneActive(source)) &&
+      (await cloneActive(await input.connectTarget().catch(() => null))),
     sourceBytes: await sourceBytes(source),
     hostsReachable: reachable,
     alreadyPhysical: already,
