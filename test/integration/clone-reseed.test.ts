@@ -233,6 +233,45 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
     }, 600_000);
   });
 
+  describe('a CLONE the donor refuses', () => {
+    let cluster: Cluster;
+    let config: Config;
+
+    beforeAll(async () => {
+      cluster = await startCluster({ servers: 2, groups: 1, name: 'clone-refused', flavor: 'mysql' });
+      config = physicalConfig(cluster);
+      await seed(cluster);
+    }, 180_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    it('fails the step and leaves nothing persisted on the server it did not rebuild', async () => {
+      const [db1, db2] = cluster.servers as [Server, Server];
+      await cluster.breakReplication(db2);
+      // The donor side without BACKUP_ADMIN (on the source only: not replicated).
+      const c = await db1.connect();
+      try {
+        await c.query('SET SESSION sql_log_bin = 0');
+        await c.query(`REVOKE BACKUP_ADMIN ON *.* FROM '${cluster.credentials.watchdog.user}'@'%'`);
+      } finally {
+        await c.end();
+      }
+      const outcome = await runCycle(
+        config,
+        { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+        { routers: sandboxRouterSwitch(config) },
+      );
+      const reseed = outcome.operation?.steps.find((s) => s.kind === 'Reseed');
+      expect(reseed?.outcome, JSON.stringify(outcome.operation?.steps)).toBe('failed');
+      const persisted = await db2.query<{ name: string }[]>(
+        'SELECT VARIABLE_NAME AS name FROM performance_schema.persisted_variables',
+      );
+      expect(persisted).toEqual([]);
+    }, 600_000);
+  });
+
   describe('on servers whose clone plugin is not active (reseed.method auto)', () => {
     let cluster: Cluster;
     let config: Config;
