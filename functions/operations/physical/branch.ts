@@ -158,6 +158,9 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
       // The connection drops when the recipient restarts after the copy; 3707: no supervisor restarted it.
       const errno = error instanceof DbError ? (error.details?.errno as number | undefined) : undefined;
       if (i === statements.length - 1 && (errno === undefined || errno === 3707)) break;
+      // Not copied: the values persisted for the restart after a copy must not outlive it.
+      for (const undo of target.flavor.cloneFinishedStatements())
+        await target.run(undo).catch(() => undefined);
       throw error;
     }
   }
