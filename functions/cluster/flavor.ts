@@ -427,6 +427,14 @@ export class Flavor {
    * clone_valid_donor_list first. CLONE replaces every schema, then restarts the recipient (under
    * systemd or mysqld_safe; otherwise it stops with error 3707 and must be started); the copy keeps
    * the donor's gtid_executed, so auto-positioning continues after it without setting a position.
+   * That restart reads the server's own configuration, which may say read_only=OFF: read_only=ON is
+   * persisted first (mysqld-auto.cnf in the datadir, kept by the clone), so the copy comes back
+   * read-only; cloneFinishedStatements() removes the persisted value once it is back. CLONE refuses a
+   * recipient with super_read_only=ON (error 1290, seen on 9.7), as the watchdog leaves its replicas:
+   * it is lowered to plain read_only first. The copy also brings the donor's replication metadata
+   * tables, and a server starts the replication they describe when it starts (seen on 9.7):
+   * skip_replica_start is persisted too (8.0.24+; earlier versions have no such variable to persist),
+   * and StartReplication points the server at its source.
    * Progress: performance_schema.clone_status and clone_progress on the recipient.
    */
   cloneStatements(donor: { host: string; port: number; user: string; password: string }): Statement[] {
@@ -434,12 +442,28 @@ export class Flavor {
       throw new Error(`CLONE needs MySQL 8.0.17 or later (this is ${this.versionString})`);
     const address = donor.host.includes(':') ? `[${donor.host}]` : donor.host;
     return [
+      { sql: 'SET PERSIST read_only = ON' },
+      ...this.skipReplicaStartVariable.map((v) => ({ sql: `SET PERSIST_ONLY ${v} = ON` })),
+      { sql: 'SET GLOBAL super_read_only = OFF' },
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${address}:${donor.port}`] },
       {
         sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ?',
         values: [donor.user, donor.host, donor.port, donor.password],
       },
     ];
+  }
+
+  /** After the recipient came back from CLONE: its configuration decides read_only again (now ON). */
+  cloneFinishedStatements(): Statement[] {
+    return ['read_only', ...this.skipReplicaStartVariable].map((v) => ({
+      sql: `RESET PERSIST IF EXISTS ${v}`,
+    }));
+  }
+
+  /** The read-only variable behind --skip-replica-start (a system variable from 8.0.24), if any. */
+  private get skipReplicaStartVariable(): string[] {
+    if (atLeast(this.version, 8, 0, 26)) return ['skip_replica_start'];
+    return atLeast(this.version, 8, 0, 24) ? ['skip_slave_start'] : [];
   }
 
   /** The recipient's view of the last clone (state, error, and the stage being copied with its bytes). */

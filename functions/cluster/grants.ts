@@ -243,6 +243,24 @@ export const MYSQL8_WATCHDOG_PRIVILEGES: readonly PrivilegeNeed[] = [
       "KILL of other users' sessions when fencing; writing election rows and reseeds through read_only (not super_read_only)",
   },
   { privilege: 'BINLOG_ADMIN', scope: 'global', neededFor: 'PURGE BINARY LOGS' },
+  {
+    privilege: 'BACKUP_ADMIN',
+    scope: 'global',
+    neededFor:
+      'a physical reseed (8.0.17+): the donor side of CLONE INSTANCE (the recipient logs in with this account)',
+  },
+  {
+    privilege: 'CLONE_ADMIN',
+    scope: 'global',
+    neededFor:
+      'a physical reseed (8.0.17+): CLONE INSTANCE FROM on the server rebuilt (it replaces all its data)',
+  },
+  {
+    privilege: 'PERSIST_RO_VARIABLES_ADMIN',
+    scope: 'global',
+    neededFor:
+      'a physical reseed: SET PERSIST_ONLY skip_replica_start on the server rebuilt, for its restart after CLONE only (RESET PERSIST after)',
+  },
   ...MYSQL_SCHEMA_PRIVILEGES.slice(0, 7),
   {
     privilege: 'REFERENCES',

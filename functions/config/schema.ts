@@ -141,7 +141,7 @@ const group = z.object({
  * How a server is rebuilt: `logical` (a streaming dump through the function), `physical` (on the
  * database hosts: mariadb-backup through the object store by the PhysicalReseed SSM document, or MySQL's
  * CLONE), or `auto`: physical when the source holds more than `physicalAboveGb` and both hosts are
- * reachable through SSM (MySQL: CLONE whenever the server supports it), logical otherwise.
+ * reachable through SSM (MySQL: CLONE when the servers have it, the clone plugin active), logical otherwise.
  */
 const reseed = z
   .object({

@@ -216,12 +216,13 @@ describe('the template datadir', () => {
 describe('the grant statements', () => {
   const account = { user: 'watchdog', host: '%', password: "pa'ss" };
 
-  it('grants MySQL 8+ the dynamic privileges (no BACKUP_ADMIN: LOCK INSTANCE is never issued), writes per schema only', () => {
+  it('grants MySQL 8+ the dynamic privileges (BACKUP_ADMIN, CLONE_ADMIN, PERSIST_RO_VARIABLES_ADMIN for CLONE), writes per schema only', () => {
     expect(watchdogGrantStatements('mysql', account, ['app\\_%'])).toEqual([
       "CREATE USER IF NOT EXISTS 'watchdog'@'%' IDENTIFIED WITH caching_sha2_password BY 'pa\\'ss'",
       'GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, PROCESS, REPLICATION CLIENT, ' +
         'REPLICATION SLAVE, REPLICATION_SLAVE_ADMIN, SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN, ' +
-        "CONNECTION_ADMIN, BINLOG_ADMIN ON *.* TO 'watchdog'@'%'",
+        'CONNECTION_ADMIN, BINLOG_ADMIN, BACKUP_ADMIN, CLONE_ADMIN, PERSIST_RO_VARIABLES_ADMIN ' +
+        "ON *.* TO 'watchdog'@'%'",
       'GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX, REFERENCES, CREATE VIEW, CREATE ROUTINE, ' +
         "ALTER ROUTINE ON `ongoing_failover`.* TO 'watchdog'@'%'",
       'GRANT CREATE, DROP, INSERT, UPDATE, DELETE, ALTER, INDEX, REFERENCES, CREATE VIEW, CREATE ROUTINE, ' +

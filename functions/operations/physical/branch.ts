@@ -79,6 +79,15 @@ async function sourceBytes(source: ServerAdmin): Promise<number> {
   return Number(str(r?.b)) || 0;
 }
 
+/** The clone plugin is loaded and active (`plugin-load-add=mysql_clone.so`, not `clone=OFF`). */
+async function cloneActive(admin: ServerAdmin | null): Promise<boolean> {
+  if (!admin) return false;
+  const [r] = await admin.query<{ s: unknown }>(
+    "SELECT PLUGIN_STATUS AS s FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'clone'",
+  );
+  return str(r?.s) === 'ACTIVE';
+}
+
 export async function physicalIfChosen(input: PhysicalBranchInput): Promise<StepResult | null> {
   const { config, target, source } = input;
   // Source and target are one flavor family (replication between them); the target may be stopped.
@@ -93,7 +102,10 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
   const { method, reason } = chooseReseedMethod({
     config: config.reseed,
     mariadb,
-    supportsClone: source.flavor.supportsClone,
+    supportsClone:
+      source.flavor.supportsClone &&
+      (await cloneActive(source)) &&
+      (await cloneActive(await input.connectTarget().catch(() => null))),
     sourceBytes: await sourceBytes(source),
     hostsReachable: reachable,
     alreadyPhysical: already,
@@ -146,6 +158,9 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
       // The connection drops when the recipient restarts after the copy; 3707: no supervisor restarted it.
       const errno = error instanceof DbError ? (error.details?.errno as number | undefined) : undefined;
       if (i === statements.length - 1 && (errno === undefined || errno === 3707)) break;
+      // Not copied: the values persisted for the restart after a copy must not outlive it.
+      for (const undo of target.flavor.cloneFinishedStatements())
+        await target.run(undo).catch(() => undefined);
       throw error;
     }
   }
@@ -155,6 +170,7 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
       const admin = await input.connectTarget();
       const [s] = await admin.query<Record<string, unknown>>(admin.flavor.cloneStatusQuery());
       if (str(s?.state) === 'Completed') {
+        for (const statement of admin.flavor.cloneFinishedStatements()) await admin.run(statement);
         await dropCoordinationCopy(admin);
         return {
           detail: `${target.id} cloned from ${source.id} at GTID ${str(s?.gtid)} (${reason})`,

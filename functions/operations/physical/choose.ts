@@ -15,6 +15,7 @@ export type ReseedMethod = 'logical' | 'physical' | 'clone';
 export interface MethodFacts {
   config: ReseedConfig;
   mariadb: boolean;
+  /** MySQL 8.0.17+ with the clone plugin active on the source and the target. */
   supportsClone: boolean;
   /** Bytes of data and indexes on the source. */
   sourceBytes: number;
@@ -32,7 +33,7 @@ export function chooseReseedMethod(f: MethodFacts): { method: ReseedMethod; reas
   const possible = f.mariadb ? f.hostsReachable : f.supportsClone;
   const why = f.mariadb
     ? 'the database hosts are not reachable for the physical reseed (reseed.hosts / SSM agent)'
-    : 'CLONE needs MySQL 8.0.17 or later';
+    : 'CLONE needs MySQL 8.0.17 or later with the clone plugin active on both servers';
   if (f.config.method === 'physical') {
     if (!possible) throw new ConfigError(`reseed.method is physical but ${why}`);
     return { method: physical, reason: 'reseed.method is physical' };

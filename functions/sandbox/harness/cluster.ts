@@ -67,6 +67,11 @@ export interface ClusterOptions {
    * startup. Default: every server writable (the original script's mode).
    */
   readOnlyServers?: boolean;
+  /**
+   * Every server runs as under systemd (MySQL's unit): a restart it asks for (exit code 16, e.g. after
+   * CLONE) starts it again. Default: not supervised, as a server started by hand.
+   */
+  supervisedServers?: boolean;
   /** Keep the cluster folder after stop() (logs for debugging). */
   keepDir?: boolean;
   /**
@@ -643,6 +648,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         slaveNetTimeout: options.slaveNetTimeout,
         readOnly: options.readOnlyServers ?? false,
         extraArgs: options.serverArgs,
+        supervised: options.supervisedServers ?? false,
       };
       cluster.servers.push(
         flavor === 'mysql' ? new MysqlServer(serverOptions) : new MariadbServer(serverOptions),

@@ -29,6 +29,12 @@ export interface LocalServerOptions {
    */
   readOnly?: boolean;
   extraArgs?: readonly string[];
+  /**
+   * Started as systemd (MySQL's unit) or mysqld_safe starts it: MYSQLD_PARENT_PID set, and an exit
+   * with code 16 (RESTART, or the restart after a CLONE) starts it again with the same options. Without
+   * it, such a restart fails with error 3707 and the server stays down (MySQL only).
+   */
+  supervised?: boolean;
 }
 
 /**
@@ -60,6 +66,8 @@ export abstract class LocalServer {
   protected _port: number;
   private child: ChildProcess | null = null;
   private exited = true;
+  /** How many times the supervisor started the server again after it asked for a restart (exit 16). */
+  restarts = 0;
   protected readonly options: LocalServerOptions;
 
   constructor(options: LocalServerOptions) {
@@ -114,20 +122,29 @@ export abstract class LocalServer {
   async start(timeoutMs = 60_000, once: StartOverrides = {}): Promise<void> {
     if (this.isRunning()) return;
     const { command, args, label } = this.launch(once);
+    const env = this.options.supervised
+      ? { ...process.env, MYSQLD_PARENT_PID: String(process.pid) }
+      : undefined;
     const logOffset = existsSync(this.errorLogPath) ? readFileSync(this.errorLogPath).length : 0;
     const out = openSync(join(this.baseDir, 'stdout.log'), 'a');
     let child: ChildProcess;
     try {
       // Own process group: a Ctrl-C in the terminal reaches our exit hooks, which stop the servers in order.
-      child = spawn(command, args, { detached: true, stdio: ['ignore', out, out] });
+      child = spawn(command, args, { detached: true, stdio: ['ignore', out, out], ...(env ? { env } : {}) });
     } finally {
       closeSync(out);
     }
     child.unref();
     this.child = child;
     this.exited = false;
-    child.once('exit', () => {
-      if (this.child === child) this.exited = true;
+    child.once('exit', (code) => {
+      if (this.child !== child) return;
+      this.exited = true;
+      // The supervisor's part (systemd's RestartForceExitStatus=16): a restart the server asked for.
+      if (this.options.supervised && code === 16) {
+        this.restarts++;
+        this.start(timeoutMs).catch(() => undefined);
+      }
     });
     child.once('error', () => {
       if (this.child === child) this.exited = true;

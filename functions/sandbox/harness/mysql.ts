@@ -1,16 +1,16 @@
 /**
  * One local MySQL 9.7 server: a copy of a template datadir (`mysqld --initialize-insecure`, built once
- * per machine), started with `mysqld --no-defaults` through the private prefix's loader
+ * per machine), started with an empty option file (not --no-defaults: see launch()) through the private prefix's loader
  * (mysql-install.ts) on a loopback port and a unix socket in the cluster folder. GTID mode on, binary
  * log with replicated events, as the README's MySQL settings say.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProcessError } from '../../errors.js';
 import { MYSQLBINLOG_ENV } from '../../operations/salvage.js';
-import { type LaunchSpec, LocalServer } from './local-server.js';
+import { type LaunchSpec, LocalServer, type StartOverrides } from './local-server.js';
 import { buildTemplateOnce } from './mariadb.js';
 import { type MysqlInstall, mysqlbinlogWrapper, mysqlCommand, requireMysqlInstall } from './mysql-install.js';
 
@@ -73,10 +73,15 @@ export class MysqlServer extends LocalServer {
     rmSync(join(this.dataDir, 'auto.cnf'), { force: true });
   }
 
-  protected launch(): LaunchSpec {
+  protected launch(once: StartOverrides = {}): LaunchSpec {
     const install = requireMysqlInstall();
+    // An empty option file instead of --no-defaults: as on a host, the server also reads the values
+    // persisted with SET PERSIST (mysqld-auto.cnf in the datadir), which --no-defaults skips.
+    const defaults = join(this.baseDir, 'my.cnf');
+    if (!existsSync(defaults)) writeFileSync(defaults, '[mysqld]\n');
     const args = [
-      ...baseArgs(install),
+      `--defaults-file=${defaults}`,
+      ...baseArgs(install).filter((a) => a !== '--no-defaults'),
       `--datadir=${this.dataDir}`,
       `--socket=${this.socketPath}`,
       `--pid-file=${join(this.baseDir, 'mysqld.pid')}`,
@@ -94,7 +99,10 @@ export class MysqlServer extends LocalServer {
       '--gtid-mode=ON',
       '--enforce-gtid-consistency=ON',
       // The seed's mode: every server writable, the watchdog fences. Or read-only at every start.
-      `--read-only=${this.options.readOnly ? 'ON' : 'OFF'}`,
+      `--read-only=${(once.readOnly ?? this.options.readOnly) ? 'ON' : 'OFF'}`,
+      ...(once.skipSlaveStart ? ['--skip-replica-start'] : []),
+      // The clone plugin, as the README's MySQL settings say: a physical reseed runs CLONE INSTANCE.
+      '--plugin-load-add=mysql_clone.so',
       '--skip-name-resolve',
       // Health checks and killed clients must never get 127.0.0.1 blocked.
       '--max-connect-errors=1000000',

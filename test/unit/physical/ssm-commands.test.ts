@@ -128,13 +128,28 @@ describe('physical reseed through SSM Run Command', () => {
 });
 
 describe('CLONE statements', () => {
-  it('lists the donor, then clones from it (MySQL 8.0.17+ only)', () => {
+  it('persists read_only and skip_replica_start for the restart, lowers super_read_only, lists the donor, then clones from it (MySQL 8.0.17+ only)', () => {
     const f = Flavor.detect('8.4.3', 'MySQL Community Server - GPL');
     expect(f.supportsClone).toBe(true);
     expect(f.cloneStatements({ host: '10.0.0.1', port: 3306, user: 'clone', password: 'p' })).toEqual([
+      { sql: 'SET PERSIST read_only = ON' },
+      { sql: 'SET PERSIST_ONLY skip_replica_start = ON' },
+      { sql: 'SET GLOBAL super_read_only = OFF' },
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: ['10.0.0.1:3306'] },
       { sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ?', values: ['clone', '10.0.0.1', 3306, 'p'] },
     ]);
+    expect(f.cloneFinishedStatements()).toEqual([
+      { sql: 'RESET PERSIST IF EXISTS read_only' },
+      { sql: 'RESET PERSIST IF EXISTS skip_replica_start' },
+    ]);
+    // skip_slave_start is a system variable from 8.0.24 (named skip_replica_start from 8.0.26).
+    const clone = (v: string) =>
+      Flavor.detect(v, 'MySQL Community Server - GPL')
+        .cloneStatements({ host: 'h', port: 1, user: 'u', password: 'p' })
+        .map((st) => st.sql)
+        .filter((sql) => sql.includes('skip_'));
+    expect(clone('8.0.25')).toEqual(['SET PERSIST_ONLY skip_slave_start = ON']);
+    expect(clone('8.0.20')).toEqual([]);
     expect(Flavor.detect('8.0.16', 'MySQL Community Server - GPL').supportsClone).toBe(false);
     expect(Flavor.detect('10.11.6-MariaDB').supportsClone).toBe(false);
     expect(() =>
