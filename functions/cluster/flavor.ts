@@ -378,6 +378,17 @@ export class Flavor {
    * (`uuid:1-12345` -> `uuid:1-12`): false errant or missing transactions. null on MariaDB, whose
    * positions are one short entry per domain.
    */
+  /**
+   * Every GTID variable observation compares, read whole under its own name: the second read of a
+   * server another one looked ahead of (cluster/observe.ts).
+   */
+  gtidVariablesQuery(): string {
+    return (
+      this.gtidSetsQuery() ??
+      'SELECT @@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos, @@GLOBAL.gtid_binlog_state AS gtid_binlog_state, @@GLOBAL.gtid_current_pos AS gtid_current_pos, @@GLOBAL.gtid_slave_pos AS gtid_slave_pos'
+    );
+  }
+
   gtidSetsQuery(): string | null {
     return this.isMariadb
       ? null

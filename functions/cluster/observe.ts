@@ -12,6 +12,10 @@
  *   across warm Lambda invocations.
  * - a router: always a NEW connection and one SELECT, because a router picks the destination per new
  *   connection — a cached connection would keep reporting where the router sent it yesterday.
+ * - after every probe has finished, one more round trip to each server another one looked ahead of
+ *   (only then): its GTID variables read again (`gtidLater`). The servers are read at once, so a
+ *   replica read a moment after its primary holds transactions the primary committed in between; the
+ *   later read is what tells them apart from errant ones. None in a cluster where every set is equal.
  */
 import { performance } from 'node:perf_hooks';
 import type { SslOptions } from 'mysql2';
@@ -24,8 +28,10 @@ import {
   type ReplicationChannel,
   type RouterObservation,
   type SemiSyncState,
+  type ServerGtid,
   type ServerObservation,
   type Snapshot,
+  serverTransactions,
 } from '../core/snapshot.js';
 import { COORDINATION_SCHEMA, TABLES } from '../election/schema.js';
 import { errorMessage } from '../errors.js';
@@ -373,14 +379,7 @@ function fillFromRows(
   obs.binlogEnabled = onOff(vars.get('log_bin'));
   obs.logReplicaUpdates = onOff(vars.get('log_replica_updates') ?? vars.get('log_slave_updates'));
   const raw = (name: string): string | null => (vars.has(name) ? (vars.get(name) ?? null) : null);
-  obs.gtid = {
-    executed: gtidValue(f === 'mysql' ? raw('gtid_executed') : null, f),
-    binlogPos: gtidValue(raw('gtid_binlog_pos'), f),
-    slavePos: gtidValue(raw('gtid_slave_pos'), f),
-    currentPos: gtidValue(raw('gtid_current_pos'), f),
-    purged: gtidValue(raw('gtid_purged'), f),
-    binlogState: { raw: raw('gtid_binlog_state') },
-  };
+  obs.gtid = gtidFrom(vars, f);
   obs.gtidStrictMode = f === 'mariadb' ? onOff(vars.get('gtid_strict_mode')) : null;
   // MariaDB always writes GTIDs; MySQL must have gtid_mode=ON for auto-positioning.
   obs.gtidMode = f === 'mariadb' ? 'ON' : (vars.get('gtid_mode') ?? null);
@@ -390,6 +389,19 @@ function fillFromRows(
     r.sourceId = configuredSource(configured, r.sourceHost, r.sourcePort, obs.id);
   }
   if (statusRows.length > 1) obs.channels = statusRows.map((row) => channelOf(row, configured, obs.id));
+}
+
+/** A server's GTID variables, from rows named by variable. */
+function gtidFrom(vars: ReadonlyMap<string, string>, f: GtidFlavor): ServerGtid {
+  const raw = (name: string): string | null => (vars.has(name) ? (vars.get(name) ?? null) : null);
+  return {
+    executed: gtidValue(f === 'mysql' ? raw('gtid_executed') : null, f),
+    binlogPos: gtidValue(raw('gtid_binlog_pos'), f),
+    slavePos: gtidValue(raw('gtid_slave_pos'), f),
+    currentPos: gtidValue(raw('gtid_current_pos'), f),
+    purged: gtidValue(raw('gtid_purged'), f),
+    binlogState: { raw: raw('gtid_binlog_state') },
+  };
 }
 
 /** One replication channel (MySQL) or named connection (MariaDB) of a multi-source replica. */
@@ -413,19 +425,28 @@ interface Counter {
   roundTrips: number;
 }
 
+/** A server's connection kept open until the observation ends (for the later GTID read). */
+interface OpenServer {
+  conn: mysql.Connection;
+  flavor: Flavor;
+  /** The cache's key when the connection belongs to the cache (kept after the observation). */
+  cacheKey: string | null;
+}
+
 async function probeServer(
   s: ObservedServer,
   target: ObserveTarget,
   opts: ObserveOptions,
   counter: Counter,
+  open: Map<string, OpenServer>,
 ): Promise<ServerObservation> {
   const t0 = performance.now();
   const cached = opts.cache?.entry(`${opts.user}@${s.id}`)?.conn ?? null;
-  let obs = await probeServerOnce(s, target, opts, counter);
+  let obs = await probeServerOnce(s, target, opts, counter, open);
   if (!obs.reachable && cached) {
     // The cached connection may have died since the last check (server restart, wait_timeout, a
     // router-side reset): that says nothing about the server now. Ask again on a fresh connection.
-    obs = await probeServerOnce(s, target, opts, counter);
+    obs = await probeServerOnce(s, target, opts, counter, open);
   }
   obs.probeMs = Math.round((performance.now() - t0) * 10) / 10;
   return obs;
@@ -436,6 +457,7 @@ async function probeServerOnce(
   target: ObserveTarget,
   opts: ObserveOptions,
   counter: Counter,
+  open: Map<string, OpenServer>,
 ): Promise<ServerObservation> {
   const obs = emptyServer(s);
   const cache = opts.cache;
@@ -474,7 +496,7 @@ async function probeServerOnce(
           entry.operationTable = false;
           counter.queries += 3;
           counter.roundTrips += 1;
-          return probeServerOnce(s, target, opts, counter);
+          return probeServerOnce(s, target, opts, counter, open);
         }
         throw error;
       }
@@ -543,7 +565,7 @@ async function probeServerOnce(
     } else {
       obs.operation = null;
     }
-    if (!cache) c.destroy();
+    open.set(s.id, { conn: c, flavor, cacheKey: cache ? key : null });
   } catch (error) {
     obs.reachable = false;
     obs.error = { ...errorInfo(error), stage: connected ? 'query' : 'connect' };
@@ -638,10 +660,18 @@ export async function observe(target: ObserveTarget, opts: ObserveOptions): Prom
   const t0 = performance.now();
   const counter: Counter = { queries: 0, roundTrips: 0 };
   const routerList = target.groups.flatMap((g) => g.routers.map((r) => ({ group: g.name, r })));
-  const [servers, routers] = await Promise.all([
-    Promise.all(target.servers.map((s) => probeServer(s, target, opts, counter))),
-    Promise.all(routerList.map(({ group, r }) => probeRouter(group, r, opts, counter))),
-  ]);
+  const open = new Map<string, OpenServer>();
+  let servers: ServerObservation[];
+  let routers: RouterObservation[];
+  try {
+    [servers, routers] = await Promise.all([
+      Promise.all(target.servers.map((s) => probeServer(s, target, opts, counter, open))),
+      Promise.all(routerList.map(({ group, r }) => probeRouter(group, r, opts, counter))),
+    ]);
+    await readGtidLater(servers, open, opts, counter);
+  } finally {
+    for (const o of open.values()) if (o.cacheKey === null) o.conn.destroy();
+  }
   matchSourcesByIdentity(servers);
   for (const r of routers) {
     if (!r.landed) continue;
@@ -660,6 +690,47 @@ export async function observe(target: ObserveTarget, opts: ObserveOptions): Prom
     roundTrips: counter.roundTrips,
     durationMs: Math.round((performance.now() - t0) * 10) / 10,
   };
+}
+
+/**
+ * Reads again, now that every server has been read once, the GTID variables of each server another
+ * one looked ahead of (it holds transactions this one lacked at its first read). A failed read
+ * leaves the server without `gtidLater`; comparisons then use its first read, as before.
+ */
+async function readGtidLater(
+  servers: ServerObservation[],
+  open: ReadonlyMap<string, OpenServer>,
+  opts: ObserveOptions,
+  counter: Counter,
+): Promise<void> {
+  const lagging = servers.filter((o) => {
+    const mine = serverTransactions(o);
+    return (
+      mine !== null &&
+      servers.some((s) => {
+        const theirs = s === o ? null : serverTransactions(s);
+        return theirs !== null && theirs.flavor === mine.flavor && !theirs.difference(mine).isEmpty();
+      })
+    );
+  });
+  await Promise.all(
+    lagging.map(async (o) => {
+      const server = open.get(o.id);
+      if (!server || !o.flavor) return;
+      counter.queries += 1;
+      counter.roundTrips += 1;
+      try {
+        const [row] = asRows(await run(server.conn, server.flavor.gtidVariablesQuery(), opts));
+        const vars = new Map<string, string>();
+        for (const [name, value] of Object.entries(row ?? {}))
+          if (value !== null && value !== undefined) vars.set(name, String(value));
+        o.gtidLater = gtidFrom(vars, o.flavor);
+      } catch {
+        // The first read stands. A cached connection that failed is not trusted for the next check.
+        if (server.cacheKey !== null) opts.cache?.drop(server.cacheKey);
+      }
+    }),
+  );
 }
 
 /** The observation target of a validated configuration (all groups, or only `groups`). */

@@ -11,6 +11,7 @@
 import type { Analysis, AnalysisCode, AnalyzeOptions, ErrantSet } from './analysis.js';
 import type { GtidSet } from './gtid.js';
 import {
+  laterTransactions,
   type RouterObservation,
   type ServerId,
   type ServerObservation,
@@ -133,8 +134,12 @@ function diff(a: GtidSet | null, b: GtidSet | null): GtidSet | null {
   return a.difference(b);
 }
 
+/**
+ * The transactions `s` holds that `other` lacks. `other`'s later read is used when one was taken: a
+ * transaction `s` received from `other` after `other` was first read is not one `other` lacks.
+ */
 export function errantOf(s: ServerObservation, other: ServerObservation): ErrantSet | null {
-  const d = diff(serverTransactions(s), serverTransactions(other));
+  const d = diff(serverTransactions(s), laterTransactions(other));
   if (!d || d.isEmpty()) return null;
   return { server: s.id, missingOn: other.id, gtids: d.describe(), count: d.count().toString() };
 }
@@ -824,7 +829,7 @@ function reopenBlockers(f: Facts, primary: ServerObservation): string[] {
     f.answering.length > 0 &&
     f.otherRouters.every((r) => !r.reachable || r.routesTo === null || r.routesTo === primary.id);
   const nothingMore = (s: ServerObservation): boolean =>
-    diff(serverTransactions(s), serverTransactions(primary))?.isEmpty() === true;
+    diff(serverTransactions(s), laterTransactions(primary))?.isEmpty() === true;
   const othersBehind = f.servers
     .filter((s) => s.id !== primary.id)
     .every((s) => s.reachable && (s.readOnly === true || s.superReadOnly === true) && nothingMore(s));

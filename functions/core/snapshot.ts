@@ -137,6 +137,14 @@ export interface ServerObservation {
   binlogEnabled: boolean | null;
   logReplicaUpdates: boolean | null;
   gtid: ServerGtid;
+  /**
+   * The same GTID variables read once more, after every server's first read had finished. Servers are
+   * probed at once, so a replica read a moment after its primary can hold transactions the primary
+   * committed in between; whatever a server received from this one was on this one before, so "does
+   * another server hold transactions this one lacks" is asked of this later read. Taken only for a
+   * server another one looked ahead of; absent otherwise, or when the second read failed.
+   */
+  gtidLater?: ServerGtid;
   /** MariaDB `gtid_strict_mode`. */
   gtidStrictMode: boolean | null;
   /** MySQL `gtid_mode` (ON, OFF, ON_PERMISSIVE, OFF_PERMISSIVE); MariaDB always has GTIDs: 'ON'. */
@@ -208,10 +216,11 @@ export interface RouterDiscovery {
 export function hydrateSnapshot(snapshot: Snapshot): Snapshot {
   for (const s of snapshot.servers) {
     const flavor = s.flavor ?? 'mariadb';
-    for (const key of ['executed', 'binlogPos', 'slavePos', 'currentPos', 'purged'] as const) {
-      const v = s.gtid[key];
-      if (v) hydrateGtid(v, flavor);
-    }
+    for (const gtid of [s.gtid, s.gtidLater])
+      for (const key of ['executed', 'binlogPos', 'slavePos', 'currentPos', 'purged'] as const) {
+        const v = gtid?.[key];
+        if (v) hydrateGtid(v, flavor);
+      }
     if (s.replication) {
       hydrateGtid(s.replication.retrievedGtid, flavor);
       hydrateGtid(s.replication.executedGtid, flavor);
@@ -249,10 +258,22 @@ export function snapshotToJson(snapshot: Snapshot): unknown {
  * falling back to `gtid_current_pos` when the binary log is off.
  */
 export function serverTransactions(s: ServerObservation): GtidSet | null {
-  if (s.flavor === 'mysql') return s.gtid.executed.parsed ?? null;
-  const binlog = s.gtid.binlogPos.parsed ?? null;
-  if (s.binlogEnabled === false) return s.gtid.currentPos.parsed ?? binlog;
-  const state = s.gtid.binlogState?.raw;
+  return transactionsOf(s, s.gtid);
+}
+
+/**
+ * The set a server had by the time every server had been read (its `gtidLater`, when taken): what
+ * "does another server hold transactions this one lacks" compares against.
+ */
+export function laterTransactions(s: ServerObservation): GtidSet | null {
+  return transactionsOf(s, s.gtidLater ?? s.gtid);
+}
+
+function transactionsOf(s: ServerObservation, gtid: ServerGtid): GtidSet | null {
+  if (s.flavor === 'mysql') return gtid.executed.parsed ?? null;
+  const binlog = gtid.binlogPos.parsed ?? null;
+  if (s.binlogEnabled === false) return gtid.currentPos.parsed ?? binlog;
+  const state = gtid.binlogState?.raw;
   if (binlog instanceof MariadbGtidPos && state) {
     try {
       return binlog.withBinlogState(state);

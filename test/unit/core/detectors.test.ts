@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ANALYSIS_CODES, analyze } from '../../../functions/core/analysis.js';
 import { DETECTORS, facts, SERVER_CHECKS } from '../../../functions/core/detectors.js';
-import { hydrateSnapshot, type Snapshot } from '../../../functions/core/snapshot.js';
+import {
+  gtidValue,
+  hydrateSnapshot,
+  type ServerGtid,
+  type Snapshot,
+} from '../../../functions/core/snapshot.js';
 
 const fixture = (name: string): Snapshot =>
   hydrateSnapshot(
@@ -53,5 +58,38 @@ describe('analysis detectors', () => {
         if (v) expect(d.codes, `${d.name} on ${name}`).toContain(v.code);
       }
     }
+  });
+
+  describe('a replica read a moment after its primary (both probed at once, writes continuing)', () => {
+    /** MariaDB positions: the binary log position and state at one seq of domain 0, server 1. */
+    const at = (seq: number): ServerGtid => ({
+      executed: gtidValue(null, 'mariadb'),
+      binlogPos: gtidValue(`0-1-${seq}`, 'mariadb'),
+      slavePos: gtidValue(`0-1-${seq}`, 'mariadb'),
+      currentPos: gtidValue(`0-1-${seq}`, 'mariadb'),
+      binlogState: { raw: `0-1-${seq}` },
+    });
+    const ahead = (primaryLater: ServerGtid | undefined): Snapshot => {
+      const s = fixture('Ok');
+      const [primary, replica] = s.servers;
+      primary!.gtid = at(14);
+      replica!.gtid = at(17);
+      if (primaryLater) primary!.gtidLater = primaryLater;
+      return s;
+    };
+
+    it('is not diverged when the primary, read again after it, has what the replica has', () => {
+      expect(analyze(ahead(at(18))).code).toBe('Ok');
+    });
+
+    it('is diverged when the primary, read again after it, still lacks them', () => {
+      const a = analyze(ahead(at(14)));
+      expect(a.code).toBe('ReplicaErrantTransactions');
+      expect(a.evidence[0]).toMatch(/has 3 transaction\(s\) .* lacks: 0-1-\[15..17\]/);
+    });
+
+    it('is compared with the first read when no later one was taken (as before)', () => {
+      expect(analyze(ahead(undefined)).code).toBe('ReplicaErrantTransactions');
+    });
   });
 });
