@@ -93,6 +93,19 @@ export const OBSERVED_VARIABLES = [
   'rpl_semi_sync_source_timeout',
 ] as const;
 
+/**
+ * The global privileges of the session's own account (MySQL 8.0+ lists dynamic ones such as
+ * BACKUP_ADMIN here too). A privilege held only through a role does not show.
+ */
+export const OWN_GLOBAL_PRIVILEGES_SQL =
+  "SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+
+/** What CLONE needs of the watchdog: on the donor (the recipient logs in there with its account) and on the recipient. */
+export const CLONE_PRIVILEGES = {
+  donor: ['BACKUP_ADMIN'],
+  recipient: ['CLONE_ADMIN', 'PERSIST_RO_VARIABLES_ADMIN'],
+} as const;
+
 /** Read only where semi-sync is enabled (one more round trip there, none elsewhere). */
 export const SEMI_SYNC_STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'Rpl\\_semi\\_sync\\_%'";
 

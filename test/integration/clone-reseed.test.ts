@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLONE_PRIVILEGES, OWN_GLOBAL_PRIVILEGES_SQL } from '../../functions/cluster/flavor.js';
 import { type Config, parseConfig } from '../../functions/config/schema.js';
 import { runCycle } from '../../functions/operations/cycle.js';
 import { sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
@@ -42,6 +43,37 @@ function physicalConfig(cluster: Cluster): Config {
     },
     'clone reseed test',
   );
+}
+
+/** The watchdog's recover operation rebuilds the broken replica without CLONE (`auto` fell back). */
+async function expectRebuiltLogically(cluster: Cluster, config: Config): Promise<void> {
+  const [db1, db2] = cluster.servers as [Server, Server];
+  const outcome = await runCycle(
+    config,
+    { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+    { routers: sandboxRouterSwitch(config) },
+  );
+  expect(outcome.operation, JSON.stringify(outcome.operation?.steps)).toMatchObject({ outcome: 'completed' });
+  expect(outcome.operation!.steps.find((s) => s.kind === 'Reseed')?.detail).not.toMatch(/cloned from/);
+  await expectRebuilt(cluster, config, db1, db2);
+}
+
+/** A seeded MySQL cluster whose watchdog reseeds with `reseed.method: auto` at any size. */
+async function autoCluster(
+  name: string,
+  serverArgs: string[] = [],
+): Promise<{ cluster: Cluster; config: Config }> {
+  const cluster = await startCluster({ servers: 2, groups: 1, name, flavor: 'mysql', serverArgs });
+  const config = parseConfig(
+    {
+      ...cluster.config(),
+      election: { leaseMs: 2_000, followerTimeoutMs: 10_000, pollMs: 100 },
+      reseed: { method: 'auto', physicalAboveGb: 0 },
+    },
+    'clone reseed test',
+  );
+  await seed(cluster);
+  return { cluster, config };
 }
 
 /** The rebuilt replica: the source's data, read-only, replicating with auto-positioning, analysis Ok. */
@@ -277,22 +309,25 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
     let config: Config;
 
     beforeAll(async () => {
-      cluster = await startCluster({
-        servers: 2,
-        groups: 1,
-        name: 'clone-off',
-        flavor: 'mysql',
-        serverArgs: ['--clone=OFF'],
-      });
-      config = parseConfig(
-        {
-          ...cluster.config(),
-          election: { leaseMs: 2_000, followerTimeoutMs: 10_000, pollMs: 100 },
-          reseed: { method: 'auto', physicalAboveGb: 0 },
-        },
-        'clone reseed test',
-      );
-      await seed(cluster);
+      ({ cluster, config } = await autoCluster('clone-off', ['--clone=OFF']));
+    }, 180_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    it('rebuilds the replica logically instead of failing on CLONE', async () => {
+      await cluster.breakReplication(cluster.servers[1]!);
+      await expectRebuiltLogically(cluster, config);
+    }, 600_000);
+  });
+
+  describe('on servers where the watchdog lacks BACKUP_ADMIN on the source (reseed.method auto)', () => {
+    let cluster: Cluster;
+    let config: Config;
+
+    beforeAll(async () => {
+      ({ cluster, config } = await autoCluster('clone-grants'));
     }, 180_000);
 
     afterAll(async () => {
@@ -301,17 +336,30 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
 
     it('rebuilds the replica logically instead of failing on CLONE', async () => {
       const [db1, db2] = cluster.servers as [Server, Server];
-      await cluster.breakReplication(db2);
-      const outcome = await runCycle(
-        config,
-        { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
-        { routers: sandboxRouterSwitch(config) },
+      // The check reads the account's own privileges: with the README's grants it sees every one.
+      const { user, password } = cluster.credentials.watchdog;
+      const held = async () => {
+        const w = await db1.connect({ user, password });
+        try {
+          const [rows] = await w.query(OWN_GLOBAL_PRIVILEGES_SQL);
+          return (rows as Array<{ p: string }>).map((r) => r.p);
+        } finally {
+          await w.end();
+        }
+      };
+      expect(await held()).toEqual(
+        expect.arrayContaining([...CLONE_PRIVILEGES.donor, ...CLONE_PRIVILEGES.recipient]),
       );
-      expect(outcome.operation, JSON.stringify(outcome.operation?.steps)).toMatchObject({
-        outcome: 'completed',
-      });
-      expect(outcome.operation!.steps.find((s) => s.kind === 'Reseed')?.detail).not.toMatch(/cloned from/);
-      await expectRebuilt(cluster, config, db1, db2);
+      await cluster.breakReplication(db2);
+      const c = await db1.connect();
+      try {
+        await c.query('SET SESSION sql_log_bin = 0');
+        await c.query(`REVOKE BACKUP_ADMIN ON *.* FROM '${user}'@'%'`);
+      } finally {
+        await c.end();
+      }
+      expect(await held()).not.toContain('BACKUP_ADMIN');
+      await expectRebuiltLogically(cluster, config);
     }, 600_000);
   });
 });

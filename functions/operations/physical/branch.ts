@@ -4,6 +4,7 @@
  * MySQL's CLONE (statement level) — or returns null for the logical path.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CLONE_PRIVILEGES, OWN_GLOBAL_PRIVILEGES_SQL } from '../../cluster/flavor.js';
 import type { Config } from '../../config/schema.js';
 import type { ServerId } from '../../core/snapshot.js';
 import type { CoordinationDb } from '../../election/db.js';
@@ -80,12 +81,36 @@ async function sourceBytes(source: ServerAdmin): Promise<number> {
 }
 
 /** The clone plugin is loaded and active (`plugin-load-add=mysql_clone.so`, not `clone=OFF`). */
-async function cloneActive(admin: ServerAdmin | null): Promise<boolean> {
-  if (!admin) return false;
+async function cloneActive(admin: ServerAdmin): Promise<boolean> {
   const [r] = await admin.query<{ s: unknown }>(
     "SELECT PLUGIN_STATUS AS s FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'clone'",
   );
   return str(r?.s) === 'ACTIVE';
+}
+
+/** Which of `wanted` the watchdog's own account on `admin` does not show ("X on host:port"). */
+async function lacking(admin: ServerAdmin, wanted: readonly string[]): Promise<string[]> {
+  const held = new Set(
+    (await admin.query<{ p: unknown }>(OWN_GLOBAL_PRIVILEGES_SQL)).map((r) => str(r.p).toUpperCase()),
+  );
+  return wanted.filter((p) => !held.has(p)).map((p) => `${p} on ${admin.id}`);
+}
+
+/** Whether CLONE can run between the two (plugin active on both), and the privileges it would lack. */
+async function cloneFacts(
+  source: ServerAdmin,
+  connectTarget: () => Promise<ServerAdmin>,
+): Promise<{ supportsClone: boolean; cloneMissing: string[] }> {
+  const target = source.flavor.supportsClone ? await connectTarget().catch(() => null) : null;
+  if (!target || !(await cloneActive(source)) || !(await cloneActive(target)))
+    return { supportsClone: false, cloneMissing: [] };
+  return {
+    supportsClone: true,
+    cloneMissing: [
+      ...(await lacking(source, CLONE_PRIVILEGES.donor)),
+      ...(await lacking(target, CLONE_PRIVILEGES.recipient)),
+    ],
+  };
 }
 
 export async function physicalIfChosen(input: PhysicalBranchInput): Promise<StepResult | null> {
@@ -102,10 +127,7 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
   const { method, reason } = chooseReseedMethod({
     config: config.reseed,
     mariadb,
-    supportsClone:
-      source.flavor.supportsClone &&
-      (await cloneActive(source)) &&
-      (await cloneActive(await input.connectTarget().catch(() => null))),
+    ...(mariadb ? { supportsClone: false } : await cloneFacts(source, input.connectTarget)),
     sourceBytes: await sourceBytes(source),
     hostsReachable: reachable,
     alreadyPhysical: already,

@@ -17,6 +17,12 @@ export interface MethodFacts {
   mariadb: boolean;
   /** MySQL 8.0.17+ with the clone plugin active on the source and the target. */
   supportsClone: boolean;
+  /**
+   * The privileges CLONE needs that the watchdog's account does not show ("BACKUP_ADMIN on host:port").
+   * `auto` then rebuilds logically; `physical` tries anyway (a privilege held through a role does not
+   * show, and the server is the judge).
+   */
+  cloneMissing?: readonly string[];
   /** Bytes of data and indexes on the source. */
   sourceBytes: number;
   /** Both hosts reachable for the host commands (MariaDB). */
@@ -44,6 +50,11 @@ export function chooseReseedMethod(f: MethodFacts): { method: ReseedMethod; reas
       reason: `${gb.toFixed(2)} GB is not above reseed.physicalAboveGb (${f.config.physicalAboveGb})`,
     };
   if (!possible) return { method: 'logical', reason: `${gb.toFixed(2)} GB, but ${why}` };
+  if (!f.mariadb && f.cloneMissing?.length)
+    return {
+      method: 'logical',
+      reason: `${gb.toFixed(2)} GB, but the watchdog lacks ${f.cloneMissing.join(', ')} for CLONE`,
+    };
   return {
     method: physical,
     reason: `${gb.toFixed(2)} GB is above reseed.physicalAboveGb (${f.config.physicalAboveGb})`,

@@ -48,6 +48,21 @@ describe('choosing how a server is rebuilt', () => {
     expect(chooseReseedMethod(facts({ mariadb: false, supportsClone: false })).method).toBe('logical');
   });
 
+  it('auto on MySQL: logical when the watchdog lacks a privilege CLONE needs, saying which', () => {
+    const lacking = chooseReseedMethod(
+      facts({ mariadb: false, supportsClone: true, cloneMissing: ['BACKUP_ADMIN on 10.0.0.1:3306'] }),
+    );
+    expect(lacking).toMatchObject({ method: 'logical' });
+    expect(lacking.reason).toMatch(/lacks BACKUP_ADMIN on 10\.0\.0\.1:3306/);
+    // physical: the server decides (a privilege held through a role does not show in the check).
+    const config = reseedOf({ method: 'physical' });
+    expect(
+      chooseReseedMethod(
+        facts({ config, mariadb: false, supportsClone: true, cloneMissing: ['CLONE_ADMIN'] }),
+      ).method,
+    ).toBe('clone');
+  });
+
   it('physical: refused rather than silently downgraded when it cannot run', () => {
     const config = reseedOf({ method: 'physical' });
     expect(chooseReseedMethod(facts({ config, sourceBytes: 1 })).method).toBe('physical');
