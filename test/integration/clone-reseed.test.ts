@@ -11,8 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLONE_PRIVILEGES, OWN_GLOBAL_PRIVILEGES_SQL } from '../../functions/cluster/flavor.js';
 import { type Config, parseConfig } from '../../functions/config/schema.js';
 import { runCycle } from '../../functions/operations/cycle.js';
+import { continuationEvent } from '../../functions/operations/notify.js';
 import { sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { parseEvent } from '../../functions/triggers/events.js';
 import { MYSQL_SKIP_REASON } from '../harness/flavors.js';
 import { checksums } from '../harness/s3-dump-fixtures.js';
 
@@ -178,6 +180,59 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
       expect(reseed?.detail).toMatch(/cloned from/);
       // The server restarted itself once, through its supervisor.
       expect(db2.restarts).toBe(1);
+      await expectRebuilt(cluster, config, db1, db2);
+    }, 600_000);
+
+    it('follows a copy its run stopped waiting for (the deadline) in the continuation, without copying again', async () => {
+      const [db1, db2] = cluster.servers as [Server, Server];
+      const began = async () =>
+        (
+          await db2
+            .query<{ b: string | null; s: string }[]>(
+              'SELECT CAST(BEGIN_TIME AS CHAR) AS b, STATE AS s FROM performance_schema.clone_status',
+            )
+            .catch(() => [])
+        )[0] ?? null;
+      const before = (await began())?.b ?? null;
+      await cluster.breakReplication(db2);
+      const deadline = new AbortController();
+      let copying: string | null = null;
+      const watcher = (async () => {
+        // The deadline strikes once the recipient reports the new copy in progress.
+        for (let i = 0; i < 3000 && !deadline.signal.aborted; i++) {
+          const now = await began();
+          if (now?.b && now.b !== before && now.s === 'In Progress') {
+            copying = now.b;
+            deadline.abort(new Error('deadline'));
+            return;
+          }
+          await sleep(10);
+        }
+      })();
+      const restarts = db2.restarts;
+      const first = await runCycle(
+        config,
+        { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
+        { routers: sandboxRouterSwitch(config), signal: deadline.signal },
+      );
+      deadline.abort();
+      await watcher;
+      expect(copying, 'the copy was never seen in progress').not.toBeNull();
+      expect(first.operation, JSON.stringify(first.operation?.steps)).toMatchObject({
+        outcome: 'aborted',
+        continuationNeeded: true,
+      });
+      const second = await runCycle(config, parseEvent(continuationEvent(first)), {
+        routers: sandboxRouterSwitch(config),
+      });
+      expect(second.operation, JSON.stringify(second.operation?.steps)).toMatchObject({
+        outcome: 'completed',
+        continuationNeeded: false,
+      });
+      expect(second.operation!.steps.find((s) => s.kind === 'Reseed')?.detail).toMatch(/cloned from/);
+      // One copy: the one the first run started, restarted once.
+      expect((await began())?.b).toBe(copying);
+      expect(db2.restarts).toBe(restarts + 1);
       await expectRebuilt(cluster, config, db1, db2);
     }, 600_000);
 

@@ -8,13 +8,19 @@ import { CLONE_PRIVILEGES, OWN_GLOBAL_PRIVILEGES_SQL } from '../../cluster/flavo
 import type { Config } from '../../config/schema.js';
 import type { ServerId } from '../../core/snapshot.js';
 import type { CoordinationDb } from '../../election/db.js';
-import { DbError, errorMessage, ReseedCommandError, SafetyRefusalError } from '../../errors.js';
+import {
+  DbError,
+  DeadlineError,
+  errorMessage,
+  ReseedCommandError,
+  SafetyRefusalError,
+} from '../../errors.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import { type ServerAdmin, str } from '../admin.js';
 import type { StepResult } from '../server-steps.js';
 import { chooseReseedMethod } from './choose.js';
 import type { HostCommands } from './commands.js';
-import { ensureReseedJournal, readCommand } from './journal.js';
+import { ensureReseedJournal, readCommand, T } from './journal.js';
 import { dropCoordinationCopy, physicalReseed } from './orchestrate.js';
 import type { ReseedProgress } from './progress.js';
 
@@ -119,7 +125,8 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
   const mariadb = source.flavor.isMariadb;
   if (config.reseed.method === 'logical') return null;
   await ensureReseedJournal(input.db);
-  const already = (await readCommand(input.db, input.openedEpoch, target, 'backup')) !== null;
+  const already =
+    (await readCommand(input.db, input.openedEpoch, target, mariadb ? 'backup' : 'clone')) !== null;
   const reachable =
     mariadb && input.commands
       ? (await input.commands.reachable(source.id)) && (await input.commands.reachable(target))
@@ -160,51 +167,141 @@ export async function physicalIfChosen(input: PhysicalBranchInput): Promise<Step
 }
 
 /**
- * MySQL: CLONE INSTANCE FROM the source. The statement runs until the copy is done; the recipient
- * then restarts itself (or, without a supervisor, stops with error 3707 and is started by its unit).
+ * MySQL: CLONE INSTANCE FROM the source. The copy runs in the recipient server, whoever waits for it: a
+ * client that goes away (the invocation's deadline) does not stop it (seen on MySQL 9.7), so the
+ * statement is started once per operation and followed through `performance_schema.clone_status` by
+ * this run and its continuations, with no time limit but the copy's own. The journal records the
+ * recipient's own clock when it was started (clone_status.BEGIN_TIME is on that clock): a status from
+ * an older copy is not this one's. The recipient restarts after the copy (or, without a supervisor,
+ * stops with error 3707 and is started by its unit).
  */
 async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<StepResult> {
-  const { source } = input;
+  const { source, db, openedEpoch, signal } = input;
+  const recorded = await readCommand(db, openedEpoch, input.target, 'clone');
+  // A recipient that does not answer is restarting after the copy (or waits for its unit): followed.
+  const followed =
+    recorded !== null &&
+    recorded.state !== 'failed' &&
+    (await cloneSince(input, recorded.commandId).then(
+      (s) => s !== null,
+      () => true,
+    ));
+  if (followed) {
+    input.log?.('clone: following the copy started earlier', {
+      target: input.target,
+      since: recorded!.commandId,
+    });
+  } else {
+    await startClone(input, (recorded?.attempt ?? 0) + 1);
+  }
+  const mark = (await readCommand(db, openedEpoch, input.target, 'clone'))!.commandId;
+  let unreachableSince: number | null = null;
+  for (;;) {
+    try {
+      const s = await cloneSince(input, mark);
+      unreachableSince = null;
+      if (s?.state === 'Completed') {
+        const admin = await input.connectTarget();
+        for (const statement of admin.flavor.cloneFinishedStatements()) await admin.run(statement);
+        await dropCoordinationCopy(admin);
+        await finishClone(input, 'done', `cloned at GTID ${str(s.gtid)}`);
+        return {
+          detail: `${input.target} cloned from ${source.id} at GTID ${str(s.gtid)} (${reason})`,
+          data: { method: 'clone', gtid: str(s.gtid) },
+        };
+      }
+      if (s?.state === 'Failed') {
+        const message = `CLONE failed: ${str(s.errno)} ${str(s.error)}`;
+        await finishClone(input, 'failed', message);
+        throw new ReseedCommandError(message);
+      }
+    } catch (error) {
+      if (error instanceof ReseedCommandError) throw error;
+      // Restarting after the copy (or stopped, waiting for its unit): not an answer yet.
+      unreachableSince ??= Date.now();
+      if (Date.now() - unreachableSince > 600_000)
+        throw new ReseedCommandError(
+          `the server rebuilt by CLONE does not accept connections: ${errorMessage(error)}`,
+          { cause: error },
+        );
+      input.log?.('clone: waiting for the recipient', { error: errorMessage(error) });
+    }
+    try {
+      await sleep(2_000, undefined, { signal });
+    } catch {
+      throw new DeadlineError(`CLONE into ${input.target} still running; the continuation follows it`, {
+        cause: signal.reason,
+      });
+    }
+  }
+}
+
+/** The recipient's last copy if it began at `mark` or later (its own clock); null otherwise. */
+async function cloneSince(input: PhysicalBranchInput, mark: string): Promise<Record<string, unknown> | null> {
+  const admin = await input.connectTarget();
+  const [s] = await admin.query<Record<string, unknown>>(admin.flavor.cloneStatusQuery(), [mark]);
+  return s && str(s.state) !== 'Not Started' && Number(s.current) === 1 ? s : null;
+}
+
+/** Records the copy in the journal (with the recipient's clock), then starts it; returns once it runs. */
+async function startClone(input: PhysicalBranchInput, attempt: number): Promise<void> {
+  const { source, db, openedEpoch, signal } = input;
+  if (signal.aborted) throw new DeadlineError('stopped before starting CLONE', { cause: signal.reason });
   const target = await input.connectTarget();
   await input.beforeRestore();
   await refuseIfReplicatedFrom(target, { notReplicas: [source] });
+  const [now] = await target.query<{ t: unknown }>('SELECT CAST(NOW(6) AS CHAR) AS t');
+  await db.execute(
+    `REPLACE INTO ${T} (opened_epoch, server, stage, attempt, runner, command_id, state, started_at, updated_at)
+     VALUES (?, ?, 'clone', ?, 'sql', ?, 'running', NOW(6), NOW(6))`,
+    [openedEpoch, input.target, attempt, str(now?.t)],
+  );
   const statements = target.flavor.cloneStatements({
     host: source.server.replicationHost,
     port: source.server.replicationPort,
     ...input.donorAccount,
   });
-  for (const [i, s] of statements.entries()) {
+  const undo = async () => {
+    // Not copied: the values persisted for the restart after a copy must not outlive it.
+    for (const u of target.flavor.cloneFinishedStatements()) await target.run(u).catch(() => undefined);
+  };
+  for (const s of statements.slice(0, -1)) {
     try {
       await target.run(s);
     } catch (error) {
-      // The connection drops when the recipient restarts after the copy; 3707: no supervisor restarted it.
-      const errno = error instanceof DbError ? (error.details?.errno as number | undefined) : undefined;
-      if (i === statements.length - 1 && (errno === undefined || errno === 3707)) break;
-      // Not copied: the values persisted for the restart after a copy must not outlive it.
-      for (const undo of target.flavor.cloneFinishedStatements())
-        await target.run(undo).catch(() => undefined);
+      await undo();
+      await finishClone(input, 'failed', errorMessage(error));
       throw error;
     }
   }
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    try {
-      const admin = await input.connectTarget();
-      const [s] = await admin.query<Record<string, unknown>>(admin.flavor.cloneStatusQuery());
-      if (str(s?.state) === 'Completed') {
-        for (const statement of admin.flavor.cloneFinishedStatements()) await admin.run(statement);
-        await dropCoordinationCopy(admin);
-        return {
-          detail: `${target.id} cloned from ${source.id} at GTID ${str(s?.gtid)} (${reason})`,
-          data: { method: 'clone', gtid: str(s?.gtid) },
-        };
-      }
-      if (str(s?.state) === 'Failed')
-        throw new ReseedCommandError(`CLONE failed: ${str(s?.errno)} ${str(s?.error)}`);
-    } catch (error) {
-      if (error instanceof ReseedCommandError || Date.now() > deadline) throw error;
-      input.log?.('clone: waiting for the recipient', { error: errorMessage(error) });
-    }
-    await sleep(2_000, undefined, { signal: input.signal });
-  }
+  // The copy itself: it ends with the recipient's restart (the connection drops; 3707 without a
+  // supervisor), or with an error before anything was replaced. The deadline does not wait for it.
+  const copy = target.run(statements.at(-1)!).then(
+    () => null,
+    (error: unknown) => error,
+  );
+  const stopped = new Promise<'stopped'>((resolve) =>
+    signal.aborted
+      ? resolve('stopped')
+      : signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
+  );
+  const outcome = await Promise.race([copy, stopped]);
+  if (outcome === 'stopped' || outcome === null) return;
+  const errno = outcome instanceof DbError ? (outcome.details?.errno as number | undefined) : undefined;
+  if (errno === undefined || errno === 3707) return;
+  // Refused before copying (privileges, donor list, plugin): nothing was replaced.
+  await undo();
+  await finishClone(input, 'failed', errorMessage(outcome));
+  throw outcome;
+}
+
+async function finishClone(
+  input: PhysicalBranchInput,
+  state: 'done' | 'failed',
+  result: string,
+): Promise<void> {
+  await input.db.execute(
+    `UPDATE ${T} SET state = ?, result = ?, updated_at = NOW(6) WHERE opened_epoch = ? AND server = ? AND stage = 'clone'`,
+    [state, JSON.stringify({ ok: state === 'done', message: result }), input.openedEpoch, input.target],
+  );
 }

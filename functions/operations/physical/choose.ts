@@ -33,7 +33,7 @@ export interface MethodFacts {
 
 export function chooseReseedMethod(f: MethodFacts): { method: ReseedMethod; reason: string } {
   const physical: ReseedMethod = f.mariadb ? 'physical' : 'clone';
-  if (f.alreadyPhysical) return { method: 'physical', reason: 'a physical rebuild is already under way' };
+  if (f.alreadyPhysical) return { method: physical, reason: 'a physical rebuild is already under way' };
   if (f.config.method === 'logical') return { method: 'logical', reason: 'reseed.method is logical' };
   const gb = f.sourceBytes / 1e9;
   const possible = f.mariadb ? f.hostsReachable : f.supportsClone;

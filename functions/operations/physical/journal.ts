@@ -32,9 +32,12 @@ export async function ensureReseedJournal(db: CoordinationDb): Promise<void> {
   await db.execute(RESEED_COMMAND_TABLE);
 }
 
+/** A host command's stage, or `clone`: MySQL's CLONE statement, followed on the recipient. */
+export type JournalStage = PhysicalAction | 'clone';
+
 export interface CommandRow {
   server: string;
-  stage: PhysicalAction;
+  stage: JournalStage;
   attempt: number;
   runner: string;
   commandId: string;
@@ -48,7 +51,7 @@ function toRow(r: Record<string, unknown>): CommandRow {
     v === null || v === undefined ? null : (JSON.parse(str(v)) as V);
   return {
     server: str(r.server),
-    stage: str(r.stage) as PhysicalAction,
+    stage: str(r.stage) as JournalStage,
     attempt: Number(r.attempt),
     runner: str(r.runner),
     commandId: str(r.command_id),
@@ -62,7 +65,7 @@ export async function readCommand(
   db: CoordinationDb,
   openedEpoch: number,
   server: string,
-  stage: PhysicalAction,
+  stage: JournalStage,
 ): Promise<CommandRow | null> {
   const [r] = await db.query<Record<string, unknown>>(
     `SELECT * FROM ${T} WHERE opened_epoch = ? AND server = ? AND stage = ?`,
