@@ -191,6 +191,8 @@ export const ROUND_STEP_LIMITS_MS = {
   teardown: 120_000,
 } as const;
 
+/** How long a round asks for an `Ok` analysis before it takes the primary the analysis names anyway. */
+const CURRENT_PRIMARY_WAIT_MS = 60_000;
 const APP = { user: 'app_writer', password: 'chaos-app-pw' };
 /** A harness that fails this many rounds in a row is broken: the run stops and says so. */
 const MAX_HARNESS_ERRORS_IN_A_ROW = 3;
@@ -577,17 +579,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
      * (its health check times out) must not make the round inject its fault against the wrong server
      * (seen as "could not break replication: db2 is not a replica" while db2 was the primary).
      */
-    const currentPrimary = async (): Promise<ServerHandle> => {
+    const currentPrimary = async (note: (line: string) => void = () => {}): Promise<ServerHandle> => {
       let fallback: ServerHandle | undefined;
-      // By time, not by count: a status can take 15 s and more on a loaded machine.
-      const deadline = Date.now() + 60_000;
-      for (;;) {
+      // By time, not by count: a status can take 15 s and more on a loaded machine, and 31 of them
+      // (the former count) could hold a round for over 15 minutes without a word.
+      const started = Date.now();
+      for (let i = 1; ; i++) {
+        const at = Date.now();
         const r = await status();
         const found = c.serverAt(r.analysis?.primary ?? null);
         if (found && r.analysis?.code === 'Ok') return found;
+        note(`status ${i} (${((Date.now() - at) / 1000).toFixed(1)} s): ${describeAnalysis(r)}`);
         fallback = found ?? fallback;
-        if (Date.now() > deadline) {
-          if (fallback) return fallback;
+        if (Date.now() - started > CURRENT_PRIMARY_WAIT_MS) {
+          if (fallback) {
+            out(
+              `  not Ok after ${i} statuses in ${((Date.now() - started) / 1000).toFixed(1)} s: taking ${fallback.name} as the primary (last: ${describeAnalysis(r)})`,
+            );
+            return fallback;
+          }
           throw new Error(`no primary in the analysis (${r.analysis?.code ?? r.error?.message})`);
         }
         await sleep(1_000);
@@ -751,10 +761,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       const L = ROUND_STEP_LIMITS_MS;
       try {
         await watch.within(roundLimitMs, async () => {
-          const primary = await watch.step(
-            'the current primary (status runs)',
-            L.currentPrimary,
-            currentPrimary,
+          const primary = await watch.step('the current primary (status runs)', L.currentPrimary, () =>
+            currentPrimary(watch.note),
           );
           watch.note(`primary ${primary.name}`);
           const replicas = c.servers.filter((s) => s !== primary);
@@ -897,10 +905,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           recoverS.push(took);
 
           // Invariants.
-          const finalPrimary = await watch.step(
-            'the final primary (status runs)',
-            L.currentPrimary,
-            currentPrimary,
+          const finalPrimary = await watch.step('the final primary (status runs)', L.currentPrimary, () =>
+            currentPrimary(watch.note),
           );
           // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
           // Promote leaves the step 'already-done' to the one that takes over.
