@@ -424,6 +424,25 @@ export function describeReports(reports: readonly CycleReport[]): string {
     .join('; ');
 }
 
+/**
+ * How a round that ran past a limit counts: a watchdog invocation that never returned is a violation
+ * (no report: the "no silent crash" invariant); anything else stuck (a server start, a check, a child
+ * process's pipes) is the harness's. The text names what the round waited for, its steps and
+ * invocations, and the tails of the cluster's logs (StallWatch.stalled()).
+ */
+export function stalledRound(
+  round: number,
+  fault: Fault,
+  watch: StallWatch,
+  error: Error,
+): { verdict: 'violation' | 'harness error'; text: string } {
+  const watchdog = watch.stalledAt?.startsWith('waiting for watchdog invocation') ?? false;
+  return {
+    verdict: watchdog ? 'violation' : 'harness error',
+    text: `round ${round} (${fault}) stalled: ${error.message}`,
+  };
+}
+
 /** The analysis of a status run in a line: the code, the primary, the servers it is about, its evidence. */
 function describeAnalysis(report: CycleReport): string {
   const a = report.analysis;
@@ -1022,9 +1041,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
         if (isStall(error)) {
           // A watchdog invocation that never returned is the watchdog's fault (no report: a silent
           // crash); anything else stuck is the harness's. The stuck work may still run: stop here.
-          const text = `round ${round} (${fault}) stalled: ${error.message}`;
-          if (watch.stalledAt?.startsWith('waiting for watchdog invocation')) violate(text);
-          else harnessFailure(text);
+          const stall = stalledRound(round, fault, watch, error);
+          if (stall.verdict === 'violation') violate(stall.text);
+          else harnessFailure(stall.text);
           out(`stopping after round ${round}: it stalled (its work may still be running)`);
           break;
         }
