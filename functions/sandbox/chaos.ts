@@ -561,7 +561,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           '--table-size=500',
           'prepare',
         ],
-        { stdio: 'ignore' },
+        // Synchronous: a prepare that hung would block every timer of the run, the test's too.
+        { stdio: 'ignore', timeout: 180_000 },
       );
     }
     for (const r of c.replicas) await c.waitForReplication(r);
@@ -869,13 +870,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
               const target = primary; // the old primary is the one rebuilt
               store = storeRestartingOnRestore(baseStore, () => {
                 watch.note(`${target.name}: its restore began; restarting it in the background`);
-                background.push(
-                  sleep(Math.floor(p1 * 1_500)).then(async () => {
-                    await target.restart().catch(async () => target.start());
-                    note = `${target.name} restarted during its restore`;
-                    watch.note(note);
-                  }),
-                );
+                const restart = sleep(Math.floor(p1 * 1_500)).then(async () => {
+                  await target.restart().catch(async () => target.start());
+                  note = `${target.name} restarted during its restore`;
+                  watch.note(note);
+                });
+                // Handled here too: a round that stalls before it awaits the restart must not leave a
+                // failed restart as an unhandled rejection (the test runner fails the whole run on one).
+                restart.catch(() => undefined);
+                background.push(restart);
               });
               break;
             }
