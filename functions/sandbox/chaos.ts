@@ -181,8 +181,11 @@ export const ROUND_STEP_LIMITS_MS = {
   fault: 180_000,
   /** A watchdog run in a child process: its start (up to 120 s), its run until killed, its output. */
   childCycle: 240_000,
-  /** One in-process invocation of every group's watchdog (its own timeouts bound each query). */
-  invocation: 240_000,
+  /**
+   * One in-process invocation of every group's watchdog (its own timeouts bound each query). Seen at
+   * load 30: a recover with its reseed took 192 s.
+   */
+  invocation: 300_000,
   /** A server restarted in the background by a fault. */
   background: 150_000,
   /** One invariant check (its own deadlines are about 60-120 s). */
@@ -453,7 +456,7 @@ function describeAnalysis(report: CycleReport): string {
 export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
-  const roundLimitMs = (options.roundLimitS ?? (options.roundTimeoutS ?? 240) + 150) * 1000;
+  const roundLimitMs = (options.roundLimitS ?? (options.roundTimeoutS ?? 240) + 210) * 1000;
   const schedule = faultSchedule(
     options.seed,
     options.rounds,
