@@ -41,6 +41,7 @@ import { CheckerUnreachable, checkerConfig, checksumWithin, retryWithin } from '
 import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
 import { sandboxRouterSwitch } from './drill.js';
 import type { ClusterFlavor, RouterKindName } from './harness/cluster.js';
+import { isStall, StallWatch } from './harness/diagnostics.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
 import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
 import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
@@ -73,6 +74,13 @@ export interface ChaosOptions {
   groups?: number;
   /** A round that is not `Ok` again after this long is a violation. */
   roundTimeoutS?: number;
+  /**
+   * The hard limit of a whole round (fault, recovery, invariants; default `roundTimeoutS` + 150 s).
+   * Every await of a round also has a limit of its own (ROUND_STEP_LIMITS_MS); a round past either
+   * fails with what it was waiting for, the steps and invocations before it and the cluster's log
+   * tails, and the run stops there (the stuck work may still be running).
+   */
+  roundLimitS?: number;
   /** Also run sysbench oltp_write_only through every router (default: when sysbench is installed). */
   sysbench?: boolean;
   out?: (line: string) => void;
@@ -162,6 +170,32 @@ export function faultSchedule(
   });
 }
 
+/**
+ * The limit of each await of a round that could wait without end (a step past its limit fails the
+ * round, naming the step: see ChaosOptions.roundLimitS). Generous: a loaded 2-core machine.
+ */
+export const ROUND_STEP_LIMITS_MS = {
+  /** The primary by the watchdog's analysis (statuses for up to 60 s, then its best guess). */
+  currentPrimary: 150_000,
+  /** A fault's own actions: a kill -9, a restart (stop 30 s + start 60 s), routers moving (60 s). */
+  fault: 180_000,
+  /** A watchdog run in a child process: its start (up to 120 s), its run until killed, its output. */
+  childCycle: 240_000,
+  /**
+   * One in-process invocation of every group's watchdog (its own timeouts bound each query). Seen at
+   * load 30: a recover with its reseed took 192 s.
+   */
+  invocation: 300_000,
+  /** A server restarted in the background by a fault. */
+  background: 150_000,
+  /** One invariant check (its own deadlines are about 60-120 s). */
+  check: 240_000,
+  /** Stopping one part of the run (the probe, the writer, a load, the cluster). */
+  teardown: 120_000,
+} as const;
+
+/** How long a round asks for an `Ok` analysis before it takes the primary the analysis names anyway. */
+const CURRENT_PRIMARY_WAIT_MS = 60_000;
 const APP = { user: 'app_writer', password: 'chaos-app-pw' };
 /** A harness that fails this many rounds in a row is broken: the run stops and says so. */
 const MAX_HARNESS_ERRORS_IN_A_ROW = 3;
@@ -393,6 +427,25 @@ export function describeReports(reports: readonly CycleReport[]): string {
     .join('; ');
 }
 
+/**
+ * How a round that ran past a limit counts: a watchdog invocation that never returned is a violation
+ * (no report: the "no silent crash" invariant); anything else stuck (a server start, a check, a child
+ * process's pipes) is the harness's. The text names what the round waited for, its steps and
+ * invocations, and the tails of the cluster's logs (StallWatch.stalled()).
+ */
+export function stalledRound(
+  round: number,
+  fault: Fault,
+  watch: StallWatch,
+  error: Error,
+): { verdict: 'violation' | 'harness error'; text: string } {
+  const watchdog = watch.stalledAt?.startsWith('waiting for watchdog invocation') ?? false;
+  return {
+    verdict: watchdog ? 'violation' : 'harness error',
+    text: `round ${round} (${fault}) stalled: ${error.message}`,
+  };
+}
+
 /** The analysis of a status run in a line: the code, the primary, the servers it is about, its evidence. */
 function describeAnalysis(report: CycleReport): string {
   const a = report.analysis;
@@ -403,6 +456,7 @@ function describeAnalysis(report: CycleReport): string {
 export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const roundTimeoutMs = (options.roundTimeoutS ?? 240) * 1000;
+  const roundLimitMs = (options.roundLimitS ?? (options.roundTimeoutS ?? 240) + 210) * 1000;
   const schedule = faultSchedule(
     options.seed,
     options.rounds,
@@ -510,7 +564,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           '--table-size=500',
           'prepare',
         ],
-        { stdio: 'ignore' },
+        // Synchronous: a prepare that hung would block every timer of the run, the test's too.
+        { stdio: 'ignore', timeout: 180_000 },
       );
     }
     for (const r of c.replicas) await c.waitForReplication(r);
@@ -543,19 +598,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
 
     /**
      * The primary by the watchdog's own analysis. A round starts from an `Ok` cluster, so the view is
-     * asked again (up to 30 s) until it says `Ok`: a router that flaps for a moment under the load
+     * asked again (for up to 60 s) until it says `Ok`: a router that flaps for a moment under the load
      * (its health check times out) must not make the round inject its fault against the wrong server
      * (seen as "could not break replication: db2 is not a replica" while db2 was the primary).
      */
-    const currentPrimary = async (): Promise<ServerHandle> => {
+    const currentPrimary = async (note: (line: string) => void = () => {}): Promise<ServerHandle> => {
       let fallback: ServerHandle | undefined;
-      for (let i = 0; ; i++) {
+      // By time, not by count: a status can take 15 s and more on a loaded machine, and 31 of them
+      // (the former count) could hold a round for over 15 minutes without a word.
+      const started = Date.now();
+      for (let i = 1; ; i++) {
+        const at = Date.now();
         const r = await status();
         const found = c.serverAt(r.analysis?.primary ?? null);
         if (found && r.analysis?.code === 'Ok') return found;
+        note(`status ${i} (${((Date.now() - at) / 1000).toFixed(1)} s): ${describeAnalysis(r)}`);
         fallback = found ?? fallback;
-        if (i >= 30) {
-          if (fallback) return fallback;
+        if (Date.now() - started > CURRENT_PRIMARY_WAIT_MS) {
+          if (fallback) {
+            out(
+              `  not Ok after ${i} statuses in ${((Date.now() - started) / 1000).toFixed(1)} s: taking ${fallback.name} as the primary (last: ${describeAnalysis(r)})`,
+            );
+            return fallback;
+          }
           throw new Error(`no primary in the analysis (${r.analysis?.code ?? r.error?.message})`);
         }
         await sleep(1_000);
@@ -698,6 +763,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     };
 
     const runStart = Date.now();
+    // Started above; named again for the round closures (a `let` is not narrowed inside them).
+    const liveWriter = writer;
+    const liveProbe = probe;
     let roundsDone = 0;
     let harnessInARow = 0;
     for (let round = 1; round <= options.rounds; round++) {
@@ -709,225 +777,282 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       const { fault, params } = schedule[round - 1]!;
       const [p1 = 0, p2 = 0, p3 = 0] = params;
       faults[fault] = (faults[fault] ?? 0) + 1;
+      // What the round is waiting for, step by step, and every invocation's line: a round that stalls
+      // says where (with the log tails of the cluster's servers and routers), instead of hanging the run.
+      const watch = new StallWatch(`round ${round} (${fault})`, 1_000);
+      watch.folder(c.dir);
+      const L = ROUND_STEP_LIMITS_MS;
       try {
-        const primary = await currentPrimary();
-        const replicas = c.servers.filter((s) => s !== primary);
-        const replica = replicas[Math.floor(p2 * replicas.length)]!;
-        const windowsBefore = probe.windows;
-        const background: Promise<unknown>[] = [];
-        let store: () => ObjectStore = baseStore;
-        const outage = { down: false, hits: 0 };
-        let firstTrigger: Invocation['trigger'] = 'alarm';
-        let note = '';
-        const t0 = Date.now();
+        await watch.within(roundLimitMs, async () => {
+          const primary = await watch.step('the current primary (status runs)', L.currentPrimary, () =>
+            currentPrimary(watch.note),
+          );
+          watch.note(`primary ${primary.name}`);
+          const replicas = c.servers.filter((s) => s !== primary);
+          const replica = replicas[Math.floor(p2 * replicas.length)]!;
+          const windowsBefore = liveProbe.windows;
+          const background: Promise<unknown>[] = [];
+          let store: () => ObjectStore = baseStore;
+          const outage = { down: false, hits: 0 };
+          let firstTrigger: Invocation['trigger'] = 'alarm';
+          let note = '';
+          const t0 = Date.now();
 
-        /** kill -9 the primary; restart it once every router has moved, after a random pause. */
-        const killPrimary = async (): Promise<void> => {
-          await primary.kill9();
-          await waitRoutersOn(replica);
-          await sleep(Math.floor(p3 * 3_000));
-          await primary.start();
-        };
+          /** kill -9 the primary; restart it once every router has moved, after a random pause. */
+          const killPrimary = async (): Promise<void> => {
+            await watch.step(`kill -9 of the primary ${primary.name}`, L.fault, () => primary.kill9());
+            await watch.step(`every router on ${replica.name}`, L.fault, () => waitRoutersOn(replica));
+            await sleep(Math.floor(p3 * 3_000));
+            await watch.step(`the start of ${primary.name}`, L.fault, () => primary.start());
+          };
 
-        switch (fault) {
-          case 'kill-primary':
-            await killPrimary();
-            break;
-          case 'hang-primary': {
-            const long = p1 >= 0.3;
-            await primary.pause();
-            if (long) await waitRoutersOn(replica);
-            else await sleep(800);
-            await primary.resume();
-            note = long ? 'long hang (routers moved)' : 'short hang (below detection)';
-            break;
-          }
-          case 'kill-replica':
-            await replica.kill9();
-            await sleep(Math.floor(p1 * 5_000));
-            await replica.start();
-            break;
-          case 'break-replication':
-            await c.breakReplication(replica).catch((e: unknown) => {
-              note = `could not break replication: ${errorMessage(e)}`;
-            });
-            break;
-          case 'restart-router': {
-            const r = c.routers[Math.floor(p1 * c.routers.length)]!;
-            await r.restart();
-            note = `router ${r.port}`;
-            break;
-          }
-          case 'kill-operation-master': {
-            await killPrimary();
-            const killAfter = 300 + Math.floor(p1 * 8_000);
-            const res = await childCycle(round, c.groups[0]!.name, killAfter);
-            note = `master ${res === 'killed' ? `killed ${killAfter} ms into its run` : 'finished before its kill'}`;
-            firstTrigger = 'schedule';
-            break;
-          }
-          case 'concurrent-triggers': {
-            await killPrimary();
-            const all = await Promise.all(
-              (['schedule', 'alarm', 'console'] as const).map((t) => invokeAll(round, t)),
-            );
-            note = `${all.flat().length} invocations at once`;
-            firstTrigger = 'schedule';
-            break;
-          }
-          case 'store-down-during-reseed':
-            await killPrimary();
-            outage.down = true;
-            store = storeWithOutage(baseStore, outage);
-            break;
-          case 'restart-mid-reseed': {
-            await killPrimary();
-            const target = primary; // the old primary is the one rebuilt
-            store = storeRestartingOnRestore(baseStore, () => {
-              background.push(
-                sleep(Math.floor(p1 * 1_500)).then(async () => {
+          switch (fault) {
+            case 'kill-primary':
+              await killPrimary();
+              break;
+            case 'hang-primary': {
+              const long = p1 >= 0.3;
+              await watch.step(`SIGSTOP of the primary ${primary.name}`, L.fault, () => primary.pause());
+              if (long)
+                await watch.step(`every router on ${replica.name}`, L.fault, () => waitRoutersOn(replica));
+              else await sleep(800);
+              await watch.step(`SIGCONT of ${primary.name}`, L.fault, () => primary.resume());
+              note = long ? 'long hang (routers moved)' : 'short hang (below detection)';
+              break;
+            }
+            case 'kill-replica':
+              await watch.step(`kill -9 of the replica ${replica.name}`, L.fault, () => replica.kill9());
+              await sleep(Math.floor(p1 * 5_000));
+              await watch.step(`the start of ${replica.name}`, L.fault, () => replica.start());
+              break;
+            case 'break-replication':
+              await watch
+                .step(`a conflicting row on ${replica.name}`, L.fault, () => c.breakReplication(replica))
+                .catch((e: unknown) => {
+                  if (isStall(e)) throw e;
+                  note = `could not break replication: ${errorMessage(e)}`;
+                });
+              break;
+            case 'restart-router': {
+              const r = c.routers[Math.floor(p1 * c.routers.length)]!;
+              await watch.step(`the restart of router ${r.port}`, L.fault, () => r.restart());
+              note = `router ${r.port}`;
+              break;
+            }
+            case 'kill-operation-master': {
+              await killPrimary();
+              const killAfter = 300 + Math.floor(p1 * 8_000);
+              const res = await watch.step(
+                `the operation master of ${c.groups[0]!.name} in a child process (kill after ${killAfter} ms)`,
+                L.childCycle,
+                () => childCycle(round, c.groups[0]!.name, killAfter),
+              );
+              note = `master ${res === 'killed' ? `killed ${killAfter} ms into its run` : 'finished before its kill'}`;
+              firstTrigger = 'schedule';
+              break;
+            }
+            case 'concurrent-triggers': {
+              await killPrimary();
+              const all = await watch.step(
+                'watchdog invocations by every trigger at once',
+                L.invocation,
+                () =>
+                  Promise.all((['schedule', 'alarm', 'console'] as const).map((t) => invokeAll(round, t))),
+              );
+              note = `${all.flat().length} invocations at once`;
+              firstTrigger = 'schedule';
+              break;
+            }
+            case 'store-down-during-reseed':
+              await killPrimary();
+              outage.down = true;
+              store = storeWithOutage(baseStore, outage);
+              break;
+            case 'restart-mid-reseed': {
+              await killPrimary();
+              const target = primary; // the old primary is the one rebuilt
+              store = storeRestartingOnRestore(baseStore, () => {
+                watch.note(`${target.name}: its restore began; restarting it in the background`);
+                const restart = sleep(Math.floor(p1 * 1_500)).then(async () => {
                   await target.restart().catch(async () => target.start());
                   note = `${target.name} restarted during its restore`;
-                }),
+                  watch.note(note);
+                });
+                // Handled here too: a round that stalls before it awaits the restart must not leave a
+                // failed restart as an unhandled rejection (the test runner fails the whole run on one).
+                restart.catch(() => undefined);
+                background.push(restart);
+              });
+              break;
+            }
+          }
+
+          // Watchdog invocations, as the triggers would, until Ok (or the round's time is up). What each
+          // one saw and did is kept: a round that is not Ok in time says what every invocation was at.
+          let code: string | null = null;
+          let attempt = 0;
+          const invocations: string[] = [];
+          for (;;) {
+            const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
+            const invokedAt = Date.now();
+            const reports = await watch.step(
+              `watchdog invocation ${attempt + 1} (${trigger}) of every group`,
+              L.invocation,
+              () => invokeAll(round, trigger, store),
+            );
+            attempt++;
+            invocations.push(
+              `+${((invokedAt - t0) / 1000).toFixed(1)} s invocation ${attempt} (${trigger}, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(reports)}`,
+            );
+            watch.note(invocations.at(-1)!);
+            if (outage.down && attempt >= 1) {
+              // Storage is back for the following invocations.
+              outage.down = false;
+              store = baseStore;
+            }
+            if (fault === 'restart-mid-reseed' && attempt >= 2) store = baseStore;
+            if (background.length > 0)
+              await watch.step('the restart in the background', L.background, () => Promise.all(background));
+            const s = await watch.step('a status run', L.check, status);
+            code = s.analysis?.code ?? null;
+            invocations.push(`  then: ${describeAnalysis(s)}`);
+            watch.note(invocations.at(-1)!);
+            if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
+            if (Date.now() - t0 > roundTimeoutMs) {
+              violate(
+                `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code}); ${attempt} invocations${note ? `; ${note}` : ''}:\n${invocations.slice(-24).join('\n')}`,
               );
-            });
-            break;
+              break;
+            }
+            await sleep(1_000);
           }
-        }
+          const took = (Date.now() - t0) / 1000;
+          recoverS.push(took);
 
-        // Watchdog invocations, as the triggers would, until Ok (or the round's time is up). What each
-        // one saw and did is kept: a round that is not Ok in time says what every invocation was at.
-        let code: string | null = null;
-        let attempt = 0;
-        const invocations: string[] = [];
-        for (;;) {
-          const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
-          const invokedAt = Date.now();
-          const reports = await invokeAll(round, trigger, store);
-          attempt++;
-          invocations.push(
-            `+${((invokedAt - t0) / 1000).toFixed(1)} s invocation ${attempt} (${trigger}, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(reports)}`,
+          // Invariants.
+          const finalPrimary = await watch.step('the final primary (status runs)', L.currentPrimary, () =>
+            currentPrimary(watch.note),
           );
-          if (outage.down && attempt >= 1) {
-            // Storage is back for the following invocations.
-            outage.down = false;
-            store = baseStore;
-          }
-          if (fault === 'restart-mid-reseed' && attempt >= 2) store = baseStore;
-          await Promise.all(background);
-          const s = await status();
-          code = s.analysis?.code ?? null;
-          invocations.push(`  then: ${describeAnalysis(s)}`);
-          if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
-          if (Date.now() - t0 > roundTimeoutMs) {
-            violate(
-              `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code}); ${attempt} invocations${note ? `; ${note}` : ''}:\n${invocations.slice(-24).join('\n')}`,
-            );
-            break;
-          }
-          await sleep(1_000);
-        }
-        const took = (Date.now() - t0) / 1000;
-        recoverS.push(took);
-
-        // Invariants.
-        const finalPrimary = await currentPrimary();
-        // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
-        // Promote leaves the step 'already-done' to the one that takes over.
-        if (finalPrimary !== primary) failovers++;
-        // The checker's own connections (functions/sandbox/checker.ts): generous timeouts, retried within
-        // a deadline; a server it still cannot reach is a harness error, not a violation, and the other
-        // checks of the round still run.
-        const checkFailed = (e: unknown, violation: string): void => {
-          if (e instanceof CheckerUnreachable)
-            harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
-          else violate(violation);
-        };
-        for (const r of c.servers.filter((s) => s !== finalPrimary)) {
-          await retryWithin(`replication of ${r.name}`, () => c.waitForReplication(r, 60_000)).catch(
-            (e: unknown) => checkFailed(e, `round ${round}: ${r.name} not caught up: ${errorMessage(e)}`),
-          );
-        }
-        for (const r of c.servers.filter((s) => s !== finalPrimary)) {
-          const cmp = await checksumWithin(checkerConfig(config), finalPrimary.address, r.address).catch(
-            (e: unknown) => {
-              checkFailed(e, `round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
-              return null;
-            },
-          );
-          if (cmp && !cmp.consistent)
-            violate(
-              `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing, ranPast: cmp.ranPast })}; ${await ackedDiff(finalPrimary, r).catch((e: unknown) => errorMessage(e))}`,
-            );
-        }
-        // Taken before the primary is read: a write acknowledged after the read is not yet "lost".
-        const ackedNow = writer.ids();
-        const present = new Set(
-          (
-            await retryWithin('acknowledged writes on the primary', () =>
-              finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`),
-            )
-          ).map((r) => String(r.id)),
-        );
-        const lost = [...ackedNow].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
-        if (lost.length > lostAckedWrites) {
-          const byId = new Map(writer.acks.map((a) => [a.id, a]));
-          const evidence = lost.slice(0, 5).map((id) => {
-            const a = byId.get(id);
-            return `${id} (acknowledged by server ${a?.serverId} through ${a?.group} at ${a ? new Date(a.atMs).toISOString() : '?'})`;
-          });
-          violate(
-            `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${evidence.join(', ')}`,
-          );
-        }
-        lostAckedWrites = lost.length;
-        maxLost = Math.max(maxLost, lost.length);
-        onlySalvaged = [...ackedNow].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
-        for (const s of c.servers) {
-          const rows = await retryWithin(`operation rows on ${s.name}`, () =>
-            s.query(
-              `SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`,
-            ),
-          ).catch((e: unknown) => {
-            // No ongoing_failover schema yet is no leftover; a server out of reach is reported.
+          // Counted by the outcome (a new primary), not by Promote steps: a master killed after its
+          // Promote leaves the step 'already-done' to the one that takes over.
+          if (finalPrimary !== primary) failovers++;
+          // The checker's own connections (functions/sandbox/checker.ts): generous timeouts, retried within
+          // a deadline; a server it still cannot reach is a harness error, not a violation, and the other
+          // checks of the round still run.
+          const checkFailed = (e: unknown, violation: string): void => {
+            if (isStall(e)) throw e;
             if (e instanceof CheckerUnreachable)
               harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
-            return [{ n: 0, expired: 0 }];
-          });
-          if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
-            violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
-        }
-        const procs = processTable();
-        const daemon = c.flavorName === 'mysql' ? 'sbin/mysqld' : 'mariadbd';
-        const daemons = procs.filter((p) => p.args.includes(daemon) && p.args.includes(c.dir));
-        if (daemons.length !== c.servers.length)
-          violate(`round ${round}: ${daemons.length} ${daemon} processes for ${c.servers.length} servers`);
-        const strays = procs.filter(
-          // Ours only: other runs on the machine have their own cluster folders and ports.
-          (p) =>
-            (/chaos-child/.test(p.args) && p.args.includes(c.dir)) ||
-            (/^\S*(mariadb-binlog|mysqlbinlog)\s/.test(p.args) &&
-              c.servers.some((s) => p.args.includes(`${s.port}`))),
-        );
-        if (strays.length > 0)
-          violate(
-            `round ${round}: leaked processes: ${strays.map((p) => `${p.pid} ${p.args.slice(0, 80)}`).join('; ')}`,
+            else violate(violation);
+          };
+          for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+            await watch
+              .step(`replication of ${r.name}`, L.check, () =>
+                retryWithin(`replication of ${r.name}`, () => c.waitForReplication(r, 60_000)),
+              )
+              .catch((e: unknown) =>
+                checkFailed(e, `round ${round}: ${r.name} not caught up: ${errorMessage(e)}`),
+              );
+          }
+          for (const r of c.servers.filter((s) => s !== finalPrimary)) {
+            const cmp = await watch
+              .step(`the checksums of ${r.name} and ${finalPrimary.name}`, L.check, () =>
+                checksumWithin(checkerConfig(config), finalPrimary.address, r.address),
+              )
+              .catch((e: unknown) => {
+                checkFailed(e, `round ${round}: checksum of ${r.name} failed: ${errorMessage(e)}`);
+                return null;
+              });
+            if (cmp && !cmp.consistent)
+              violate(
+                `round ${round} (${fault}): ${r.name} differs from the primary ${finalPrimary.name}: ${JSON.stringify({ differing: cmp.differing.map((d) => d.table), missing: cmp.missing, ranPast: cmp.ranPast })}; ${await watch.step(`the acknowledged ids on ${finalPrimary.name} and ${r.name}`, L.check, () => ackedDiff(finalPrimary, r)).catch((e: unknown) => errorMessage(e))}`,
+              );
+          }
+          // Taken before the primary is read: a write acknowledged after the read is not yet "lost".
+          const ackedNow = liveWriter.ids();
+          const present = new Set(
+            (
+              await watch.step(`the acknowledged writes on ${finalPrimary.name}`, L.check, () =>
+                retryWithin('acknowledged writes on the primary', () =>
+                  finalPrimary.query(`SELECT id FROM ${WRITER_SCHEMA}.${WRITER_TABLE}`),
+                ),
+              )
+            ).map((r) => String(r.id)),
           );
-        const newWindows = probe.windows - windowsBefore;
-        if (newWindows > 0)
-          violate(
-            `round ${round} (${fault}): ${newWindows} split-brain window(s): ${probe.evidence.slice(-newWindows).join(' | ')}`,
+          const lost = [...ackedNow].filter((id) => !present.has(id) && !salvaged.has(`@1=${id}`));
+          if (lost.length > lostAckedWrites) {
+            const byId = new Map(liveWriter.acks.map((a) => [a.id, a]));
+            const evidence = lost.slice(0, 5).map((id) => {
+              const a = byId.get(id);
+              return `${id} (acknowledged by server ${a?.serverId} through ${a?.group} at ${a ? new Date(a.atMs).toISOString() : '?'})`;
+            });
+            violate(
+              `round ${round} (${fault}): ${lost.length} acknowledged writes lost, e.g. ${evidence.join(', ')}`,
+            );
+          }
+          lostAckedWrites = lost.length;
+          maxLost = Math.max(maxLost, lost.length);
+          onlySalvaged = [...ackedNow].filter((id) => !present.has(id) && salvaged.has(`@1=${id}`)).length;
+          for (const s of c.servers) {
+            const rows = await watch
+              .step(`the operation rows on ${s.name}`, L.check, () =>
+                retryWithin(`operation rows on ${s.name}`, () =>
+                  s.query(
+                    `SELECT COUNT(*) AS n, SUM(lease_until < NOW(6)) AS expired FROM ongoing_failover.operation`,
+                  ),
+                ),
+              )
+              .catch((e: unknown) => {
+                // No ongoing_failover schema yet is no leftover; a server out of reach is reported.
+                if (isStall(e)) throw e;
+                if (e instanceof CheckerUnreachable)
+                  harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
+                return [{ n: 0, expired: 0 }];
+              });
+            if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)
+              violate(`round ${round}: leftover ongoing_failover operation on ${s.name} after its lease`);
+          }
+          const procs = processTable();
+          const daemon = c.flavorName === 'mysql' ? 'sbin/mysqld' : 'mariadbd';
+          const daemons = procs.filter((p) => p.args.includes(daemon) && p.args.includes(c.dir));
+          if (daemons.length !== c.servers.length)
+            violate(`round ${round}: ${daemons.length} ${daemon} processes for ${c.servers.length} servers`);
+          const strays = procs.filter(
+            // Ours only: other runs on the machine have their own cluster folders and ports.
+            (p) =>
+              (/chaos-child/.test(p.args) && p.args.includes(c.dir)) ||
+              (/^\S*(mariadb-binlog|mysqlbinlog)\s/.test(p.args) &&
+                c.servers.some((s) => p.args.includes(`${s.port}`))),
           );
+          if (strays.length > 0)
+            violate(
+              `round ${round}: leaked processes: ${strays.map((p) => `${p.pid} ${p.args.slice(0, 80)}`).join('; ')}`,
+            );
+          const newWindows = liveProbe.windows - windowsBefore;
+          if (newWindows > 0)
+            violate(
+              `round ${round} (${fault}): ${newWindows} split-brain window(s): ${liveProbe.evidence.slice(-newWindows).join(' | ')}`,
+            );
 
-        const summary = writer.summary();
-        out(
-          `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
-        );
-        // A round that passed but took over half its time says where the time went.
-        if (code === 'Ok' && took * 1000 > roundTimeoutMs / 2)
-          out(`  slow round ${round}: ${attempt} invocations:\n${invocations.slice(-24).join('\n')}`);
+          const summary = liveWriter.summary();
+          out(
+            `round ${String(round).padStart(3)}/${options.rounds} ${fault.padEnd(26)} ${code === 'Ok' ? 'Ok' : `NOT OK (${code})`} in ${took.toFixed(1)} s; primary ${finalPrimary.name}; failovers ${failovers}; acked ${summary.acked}; violations ${violations.length}${note ? `; ${note}` : ''}`,
+          );
+          // A round that passed but took over half its time says where the time went.
+          if (code === 'Ok' && took * 1000 > roundTimeoutMs / 2)
+            out(`  slow round ${round}: ${attempt} invocations:\n${invocations.slice(-24).join('\n')}`);
+        });
         harnessInARow = 0;
       } catch (error) {
+        if (isStall(error)) {
+          // A watchdog invocation that never returned is the watchdog's fault (no report: a silent
+          // crash); anything else stuck is the harness's. The stuck work may still run: stop here.
+          const stall = stalledRound(round, fault, watch, error);
+          if (stall.verdict === 'violation') violate(stall.text);
+          else harnessFailure(stall.text);
+          out(`stopping after round ${round}: it stalled (its work may still be running)`);
+          break;
+        }
         // The harness failed (a server that would not start, a query of the checker): the round proves
         // nothing either way. It is reported as such; the next round starts from an Ok cluster again.
         harnessInARow++;
@@ -967,11 +1092,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       seed: options.seed,
     };
   } finally {
-    await probe?.stop();
-    await writer?.stop();
-    await Promise.all(loads.map((l) => l.stop()));
+    // Each part stopped within a limit: a part that will not stop is reported (a harness error) and
+    // the others are still stopped; the harness reaper ends what is left of the cluster's processes.
+    const end = new StallWatch('the end of the chaos run', 1_000);
+    if (cluster) end.folder(cluster.dir);
+    const stopPart = async (what: string, stop: () => Promise<unknown>): Promise<void> => {
+      await end.step(what, ROUND_STEP_LIMITS_MS.teardown, stop).catch((e: unknown) => {
+        harnessFailure(`stopping ${what}: ${errorMessage(e)}`);
+      });
+    };
+    if (probe) await stopPart('the split-brain probe', () => probe!.stop());
+    if (writer) await stopPart('the writer', () => writer!.stop());
+    await stopPart('the sysbench loads', () => Promise.all(loads.map((l) => l.stop())));
     for (const child of children) child.kill('SIGKILL');
-    await production?.stop();
-    await cluster?.stop();
+    if (production) await stopPart('the AWS stand-in', () => production!.stop());
+    if (cluster) await stopPart('the cluster', () => cluster!.stop());
   }
 }

@@ -14,10 +14,21 @@ import { LOADED_MACHINE_TIMEOUTS } from '../../functions/sandbox/drill.js';
 import { MYSQL_SKIP_REASON } from '../harness/flavors.js';
 import { filesUnder, journalText, leaks } from '../harness/secrets.js';
 
+/**
+ * Keeps the run's lines for the assertions and prints each as it comes: a run the test runner's own
+ * timeout ends still shows how far it got.
+ */
+function collect(label: string, lines: string[]): (line: string) => void {
+  return (line) => {
+    lines.push(line);
+    console.log(`[${label}] ${line}`);
+  };
+}
+
 describe('chaos (short run)', () => {
   it('survives five seeded faults under load with every invariant kept', async () => {
     const lines: string[] = [];
-    const details = await runChaos({ rounds: 5, seed: 1, out: (l) => lines.push(l) });
+    const details = await runChaos({ rounds: 5, seed: 1, out: collect('chaos mariadb', lines) });
     expect(details.violations, lines.join('\n')).toEqual([]);
     expect(details.harnessErrors, lines.join('\n')).toEqual([]);
     expect(details.result).toMatchObject({
@@ -81,7 +92,7 @@ describe('chaos (short run)', () => {
         rounds: 5,
         seed: 1,
         production: true,
-        out: (l) => lines.push(l),
+        out: collect('chaos production', lines),
         reportsDir,
         functionLog: (l) => functionLog.push(l),
         inspect,
@@ -127,9 +138,16 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('chaos (short run) on MySQL 9.7 behi
       // The suite shares a 2-core machine: with production-like 1 s connects, a run at load 200-450 saw
       // every router time out for 240 s (RoutersUnknown, so the watchdog rightly did nothing).
       timeouts: LOADED_MACHINE_TIMEOUTS,
-      out: (l) => lines.push(l),
+      // Every await of a round has a limit (ROUND_STEP_LIMITS_MS), and a round as a whole this one: a
+      // stuck round ends as a report naming what it waited for, long before the test's timeout
+      // (two rounds of 450 s, the cluster's start and stop). A round at load 30 took 300 s (a reseed
+      // of 98 s in an invocation of 192 s).
+      roundLimitS: 450,
+      out: collect('chaos mysql', lines),
     });
     expect(details.violations, lines.join('\n')).toEqual([]);
+    // A stalled round is a harness error unless a watchdog invocation was what never returned.
+    expect(details.harnessErrors, lines.join('\n')).toEqual([]);
     expect(details.result).toMatchObject({
       bench: 'chaos',
       flavor: 'mysql',

@@ -104,6 +104,10 @@ export class StallWatch {
   private readonly steps: Array<{ at: number; text: string }> = [];
   private readonly folders = new Set<string>();
   private readonly started = Date.now();
+  /** The step() under way, if any: what a stall was waiting for even after later notes. */
+  private current: { text: string; at: number } | null = null;
+  /** Set once a limit of within() or step() has fired: the chain's work may still be running. */
+  stalledAt: string | null = null;
 
   constructor(
     readonly what: string,
@@ -127,7 +131,8 @@ export class StallWatch {
 
   /** The error a stall throws: what was awaited, since when, the steps, and the tail of every log. */
   stalled(limitMs: number): ProcessError {
-    const last = this.steps.at(-1);
+    const last = this.current ?? this.steps.at(-1);
+    this.stalledAt = last?.text ?? 'its first step';
     const waiting = last
       ? `${last.text} (noted ${((Date.now() - last.at) / 1000).toFixed(1)} s ago)`
       : 'its first step';
@@ -141,23 +146,64 @@ export class StallWatch {
         ...this.lines(),
         ...logs,
       ].join('\n'),
-      { details: { what: this.what, limitMs, waiting: last?.text ?? null, folders: [...this.folders] } },
+      {
+        details: {
+          what: this.what,
+          stall: true,
+          limitMs,
+          waiting: last?.text ?? null,
+          folders: [...this.folders],
+        },
+      },
     );
+  }
+
+  /**
+   * One awaited step of the chain, with its own limit: noted as `waiting for <text>` (and as done, with
+   * its time, when it ends); past `limitMs` it fails with `stalled()` naming it. The step's work goes
+   * on in the background, as with within().
+   */
+  async step<T>(text: string, limitMs: number, work: () => Promise<T>): Promise<T> {
+    const at = Date.now();
+    const waiting = { text: `waiting for ${text} (limit ${Math.round(limitMs / 1000)} s)`, at };
+    this.steps.push(waiting);
+    const outer = this.current;
+    this.current = waiting;
+    try {
+      const value = await raceLimit(limitMs, work, () => this.stalled(limitMs));
+      this.note(`${text}: done in ${((Date.now() - at) / 1000).toFixed(1)} s`);
+      return value;
+    } catch (error) {
+      if (!isStall(error)) this.note(`${text}: failed after ${((Date.now() - at) / 1000).toFixed(1)} s`);
+      throw error;
+    } finally {
+      if (this.current === waiting) this.current = outer;
+    }
   }
 
   /**
    * Runs `work`, failing with `stalled()` after `limitMs` (the work itself goes on in the background
    * until whatever it awaits gives up; the caller's cleanup stops its cluster).
    */
-  async within<T>(limitMs: number, work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.stalled(limitMs)), limitMs);
-    });
-    try {
-      return await Promise.race([work(), limit]);
-    } finally {
-      clearTimeout(timer);
-    }
+  within<T>(limitMs: number, work: () => Promise<T>): Promise<T> {
+    return raceLimit(limitMs, work, () => this.stalled(limitMs));
+  }
+}
+
+/** True for the error a StallWatch limit throws (within() or step()). */
+export function isStall(error: unknown): error is ProcessError {
+  return error instanceof ProcessError && error.details.stall === true;
+}
+
+/** `work()`, or `onLimit()` thrown once `limitMs` has passed (the work is not stopped). */
+async function raceLimit<T>(limitMs: number, work: () => Promise<T>, onLimit: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onLimit()), limitMs);
+  });
+  try {
+    return await Promise.race([work(), limit]);
+  } finally {
+    clearTimeout(timer);
   }
 }

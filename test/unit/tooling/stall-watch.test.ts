@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ProcessError } from '../../../functions/errors.js';
-import { fileTail, logTails, StallWatch } from '../../../functions/sandbox/harness/diagnostics.js';
+import { fileTail, isStall, logTails, StallWatch } from '../../../functions/sandbox/harness/diagnostics.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mf-stall-watch-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -91,5 +91,55 @@ describe('log tails', () => {
       'g1r1/mysqlrouter.log',
       'g1r1/stdout.log',
     ]);
+  });
+
+  it('fails a step that never ends at the step’s own limit, naming it and the steps it passed', async () => {
+    const watch = new StallWatch('round 2 (restart-mid-reseed)');
+    const startedAt = Date.now();
+    const error = await watch
+      .within(60_000, async () => {
+        await watch.step('the current primary (status runs)', 5_000, async () => 'db1');
+        watch.note('+3.0 s invocation 1 (alarm, 9.0 s): g1: FailoverNeeded plan operation failover');
+        await watch.step('the restart in the background', 150, () => new Promise(() => {}));
+      })
+      .catch((e: unknown) => e);
+    // The step's limit, not the round's.
+    expect(Date.now() - startedAt).toBeLessThan(30_000);
+    expect(isStall(error)).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toMatch(
+      /^round 2 \(restart-mid-reseed\) did not finish within 0 s; stalled at: waiting for the restart in the background \(limit 0 s\)/,
+    );
+    expect(message).toMatch(/the current primary \(status runs\): done in [\d.]+ s/);
+    expect(message).toContain('invocation 1 (alarm, 9.0 s): g1: FailoverNeeded');
+    expect(watch.stalledAt).toBe('waiting for the restart in the background (limit 0 s)');
+  });
+
+  it('names the step under way when the whole chain runs out of time, even after later notes', async () => {
+    const watch = new StallWatch('round 1 (kill-operation-master)');
+    const error = await watch
+      .within(150, async () => {
+        await watch.step('watchdog invocation 1 (schedule) of every group', 60_000, async () => {
+          watch.note('g1: its report is in');
+          await new Promise(() => {});
+        });
+      })
+      .catch((e: unknown) => e);
+    expect(isStall(error)).toBe(true);
+    expect(watch.stalledAt).toBe('waiting for watchdog invocation 1 (schedule) of every group (limit 60 s)');
+    expect((error as Error).message).toContain('g1: its report is in');
+  });
+
+  it('passes on a step’s own error, noted as failed, and it is no stall', async () => {
+    const watch = new StallWatch('round 3 (kill-primary)');
+    const error = await watch
+      .step('the start of db1', 5_000, async () => {
+        throw new ProcessError('db1: mysqld exited during startup');
+      })
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toBe('db1: mysqld exited during startup');
+    expect(isStall(error)).toBe(false);
+    expect(watch.stalledAt).toBeNull();
+    expect(watch.lines().at(-1)).toMatch(/the start of db1: failed after [\d.]+ s$/);
   });
 });
