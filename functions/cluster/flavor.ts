@@ -493,7 +493,8 @@ export class Flavor {
   /** The recipient's view of the last clone (state, error, and the stage being copied with its bytes). */
   cloneStatusQuery(): string {
     return `SELECT s.STATE AS state, s.ERROR_NO AS errno, s.ERROR_MESSAGE AS error, s.GTID_EXECUTED AS gtid,
-              s.BEGIN_TIME >= ? AS current, p.STAGE AS stage, p.DATA AS bytes, p.ESTIMATE AS estimate
+              s.BEGIN_TIME >= ? AS current, p.STAGE AS stage, p.DATA AS bytes, p.ESTIMATE AS estimate,
+              TIMESTAMPDIFF(MICROSECOND, p.BEGIN_TIME, NOW(6)) AS stage_us
          FROM performance_schema.clone_status s
          LEFT JOIN performance_schema.clone_progress p ON p.STATE = 'In Progress'`;
   }

@@ -230,9 +230,14 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
         continuationNeeded: false,
       });
       expect(second.operation!.steps.find((s) => s.kind === 'Reseed')?.detail).toMatch(/cloned from/);
-      // One copy: the one the first run started, restarted once.
+      // One copy: the one the first run started, restarted once; the journal says so.
       expect((await began())?.b).toBe(copying);
       expect(db2.restarts).toBe(restarts + 1);
+      const journal = await db1.query<{ state: string; attempt: number }[]>(
+        "SELECT state, attempt FROM ongoing_failover.reseed_command WHERE stage = 'clone' AND server = ? ORDER BY opened_epoch DESC LIMIT 1",
+        [db2.address],
+      );
+      expect(journal.map((r) => [r.state, Number(r.attempt)])).toEqual([['done', 1]]);
       await expectRebuilt(cluster, config, db1, db2);
     }, 600_000);
 

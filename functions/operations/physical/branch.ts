@@ -22,7 +22,7 @@ import { chooseReseedMethod } from './choose.js';
 import type { HostCommands } from './commands.js';
 import { ensureReseedJournal, readCommand, T } from './journal.js';
 import { dropCoordinationCopy, physicalReseed } from './orchestrate.js';
-import type { ReseedProgress } from './progress.js';
+import { cloneProgressOf, describeProgress, type ReseedProgress } from './progress.js';
 
 export interface PhysicalBranchInput {
   config: Config;
@@ -210,8 +210,10 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
           data: { method: 'clone', gtid: str(s.gtid) },
         };
       }
+      if (s?.state === 'In Progress' && str(s.stage)) await reportCloneProgress(input, s);
       if (s?.state === 'Failed') {
         const message = `CLONE failed: ${str(s.errno)} ${str(s.error)}`;
+        await undoClonePersist(await input.connectTarget());
         await finishClone(input, 'failed', message);
         throw new ReseedCommandError(message);
       }
@@ -261,10 +263,7 @@ async function startClone(input: PhysicalBranchInput, attempt: number): Promise<
     port: source.server.replicationPort,
     ...input.donorAccount,
   });
-  const undo = async () => {
-    // Not copied: the values persisted for the restart after a copy must not outlive it.
-    for (const u of target.flavor.cloneFinishedStatements()) await target.run(u).catch(() => undefined);
-  };
+  const undo = () => undoClonePersist(target);
   for (const s of statements.slice(0, -1)) {
     try {
       await target.run(s);
@@ -285,14 +284,48 @@ async function startClone(input: PhysicalBranchInput, attempt: number): Promise<
       ? resolve('stopped')
       : signal.addEventListener('abort', () => resolve('stopped'), { once: true }),
   );
-  const outcome = await Promise.race([copy, stopped]);
-  if (outcome === 'stopped' || outcome === null) return;
+  // A refusal comes at once; a copy that still runs after a few seconds is followed (and its progress
+  // reported) through clone_status, where a later failure shows as Failed.
+  const outcome = await Promise.race([
+    copy,
+    stopped,
+    sleep(CLONE_REFUSAL_WAIT_MS).then(() => 'running' as const),
+  ]);
+  if (outcome === 'stopped' || outcome === 'running' || outcome === null) return;
   const errno = outcome instanceof DbError ? (outcome.details?.errno as number | undefined) : undefined;
   if (errno === undefined || errno === 3707) return;
   // Refused before copying (privileges, donor list, plugin): nothing was replaced.
   await undo();
   await finishClone(input, 'failed', errorMessage(outcome));
   throw outcome;
+}
+
+/** How long a started CLONE is given to be refused before it is followed through clone_status. */
+const CLONE_REFUSAL_WAIT_MS = 3_000;
+
+/** Not copied: the values persisted for the restart after a copy must not outlive it. */
+async function undoClonePersist(target: ServerAdmin): Promise<void> {
+  for (const u of target.flavor.cloneFinishedStatements()) await target.run(u).catch(() => undefined);
+}
+
+/** The copy's progress: in the journal (`repl-watchdog status`), the logs and the progress metric. */
+async function reportCloneProgress(input: PhysicalBranchInput, s: Record<string, unknown>): Promise<void> {
+  const progress = cloneProgressOf(
+    input.target,
+    {
+      stage: str(s.stage),
+      bytes: Number(str(s.bytes)) || 0,
+      estimate: Number(str(s.estimate)) || 0,
+      stageMicros: Number(str(s.stage_us)) || 0,
+    },
+    new Date().toISOString(),
+  );
+  input.onProgress?.(progress);
+  input.log?.('clone: progress', { ...progress, line: describeProgress(progress) });
+  await input.db.execute(
+    `UPDATE ${T} SET progress = ?, updated_at = NOW(6) WHERE opened_epoch = ? AND server = ? AND stage = 'clone'`,
+    [JSON.stringify(progress), input.openedEpoch, input.target],
+  );
 }
 
 async function finishClone(

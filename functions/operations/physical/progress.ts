@@ -51,6 +51,32 @@ export function progressOf(server: string, record: ProgressRecord): ReseedProgre
   };
 }
 
+/**
+ * A running CLONE's progress, from the recipient's performance_schema.clone_progress row of the stage
+ * in progress (DROP DATA, FILE COPY, PAGE COPY, ...): bytes copied, the stage's estimate, and how long
+ * the stage has run (microseconds, by the recipient's clock).
+ */
+export function cloneProgressOf(
+  server: string,
+  row: { stage: string; bytes: number; estimate: number; stageMicros: number },
+  updatedAt: string,
+): ReseedProgress {
+  const seconds = row.stageMicros / 1e6;
+  const rate = seconds > 0 ? row.bytes / seconds : 0;
+  const total = row.estimate;
+  return {
+    server,
+    method: 'clone',
+    stage: row.stage.toLowerCase(),
+    bytes: row.bytes,
+    totalBytes: total,
+    rateBytesPerSecond: Math.round(rate),
+    etaSeconds: total > 0 && rate > 0 ? Math.round(Math.max(0, total - row.bytes) / rate) : null,
+    percent: total > 0 ? Math.min(100, Math.round((row.bytes / total) * 1000) / 10) : null,
+    updatedAt,
+  };
+}
+
 function mb(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MB`;
 }

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../functions/config/schema.js';
 import { chooseReseedMethod, type MethodFacts } from '../../../functions/operations/physical/choose.js';
-import { describeProgress, progressOf } from '../../../functions/operations/physical/progress.js';
+import {
+  cloneProgressOf,
+  describeProgress,
+  progressOf,
+} from '../../../functions/operations/physical/progress.js';
 
 const base = {
   clusterName: 'c1',
@@ -122,5 +126,21 @@ describe('reseed progress', () => {
         done: false,
       }).etaSeconds,
     ).toBeNull();
+  });
+
+  it('gives a running CLONE bytes, rate and ETA from the stage in progress on the recipient', () => {
+    const p = cloneProgressOf(
+      'db2',
+      { stage: 'FILE COPY', bytes: 300 * 1048576, estimate: 1200 * 1048576, stageMicros: 3_000_000 },
+      '2026-12-03T07:00:00.000Z',
+    );
+    expect(p).toMatchObject({ method: 'clone', stage: 'file copy', percent: 25, etaSeconds: 9 });
+    expect(describeProgress(p)).toBe(
+      'db2: clone file copy 300.0 MB of 1200.0 MB (25%) at 100.0 MB/s, ETA 9 s',
+    );
+    // Before the stage has counted anything: no rate, no ETA.
+    expect(
+      cloneProgressOf('db2', { stage: 'DROP DATA', bytes: 0, estimate: 0, stageMicros: 0 }, ''),
+    ).toMatchObject({ rateBytesPerSecond: 0, etaSeconds: null, percent: null });
   });
 });
