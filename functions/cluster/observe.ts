@@ -13,17 +13,20 @@
  * - a router: always a NEW connection and one SELECT, because a router picks the destination per new
  *   connection — a cached connection would keep reporting where the router sent it yesterday.
  * - after every probe has finished, one more round trip to each server another one looked ahead of
- *   (only then): its GTID variables read again (`gtidLater`). The servers are read at once, so a
+ *   (only then; up to two more, 50 ms apart, while it still looks behind): its GTID variables read
+ *   again (`gtidLater`). The servers are read at once, so a
  *   replica read a moment after its primary holds transactions the primary committed in between; the
  *   later read is what tells them apart from errant ones. None in a cluster where every set is equal.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SslOptions } from 'mysql2';
 import mysql from 'mysql2/promise';
 import type { GtidFlavor } from '../core/gtid.js';
 import {
   type GtidValue,
   gtidValue,
+  laterTransactions,
   type OperationInfo,
   type ReplicationChannel,
   type RouterObservation,
@@ -703,8 +706,9 @@ async function readGtidLater(
   opts: ObserveOptions,
   counter: Counter,
 ): Promise<void> {
-  const lagging = servers.filter((o) => {
-    const mine = serverTransactions(o);
+  /** Whether another server's first read holds transactions `o` lacks (in its later read, if taken). */
+  const behind = (o: ServerObservation): boolean => {
+    const mine = laterTransactions(o);
     return (
       mine !== null &&
       servers.some((s) => {
@@ -712,26 +716,38 @@ async function readGtidLater(
         return theirs !== null && theirs.flavor === mine.flavor && !theirs.difference(mine).isEmpty();
       })
     );
-  });
+  };
   await Promise.all(
-    lagging.map(async (o) => {
+    servers.filter(behind).map(async (o) => {
       const server = open.get(o.id);
       if (!server || !o.flavor) return;
-      counter.queries += 1;
-      counter.roundTrips += 1;
-      try {
-        const [row] = asRows(await run(server.conn, server.flavor.gtidVariablesQuery(), opts));
-        const vars = new Map<string, string>();
-        for (const [name, value] of Object.entries(row ?? {}))
-          if (value !== null && value !== undefined) vars.set(name, String(value));
-        o.gtidLater = gtidFrom(vars, o.flavor);
-      } catch {
-        // The first read stands. A cached connection that failed is not trusted for the next check.
-        if (server.cacheKey !== null) opts.cache?.drop(server.cacheKey);
+      // A source sends a transaction to its replicas once it is in the binary log, and adds it to its
+      // own gtid_executed a moment later (MySQL's commit stage): a replica may show it first. Read
+      // again, briefly, while the other server still looks ahead; what stays is what the analysis sees.
+      for (let attempt = 0; attempt < LATER_READS; attempt++) {
+        if (attempt > 0) await sleep(LATER_READ_PAUSE_MS);
+        counter.queries += 1;
+        counter.roundTrips += 1;
+        try {
+          const [row] = asRows(await run(server.conn, server.flavor.gtidVariablesQuery(), opts));
+          const vars = new Map<string, string>();
+          for (const [name, value] of Object.entries(row ?? {}))
+            if (value !== null && value !== undefined) vars.set(name, String(value));
+          o.gtidLater = gtidFrom(vars, o.flavor);
+        } catch {
+          // The reads so far stand. A cached connection that failed is not trusted for the next check.
+          if (server.cacheKey !== null) opts.cache?.drop(server.cacheKey);
+          return;
+        }
+        if (!behind(o)) return;
       }
     }),
   );
 }
+
+/** Later reads of one server at most, and the pause between them (a commit in flight ends in ms). */
+const LATER_READS = 3;
+const LATER_READ_PAUSE_MS = 50;
 
 /** The observation target of a validated configuration (all groups, or only `groups`). */
 export function targetFromConfig(
