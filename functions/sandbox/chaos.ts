@@ -37,14 +37,16 @@ import { type CycleReport, runCycle } from '../operations/cycle.js';
 import { openConfiguredStore } from '../operations/store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
+import { BackgroundLoop } from './background-loop.js';
 import { CheckerUnreachable, checkerConfig, checksumWithin, retryWithin } from './checker.js';
 import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
+import { ConnectionCensus } from './connection-census.js';
 import { sandboxRouterSwitch } from './drill.js';
 import type { ClusterFlavor, RouterKindName } from './harness/cluster.js';
 import { isStall, StallWatch } from './harness/diagnostics.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
 import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
-import { AckWriter, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
+import { AckWriter, PATIENT_RETRY, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
 
 export const FAULTS = [
   'kill-primary',
@@ -209,24 +211,14 @@ export function median(values: readonly number[]): number {
 }
 
 /** Samples, through every router, which server a new connection lands on and whether it is writable. */
-class SplitBrainProbe {
+class SplitBrainProbe extends BackgroundLoop {
   windows = 0;
   samples = 0;
   private inWindow = false;
-  private running = false;
-  private loop: Promise<void> = Promise.resolve();
   readonly evidence: string[] = [];
 
-  constructor(private readonly routers: ReadonlyArray<{ name: string; host: string; port: number }>) {}
-
-  start(): void {
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
+  constructor(private readonly routers: ReadonlyArray<{ name: string; host: string; port: number }>) {
+    super();
   }
 
   private async sample(r: { host: string; port: number }): Promise<{ id: number; writable: boolean } | null> {
@@ -246,7 +238,7 @@ class SplitBrainProbe {
     }
   }
 
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     while (this.running) {
       const seen = await Promise.all(this.routers.map((r) => this.sample(r)));
       this.samples++;
@@ -483,6 +475,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
   let production: ProductionEnvironment | undefined;
   let writer: AckWriter | undefined;
   let probe: SplitBrainProbe | undefined;
+  let census: ConnectionCensus | undefined;
   const loads: SysbenchLoad[] = [];
   const useSysbench = options.sysbench ?? findBinary('sysbench') !== null;
   let lostAckedWrites = 0;
@@ -572,7 +565,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     const endpoints = c.groups.flatMap((g) =>
       g.routers.map((r) => ({ group: g.name, name: `${g.name}/${r.port}`, host: r.host, port: r.port })),
     );
-    writer = new AckWriter(endpoints, APP, 20);
+    writer = new AckWriter(endpoints, APP, 20, PATIENT_RETRY);
     writer.start();
     if (useSysbench) {
       const installed = '/usr/share/sysbench/oltp_write_only.lua';
@@ -586,6 +579,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     for (const l of loads) l.start();
     probe = new SplitBrainProbe(endpoints);
     probe.start();
+    census = new ConnectionCensus(c.servers, c.dir);
+    census.start();
 
     const status = async (): Promise<CycleReport> =>
       runCycle(config, {
@@ -1102,6 +1097,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       });
     };
     if (probe) await stopPart('the split-brain probe', () => probe!.stop());
+    if (census) await stopPart('the connection census', () => census!.stop());
     if (writer) await stopPart('the writer', () => writer!.stop());
     await stopPart('the sysbench loads', () => Promise.all(loads.map((l) => l.stop())));
     for (const child of children) child.kill('SIGKILL');

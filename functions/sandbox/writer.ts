@@ -41,6 +41,36 @@ export function writerSetupStatements(user: string, password: string): string[] 
   ];
 }
 
+/** How a loop connects again after a failed write or connection. */
+export interface WriterRetry {
+  /** How long one connection attempt may take (ms). */
+  connectTimeoutMs: number;
+  /** The pause after a first failure (ms); it doubles with each failure in a row... */
+  firstPauseMs: number;
+  /** ...up to this (ms). */
+  maxPauseMs: number;
+}
+
+/**
+ * Connect again at once, every 50 ms: the drill and bench:detect time the first acknowledged write on
+ * the new primary, and a longer pause would add to what they measure.
+ */
+export const EAGER_RETRY: WriterRetry = { connectTimeoutMs: 1_000, firstPauseMs: 50, maxPauseMs: 50 };
+
+/**
+ * Connect again as a pooled application does: wait for a slow connection, back off while the database
+ * is out of reach. Each connection a client gives up on stays in MySQL Router until the destination
+ * greets it, and reaches the server then. At load 30-50, 1 s attempts every 50 ms against a server
+ * that was slow to greet left about 600 of them per router (FIN-WAIT-2 on the clients' side), and the
+ * server got about 1,950 at once: "Too many connections" for minutes, the router then quarantined it.
+ */
+export const PATIENT_RETRY: WriterRetry = { connectTimeoutMs: 5_000, firstPauseMs: 50, maxPauseMs: 1_000 };
+
+/** The pause after `failures` failures in a row (at least 1). */
+export function retryPauseMs(retry: WriterRetry, failures: number): number {
+  return Math.min(retry.maxPauseMs, retry.firstPauseMs * 2 ** Math.min(failures - 1, 30));
+}
+
 export class AckWriter {
   readonly acks: Ack[] = [];
   private readonly stats: WriterStats = { attempted: 0, acked: 0, errors: 0, perGroup: {} };
@@ -52,6 +82,7 @@ export class AckWriter {
     private readonly account: { user: string; password: string },
     /** Pause between writes of one loop (ms); 0 writes as fast as the server answers. */
     private readonly pauseMs = 5,
+    private readonly retry: WriterRetry = EAGER_RETRY,
   ) {}
 
   start(): void {
@@ -92,6 +123,7 @@ export class AckWriter {
     let seq = 0;
     let conn: mysql.Connection | null = null;
     let serverId = 0;
+    let failures = 0;
     while (this.running) {
       try {
         if (!conn) {
@@ -100,7 +132,7 @@ export class AckWriter {
             port: router.port,
             user: this.account.user,
             password: this.account.password,
-            connectTimeout: 1000,
+            connectTimeout: this.retry.connectTimeoutMs,
           });
           conn.on('error', () => {});
           const [rows] = await conn.query('SELECT @@server_id AS id');
@@ -117,12 +149,14 @@ export class AckWriter {
         this.acks.push({ id, group: router.group, serverId, atMs: Date.now() });
         this.stats.acked++;
         g.acked++;
+        failures = 0;
       } catch {
         this.stats.errors++;
         g.errors++;
         conn?.destroy();
         conn = null;
-        await sleep(50);
+        failures++;
+        await sleep(retryPauseMs(this.retry, failures));
       }
       if (this.pauseMs > 0) await sleep(this.pauseMs);
     }

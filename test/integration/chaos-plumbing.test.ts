@@ -5,7 +5,7 @@
  * Real processes and real pipes.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,7 +21,9 @@ import {
   retryWithin,
 } from '../../functions/sandbox/checker.js';
 import { lastJsonLine, readWhole, waitForOutput } from '../../functions/sandbox/child-output.js';
+import { ConnectionCensus } from '../../functions/sandbox/connection-census.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { AckWriter, PATIENT_RETRY, retryPauseMs } from '../../functions/sandbox/writer.js';
 
 const PIPE_BUFFERS = 4;
 const BYTES = PIPE_BUFFERS * 219_000;
@@ -178,6 +180,28 @@ describe("the chaos checker's own connections", () => {
     }
   }, 60_000);
 
+  it("counts each server's sessions by account and command into the cluster folder's connections.log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'census-'));
+    const census = new ConnectionCensus(cluster.servers, dir, 200);
+    const extra = await cluster.servers[0]!.connect();
+    try {
+      census.start();
+      let text = '';
+      for (let i = 0; i < 600 && text.split('\n').length < 3; i++) {
+        await sleep(100);
+        text = existsSync(census.path) ? readFileSync(census.path, 'utf8') : '';
+      }
+      const last = text.trimEnd().split('\n').at(-1) ?? '';
+      // db1: the census's own root session and the one opened here.
+      expect(last).toMatch(/^\d\d:\d\d:\d\d\.\d{3} db1 \d+ \(.*root\/(Sleep|Query) \d+.*\) \| db2 \d+ \(/);
+      expect(Number(/db1 (\d+)/.exec(last)?.[1])).toBeGreaterThanOrEqual(2);
+    } finally {
+      await census.stop();
+      extra.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('does not retry a failure that is not about reaching the server (a wrong password is returned at once)', async () => {
     const wrong: Config = {
       ...config,
@@ -198,5 +222,57 @@ describe("the chaos checker's own connections", () => {
     expect(failure).toBeInstanceOf(DbError);
     expect(String((failure as Error).message)).toMatch(/Access denied/);
     expect(attempts).toBe(1);
+  }, 60_000);
+});
+
+describe("the chaos writer's reconnects", () => {
+  const account = { user: 'app_writer', password: 'pw' };
+
+  it('backs off after failures in a row, doubling from 50 ms up to 1 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 40].map((n) => retryPauseMs(PATIENT_RETRY, n))).toEqual([
+      50, 100, 200, 400, 800, 1_000, 1_000, 1_000,
+    ]);
+  });
+
+  it('waits for a router whose destination does not greet instead of leaving it a connection per second', async () => {
+    // Every connection a client gives up on stays in MySQL Router until the destination greets.
+    const front = await stallingFront({ host: '127.0.0.1', port: 1 }, Number.POSITIVE_INFINITY);
+    const writer = new AckWriter(
+      [{ group: 'g1', host: '127.0.0.1', port: front.port }],
+      account,
+      20,
+      PATIENT_RETRY,
+    );
+    try {
+      writer.start();
+      await sleep(3_000);
+      expect(front.accepted()).toBe(1);
+    } finally {
+      await front.close();
+      await writer.stop();
+    }
+  }, 60_000);
+
+  it('connects again ever more slowly while every connection fails', async () => {
+    // A front that closes every connection at once: each attempt fails without waiting.
+    let accepted = 0;
+    const server: Server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const writer = new AckWriter([{ group: 'g1', host: '127.0.0.1', port }], account, 20, PATIENT_RETRY);
+    try {
+      writer.start();
+      await sleep(3_000);
+      // 50+100+200+400+800+1,000 ms of pauses: at most 7 attempts in 3 s (the first at once); at
+      // a pause of 50 ms it was about 40.
+      expect(accepted).toBeGreaterThanOrEqual(1);
+      expect(accepted).toBeLessThanOrEqual(7);
+    } finally {
+      await writer.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   }, 60_000);
 });
