@@ -4,8 +4,8 @@
  * invoked as their triggers would until the cluster is `Ok` again, and the invariants checked after
  * every round:
  *
- *   split brain       a probe opens new connections through every router every 250 ms; two different
- *                     writable servers answering in one sample open a split-brain window
+ *   split brain       a probe opens new connections through every router every 250 ms; a server seen
+ *                     writable before and after another one was opens a split-brain window (split-brain.ts)
  *   acknowledged      every write the writer saw acknowledged is on the final primary or listed in a
  *                     salvage record (stored in object storage by the operation)
  *   consistency       CHECKSUM TABLE of every replica equals the primary's at one GTID position
@@ -30,14 +30,12 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import mysql from 'mysql2/promise';
 import { type Config, parseConfig } from '../config/schema.js';
 import { errorMessage, StorageError } from '../errors.js';
 import { type CycleReport, runCycle } from '../operations/cycle.js';
 import { openConfiguredStore } from '../operations/store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Invocation } from '../triggers/events.js';
-import { BackgroundLoop } from './background-loop.js';
 import { CheckerUnreachable, checkerConfig, checksumWithin, retryWithin } from './checker.js';
 import { lastJsonLine, readWhole, waitForOutput } from './child-output.js';
 import { ConnectionCensus } from './connection-census.js';
@@ -46,6 +44,7 @@ import type { ClusterFlavor, RouterKindName } from './harness/cluster.js';
 import { isStall, StallWatch } from './harness/diagnostics.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
 import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
+import { SplitBrainProbe } from './split-brain.js';
 import { AckWriter, PATIENT_RETRY, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
 
 export const FAULTS = [
@@ -208,60 +207,6 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Samples, through every router, which server a new connection lands on and whether it is writable. */
-class SplitBrainProbe extends BackgroundLoop {
-  windows = 0;
-  samples = 0;
-  private inWindow = false;
-  readonly evidence: string[] = [];
-
-  constructor(private readonly routers: ReadonlyArray<{ name: string; host: string; port: number }>) {
-    super();
-  }
-
-  private async sample(r: { host: string; port: number }): Promise<{ id: number; writable: boolean } | null> {
-    let conn: mysql.Connection | undefined;
-    const timer = setTimeout(() => conn?.destroy(), 2_000);
-    try {
-      conn = await mysql.createConnection({ host: r.host, port: r.port, ...APP, connectTimeout: 1_500 });
-      conn.on('error', () => {});
-      const [rows] = await conn.query({ sql: 'SELECT @@server_id AS id, @@read_only AS ro', timeout: 1_500 });
-      const row = (rows as Array<{ id: number; ro: number }>)[0];
-      return row ? { id: Number(row.id), writable: Number(row.ro) === 0 } : null;
-    } catch {
-      return null;
-    } finally {
-      clearTimeout(timer);
-      conn?.destroy();
-    }
-  }
-
-  protected async run(): Promise<void> {
-    while (this.running) {
-      const seen = await Promise.all(this.routers.map((r) => this.sample(r)));
-      this.samples++;
-      const writable = new Set(seen.filter((s) => s?.writable).map((s) => s!.id));
-      if (writable.size > 1) {
-        if (!this.inWindow) {
-          this.windows++;
-          this.evidence.push(
-            `${new Date().toISOString()} writable through routers: ${this.routers
-              .map(
-                (r, i) =>
-                  `${r.name}->${seen[i] ? `server ${seen[i].id}${seen[i].writable ? ' (writable)' : ''}` : 'none'}`,
-              )
-              .join(', ')}`,
-          );
-        }
-        this.inWindow = true;
-      } else {
-        this.inWindow = false;
-      }
-      await sleep(250);
-    }
-  }
 }
 
 /** sysbench oltp_write_only through one router, restarted if it gives up; stopped with the run. */
@@ -577,7 +522,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
       for (const e of endpoints) loads.push(new SysbenchLoad(e, test));
     }
     for (const l of loads) l.start();
-    probe = new SplitBrainProbe(endpoints);
+    probe = new SplitBrainProbe(endpoints, APP);
     probe.start();
     census = new ConnectionCensus(c.servers, c.dir);
     census.start();
@@ -786,6 +731,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           const replicas = c.servers.filter((s) => s !== primary);
           const replica = replicas[Math.floor(p2 * replicas.length)]!;
           const windowsBefore = liveProbe.windows;
+          const unconfirmedBefore = liveProbe.unconfirmed;
           const background: Promise<unknown>[] = [];
           let store: () => ObjectStore = baseStore;
           const outage = { down: false, hits: 0 };
@@ -1028,6 +974,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
             violate(
               `round ${round} (${fault}): ${newWindows} split-brain window(s): ${liveProbe.evidence.slice(-newWindows).join(' | ')}`,
             );
+          const newUnconfirmed = liveProbe.unconfirmed - unconfirmedBefore;
+          if (newUnconfirmed > 0)
+            out(
+              `  round ${round}: ${newUnconfirmed} pass(es) with two servers writable and no bracket (not a window): ${liveProbe.unconfirmedEvidence.slice(-Math.min(newUnconfirmed, 3)).join(' | ')}`,
+            );
 
           const summary = liveWriter.summary();
           out(
@@ -1060,6 +1011,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     }
 
     acknowledged = writer.summary().acked;
+    // A probe that never got an answer saw nothing: its zero windows would prove nothing.
+    if (probe.samples > 0 && probe.answers === 0)
+      harnessFailure(`the split-brain probe got no answer in ${probe.samples} passes`);
     const result: ChaosResult = {
       bench: 'chaos',
       flavor: options.flavor ?? 'mariadb',

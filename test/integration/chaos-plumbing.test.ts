@@ -23,6 +23,7 @@ import {
 import { lastJsonLine, readWhole, waitForOutput } from '../../functions/sandbox/child-output.js';
 import { ConnectionCensus } from '../../functions/sandbox/connection-census.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { SplitBrainProbe } from '../../functions/sandbox/split-brain.js';
 import { AckWriter, PATIENT_RETRY, retryPauseMs } from '../../functions/sandbox/writer.js';
 
 const PIPE_BUFFERS = 4;
@@ -201,6 +202,35 @@ describe("the chaos checker's own connections", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('sees two servers writable at once as a split-brain window, and one writable server as none', async () => {
+    // Each server stands for a router that sends its connections there.
+    const [db1, db2] = cluster.servers as [Cluster['servers'][0], Cluster['servers'][0]];
+    const routers = [db1, db2].map((s) => ({ name: s.name, host: s.host, port: s.port }));
+    const probe = new SplitBrainProbe(routers, config.credentials.watchdog!);
+    const passes = async (n: number): Promise<void> => {
+      const until = probe.samples + n;
+      for (let i = 0; i < 1_200 && probe.samples < until; i++) await sleep(100);
+    };
+    const [before] = await db2.query<Array<{ ro: number | string }>>('SELECT @@GLOBAL.read_only AS ro');
+    await db1.query('SET GLOBAL read_only = OFF');
+    probe.start();
+    try {
+      await db2.query('SET GLOBAL read_only = ON');
+      await passes(4);
+      expect(probe.answers).toBeGreaterThanOrEqual(4);
+      expect(probe.windows).toBe(0);
+      await db2.query('SET GLOBAL read_only = OFF');
+      for (let i = 0; i < 1_200 && probe.windows === 0; i++) await sleep(100);
+      expect(probe.windows).toBe(1);
+      expect(probe.evidence[0]).toMatch(
+        /writable before and after server \d+ was: db\d->server \d+ writable at/,
+      );
+    } finally {
+      await db2.query(`SET GLOBAL read_only = ${Number(before?.ro) ? 'ON' : 'OFF'}`);
+      await probe.stop();
+    }
+  }, 240_000);
 
   it('does not retry a failure that is not about reaching the server (a wrong password is returned at once)', async () => {
     const wrong: Config = {
