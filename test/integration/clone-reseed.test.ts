@@ -17,6 +17,7 @@ import { type Cluster, startCluster } from '../../functions/sandbox/harness/inde
 import { parseEvent } from '../../functions/triggers/events.js';
 import { MYSQL_SKIP_REASON } from '../harness/flavors.js';
 import { checksums } from '../harness/s3-dump-fixtures.js';
+import { deadlineWhen } from '../harness/wait.js';
 
 type Server = Cluster['servers'][number];
 
@@ -195,28 +196,18 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('a CLONE reseed through the recover 
         )[0] ?? null;
       const before = (await began())?.b ?? null;
       await cluster.breakReplication(db2);
-      const deadline = new AbortController();
-      let copying: string | null = null;
-      const watcher = (async () => {
-        // The deadline strikes once the recipient reports the new copy in progress.
-        for (let i = 0; i < 3000 && !deadline.signal.aborted; i++) {
-          const now = await began();
-          if (now?.b && now.b !== before && now.s === 'In Progress') {
-            copying = now.b;
-            deadline.abort(new Error('deadline'));
-            return;
-          }
-          await sleep(10);
-        }
-      })();
+      // The deadline strikes once the recipient reports the new copy in progress.
+      const deadline = deadlineWhen(began, (now) => !!now?.b && now.b !== before && now.s === 'In Progress', {
+        intervalMs: 10,
+        polls: 3_000,
+      });
       const restarts = db2.restarts;
       const first = await runCycle(
         config,
         { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
         { routers: sandboxRouterSwitch(config), signal: deadline.signal },
       );
-      deadline.abort();
-      await watcher;
+      const copying = (await deadline.stop())?.b ?? null;
       expect(copying, 'the copy was never seen in progress').not.toBeNull();
       expect(first.operation, JSON.stringify(first.operation?.steps)).toMatchObject({
         outcome: 'aborted',

@@ -14,6 +14,7 @@ import { continuationEvent } from '../../functions/operations/notify.js';
 import { sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { parseEvent } from '../../functions/triggers/events.js';
+import { deadlineWhen } from '../harness/wait.js';
 
 let cluster: Cluster;
 let config: Config;
@@ -158,27 +159,17 @@ describe('a run stopped by its deadline during the reseed', () => {
   it('hands the lease back, asks for a continuation, and the continuation resumes from the stored dump', async () => {
     const [, db2] = cluster.servers as [Cluster['servers'][number], Cluster['servers'][number]];
     await cluster.breakReplication(db2);
-    const deadline = new AbortController();
-    const watcher = (async () => {
-      // The deadline strikes once the restore has begun on the target (the dump is complete).
-      for (let i = 0; i < 1200 && !deadline.signal.aborted; i++) {
-        const rows = await db2
-          .query('SELECT COUNT(*) AS n FROM ongoing_failover.restore_checkpoint')
-          .catch(() => []);
-        if (Number(rows[0]?.n ?? 0) > 0) {
-          deadline.abort(new Error('deadline'));
-          return;
-        }
-        await sleep(20);
-      }
-    })();
+    // The deadline strikes once the restore has begun on the target (the dump is complete).
+    const deadline = deadlineWhen(
+      () => db2.query('SELECT COUNT(*) AS n FROM ongoing_failover.restore_checkpoint').catch(() => []),
+      (rows) => Number(rows[0]?.n ?? 0) > 0,
+    );
     const first = await runCycle(
       config,
       { trigger: 'alarm', action: 'check', group: 'g1', dryRun: false, force: false },
       { routers: sandboxRouterSwitch(config), signal: deadline.signal },
     );
-    deadline.abort();
-    await watcher;
+    await deadline.stop();
     expect(first.operation).toMatchObject({ role: 'master', outcome: 'aborted', continuationNeeded: true });
     const reseed = first.operation!.steps.find((s) => s.kind === 'Reseed');
     expect(reseed?.outcome).toBe('failed');

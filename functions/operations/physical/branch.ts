@@ -186,15 +186,13 @@ async function cloneReseed(input: PhysicalBranchInput, reason: string): Promise<
       (s) => s !== null,
       () => true,
     ));
+  let mark: string;
   if (followed) {
-    input.log?.('clone: following the copy started earlier', {
-      target: input.target,
-      since: recorded!.commandId,
-    });
+    mark = recorded!.commandId;
+    input.log?.('clone: following the copy started earlier', { target: input.target, since: mark });
   } else {
-    await startClone(input, (recorded?.attempt ?? 0) + 1);
+    mark = await startClone(input, (recorded?.attempt ?? 0) + 1);
   }
-  const mark = (await readCommand(db, openedEpoch, input.target, 'clone'))!.commandId;
   let unreachableSince: number | null = null;
   for (;;) {
     try {
@@ -245,18 +243,22 @@ async function cloneSince(input: PhysicalBranchInput, mark: string): Promise<Rec
   return s && str(s.state) !== 'Not Started' && Number(s.current) === 1 ? s : null;
 }
 
-/** Records the copy in the journal (with the recipient's clock), then starts it; returns once it runs. */
-async function startClone(input: PhysicalBranchInput, attempt: number): Promise<void> {
+/**
+ * Records the copy in the journal (with the recipient's clock), then starts it; returns, once it runs,
+ * the recipient's clock when it was recorded (the copy's clone_status.BEGIN_TIME is at or after it).
+ */
+async function startClone(input: PhysicalBranchInput, attempt: number): Promise<string> {
   const { source, db, openedEpoch, signal } = input;
   if (signal.aborted) throw new DeadlineError('stopped before starting CLONE', { cause: signal.reason });
   const target = await input.connectTarget();
   await input.beforeRestore();
   await refuseIfReplicatedFrom(target, { notReplicas: [source] });
   const [now] = await target.query<{ t: unknown }>('SELECT CAST(NOW(6) AS CHAR) AS t');
+  const mark = str(now?.t);
   await db.execute(
     `REPLACE INTO ${T} (opened_epoch, server, stage, attempt, runner, command_id, state, started_at, updated_at)
      VALUES (?, ?, 'clone', ?, 'sql', ?, 'running', NOW(6), NOW(6))`,
-    [openedEpoch, input.target, attempt, str(now?.t)],
+    [openedEpoch, input.target, attempt, mark],
   );
   const statements = target.flavor.cloneStatements({
     host: source.server.replicationHost,
@@ -291,9 +293,9 @@ async function startClone(input: PhysicalBranchInput, attempt: number): Promise<
     stopped,
     sleep(CLONE_REFUSAL_WAIT_MS).then(() => 'running' as const),
   ]);
-  if (outcome === 'stopped' || outcome === 'running' || outcome === null) return;
+  if (outcome === 'stopped' || outcome === 'running' || outcome === null) return mark;
   const errno = outcome instanceof DbError ? (outcome.details?.errno as number | undefined) : undefined;
-  if (errno === undefined || errno === 3707) return;
+  if (errno === undefined || errno === 3707) return mark;
   // Refused before copying (privileges, donor list, plugin): nothing was replaced.
   await undo();
   await finishClone(input, 'failed', errorMessage(outcome));
