@@ -76,7 +76,7 @@ export interface ChaosOptions {
   /** A round that is not `Ok` again after this long is a violation. */
   roundTimeoutS?: number;
   /**
-   * The hard limit of a whole round (fault, recovery, invariants; default `roundTimeoutS` + 150 s).
+   * The hard limit of a whole round (fault, recovery, invariants; default `roundTimeoutS` + 210 s).
    * Every await of a round also has a limit of its own (ROUND_STEP_LIMITS_MS); a round past either
    * fails with what it was waiting for, the steps and invocations before it and the cluster's log
    * tails, and the run stops there (the stuck work may still be running).
@@ -880,11 +880,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           // The checker's own connections (functions/sandbox/checker.ts): generous timeouts, retried within
           // a deadline; a server it still cannot reach is a harness error, not a violation, and the other
           // checks of the round still run.
-          const checkFailed = (e: unknown, violation: string): void => {
+          /** A stall goes on up; a server out of the checker's reach is the harness's (true). */
+          const checkerFailed = (e: unknown): boolean => {
             if (isStall(e)) throw e;
-            if (e instanceof CheckerUnreachable)
-              harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
-            else violate(violation);
+            if (!(e instanceof CheckerUnreachable)) return false;
+            harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
+            return true;
+          };
+          const checkFailed = (e: unknown, violation: string): void => {
+            if (!checkerFailed(e)) violate(violation);
           };
           for (const r of c.servers.filter((s) => s !== finalPrimary)) {
             await watch
@@ -945,9 +949,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
               )
               .catch((e: unknown) => {
                 // No ongoing_failover schema yet is no leftover; a server out of reach is reported.
-                if (isStall(e)) throw e;
-                if (e instanceof CheckerUnreachable)
-                  harnessFailure(`round ${round} (${fault}): checker: ${e.message}`);
+                checkerFailed(e);
                 return [{ n: 0, expired: 0 }];
               });
             if (Number(rows[0]?.n) > 0 && Number(rows[0]?.expired) > 0)

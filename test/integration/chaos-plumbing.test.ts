@@ -25,6 +25,7 @@ import { ConnectionCensus } from '../../functions/sandbox/connection-census.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { SplitBrainProbe } from '../../functions/sandbox/split-brain.js';
 import { AckWriter, PATIENT_RETRY, retryPauseMs } from '../../functions/sandbox/writer.js';
+import { pollUntil } from '../harness/wait.js';
 
 const PIPE_BUFFERS = 4;
 const BYTES = PIPE_BUFFERS * 219_000;
@@ -264,9 +265,48 @@ describe("the chaos writer's reconnects", () => {
     ]);
   });
 
+  /**
+   * A front that notes when each connection came, and holds it unanswered (a destination that never
+   * greets) or closes it at once; `within3s()`: the connections of the 3 s from the first one on, once
+   * those 3 s have passed (a loaded machine only delays connections, it never adds any).
+   */
+  async function timedFront(hold: boolean) {
+    const at: number[] = [];
+    const held: Socket[] = [];
+    const server: Server = createServer((socket) => {
+      at.push(Date.now());
+      socket.on('error', () => {});
+      if (hold) held.push(socket);
+      else socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as { port: number }).port,
+      within3s: async (): Promise<number> => {
+        await pollUntil(
+          () => at.length,
+          (n) => n >= 1,
+          { deadlineMs: 60_000, intervalMs: 20 },
+        );
+        expect(at.length, 'the writer never connected').toBeGreaterThanOrEqual(1);
+        await pollUntil(
+          () => Date.now(),
+          (now) => now >= at[0]! + 3_000,
+          { deadlineMs: 10_000, intervalMs: 100 },
+        );
+        return at.filter((t) => t - at[0]! < 3_000).length;
+      },
+      close: () =>
+        new Promise<void>((r) => {
+          for (const socket of held) socket.destroy();
+          server.close(() => r());
+        }),
+    };
+  }
+
   it('waits for a router whose destination does not greet instead of leaving it a connection per second', async () => {
     // Every connection a client gives up on stays in MySQL Router until the destination greets.
-    const front = await stallingFront({ host: '127.0.0.1', port: 1 }, Number.POSITIVE_INFINITY);
+    const front = await timedFront(true);
     const writer = new AckWriter(
       [{ group: 'g1', host: '127.0.0.1', port: front.port }],
       account,
@@ -275,8 +315,8 @@ describe("the chaos writer's reconnects", () => {
     );
     try {
       writer.start();
-      await sleep(3_000);
-      expect(front.accepted()).toBe(1);
+      // The first connection waits 5 s: none other within 3 s of it.
+      expect(await front.within3s()).toBe(1);
     } finally {
       await front.close();
       await writer.stop();
@@ -285,24 +325,23 @@ describe("the chaos writer's reconnects", () => {
 
   it('connects again ever more slowly while every connection fails', async () => {
     // A front that closes every connection at once: each attempt fails without waiting.
-    let accepted = 0;
-    const server: Server = createServer((socket) => {
-      accepted++;
-      socket.destroy();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const writer = new AckWriter([{ group: 'g1', host: '127.0.0.1', port }], account, 20, PATIENT_RETRY);
+    const front = await timedFront(false);
+    const writer = new AckWriter(
+      [{ group: 'g1', host: '127.0.0.1', port: front.port }],
+      account,
+      20,
+      PATIENT_RETRY,
+    );
     try {
       writer.start();
-      await sleep(3_000);
-      // 50+100+200+400+800+1,000 ms of pauses: at most 7 attempts in 3 s (the first at once); at
+      // 50+100+200+400+800+1,000 ms of pauses: at most 7 attempts in the 3 s from the first one; at
       // a pause of 50 ms it was about 40.
-      expect(accepted).toBeGreaterThanOrEqual(1);
-      expect(accepted).toBeLessThanOrEqual(7);
+      const attempts = await front.within3s();
+      expect(attempts).toBeGreaterThanOrEqual(1);
+      expect(attempts).toBeLessThanOrEqual(7);
     } finally {
       await writer.stop();
-      await new Promise<void>((r) => server.close(() => r()));
+      await front.close();
     }
   }, 60_000);
 });

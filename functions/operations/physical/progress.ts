@@ -34,20 +34,32 @@ export function progressOf(server: string, record: ProgressRecord): ReseedProgre
   const bytes = record.stage === 'backup' ? record.rawBytes : record.storedBytes;
   // Once done, what was read is the total (the estimate is only an estimate).
   const total = record.done ? bytes : record.expectedBytes;
-  const seconds = record.elapsedMs / 1000;
-  const rate = seconds > 0 ? bytes / seconds : 0;
-  // A datadir estimate can be exceeded (files grew during the backup): never a negative ETA.
-  const left = Math.max(0, total - bytes);
+  const measured = rateAndEta(bytes, total, record.elapsedMs / 1000);
   return {
     server,
     method: 'physical',
     stage: record.stage,
     bytes,
     totalBytes: total,
-    rateBytesPerSecond: Math.round(rate),
-    etaSeconds: record.done ? 0 : total > 0 && rate > 0 ? Math.round(left / rate) : null,
-    percent: total > 0 ? Math.min(100, Math.round((bytes / total) * 1000) / 10) : null,
+    ...measured,
+    etaSeconds: record.done ? 0 : measured.etaSeconds,
     updatedAt: record.updatedAt,
+  };
+}
+
+/** Rate, ETA and percent of `bytes` of `total` (0: unknown) done in `seconds`. */
+function rateAndEta(
+  bytes: number,
+  total: number,
+  seconds: number,
+): Pick<ReseedProgress, 'rateBytesPerSecond' | 'etaSeconds' | 'percent'> {
+  const rate = seconds > 0 ? bytes / seconds : 0;
+  // An estimate can be exceeded (files grew during the backup): never a negative ETA.
+  const left = Math.max(0, total - bytes);
+  return {
+    rateBytesPerSecond: Math.round(rate),
+    etaSeconds: total > 0 && rate > 0 ? Math.round(left / rate) : null,
+    percent: total > 0 ? Math.min(100, Math.round((bytes / total) * 1000) / 10) : null,
   };
 }
 
@@ -61,18 +73,13 @@ export function cloneProgressOf(
   row: { stage: string; bytes: number; estimate: number; stageMicros: number },
   updatedAt: string,
 ): ReseedProgress {
-  const seconds = row.stageMicros / 1e6;
-  const rate = seconds > 0 ? row.bytes / seconds : 0;
-  const total = row.estimate;
   return {
     server,
     method: 'clone',
     stage: row.stage.toLowerCase(),
     bytes: row.bytes,
-    totalBytes: total,
-    rateBytesPerSecond: Math.round(rate),
-    etaSeconds: total > 0 && rate > 0 ? Math.round(Math.max(0, total - row.bytes) / rate) : null,
-    percent: total > 0 ? Math.min(100, Math.round((row.bytes / total) * 1000) / 10) : null,
+    totalBytes: row.estimate,
+    ...rateAndEta(row.bytes, row.estimate, row.stageMicros / 1e6),
     updatedAt,
   };
 }
