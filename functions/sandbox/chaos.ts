@@ -861,7 +861,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
             if (code === 'Ok' && reports.every((r) => r.operation?.outcome !== 'aborted')) break;
             if (Date.now() - t0 > roundTimeoutMs) {
               violate(
-                `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code}); ${attempt} invocations${note ? `; ${note}` : ''}:\n${invocations.slice(-24).join('\n')}`,
+                `round ${round} (${fault}): not Ok after ${roundTimeoutMs / 1000} s (last: ${code}); ${attempt} invocations${note ? `; ${note}` : ''}:\n${invocations.slice(-24).join('\n')}\nsessions per server (connections.log):\n${census?.tail() || '(none yet)'}`,
               );
               break;
             }

@@ -11,6 +11,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackgroundLoop } from './background-loop.js';
+import { fileTail } from './harness/diagnostics.js';
 import type { Connection, ConnectTarget } from './harness/sql.js';
 import { openConnection } from './harness/sql.js';
 
@@ -48,6 +49,15 @@ export class ConnectionCensus extends BackgroundLoop {
   ) {
     super();
     this.path = join(dir, 'connections.log');
+  }
+
+  /** The last lines written (about `bytes` of them), for a report; '' before the first. */
+  tail(bytes = 2_000): string {
+    try {
+      return fileTail(this.path, bytes).tail.trimEnd();
+    } catch {
+      return '';
+    }
   }
 
   protected override stopped(): void {

@@ -193,7 +193,11 @@ describe("the chaos checker's own connections", () => {
         await sleep(100);
         text = existsSync(census.path) ? readFileSync(census.path, 'utf8') : '';
       }
+      await census.stop();
+      text = readFileSync(census.path, 'utf8');
       const last = text.trimEnd().split('\n').at(-1) ?? '';
+      // What a round's report quotes: the file's last lines.
+      expect(census.tail().split('\n').at(-1)).toBe(last);
       // db1: the census's own root session and the one opened here.
       expect(last).toMatch(/^\d\d:\d\d:\d\d\.\d{3} db1 \d+ \(.*root\/(Sleep|Query) \d+.*\) \| db2 \d+ \(/);
       expect(Number(/db1 (\d+)/.exec(last)?.[1])).toBeGreaterThanOrEqual(2);
