@@ -27,7 +27,7 @@
  * hour is what the loop tests (production keeps its default).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Config, parseConfig } from '../config/schema.js';
@@ -45,6 +45,7 @@ import { isStall, StallWatch } from './harness/diagnostics.js';
 import { type Cluster, findBinary, type ServerHandle, startCluster } from './harness/index.js';
 import { ProductionEnvironment, productionEvent, reportOf } from './production/environment.js';
 import { SplitBrainProbe } from './split-brain.js';
+import { prepareSysbench, SysbenchLoad, sysbenchScriptIn } from './sysbench-load.js';
 import { AckWriter, PATIENT_RETRY, WRITER_SCHEMA, WRITER_TABLE, writerSetupStatements } from './writer.js';
 
 export const FAULTS = [
@@ -200,74 +201,12 @@ const CURRENT_PRIMARY_WAIT_MS = 60_000;
 const APP = { user: 'app_writer', password: 'chaos-app-pw' };
 /** A harness that fails this many rounds in a row is broken: the run stops and says so. */
 const MAX_HARNESS_ERRORS_IN_A_ROW = 3;
-const SB = { user: 'sb_chaos', password: 'chaos-sb-pw' };
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return 0;
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** sysbench oltp_write_only through one router, restarted if it gives up; stopped with the run. */
-class SysbenchLoad {
-  private child: ChildProcess | null = null;
-  private running = false;
-  restarts = 0;
-
-  /**
-   * `test`: the test's Lua script through a link inside the cluster folder, so the command line names
-   * the folder and the harness reaper kills a load the run could not stop (SIGKILL of the run).
-   */
-  constructor(
-    private readonly router: { host: string; port: number },
-    private readonly test: string,
-  ) {}
-
-  start(): void {
-    this.running = true;
-    this.spawnOne();
-  }
-
-  private spawnOne(): void {
-    if (!this.running) return;
-    const child = spawn(
-      'sysbench',
-      [
-        this.test,
-        `--mysql-host=${this.router.host}`,
-        `--mysql-port=${this.router.port}`,
-        `--mysql-user=${SB.user}`,
-        `--mysql-password=${SB.password}`,
-        '--mysql-db=sbtest',
-        '--tables=2',
-        '--table-size=500',
-        '--threads=1',
-        '--rate=10',
-        '--time=0',
-        '--mysql-ignore-errors=all',
-        'run',
-      ],
-      { stdio: 'ignore' },
-    );
-    this.child = child;
-    child.once('exit', () => {
-      if (this.child === child) this.child = null;
-      if (this.running) {
-        this.restarts++;
-        setTimeout(() => this.spawnOne(), 1_000).unref();
-      }
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 /** A store whose reseed objects fail while `down` is set: object storage unavailable during a reseed. */
@@ -482,30 +421,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     // Load: our acknowledged-writes writer and sysbench, through every router, the whole run.
     const primary0 = c.servers[0]!;
     for (const sql of writerSetupStatements(APP.user, APP.password)) await primary0.query(sql);
-    if (useSysbench) {
-      for (const sql of [
-        'CREATE DATABASE IF NOT EXISTS sbtest',
-        `CREATE USER IF NOT EXISTS '${SB.user}'@'%' IDENTIFIED BY '${SB.password}'`,
-        `GRANT ALL ON sbtest.* TO '${SB.user}'@'%'`,
-      ])
-        await primary0.query(sql);
-      execFileSync(
-        'sysbench',
-        [
-          'oltp_write_only',
-          `--mysql-host=${primary0.host}`,
-          `--mysql-port=${primary0.port}`,
-          `--mysql-user=${SB.user}`,
-          `--mysql-password=${SB.password}`,
-          '--mysql-db=sbtest',
-          '--tables=2',
-          '--table-size=500',
-          'prepare',
-        ],
-        // Synchronous: a prepare that hung would block every timer of the run, the test's too.
-        { stdio: 'ignore', timeout: 180_000 },
-      );
-    }
+    if (useSysbench) await prepareSysbench(primary0);
     for (const r of c.replicas) await c.waitForReplication(r);
     const endpoints = c.groups.flatMap((g) =>
       g.routers.map((r) => ({ group: g.name, name: `${g.name}/${r.port}`, host: r.host, port: r.port })),
@@ -513,12 +429,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
     writer = new AckWriter(endpoints, APP, 20, PATIENT_RETRY);
     writer.start();
     if (useSysbench) {
-      const installed = '/usr/share/sysbench/oltp_write_only.lua';
-      let test = 'oltp_write_only';
-      if (existsSync(installed)) {
-        test = join(c.dir, 'oltp_write_only.lua');
-        symlinkSync(installed, test);
-      }
+      const test = sysbenchScriptIn(c.dir);
       for (const e of endpoints) loads.push(new SysbenchLoad(e, test));
     }
     for (const l of loads) l.start();

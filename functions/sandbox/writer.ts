@@ -60,9 +60,9 @@ export const EAGER_RETRY: WriterRetry = { connectTimeoutMs: 1_000, firstPauseMs:
 /**
  * Connect again as a pooled application does: wait for a slow connection, back off while the database
  * is out of reach. Each connection a client gives up on stays in MySQL Router until the destination
- * greets it, and reaches the server then. At load 30-50, 1 s attempts every 50 ms against a server
- * that was slow to greet left about 600 of them per router (FIN-WAIT-2 on the clients' side), and the
- * server got about 1,950 at once: "Too many connections" for minutes, the router then quarantined it.
+ * greets it, and reaches the server then: 1 s attempts every 50 ms left a router whose destination
+ * did not greet 3 such connections in 3 s (chaos-plumbing test), and a flood of them fills a server's
+ * sessions ("Too many connections"). sysbench-load.ts has the larger source of that flood.
  */
 export const PATIENT_RETRY: WriterRetry = { connectTimeoutMs: 5_000, firstPauseMs: 50, maxPauseMs: 1_000 };
 

@@ -24,6 +24,12 @@ import { lastJsonLine, readWhole, waitForOutput } from '../../functions/sandbox/
 import { ConnectionCensus } from '../../functions/sandbox/connection-census.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
 import { SplitBrainProbe } from '../../functions/sandbox/split-brain.js';
+import {
+  prepareSysbench,
+  SYSBENCH_RESTART_PAUSE_MS,
+  SysbenchLoad,
+  sysbenchScriptIn,
+} from '../../functions/sandbox/sysbench-load.js';
 import { AckWriter, PATIENT_RETRY, retryPauseMs } from '../../functions/sandbox/writer.js';
 import { pollUntil } from '../harness/wait.js';
 
@@ -348,4 +354,97 @@ describe("the chaos writer's reconnects", () => {
       await front.close();
     }
   }, 60_000);
+});
+
+describe("the chaos sysbench load's reconnects", () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster({ servers: 2, groups: 1, name: 'sysbench' });
+    await prepareSysbench(cluster.servers[0]!);
+  }, 300_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 120_000);
+
+  /**
+   * A front that passes connections through to `target` until cut(); from then on it drops the ones
+   * it passed and closes every new connection at once, noting when each came (a router whose every
+   * destination refuses, or a server that hit max_connections).
+   */
+  async function cuttingFront(target: { host: string; port: number }) {
+    const piped: Socket[] = [];
+    const refusedAt: number[] = [];
+    let cut = false;
+    let bytesIn = 0;
+    const server: Server = createServer((socket) => {
+      socket.on('error', () => {});
+      if (cut) {
+        refusedAt.push(Date.now());
+        socket.destroy();
+        return;
+      }
+      const upstream = createConnection(target);
+      upstream.on('error', () => socket.destroy());
+      socket.on('data', (chunk: Buffer) => {
+        bytesIn += chunk.length;
+      });
+      socket.pipe(upstream).pipe(socket);
+      piped.push(socket, upstream);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as { port: number }).port,
+      bytesIn: () => bytesIn,
+      cut: (): number => {
+        cut = true;
+        for (const s of piped) s.destroy();
+        return Date.now();
+      },
+      refusedWithin: (from: number, ms: number) => refusedAt.filter((t) => t >= from && t - from < ms).length,
+      close: () =>
+        new Promise<void>((r) => {
+          for (const s of piped) s.destroy();
+          server.close(() => r());
+        }),
+    };
+  }
+
+  it('connects again once per restart pause when its router stops answering, not in a loop', async () => {
+    const front = await cuttingFront(cluster.servers[0]!);
+    const load = new SysbenchLoad({ host: '127.0.0.1', port: front.port }, sysbenchScriptIn(cluster.dir));
+    try {
+      load.start();
+      // Writing: a few transactions went through the front.
+      const written = await pollUntil(
+        () => front.bytesIn(),
+        (n) => n >= 4_000,
+        { deadlineMs: 120_000, intervalMs: 50 },
+      );
+      expect(written, 'sysbench never wrote through the front').toBeGreaterThanOrEqual(4_000);
+      const cutAt = front.cut();
+      await pollUntil(
+        () => Date.now(),
+        (now) => now >= cutAt + 3_000,
+        { deadlineMs: 10_000, intervalMs: 100 },
+      );
+      // sysbench's own reconnect loop (--mysql-ignore-errors with a lost connection) tries again every
+      // millisecond, for as long as it fails: hundreds of connections a second through each router,
+      // which filled a MySQL 9.7 server's 2,000 sessions in CI. Given up and started again after a
+      // pause, it connects about once a pause (a loaded machine only delays those).
+      expect(front.refusedWithin(cutAt, 3_000)).toBeLessThanOrEqual(
+        Math.ceil(3_000 / SYSBENCH_RESTART_PAUSE_MS) + 1,
+      );
+      // And it does connect again: the load was not left dead.
+      const refused = await pollUntil(
+        () => front.refusedWithin(cutAt, 120_000),
+        (n) => n >= 2,
+        { deadlineMs: 60_000, intervalMs: 100 },
+      );
+      expect(refused, 'sysbench was not started again').toBeGreaterThanOrEqual(2);
+      expect(load.restarts).toBeGreaterThanOrEqual(1);
+    } finally {
+      await load.stop();
+      await front.close();
+    }
+  }, 300_000);
 });
