@@ -647,6 +647,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           let store: () => ObjectStore = baseStore;
           const outage = { down: false, hits: 0 };
           let firstTrigger: Invocation['trigger'] = 'alarm';
+          // What each watchdog invocation of the round saw and did, for a round not Ok in time.
+          const invocations: string[] = [];
           let note = '';
           const t0 = Date.now();
 
@@ -721,7 +723,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
               store = storeWithOutage(baseStore, outage);
               break;
             case 'restart-mid-reseed': {
-              await killPrimary();
+              // The old primary stays down until the watchdog has promoted the replica: started again
+              // at once, it may be reopened instead (first-available routers fail back to it), and
+              // then nothing is rebuilt.
+              await watch.step(`kill -9 of the primary ${primary.name}`, L.fault, () => primary.kill9());
+              await watch.step(`every router on ${replica.name}`, L.fault, () => waitRoutersOn(replica));
+              const invokedAt = Date.now();
+              const failover = await watch.step(
+                'the failover: a watchdog invocation of every group (alarm)',
+                L.invocation,
+                () => invokeAll(round, 'alarm'),
+              );
+              invocations.push(
+                `+${((invokedAt - t0) / 1000).toFixed(1)} s the failover (alarm, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(failover)}`,
+              );
+              watch.note(invocations.at(-1)!);
+              await watch.step(`the start of ${primary.name}`, L.fault, () => primary.start());
+              firstTrigger = 'schedule';
               const target = primary; // the old primary is the one rebuilt
               store = storeRestartingOnRestore(baseStore, () => {
                 watch.note(`${target.name}: its restore began; restarting it in the background`);
@@ -743,7 +761,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           // one saw and did is kept: a round that is not Ok in time says what every invocation was at.
           let code: string | null = null;
           let attempt = 0;
-          const invocations: string[] = [];
           for (;;) {
             const trigger: Invocation['trigger'] = attempt === 0 ? firstTrigger : 'schedule';
             const invokedAt = Date.now();

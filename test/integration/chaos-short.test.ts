@@ -162,6 +162,7 @@ describe.skipIf(MYSQL_SKIP_REASON !== null)('chaos (short run) on MySQL 9.7 behi
       'restart-mid-reseed',
     ]);
     // No failover count: first-available fails back to a killed primary once it has restarted (read-only),
-    // and the watchdog may then reopen it instead of promoting the replica.
+    // and the watchdog may then reopen it instead of promoting the replica. restart-mid-reseed keeps the
+    // old primary down until a first invocation has failed over, so that it is rebuilt.
   }, 1_200_000);
 });
