@@ -420,10 +420,15 @@ describe('crash safety', () => {
 
   it('reports a follower whose router switch failed, and the master names it as timed out', async () => {
     const [m, f] = await open(2);
-    const common = { op: 'fail' as const, leaseMs: 5000, followerTimeoutMs: 1000, pollMs: 20 };
+    // A lease far longer than a loaded machine may take to start the follower: no takeover here.
+    const common = { op: 'fail' as const, leaseMs: 60_000, followerTimeoutMs: 1000, pollMs: 20 };
     let mastWritten!: () => void;
     const isMaster = new Promise<void>((r) => {
       mastWritten = r;
+    });
+    let foloWritten!: () => void;
+    const joined = new Promise<void>((r) => {
+      foloWritten = r;
     });
     const master = runOperation({
       ...common,
@@ -433,6 +438,9 @@ describe('crash safety', () => {
         if (e.signal === 'MAST') mastWritten();
       },
       asMaster: async (ctx) => {
+        // The master's work lasts until the follower has joined: a master done before anyone joined
+        // removes the operation, and a follower that comes later (a loaded machine) finds it finished.
+        await joined;
         await ctx.writeTarg('127.0.0.1:3307');
       },
       asFollower: async () => {},
@@ -443,6 +451,9 @@ describe('crash safety', () => {
       ...common,
       db: f!,
       participant: 'f@host',
+      onSignal: (e) => {
+        if (e.signal === 'FOLO') foloWritten();
+      },
       asMaster: async () => {},
       asFollower: async () => {
         throw new Error('router script failed');
