@@ -1124,11 +1124,22 @@ async function eventsSql(control: Conn, schema: string): Promise<Buffer | null> 
  * tables (MariaDB: mysql.global_priv, db, tables_priv, ...; see ACCOUNT_TABLES in cluster/flavor.ts):
  * exact where CREATE USER + GRANT replays are not (password hashes, plugins, roles and default roles,
  * resource limits, proxies, a password changed on an account that already exists on the target). The
- * target's rows are replaced, except its installation's own accounts (root@localhost, ...), and
- * FLUSH PRIVILEGES makes them effective at once. Restorable by hand like every other object.
+ * target's rows are replaced, except its installation's own accounts (root@localhost, ...) and the
+ * account the dump runs as, and FLUSH PRIVILEGES makes them effective at once. Restorable by hand like every other object.
  */
 async function accountsSql(control: Conn, flavor: Flavor): Promise<Buffer> {
   const out: Buffer[] = [Buffer.from(header('accounts and grants'))];
+  // Kept as the target has them: its installation's accounts, and the account this copy runs as (the
+  // watchdog's, the same on every server). Each table is a DELETE then INSERTs, and MariaDB's account
+  // tables are not transactional: a restore cut short between them (a crash, a restart, a deadline)
+  // would otherwise leave the target without the account that must run the copy again.
+  const [self] = await rows(control, 'SELECT CURRENT_USER() AS u');
+  const selfName = col(self!, 'u');
+  const at = selfName.lastIndexOf('@');
+  const kept: Array<readonly [string, string]> = [
+    ...flavor.localAccounts(),
+    ...(at > 0 ? [[selfName.slice(0, at), selfName.slice(at + 1)] as const] : []),
+  ];
   for (const table of flavor.accountTables()) {
     const cols = await rows(
       control,
@@ -1144,9 +1155,8 @@ async function accountsSql(control: Conn, flavor: Flavor): Promise<Buffer> {
     const host = pick('host', 'to_host');
     const qt = `${quoteIdent('mysql')}.${quoteIdent(table)}`;
     const notLocal =
-      user && host && flavor.localAccounts().length > 0
-        ? ` WHERE (${quoteIdent(user)}, ${quoteIdent(host)}) NOT IN (${flavor
-            .localAccounts()
+      user && host && kept.length > 0
+        ? ` WHERE (${quoteIdent(user)}, ${quoteIdent(host)}) NOT IN (${kept
             .map(([u, h]) => `(${quoteString(u)}, ${quoteString(h)})`)
             .join(', ')})`
         : '';
