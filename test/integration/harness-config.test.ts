@@ -144,9 +144,12 @@ describe('the sweep of dead runs', () => {
         stdio: 'ignore',
       });
       try {
-        // spawn() returns before the exec: wait until both command lines name their folders.
+        // spawn() returns before the exec, and each bash forks its sleep, whose command line is bash's
+        // (naming the folder) until it execs: wait until exactly the two stand-ins name the folders.
+        const settled = () =>
+          [...processesUnder(root)].sort().join() === [orphan.pid, running.pid].sort().join();
         const deadline = Date.now() + 30_000;
-        while (processesUnder(root).length < 2 && Date.now() < deadline) await sleep(10);
+        while (!settled() && Date.now() < deadline) await sleep(10);
         expect(processesUnder(dead)).toEqual([orphan.pid]);
         expect(findLeaks(root).map((leak) => leak.dir)).toEqual([dead]);
         const report = reapDeadRuns(root);
