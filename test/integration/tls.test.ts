@@ -21,6 +21,7 @@ import { type CycleReport, runCycle } from '../../functions/operations/cycle.js'
 import { startReplication } from '../../functions/operations/server-steps.js';
 import { sandboxConfig, sandboxRouterSwitch } from '../../functions/sandbox/drill.js';
 import { type Cluster, startCluster } from '../../functions/sandbox/harness/index.js';
+import { pollUntil } from '../harness/wait.js';
 
 let dir: string;
 let cluster: Cluster;
@@ -329,8 +330,19 @@ describe('TLS to the database servers', () => {
     );
     const values = master!.operation!.salvage.flatMap((t) => t.transactions).flatMap((t) => t.rows ?? []);
     expect(values.flatMap((r) => r.values)).toContain(`@1=${unreplicated.id}`);
-    const after = await status(c);
-    expect(after.analysis?.code).toBe('Ok');
+    // The rebuilt replica's IO thread may still be on its first connection over TLS (a loaded machine:
+    // CI17 saw RecoverNeeded at once); a real failure stays. What each status run saw is named.
+    const seen: string[] = [];
+    const after = await pollUntil(
+      async () => {
+        const r = await status(c);
+        seen.push(`${r.analysis?.code}: ${(r.analysis?.evidence ?? []).slice(0, 3).join(' | ')}`);
+        return r;
+      },
+      (r) => r.analysis?.code === 'Ok',
+      { deadlineMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(after.analysis?.code, seen.join('\n')).toBe('Ok');
     expect(after.analysis?.primary).toBe(db2.address);
   });
 });
