@@ -1125,7 +1125,8 @@ async function eventsSql(control: Conn, schema: string): Promise<Buffer | null> 
  * exact where CREATE USER + GRANT replays are not (password hashes, plugins, roles and default roles,
  * resource limits, proxies, a password changed on an account that already exists on the target). The
  * target's rows are replaced, except its installation's own accounts (root@localhost, ...) and the
- * account the dump runs as, and FLUSH PRIVILEGES makes them effective at once. Restorable by hand like every other object.
+ * account the dump runs as, and FLUSH PRIVILEGES makes them effective at once. Restorable by hand like
+ * every other object.
  */
 async function accountsSql(control: Conn, flavor: Flavor): Promise<Buffer> {
   const out: Buffer[] = [Buffer.from(header('accounts and grants'))];

@@ -652,11 +652,35 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
           let note = '';
           const t0 = Date.now();
 
-          /** kill -9 the primary; restart it once every router has moved, after a random pause. */
-          const killPrimary = async (): Promise<void> => {
+          /** One line per watchdog invocation of the round (and the note), for a round not Ok in time. */
+          const noteInvocation = (
+            what: string,
+            trigger: Invocation['trigger'],
+            invokedAt: number,
+            reports: readonly CycleReport[],
+          ): void => {
+            invocations.push(
+              `+${((invokedAt - t0) / 1000).toFixed(1)} s ${what} (${trigger}, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(reports)}`,
+            );
+            watch.note(invocations.at(-1)!);
+          };
+
+          /**
+           * kill -9 the primary; start it again once every router has moved, after a random pause, or
+           * (`failoverFirst`) once an invocation of every group has promoted the replica.
+           */
+          const killPrimary = async (failoverFirst = false): Promise<void> => {
             await watch.step(`kill -9 of the primary ${primary.name}`, L.fault, () => primary.kill9());
             await watch.step(`every router on ${replica.name}`, L.fault, () => waitRoutersOn(replica));
-            await sleep(Math.floor(p3 * 3_000));
+            if (failoverFirst) {
+              const invokedAt = Date.now();
+              const reports = await watch.step(
+                'the failover: a watchdog invocation of every group (alarm)',
+                L.invocation,
+                () => invokeAll(round, 'alarm'),
+              );
+              noteInvocation('the failover', 'alarm', invokedAt, reports);
+            } else await sleep(Math.floor(p3 * 3_000));
             await watch.step(`the start of ${primary.name}`, L.fault, () => primary.start());
           };
 
@@ -726,19 +750,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
               // The old primary stays down until the watchdog has promoted the replica: started again
               // at once, it may be reopened instead (first-available routers fail back to it), and
               // then nothing is rebuilt.
-              await watch.step(`kill -9 of the primary ${primary.name}`, L.fault, () => primary.kill9());
-              await watch.step(`every router on ${replica.name}`, L.fault, () => waitRoutersOn(replica));
-              const invokedAt = Date.now();
-              const failover = await watch.step(
-                'the failover: a watchdog invocation of every group (alarm)',
-                L.invocation,
-                () => invokeAll(round, 'alarm'),
-              );
-              invocations.push(
-                `+${((invokedAt - t0) / 1000).toFixed(1)} s the failover (alarm, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(failover)}`,
-              );
-              watch.note(invocations.at(-1)!);
-              await watch.step(`the start of ${primary.name}`, L.fault, () => primary.start());
+              await killPrimary(true);
               firstTrigger = 'schedule';
               const target = primary; // the old primary is the one rebuilt
               store = storeRestartingOnRestore(baseStore, () => {
@@ -770,10 +782,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosDetails> {
               () => invokeAll(round, trigger, store),
             );
             attempt++;
-            invocations.push(
-              `+${((invokedAt - t0) / 1000).toFixed(1)} s invocation ${attempt} (${trigger}, ${((Date.now() - invokedAt) / 1000).toFixed(1)} s): ${describeReports(reports)}`,
-            );
-            watch.note(invocations.at(-1)!);
+            noteInvocation(`invocation ${attempt}`, trigger, invokedAt, reports);
             if (outage.down && attempt >= 1) {
               // Storage is back for the following invocations.
               outage.down = false;

@@ -316,15 +316,14 @@ describe("the chaos writer's reconnects", () => {
     };
   }
 
+  /** The chaos run's writer, through one router at `port`. */
+  const patientWriter = (port: number) =>
+    new AckWriter([{ group: 'g1', host: '127.0.0.1', port }], account, 20, PATIENT_RETRY);
+
   it('waits for a router whose destination does not greet instead of leaving it a connection per second', async () => {
     // Every connection a client gives up on stays in MySQL Router until the destination greets.
     const front = await timedFront(true);
-    const writer = new AckWriter(
-      [{ group: 'g1', host: '127.0.0.1', port: front.port }],
-      account,
-      20,
-      PATIENT_RETRY,
-    );
+    const writer = patientWriter(front.port);
     try {
       writer.start();
       // The first connection waits 5 s: none other within 3 s of it.
@@ -338,12 +337,7 @@ describe("the chaos writer's reconnects", () => {
   it('connects again ever more slowly while every connection fails', async () => {
     // A front that closes every connection at once: each attempt fails without waiting.
     const front = await timedFront(false);
-    const writer = new AckWriter(
-      [{ group: 'g1', host: '127.0.0.1', port: front.port }],
-      account,
-      20,
-      PATIENT_RETRY,
-    );
+    const writer = patientWriter(front.port);
     try {
       writer.start();
       // 50+100+200+400+800+1,000 ms of pauses: at most 7 attempts in the 3 s from the first one; at
